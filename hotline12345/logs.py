@@ -1,0 +1,65 @@
+"""Structured logging: one JSON object per line, with callers' numbers masked.
+
+Use ``log_event(logger, "event.name", field=value, ...)``; fields named in
+``PHONE_FIELDS`` are masked with :func:`mask_number` before they are written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+PHONE_FIELDS = frozenset({"caller", "callerid", "caller_number", "number_from", "callee", "phone"})
+
+
+def mask_number(number: str | None) -> str:
+    """Mask a phone number for logs: ``13800138000`` -> ``138****8000``.
+
+    Short numbers (service numbers such as 12345 or 110) are not personal data
+    and stay readable; anything of 7 digits or more keeps its first 3 and last 4.
+    """
+    if not number:
+        return ""
+    if len(number) < 7:
+        return number
+    return f"{number[:3]}****{number[-4:]}"
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats records as one JSON object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            payload.update(fields)
+        if record.exc_info:
+            payload["exc"] = self.formatException(record.exc_info)
+        return json.dumps(payload, ensure_ascii=False, default=str)
+
+
+def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:
+    """Log ``event`` with structured ``fields``; phone-number fields are masked."""
+    if not logger.isEnabledFor(level):
+        return
+    clean = {
+        k: (mask_number(str(v)) if k in PHONE_FIELDS and v is not None else v)
+        for k, v in fields.items()
+    }
+    logger.log(level, event, extra={"fields": clean})
+
+
+def setup_logging(level: str = "INFO") -> None:
+    """Send structured logs to stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
