@@ -1,0 +1,496 @@
+"""Loading and validating a site file: YAML syntax, schema, register merge, cross-references.
+
+``load_site(path)`` returns a :class:`Site` or raises :class:`ConfigError` listing every
+problem found, each with file, line, column, field path and a hint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from hotline12345.config.decode import Decoder, Positions
+from hotline12345.config.errors import ConfigError, ConfigIssue
+from hotline12345.config.schema import (
+    ActionKind,
+    ActionSpec,
+    RegisterRowSpec,
+    Rule,
+    Site,
+    SiteFile,
+    TrunkAuth,
+)
+from hotline12345.legacy_numbers.model import Mode, RegisterRow
+from hotline12345.routing.patterns import PatternError, compile_pattern
+
+CONFIG_ENV = "HOTLINE12345_CONFIG"
+_NUMBER = re.compile(r"[0-9]{3,20}")
+_DIGITS = re.compile(r"[0-9*#]")
+
+
+def default_site_path() -> Path:
+    return Path(str(resources.files("hotline12345.config").joinpath("default_site.yaml")))
+
+
+def default_register_path() -> Path:
+    return Path(str(resources.files("hotline12345.legacy_numbers").joinpath(
+        "default_register.yaml")))
+
+
+def resolve_site_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """``--config``, then ``HOTLINE12345_CONFIG``, then the shipped default site."""
+    chosen = explicit or os.environ.get(CONFIG_ENV)
+    return Path(chosen) if chosen else default_site_path()
+
+
+def _read_yaml(path: Path, label: str) -> tuple[Any, list[ConfigIssue]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, [ConfigIssue(label, 0, 0, "", "file not found; check the path given to "
+                                  f"--config or {CONFIG_ENV}")]
+    except UnicodeDecodeError as exc:
+        line = text_line_of_offset(path.read_bytes(), exc.start)
+        return None, [ConfigIssue(label, line, 0, "", "is not UTF-8 text; save the file as "
+                                  "UTF-8")]
+    except OSError as exc:
+        return None, [ConfigIssue(label, 0, 0, "", f"cannot be read: {exc.strerror}")]
+    yaml = YAML(typ="rt")
+    try:
+        tree = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        problem = exc.problem or "invalid YAML"
+        if "found duplicate key" in str(exc) or "duplicate key" in problem:
+            problem = f"{problem}; each key may appear once in a mapping"
+        return None, [ConfigIssue(label, line, col, "", f"YAML syntax error: {problem}")]
+    except YAMLError as exc:
+        return None, [ConfigIssue(label, 0, 0, "", f"YAML error: {exc}")]
+    if tree is None:
+        return None, [ConfigIssue(label, 1, 1, "", "the file is empty; start from the shipped "
+                                  "default site (hotline12345 config show)")]
+    return tree, []
+
+
+def text_line_of_offset(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def load_site(path: str | os.PathLike[str] | None = None) -> Site:
+    site, issues = _load(resolve_site_path(path))
+    if issues or site is None:
+        raise ConfigError(issues)
+    return site
+
+
+def check_site(path: str | os.PathLike[str] | None = None) -> list[ConfigIssue]:
+    """Every problem in the site file, in file order; empty when the site is valid."""
+    _, issues = _load(resolve_site_path(path))
+    return sorted(issues, key=lambda i: (i.file, i.line, i.column, i.path))
+
+
+def _load(path: Path) -> tuple[Site | None, list[ConfigIssue]]:
+    label = path.name if path == default_site_path() else str(path)
+    tree, issues = _read_yaml(path, label)
+    if tree is None:
+        return None, issues
+    positions = Positions(label)
+    tz_name = "Asia/Shanghai"
+    centre_node = tree.get("centre") if isinstance(tree, dict) else None
+    if isinstance(centre_node, dict) and isinstance(centre_node.get("timezone"), str):
+        tz_name = centre_node["timezone"]
+    try:
+        ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        decoder = Decoder(positions)
+        decoder.decode(SiteFile, tree, "")
+        decoder.error("centre.timezone", f'unknown timezone "{tz_name}"; use an IANA name such '
+                      "as Asia/Shanghai")
+        return None, decoder.issues
+    decoder = Decoder(positions, tz_name)
+    site_file: SiteFile | None = decoder.decode(SiteFile, tree, "")
+    if site_file is None:
+        return None, decoder.issues
+    checker = _Checker(site_file, positions, path)
+    register = checker.merge_register(tz_name)
+    enterprise_numbers = checker.load_enterprise_numbers()
+    checker.check(register)
+    issues = decoder.issues + checker.issues
+    if issues:
+        return None, issues
+    return Site(str(path), site_file, register, enterprise_numbers), []
+
+
+class _Checker:
+    """Cross-reference checks that need the whole file."""
+
+    def __init__(self, site: SiteFile, positions: Positions, path: Path) -> None:
+        self.site = site
+        self.pos = positions
+        self.path = path
+        self.issues: list[ConfigIssue] = []
+        self.queues = {q.name for q in site.queues}
+        self.centres = {c.name for c in site.sub_centres}
+        self.linkage = {t.name for t in site.linkage}
+        self.prompts = set(site.prompts)
+        # Field origins of merged register rows: (number, field) -> (positions, path)
+        self.row_origin: dict[tuple[str, str], tuple[Positions, str]] = {}
+
+    def error(self, path: str, message: str, positions: Positions | None = None) -> None:
+        self.issues.append((positions or self.pos).issue(path, message))
+
+    @staticmethod
+    def _listing(names: Iterable[str]) -> str:
+        names = sorted(names)
+        return ", ".join(names) if names else "(none)"
+
+    # -- the register ---------------------------------------------------------------
+
+    def merge_register(self, tz_name: str) -> tuple[RegisterRow, ...]:
+        rows: dict[str, dict[str, Any]] = {}
+        if self.site.register.use_default:
+            default_path = default_register_path()
+            tree, issues = _read_yaml(default_path, default_path.name)
+            self.issues.extend(issues)
+            if tree is not None:
+                dpos = Positions(default_path.name)
+                decoder = Decoder(dpos, tz_name)
+                holder = decoder._decode_value(  # the default file is {hotlines: [...]}
+                    tuple[RegisterRowSpec, ...], tree.get("hotlines"), "hotlines", None)
+                self.issues.extend(decoder.issues)
+                if isinstance(holder, tuple):
+                    for spec in holder:
+                        self._apply_spec(rows, spec, dpos, is_default=True)
+        for number in self.site.register.remove:
+            if number not in rows:
+                self.error("register.remove", f'number "{number}" is not in the default '
+                           f"register; registered numbers: {self._listing(rows)}")
+            rows.pop(number, None)
+        seen: set[str] = set()
+        for spec in self.site.hotlines:
+            if spec.number in seen:
+                self.error(f"hotlines[{spec.number}]", f'number "{spec.number}" is listed twice; '
+                           "merge the two entries")
+            seen.add(spec.number)
+            self._apply_spec(rows, spec, self.pos, is_default=False)
+        merged: list[RegisterRow] = []
+        required = [f.name for f in dataclasses.fields(RegisterRow)
+                    if f.default is dataclasses.MISSING]
+        for number, fields in rows.items():
+            missing = [name for name in required if fields.get(name) is None]
+            if missing:
+                positions, path = self.row_origin[(number, "number")]
+                self.error(path, f"new hotline {number} needs {', '.join(missing)} (it is not in "
+                           "the default register, so every field must be given)", positions)
+                continue
+            merged.append(RegisterRow(**fields))
+        return tuple(sorted(merged, key=lambda r: (len(r.number), r.number)))
+
+    def _apply_spec(self, rows: dict[str, dict[str, Any]], spec: RegisterRowSpec,
+                    positions: Positions, *, is_default: bool) -> None:
+        path = f"hotlines[{spec.number}]"
+        if not _NUMBER.fullmatch(spec.number):
+            self.error(f"{path}.number", f'"{spec.number}" is not a phone number; use digits '
+                       "only, e.g. \"12317\"", positions)
+            return
+        row = rows.setdefault(spec.number, {})
+        for f in dataclasses.fields(spec):
+            value = getattr(spec, f.name)
+            if value is None:
+                continue
+            row[f.name] = value
+            self.row_origin[(spec.number, f.name)] = (positions, f"{path}.{f.name}")
+        self.row_origin.setdefault((spec.number, "number"), (positions, path))
+
+    def _row_error(self, number: str, field: str, message: str) -> None:
+        positions, path = self.row_origin.get((number, field)) or self.row_origin[(number,
+                                                                                    "number")]
+        self.error(path, message, positions)
+
+    def load_enterprise_numbers(self) -> frozenset[str]:
+        ent = self.site.enterprise
+        if ent is None or not ent.numbers_file:
+            return frozenset()
+        file = (self.path.parent / ent.numbers_file).resolve()
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            self.error("enterprise.numbers_file", f'cannot read "{ent.numbers_file}" '
+                       f"(looked at {file}): {exc.strerror}; the path is relative to the "
+                       "site file")
+            return frozenset()
+        numbers: set[str] = set()
+        for lineno, raw in enumerate(text.splitlines(), 1):
+            line = raw.split("#", 1)[0].strip()
+            if not line:
+                continue
+            if not re.fullmatch(r"\+?[0-9]{5,20}", line):
+                self.issues.append(ConfigIssue(str(file), lineno, 1, "enterprise.numbers_file",
+                                               f'"{line}" is not a phone number; one number per '
+                                               "line, digits only, # starts a comment"))
+                continue
+            numbers.add(line)
+        return frozenset(numbers)
+
+    # -- cross-references -----------------------------------------------------------
+
+    def check(self, register: tuple[RegisterRow, ...]) -> None:
+        self._check_unique()
+        self._check_centre()
+        self._check_queues()
+        self._check_sub_centres()
+        self._check_enterprise()
+        self._check_prompts()
+        self._check_register(register)
+        self._check_rules(register)
+        for i, pattern in enumerate(self.site.blocklist):
+            self._check_pattern(f"blocklist[{i}]", pattern)
+        for key in self.site.mode_defaults:
+            if key not in {m.value for m in Mode}:
+                self.error(f"mode_defaults[{key}]", f'"{key}" is not a mode; modes: '
+                           f"{', '.join(m.value for m in Mode)}")
+
+    def _check_unique(self) -> None:
+        for section, items in (("queues", self.site.queues), ("sub_centres", self.site.sub_centres),
+                               ("linkage", self.site.linkage), ("rules", self.site.rules),
+                               ("centre.trunks", self.site.centre.trunks)):
+            seen: set[str] = set()
+            for item in items:
+                name = getattr(item, "name")  # noqa: B009
+                if name in seen:
+                    self.error(f"{section}[{name}]", f'name "{name}" is used twice in {section}; '
+                               "names must be unique")
+                seen.add(name)
+        taken = self.queues & self.centres
+        for name in sorted(taken):
+            self.error(f"sub_centres[{name}]", f'"{name}" is both a queue and a sub-centre; '
+                       "rename one")
+        expert_names = {f"{q.name}-expert" for q in self.site.queues if q.expert_seats}
+        for name in sorted(expert_names & self.queues):
+            self.error(f"queues[{name}]", f'"{name}" clashes with the expert-seat queue of '
+                       f'"{name.removesuffix("-expert")}"; rename it')
+
+    def _check_centre(self) -> None:
+        centre = self.site.centre
+        if centre.general_queue not in self.queues:
+            self.error("centre.general_queue", f'queue "{centre.general_queue}" is not defined; '
+                       f"defined queues: {self._listing(self.queues)}")
+        if not centre.trunks:
+            self.error("centre.trunks", "at least one trunk is needed to receive calls")
+        owner: dict[str, str] = {}
+        for trunk in centre.trunks:
+            tpath = f"centre.trunks[{trunk.name}]"
+            if not re.fullmatch(r"[A-Za-z0-9_-]+", trunk.name):
+                self.error(f"{tpath}.name", f'"{trunk.name}" must be ASCII letters, digits, - or '
+                           "_ (it names Asterisk sections)")
+            if not trunk.access_numbers:
+                self.error(f"{tpath}.access_numbers", "list the 12345 numbers this trunk delivers")
+            for number in trunk.access_numbers:
+                if not _NUMBER.fullmatch(number):
+                    self.error(f"{tpath}.access_numbers", f'"{number}" is not a phone number')
+                elif number in owner and owner[number] != trunk.name:
+                    self.error(f"{tpath}.access_numbers", f'number "{number}" is already an '
+                               f'access number of trunk "{owner[number]}"; a DID belongs to one '
+                               "trunk")
+                owner.setdefault(number, trunk.name)
+            if trunk.auth is TrunkAuth.REGISTRATION and not (trunk.host and trunk.username):
+                self.error(f"{tpath}.auth", "registration needs host and username (the password "
+                           f"comes from HOTLINE12345_TRUNK_{trunk.name.upper()}_PASSWORD)")
+            if trunk.auth is TrunkAuth.IP and not trunk.match:
+                self.error(f"{tpath}.match", "IP authentication needs the provider's addresses in "
+                           "match, e.g. [203.0.113.10]")
+
+    def _check_queues(self) -> None:
+        for queue in self.site.queues:
+            qpath = f"queues[{queue.name}]"
+            if not re.fullmatch(r"[A-Za-z0-9_-]+", queue.name):
+                self.error(f"{qpath}.name", f'"{queue.name}" must be ASCII letters, digits, - or _ '
+                           "(it names an Asterisk queue)")
+            if queue.service_level_s <= 0:
+                self.error(f"{qpath}.service_level_s", "must be a positive number of seconds "
+                           "(GB/T 33358 uses 15)")
+            if queue.timeout_s <= 0:
+                self.error(f"{qpath}.timeout_s", "must be a positive number of seconds")
+            if queue.announce and queue.announce not in self.prompts:
+                self._undefined_prompt(f"{qpath}.announce", queue.announce)
+            for i, rule in enumerate(queue.overflow):
+                opath = f"{qpath}.overflow[{i}]"
+                if bool(rule.to_queue) == bool(rule.to_centre):
+                    self.error(opath, "give exactly one of to_queue or to_centre")
+                if rule.to_queue and rule.to_queue not in self.queues:
+                    self.error(f"{opath}.to_queue", f'queue "{rule.to_queue}" is not defined; '
+                               f"defined queues: {self._listing(self.queues)}")
+                if rule.to_queue == queue.name:
+                    self.error(f"{opath}.to_queue", "a queue cannot overflow to itself")
+                if rule.to_centre and rule.to_centre not in self.centres:
+                    self.error(f"{opath}.to_centre", f'sub-centre "{rule.to_centre}" is not '
+                               f"defined; defined sub-centres: {self._listing(self.centres)}")
+                if rule.after_s <= 0 and rule.waiting_over <= 0:
+                    self.error(opath, "give after_s (seconds in queue) or waiting_over (callers "
+                               "waiting), greater than 0")
+
+    def _check_sub_centres(self) -> None:
+        for centre in self.site.sub_centres:
+            if centre.fallback_queue and centre.fallback_queue not in self.queues:
+                self.error(f"sub_centres[{centre.name}].fallback_queue", f'queue '
+                           f'"{centre.fallback_queue}" is not defined; defined queues: '
+                           f"{self._listing(self.queues)}")
+        numbers: dict[str, str] = {}
+        for target in self.site.linkage:
+            if target.number in numbers:
+                self.error(f"linkage[{target.name}].number", f'number "{target.number}" is '
+                           f'already linkage target "{numbers[target.number]}"')
+            numbers[target.number] = target.name
+
+    def _check_enterprise(self) -> None:
+        ent = self.site.enterprise
+        if ent is None:
+            return
+        if ent.queue not in self.queues:
+            self.error("enterprise.queue", f'queue "{ent.queue}" is not defined; defined queues: '
+                       f"{self._listing(self.queues)}")
+        for i, prefix in enumerate(ent.prefixes):
+            if not re.fullmatch(r"\+?[0-9]+", prefix):
+                self.error(f"enterprise.prefixes[{i}]", f'"{prefix}" must be digits, e.g. "0571"')
+        if ent.ask is not None:
+            if ent.ask.prompt not in self.prompts:
+                self._undefined_prompt("enterprise.ask.prompt", ent.ask.prompt)
+            if not re.fullmatch(r"[0-9*#]", ent.ask.digit):
+                self.error("enterprise.ask.digit", f'"{ent.ask.digit}" must be one key: 0-9, * '
+                           "or #")
+
+    def _check_prompts(self) -> None:
+        for pid, prompt in self.site.prompts.items():
+            ppath = f"prompts[{pid}]"
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", pid):
+                self.error(ppath, f'prompt id "{pid}" must be lower-case ASCII, digits, - or _ '
+                           "(it names a sound file)")
+            if bool(prompt.text) == bool(prompt.file):
+                self.error(ppath, "give exactly one of text (spoken by espeak-ng) or file (a "
+                           "recording)")
+            if prompt.file and not (self.path.parent / prompt.file).is_file():
+                self.error(f"{ppath}.file", f'recording "{prompt.file}" not found (relative to '
+                           "the site file)")
+        if "now-12345" not in self.prompts:
+            self.error("prompts", 'the prompt "now-12345" (played on retired numbers) must be '
+                       "defined")
+
+    def _undefined_prompt(self, path: str, pid: str,
+                          positions: Positions | None = None) -> None:
+        self.error(path, f'prompt "{pid}" is not defined; defined prompts: '
+                   f"{self._listing(self.prompts)}", positions)
+
+    def _check_register(self, register: tuple[RegisterRow, ...]) -> None:
+        access: set[str] = set()
+        for trunk in self.site.centre.trunks:
+            access.update(trunk.access_numbers)
+        for row in register:
+            expected: tuple[str, set[str]]
+            if row.mode in (Mode.WHOLE_MERGE, Mode.DUAL_NUMBER):
+                expected = ("queue", self.queues)
+            elif row.mode is Mode.SUB_CENTRE:
+                expected = ("sub-centre", self.centres)
+            else:
+                expected = ("linkage target", self.linkage)
+            kind, names = expected
+            if row.target not in names:
+                plural = "sub-centres" if kind == "sub-centre" else f"{kind}s"
+                self._row_error(row.number, "target", f'{kind} "{row.target}" is not defined; '
+                                f"defined {plural}: {self._listing(names)}")
+            if row.transition_start >= row.cutover:
+                self._row_error(row.number, "cutover", f"cut-over {row.cutover:%Y-%m-%d %H:%M} "
+                                f"must come after transition_start "
+                                f"{row.transition_start:%Y-%m-%d %H:%M}")
+            if row.after_cutover is not None and row.mode is not Mode.WHOLE_MERGE:
+                self._row_error(row.number, "after_cutover", f"only {Mode.WHOLE_MERGE.value} "
+                                f"numbers are retired; {row.mode.value} numbers stay live")
+            if row.number in access:
+                self._row_error(row.number, "number", f"{row.number} is also a 12345 access "
+                                "number of a trunk; a DID has one meaning")
+            if not row.prompt.strip():
+                self._row_error(row.number, "prompt", "the transition prompt text is empty")
+
+    def _check_pattern(self, path: str, pattern: str) -> None:
+        try:
+            compile_pattern(pattern)
+        except PatternError as exc:
+            self.error(path, str(exc))
+
+    def _check_action(self, path: str, spec: ActionSpec, *, in_question: bool) -> None:
+        kind = spec.action
+        targets: dict[ActionKind, tuple[str, set[str]]] = {
+            ActionKind.QUEUE: ("queue", self.queues),
+            ActionKind.EXPERT: ("queue", {q.name for q in self.site.queues if q.expert_seats}),
+            ActionKind.SUB_CENTRE: ("sub-centre", self.centres),
+            ActionKind.LINKAGE: ("linkage target", self.linkage),
+        }
+        if kind in targets:
+            what, names = targets[kind]
+            if kind is ActionKind.EXPERT:
+                what = "queue with expert_seats"
+            if spec.target not in names:
+                self.error(f"{path}.target", f'{what} "{spec.target}" is not defined; '
+                           f"defined: {self._listing(names)}")
+        elif spec.target:
+            self.error(f"{path}.target", f"{kind.value} takes no target")
+        if kind is ActionKind.ANNOUNCE_HANGUP and not spec.prompt:
+            self.error(f"{path}.prompt", "announce_hangup needs the prompt to play")
+        if spec.prompt and spec.prompt not in self.prompts:
+            self._undefined_prompt(f"{path}.prompt", spec.prompt)
+        if kind is ActionKind.ASK and in_question:
+            self.error(f"{path}.action", "a caller is asked one question at most; an answer "
+                       "cannot lead to another question")
+
+    def _check_rules(self, register: tuple[RegisterRow, ...]) -> None:
+        known = {r.number for r in register}
+        for trunk in self.site.centre.trunks:
+            known.update(trunk.access_numbers)
+        for rule in self.site.rules:
+            rpath = f"rules[{rule.name}]"
+            self._check_rule_conditions(rpath, rule, known)
+            self._check_action(f"{rpath}.then", rule.then, in_question=False)
+            if rule.then.action is ActionKind.ASK and rule.ask is None:
+                self.error(f"{rpath}.ask", "then.action is ask, so the rule needs an ask: "
+                           "section (prompt, options, default)")
+            if rule.ask is not None:
+                if rule.then.action is not ActionKind.ASK:
+                    self.error(f"{rpath}.then.action", "the rule has an ask: section, so "
+                               "then.action must be ask")
+                if rule.ask.prompt not in self.prompts:
+                    self._undefined_prompt(f"{rpath}.ask.prompt", rule.ask.prompt)
+                if not 1 <= rule.ask.timeout_s <= 30:
+                    self.error(f"{rpath}.ask.timeout_s", "must be between 1 and 30 seconds")
+                if not 0 <= rule.ask.retries <= 1:
+                    self.error(f"{rpath}.ask.retries", "a question is repeated at most once "
+                               "(0 or 1)")
+                for digit, spec in rule.ask.options.items():
+                    if not _DIGITS.fullmatch(digit):
+                        self.error(f"{rpath}.ask.options[{digit}]", f'"{digit}" must be one '
+                                   "key: 0-9, * or #")
+                    self._check_action(f"{rpath}.ask.options[{digit}]", spec, in_question=True)
+                self._check_action(f"{rpath}.ask.default", rule.ask.default, in_question=True)
+
+    def _check_rule_conditions(self, rpath: str, rule: Rule, known: set[str]) -> None:
+        when = rule.when
+        for number in when.dialled:
+            if number not in known:
+                self.error(f"{rpath}.when.dialled", f'"{number}" is neither an access number nor '
+                           "a register number, so this rule can never match")
+        for i, pattern in enumerate(when.caller):
+            self._check_pattern(f"{rpath}.when.caller[{i}]", pattern)
+        if when.time is not None:
+            for day in when.time.days:
+                if not 1 <= day <= 7:
+                    self.error(f"{rpath}.when.time.days", f"{day} is not an ISO weekday; use 1 "
+                               "(Monday) to 7 (Sunday)")
+

@@ -1,0 +1,344 @@
+"""The routing core: a pure, deterministic map from a call context to a decision.
+
+``Router(site)`` compiles the site once (rules indexed by dialled number, patterns
+compiled); ``Router.decide(ctx)`` then does no I/O, touches no globals, and explains
+itself in ``Decision.reasons``.
+
+Order of evaluation:
+1. site rules, in file order, first match wins;
+2. the enterprise question, on the numbers it is configured for, if the caller is not
+   yet recognised and has not answered;
+3. the register row of the dialled number, by its mode and its phase at the call time;
+4. the 12345 access numbers: the enterprise queue for recognised enterprises, else the
+   general queue;
+5. any other number: the general queue, so no caller is ever left without a human.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
+from zoneinfo import ZoneInfo
+
+from hotline12345.config.schema import (
+    ActionKind,
+    ActionSpec,
+    LinkageTarget,
+    ModeDefaults,
+    Queue,
+    Rule,
+    Site,
+    SubCentre,
+)
+from hotline12345.config.schema import Question as QuestionSpec
+from hotline12345.legacy_numbers.model import AfterCutover, Mode, Phase, RegisterRow
+from hotline12345.routing.decision import Action, CallContext, Decision, Question
+from hotline12345.routing.patterns import compile_pattern
+
+SOUND_DIR = "hotline12345"
+NOW_12345_PROMPT = "now-12345"
+
+
+def sound(prompt_id: str) -> str:
+    """The Asterisk sound name of a prompt id (files live under sounds/<lang>/hotline12345/)."""
+    return f"{SOUND_DIR}/{prompt_id}"
+
+
+def _any_of(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{compile_pattern(p).pattern})" for p in patterns))
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledRule:
+    rule: Rule
+    caller: re.Pattern[str] | None
+    days: frozenset[int] | None
+    start_min: int
+    end_min: int
+    languages: frozenset[str] | None
+
+    def matches(self, ctx: CallContext, local: datetime | None, enterprise: bool,
+                blocked: bool) -> bool:
+        when = self.rule.when
+        if self.caller is not None and (ctx.caller is None or
+                                        self.caller.fullmatch(ctx.caller) is None):
+            return False
+        if when.enterprise is not None and when.enterprise != enterprise:
+            return False
+        if when.blocked is not None and when.blocked != blocked:
+            return False
+        if self.languages is not None and ctx.language not in self.languages:
+            return False
+        if self.days is not None:
+            assert local is not None
+            minute = local.hour * 60 + local.minute
+            start, end = self.start_min, self.end_min
+            if start == end:
+                in_window = True
+                day = local.isoweekday()
+            elif start < end:
+                in_window = start <= minute < end
+                day = local.isoweekday()
+            else:  # spans midnight: the window belongs to the day it started
+                in_window = minute >= start or minute < end
+                day = local.isoweekday() if minute >= start else (local.isoweekday() - 2) % 7 + 1
+            if not in_window or day not in self.days:
+                return False
+        return True
+
+
+class Router:
+    """Compiled routing for one site. Immutable after construction; safe to share."""
+
+    def __init__(self, site: Site) -> None:
+        f = site.file
+        self.site = site
+        self.tz = ZoneInfo(f.centre.timezone)
+        self.general = f.centre.general_queue
+        self.queues: dict[str, Queue] = {q.name: q for q in f.queues}
+        self.centres: dict[str, SubCentre] = {c.name: c for c in f.sub_centres}
+        self.linkage: dict[str, LinkageTarget] = {t.name: t for t in f.linkage}
+        self.rows: dict[str, RegisterRow] = {r.number: r for r in site.register}
+        self.access = frozenset(site.access_numbers())
+        self.mode_defaults: dict[Mode, ModeDefaults] = {
+            m: f.mode_defaults.get(m.value, ModeDefaults()) for m in Mode}
+        self.blocklist = _any_of(f.blocklist)
+        self.enterprise = f.enterprise
+        self.enterprise_numbers = site.enterprise_numbers
+        self.enterprise_prefixes = tuple(f.enterprise.prefixes) if f.enterprise else ()
+        self.enterprise_ask_on = frozenset(f.enterprise.ask.on) if (
+            f.enterprise and f.enterprise.ask) else frozenset()
+        compiled = [self._compile(rule) for rule in f.rules]
+        self._needs_local = any(c.days is not None for c in compiled)
+        # Rules indexed by dialled number, keeping file order; numbers not in the index
+        # only see the rules without a dialled condition.
+        self._any_number = tuple(c for c in compiled if not c.rule.when.dialled)
+        numbers = {n for c in compiled for n in c.rule.when.dialled}
+        self._by_number: dict[str, tuple[_CompiledRule, ...]] = {
+            n: tuple(c for c in compiled if not c.rule.when.dialled or n in c.rule.when.dialled)
+            for n in numbers}
+
+    @staticmethod
+    def _compile(rule: Rule) -> _CompiledRule:
+        when = rule.when
+        window = when.time
+        return _CompiledRule(
+            rule=rule,
+            caller=_any_of(when.caller),
+            days=frozenset(window.days) if window else None,
+            start_min=window.start.hour * 60 + window.start.minute if window else 0,
+            end_min=window.end.hour * 60 + window.end.minute if window else 0,
+            languages=frozenset(when.language) if when.language else None,
+        )
+
+    # -- the decision ---------------------------------------------------------------
+
+    def decide(self, ctx: CallContext) -> Decision:
+        enterprise, why_enterprise = self._recognise_enterprise(ctx)
+        blocked = bool(self.blocklist and ctx.caller and self.blocklist.fullmatch(ctx.caller))
+        local = ctx.at.astimezone(self.tz) if self._needs_local else None
+        base: list[str] = []
+        if why_enterprise:
+            base.append(why_enterprise)
+        if blocked:
+            base.append("caller is on the block list")
+        for compiled in self._by_number.get(ctx.dialled, self._any_number):
+            if compiled.matches(ctx, local, enterprise, blocked):
+                return self._apply_rule(compiled.rule, ctx, base, enterprise)
+        if (self.enterprise is not None and self.enterprise.ask is not None
+                and not enterprise and ctx.answer is None
+                and ctx.dialled in self.enterprise_ask_on):
+            ask = self.enterprise.ask
+            base.append(f"{ctx.dialled} asks the enterprise question (press {ask.digit})")
+            return Decision(Action.ASK, prompts=(), reasons=tuple(base),
+                            question=Question(sound(ask.prompt), 1, 5, 1, "enterprise"))
+        row = self.rows.get(ctx.dialled)
+        if row is not None:
+            return self._register(row, ctx, base, enterprise)
+        if ctx.dialled in self.access:
+            base.append(f"{ctx.dialled} is a 12345 access number")
+            if enterprise and self.enterprise is not None:
+                base.append("enterprise green channel (为企服务专席)")
+                return self._queue(self.enterprise.queue, self.enterprise.priority, ctx, base)
+            return self._queue(self.general, 0, ctx, base)
+        base.append(f"{ctx.dialled} is neither an access number nor in the register; "
+                    "sent to the general queue so the caller still reaches a human")
+        return self._queue(self.general, 0, ctx, base)
+
+    def _recognise_enterprise(self, ctx: CallContext) -> tuple[bool, str]:
+        if ctx.enterprise:
+            return True, "enterprise caller (flagged before routing)"
+        caller = ctx.caller
+        if caller:
+            if caller in self.enterprise_numbers:
+                return True, "enterprise caller (in the enterprise number list)"
+            for prefix in self.enterprise_prefixes:
+                if caller.startswith(prefix):
+                    return True, f"enterprise caller (number starts with {prefix})"
+        ask = self.enterprise.ask if self.enterprise else None
+        if (ask is not None and ctx.answer is not None and ctx.answer == ask.digit
+                and ctx.dialled in self.enterprise_ask_on):
+            return True, f"enterprise caller (pressed {ask.digit})"
+        return False, ""
+
+    def _apply_rule(self, rule: Rule, ctx: CallContext, reasons: list[str],
+                    enterprise: bool) -> Decision:
+        reasons.append(f'rule "{rule.name}" matched')
+        spec = rule.then
+        if spec.action is ActionKind.ASK and rule.ask is not None:
+            q: QuestionSpec = rule.ask
+            if ctx.answer is None:
+                reasons.append(f'rule "{rule.name}" asks its question')
+                return Decision(Action.ASK, reasons=tuple(reasons), question=Question(
+                    sound(q.prompt), max(len(d) for d in q.options) if q.options else 1,
+                    q.timeout_s, q.retries, f"rule:{rule.name}"),
+                    variables=MappingProxyType({"HOTLINE_RULE": rule.name}))
+            chosen = q.options.get(ctx.answer)
+            if chosen is None:
+                shown = "no answer" if ctx.answer == "" else f'answer "{ctx.answer}" is no option'
+                reasons.append(f"{shown}: the rule's default applies")
+                chosen = q.default
+            else:
+                reasons.append(f'answer "{ctx.answer}" chose its option')
+            spec = chosen
+        return self._action(spec, ctx, reasons, rule.name)
+
+    def _action(self, spec: ActionSpec, ctx: CallContext, reasons: list[str],
+                rule: str) -> Decision:
+        prompts = (sound(spec.prompt),) if spec.prompt else ()
+        priority = spec.priority if spec.priority is not None else 0
+        kind = spec.action
+        if kind is ActionKind.QUEUE:
+            return self._queue(spec.target, priority, ctx, reasons, prompts, rule)
+        if kind is ActionKind.EXPERT:
+            return self._queue(spec.target, priority, ctx, reasons, prompts, rule, expert=True)
+        if kind is ActionKind.SUB_CENTRE:
+            return self._sub_centre(self.centres[spec.target], priority, ctx, reasons, prompts,
+                                    rule)
+        if kind is ActionKind.LINKAGE:
+            return self._linkage(self.linkage[spec.target], ctx, reasons, prompts, rule)
+        reasons.append("announce, then hang up")
+        return Decision(Action.ANNOUNCE_HANGUP, prompts=prompts, reasons=tuple(reasons),
+                        variables=self._vars(ctx, Action.ANNOUNCE_HANGUP, "", rule))
+
+    def _register(self, row: RegisterRow, ctx: CallContext, reasons: list[str],
+                  enterprise: bool) -> Decision:
+        phase = row.phase_at(ctx.at)
+        defaults = self.mode_defaults[row.mode]
+        reasons.append(f"{row.number} {row.name} is {row.mode.value} to {row.target}; "
+                       f"phase {phase.value} (transition {row.transition_start:%Y-%m-%d %H:%M}, "
+                       f"cut-over {row.cutover:%Y-%m-%d %H:%M})")
+        prompts: tuple[str, ...] = ()
+        if phase is Phase.IN_TRANSITION:
+            prompts = (sound(row.prompt_id),)
+            reasons.append("in transition: the transition prompt plays first")
+        elif phase is Phase.RETIRED:
+            prompts = (sound(NOW_12345_PROMPT),)
+            after = row.after_cutover or defaults.after_cutover
+            if after is AfterCutover.HANGUP:
+                reasons.append("retired: the \"now 12345\" prompt plays, then the call ends")
+                return Decision(Action.ANNOUNCE_HANGUP, prompts=prompts, reasons=tuple(reasons),
+                                variables=self._vars(ctx, Action.ANNOUNCE_HANGUP, "", "", row,
+                                                     phase))
+            reasons.append("retired: the \"now 12345\" prompt plays, then the call continues")
+        elif phase is Phase.BEFORE_TRANSITION:
+            reasons.append("before transition: routed as configured, no prompt")
+        if row.mode is Mode.SUB_CENTRE:
+            return self._sub_centre(self.centres[row.target], defaults.priority, ctx, reasons,
+                                    prompts, "", row, phase)
+        if row.mode is Mode.LINKAGE:
+            return self._linkage(self.linkage[row.target], ctx, reasons, prompts, "", row, phase)
+        if enterprise and self.enterprise is not None:
+            reasons.append("enterprise green channel (为企服务专席) takes the call")
+            return self._queue(self.enterprise.queue, self.enterprise.priority, ctx, reasons,
+                               prompts, "", row=row, phase=phase)
+        return self._queue(row.target, defaults.priority, ctx, reasons, prompts, "", row=row,
+                           phase=phase)
+
+    # -- actions --------------------------------------------------------------------
+
+    def _vars(self, ctx: CallContext, action: Action, target: str, rule: str,
+              row: RegisterRow | None = None, phase: Phase | None = None) -> dict[str, str]:
+        out = {"HOTLINE_ACTION": action.value, "HOTLINE_TARGET": target,
+               "HOTLINE_DIALLED": ctx.dialled, "HOTLINE_RULE": rule}
+        if row is not None and phase is not None:
+            out["HOTLINE_LEGACY"] = row.number
+            out["HOTLINE_MODE"] = row.mode.code
+            out["HOTLINE_PHASE"] = phase.code
+        return out
+
+    def _queue(self, name: str, priority: int, ctx: CallContext, reasons: list[str],
+               prompts: tuple[str, ...] = (), rule: str = "", *, expert: bool = False,
+               row: RegisterRow | None = None, phase: Phase | None = None) -> Decision:
+        queue = self.queues[name]
+        load = ctx.queue_load.get(name) if ctx.queue_load else None
+        timeout = queue.timeout_s
+        overflow_action, overflow_target = Action.QUEUE, self.general
+        for rule_ in queue.overflow:
+            if rule_.waiting_over and load is not None and load.waiting >= rule_.waiting_over:
+                reasons.append(f"{name} has {load.waiting} callers waiting "
+                               f"(overflow at {rule_.waiting_over})")
+                if rule_.to_queue:
+                    reasons.append(f"overflow to queue {rule_.to_queue} (多援一)")
+                    return self._queue(rule_.to_queue, priority, ctx, reasons, prompts, rule,
+                                       row=row, phase=phase)
+                reasons.append(f"overflow to sub-centre {rule_.to_centre} (多援一)")
+                return self._sub_centre(self.centres[rule_.to_centre], priority, ctx, reasons,
+                                        prompts, rule, row, phase)
+            if rule_.after_s:
+                timeout = rule_.after_s
+                if rule_.to_queue:
+                    overflow_action, overflow_target = Action.QUEUE, rule_.to_queue
+                else:
+                    overflow_action, overflow_target = Action.SUB_CENTRE, rule_.to_centre
+        if overflow_target == name:
+            overflow_target = ""
+        action = Action.EXPERT if expert else Action.QUEUE
+        asterisk_queue = f"{name}-expert" if expert else name
+        reasons.append(f"{'expert seats of ' if expert else ''}queue {name} ({queue.label}), "
+                       f"priority {priority}, overflow after {timeout} s"
+                       + (f" to {overflow_target}" if overflow_target else ""))
+        variables = self._vars(ctx, action, asterisk_queue, rule, row, phase)
+        variables.update({
+            "HOTLINE_QUEUE": asterisk_queue,
+            "QUEUE_PRIO": str(priority),
+            "HOTLINE_PRIORITY": str(priority),
+            "HOTLINE_QUEUE_TIMEOUT": str(timeout),
+            "HOTLINE_OVERFLOW_ACTION": overflow_action.value if overflow_target else "",
+            "HOTLINE_OVERFLOW_TARGET": overflow_target,
+        })
+        if overflow_action is Action.SUB_CENTRE and overflow_target:
+            variables["HOTLINE_OVERFLOW_DIAL"] = self.centres[overflow_target].dial
+        return Decision(action, asterisk_queue, priority, prompts,
+                        MappingProxyType(variables), tuple(reasons))
+
+    def _sub_centre(self, centre: SubCentre, priority: int, ctx: CallContext,
+                    reasons: list[str], prompts: tuple[str, ...], rule: str,
+                    row: RegisterRow | None = None, phase: Phase | None = None) -> Decision:
+        fallback = centre.fallback_queue or self.general
+        reasons.append(f"transfer to sub-centre {centre.name} ({centre.label}) via {centre.dial}; "
+                       f"queue {fallback} if it does not answer")
+        variables = self._vars(ctx, Action.SUB_CENTRE, centre.name, rule, row, phase)
+        variables.update({"HOTLINE_DIAL": centre.dial, "HOTLINE_FALLBACK_QUEUE": fallback,
+                          "QUEUE_PRIO": str(priority), "HOTLINE_PRIORITY": str(priority)})
+        return Decision(Action.SUB_CENTRE, centre.name, priority, prompts,
+                        MappingProxyType(variables), tuple(reasons))
+
+    def _linkage(self, target: LinkageTarget, ctx: CallContext, reasons: list[str],
+                 prompts: tuple[str, ...], rule: str, row: RegisterRow | None = None,
+                 phase: Phase | None = None) -> Decision:
+        how = "three-way call (三方通话)" if target.transfer.value == "three_way" else \
+            "blind transfer"
+        reasons.append(f"linkage (协同联动) to {target.label} {target.number}: {how} via "
+                       f"{target.dial}")
+        priority = self.mode_defaults[Mode.LINKAGE].priority
+        variables = self._vars(ctx, Action.LINKAGE, target.name, rule, row, phase)
+        variables.update({"HOTLINE_DIAL": target.dial, "HOTLINE_TRANSFER": target.transfer.value,
+                          "HOTLINE_LINKAGE_NUMBER": target.number,
+                          "HOTLINE_FALLBACK_QUEUE": self.general})
+        return Decision(Action.LINKAGE, target.name, priority, prompts,
+                        MappingProxyType(variables), tuple(reasons))
