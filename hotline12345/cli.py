@@ -1,0 +1,44 @@
+"""The ``hotline12345`` command. Subcommands are registered explicitly, one registrar per
+area, in ``REGISTRARS`` below."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Callable, Sequence
+
+from hotline12345.config.cli import register_config_cmd
+from hotline12345.routing.cli import register_register_cmd, register_route_cmd
+
+Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+REGISTRARS: list[Registrar] = [
+    register_config_cmd,
+    register_route_cmd,
+    register_register_cmd,
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hotline12345",
+        description="Call routing and Asterisk control for the 12345 government-service hotline.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for registrar in REGISTRARS:
+        registrar(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    if hasattr(signal, "SIGPIPE"):  # `hotline12345 register list | head` exits quietly
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""``hotline12345 config check|show``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hotline12345.config.loader import check_site, resolve_site_path
+
+
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="PATH",
+                        help="site file (default: $HOTLINE12345_CONFIG, else the shipped site)")
+
+
+def register_config_cmd(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    config = sub.add_parser("config", help="check or show the site file")
+    csub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    check = csub.add_parser("check", help="list every error in a site file; exit 1 if any")
+    check.add_argument("path", nargs="?", help="site file (default: as --config)")
+    add_config_option(check)
+    check.set_defaults(handler=_check)
+    show = csub.add_parser("show", help="print the site file in use (start a new site from it)")
+    add_config_option(show)
+    show.set_defaults(handler=_show)
+
+
+def _check(args: argparse.Namespace) -> int:
+    path = resolve_site_path(args.path or args.config)
+    issues = check_site(path)
+    for issue in issues:
+        print(issue)
+    if issues:
+        print(f"{len(issues)} error{'s' if len(issues) != 1 else ''} in {path}", file=sys.stderr)
+        return 1
+    print(f"{path}: OK")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    sys.stdout.write(resolve_site_path(args.config).read_text(encoding="utf-8"))
+    return 0
