@@ -118,8 +118,8 @@ class Decoder:
                 self.positions.set(kpath, *pos)
             if key not in fields:
                 known = ", ".join(sorted(fields))
+                # Reported, but the rest still decodes so cross-checks can run too.
                 self.error(kpath, f'unknown key "{key}"; known keys here: {known}')
-                ok = False
         for name, field in fields.items():
             fpath = f"{path}.{name}" if path else name
             if name not in node:
@@ -160,7 +160,7 @@ class Decoder:
             out = []
             bad = False
             for i, item in enumerate(value):
-                ipath = f"{path}[{self._item_key(item, i)}]"
+                ipath = f"{path}[{self._item_key(args[0], item, i)}]"
                 ipos = _value_pos(value, i)
                 if ipos:
                     self.positions.set(ipath, *ipos)
@@ -256,11 +256,13 @@ class Decoder:
         return _INVALID
 
     @staticmethod
-    def _item_key(item: Any, index: int) -> str:
-        if isinstance(item, dict):
-            for key in ("name", "number"):
-                if key in item and isinstance(item[key], str | int) and str(item[key]):
-                    return str(item[key])
+    def _item_key(item_type: Any, item: Any, index: int) -> str:
+        """Items of a list of dataclasses are addressed by their first field when it is
+        ``name`` or ``number`` (``queues[tax]``, ``hotlines[12366]``), else by index."""
+        if isinstance(item, dict) and dataclasses.is_dataclass(item_type):
+            key = dataclasses.fields(item_type)[0].name
+            if key in ("name", "number") and isinstance(item.get(key), str | int):
+                return str(item[key]) or str(index)
         return str(index)
 
 

@@ -1,0 +1,137 @@
+"""Malformed site files: each case edits a valid base site and names the exact errors."""
+
+from __future__ import annotations
+
+BASE = """\
+centre:
+  name: 测试中心
+  province: 测试省
+  city: 测试市
+  trunks:
+    - name: t1
+      access_numbers: ["12345"]
+      auth: ip
+      match: [192.0.2.1]
+queues:
+  - name: general
+    label: 综合
+  - name: tax
+    label: 税务
+    overflow:
+      - {after_s: 60, to_queue: general}
+sub_centres:
+  - {name: tax-centre, label: 税务分中心, dial: PJSIP/12366@tax}
+linkage:
+  - {name: police, number: "110", label: 公安110, dial: PJSIP/110@t1, transfer: three_way}
+prompts:
+  now-12345: {text: 已并入12345}
+  ask: {text: 请按1}
+register: {use_default: false}
+hotlines:
+  - number: "12366"
+    name: 纳税服务热线
+    department: 税务局
+    mode: 设分中心
+    target: tax-centre
+    prompt: 过渡期提示
+    transition_start: 2021-06-01
+    cutover: 2021-12-31
+    provenance: test
+rules:
+  - name: r1
+    when: {dialled: ["12366"]}
+    then: {action: queue, target: tax}
+"""
+
+# (case id, [(old, new), ...] applied to BASE, expected errors as printed by `config check`)
+CASES: list[tuple[str, list[tuple[str, str]], list[str]]] = [
+    ("unknown-top-level-key", [("rules:\n", "rulez: []\nrules:\n")],
+     ['site.yaml:35:1 rulez: unknown key "rulez"; known keys here: blocklist, centre, classification, enterprise, hotlines, linkage, mode_defaults, prompts, queues, register, rules, speech, sub_centres']),
+    ("unknown-queue-key", [("    label: 综合\n", "    label: 综合\n    lable: x\n")],
+     ['site.yaml:13:5 queues[general].lable: unknown key "lable"; known keys here: announce, '
+      "expert_seats, label, members, name, overflow, service_level_s, skills, strategy, "
+      "timeout_s, wrapup_s"]),
+    ("missing-required-field", [("    label: 税务\n", "")],
+     ['site.yaml:13:5 queues[tax]: missing required field "label"']),
+    ("undefined-register-target", [("    target: tax-centre\n", "    target: tax-expert\n")],
+     ['site.yaml:30:5 hotlines[12366].target: sub-centre "tax-expert" is not defined; defined '
+      "sub-centres: tax-centre"]),
+    ("wrong-target-kind-for-mode", [("    mode: 设分中心\n", "    mode: 整体并入\n")],
+     ['site.yaml:30:5 hotlines[12366].target: queue "tax-centre" is not defined; defined '
+      "queues: general, tax"]),
+    ("bad-mode", [("    mode: 设分中心\n", "    mode: 分中心\n")],
+     ["site.yaml:29:5 hotlines[12366].mode: str '分中心' is not one of: 整体并入, 双号并行, "
+      "设分中心, 协同联动"]),
+    ("unordered-dates", [("    cutover: 2021-12-31\n", "    cutover: 2021-05-31\n")],
+     ["site.yaml:33:5 hotlines[12366].cutover: cut-over 2021-05-31 00:00 must come after "
+      "transition_start 2021-06-01 00:00"]),
+    ("bad-date", [("    cutover: 2021-12-31\n", "    cutover: next year\n")],
+     ['site.yaml:33:5 hotlines[12366].cutover: expected a date or date-time such as 2021-01-01 '
+      "or \"2021-01-01 08:30\", got str 'next year'"]),
+    ("undefined-overflow-queue", [("to_queue: general}", "to_queue: backup}")],
+     ['site.yaml:16:23 queues[tax].overflow[0].to_queue: queue "backup" is not defined; defined queues: general, tax']),
+    ("duplicate-queue-name", [("  - name: tax\n    label: 税务\n", "  - name: general\n    label: 税务\n")],
+     ['site.yaml:11:5 queues[general]: name "general" is used twice in queues; names must be unique',
+      'site.yaml:16:23 queues[general].overflow[0].to_queue: a queue cannot overflow to itself',
+      'site.yaml:38:27 rules[r1].then.target: queue "tax" is not defined; defined: general']),
+    ("duplicate-did-across-trunks",
+     [("      match: [192.0.2.1]\n", "      match: [192.0.2.1]\n    - {name: t2, access_numbers: "
+       "[\"12345\"], match: [192.0.2.2]}\n")],
+     ['site.yaml:10:18 centre.trunks[t2].access_numbers: number "12345" is already an access number of trunk "t1"; a DID belongs to one trunk']),
+    ("register-number-is-access-number", [('  - number: "12366"', '  - number: "12345"'),
+                                          ('dialled: ["12366"]', 'dialled: ["12345"]')],
+     ['site.yaml:26:5 hotlines[12345].number: 12345 is also a 12345 access number of a trunk; a DID has one meaning']),
+    ("undefined-prompt-in-rule", [("then: {action: queue, target: tax}",
+                                   "then: {action: announce_hangup, prompt: closed}")],
+     ['site.yaml:38:37 rules[r1].then.prompt: prompt "closed" is not defined; defined prompts: ask, now-12345']),
+    ("announce-without-prompt", [("then: {action: queue, target: tax}",
+                                  "then: {action: announce_hangup}")],
+     ['site.yaml:38:5 rules[r1].then.prompt: announce_hangup needs the prompt to play']),
+    ("rule-never-matches", [('dialled: ["12366"]', 'dialled: ["12399"]')],
+     ['site.yaml:37:12 rules[r1].when.dialled: "12399" is neither an access number nor a register number, so this rule can never match']),
+    ("bad-caller-pattern", [('when: {dialled: ["12366"]}', 'when: {caller: ["_13Q"]}')],
+     ['site.yaml:37:21 rules[r1].when.caller[0]: "_13Q": character "Q" is not allowed in a pattern; use digits, X, Z, N, [..], . or !']),
+    ("unquoted-time", [('when: {dialled: ["12366"]}', "when: {time: {start: 8, end: \"17:00\"}}")],
+     ['site.yaml:37:19 rules[r1].when.time.start: write times in quotes, e.g. "08:30" (YAML read 8)']),
+    ("bad-weekday", [('when: {dialled: ["12366"]}', "when: {time: {days: [0, 8]}}")],
+     ['site.yaml:37:19 rules[r1].when.time.days: 0 is not an ISO weekday; use 1 (Monday) to 7 (Sunday)',
+      'site.yaml:37:19 rules[r1].when.time.days: 8 is not an ISO weekday; use 1 (Monday) to 7 (Sunday)']),
+    ("wrong-type-number", [("  - name: tax\n    label: 税务\n",
+                            "  - name: tax\n    label: 税务\n    service_level_s: fifteen\n")],
+     ["site.yaml:15:5 queues[tax].service_level_s: expected a whole number, got str 'fifteen'"]),
+    ("bad-timezone", [("  city: 测试市\n", "  city: 测试市\n  timezone: Asia/Beijing\n")],
+     ['site.yaml:5:3 centre.timezone: unknown timezone "Asia/Beijing"; use an IANA name such as '
+      "Asia/Shanghai"]),
+    ("yaml-syntax-error", [("    label: 综合\n", "    label: [综合\n")],
+     ["site.yaml:13:9 YAML syntax error: expected ',' or ']', but got ':'"]),
+    ("duplicate-yaml-key", [("  city: 测试市\n", "  city: 测试市\n  city: 另一市\n")],
+     ['site.yaml:5:3 YAML syntax error: found duplicate key "city" with value "另一市" (original '
+      'value: "测试市"); each key may appear once in a mapping']),
+    ("missing-now-12345-prompt", [("  now-12345: {text: 已并入12345}\n", "")],
+     ['site.yaml:21:1 prompts: the prompt "now-12345" (played on retired numbers) must be '
+      "defined"]),
+    ("prompt-text-and-file", [("  ask: {text: 请按1}", "  ask: {text: 请按1, file: ask.wav}")],
+     ['site.yaml:23:3 prompts[ask]: give exactly one of text (spoken by espeak-ng) or file (a recording)',
+      'site.yaml:23:20 prompts[ask].file: recording "ask.wav" not found (relative to the site file)']),
+    ("new-hotline-missing-fields", [("rules:\n", '  - {number: "12399", name: 新线}\nrules:\n')],
+     ['site.yaml:35:6 hotlines[12399].number: new hotline 12399 needs department, mode, target, prompt, transition_start, cutover, provenance (it is not in the default register, so every field must be given)']),
+    ("after-cutover-on-sub-centre", [("    provenance: test\n",
+                                      "    provenance: test\n    after_cutover: hangup\n")],
+     ["site.yaml:35:5 hotlines[12366].after_cutover: only 整体并入 numbers are retired; 设分中心 "
+      "numbers stay live"]),
+    ("ip-trunk-without-match", [("      match: [192.0.2.1]\n", "")],
+     ["site.yaml:6:7 centre.trunks[t1].match: IP authentication needs the provider's addresses in match, e.g. [203.0.113.10]"]),
+    ("undefined-general-queue", [("  city: 测试市\n", "  city: 测试市\n  general_queue: main\n")],
+     ['site.yaml:5:3 centre.general_queue: queue "main" is not defined; defined queues: '
+      "general, tax"]),
+    ("question-leads-to-question",
+     [("    then: {action: queue, target: tax}\n",
+       "    then: {action: ask}\n    ask: {prompt: ask, options: {\"1\": {action: ask}}, "
+       "default: {action: queue, target: tax}}\n")],
+     ['site.yaml:39:40 rules[r1].ask.options[1].action: a caller is asked one question at most; an answer cannot lead to another question']),
+    ("hotline-listed-twice", [("rules:\n", '  - {number: "12366", name: 税务热线}\nrules:\n')],
+     ['site.yaml:26:5 hotlines[12366]: number "12366" is listed twice; merge the two entries']),
+    ("empty-file", [(BASE, "")],
+     ["site.yaml:1:1 the file is empty; start from the shipped default site (hotline12345 "
+      "config show)"]),
+]
