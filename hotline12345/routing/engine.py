@@ -54,8 +54,11 @@ def _any_of(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
 
 @dataclass(frozen=True, slots=True)
 class _CompiledRule:
+    index: int
     rule: Rule
+    dialled: frozenset[str] | None
     caller: re.Pattern[str] | None
+    caller_prefixes: tuple[str, ...] | None  # literal prefixes of every caller pattern
     days: frozenset[int] | None
     start_min: int
     end_min: int
@@ -63,15 +66,16 @@ class _CompiledRule:
 
     def matches(self, ctx: CallContext, local: datetime | None, enterprise: bool,
                 blocked: bool) -> bool:
+        """Cheap conditions first; the caller regex and the clock last."""
         when = self.rule.when
-        if self.caller is not None and (ctx.caller is None or
-                                        self.caller.fullmatch(ctx.caller) is None):
-            return False
         if when.enterprise is not None and when.enterprise != enterprise:
             return False
         if when.blocked is not None and when.blocked != blocked:
             return False
         if self.languages is not None and ctx.language not in self.languages:
+            return False
+        if self.caller is not None and (ctx.caller is None or
+                                        self.caller.fullmatch(ctx.caller) is None):
             return False
         if self.days is not None:
             assert local is not None
@@ -89,6 +93,19 @@ class _CompiledRule:
             if not in_window or day not in self.days:
                 return False
         return True
+
+
+def _literal_prefix(pattern: str) -> str | None:
+    """The digits a caller pattern starts with, or None when it starts with a wildcard."""
+    if not pattern.startswith("_"):
+        return pattern
+    prefix = []
+    for ch in pattern[1:]:
+        if ch.isdigit() or ch in "*#+":
+            prefix.append(ch)
+        else:
+            break
+    return "".join(prefix) or None
 
 
 class Router:
@@ -112,28 +129,75 @@ class Router:
         self.enterprise_prefixes = tuple(f.enterprise.prefixes) if f.enterprise else ()
         self.enterprise_ask_on = frozenset(f.enterprise.ask.on) if (
             f.enterprise and f.enterprise.ask) else frozenset()
-        compiled = [self._compile(rule) for rule in f.rules]
+        compiled = [self._compile(i, rule) for i, rule in enumerate(f.rules)]
+        self._rules = compiled
         self._needs_local = any(c.days is not None for c in compiled)
-        # Rules indexed by dialled number, keeping file order; numbers not in the index
-        # only see the rules without a dialled condition.
-        self._any_number = tuple(c for c in compiled if not c.rule.when.dialled)
-        numbers = {n for c in compiled for n in c.rule.when.dialled}
-        self._by_number: dict[str, tuple[_CompiledRule, ...]] = {
-            n: tuple(c for c in compiled if not c.rule.when.dialled or n in c.rule.when.dialled)
+        # Rule index. A rule is found through its caller prefixes, else its languages, else
+        # it is "plain" and listed under every dialled number it applies to. Candidates are
+        # merged back into file order, so the first match still wins.
+        self._by_caller_prefix: dict[str, list[int]] = {}
+        self._by_language: dict[str, list[int]] = {}
+        plain: list[_CompiledRule] = []
+        for c in compiled:
+            if c.caller_prefixes is not None:
+                for prefix in c.caller_prefixes:
+                    self._by_caller_prefix.setdefault(prefix, []).append(c.index)
+            elif c.languages is not None:
+                for language in c.languages:
+                    self._by_language.setdefault(language, []).append(c.index)
+            else:
+                plain.append(c)
+        self._prefix_lengths = tuple(sorted({len(p) for p in self._by_caller_prefix}))
+        self._plain_any = tuple(c.index for c in plain if c.dialled is None)
+        numbers = {n for c in plain if c.dialled for n in c.dialled}
+        self._plain_by_number: dict[str, tuple[int, ...]] = {
+            n: tuple(c.index for c in plain if c.dialled is None or n in c.dialled)
             for n in numbers}
+        self._row_text = {r.number: self._describe_row(r) for r in site.register}
 
     @staticmethod
-    def _compile(rule: Rule) -> _CompiledRule:
+    def _describe_row(row: RegisterRow) -> dict[Phase, str]:
+        dates = (f"(transition {row.transition_start:%Y-%m-%d %H:%M}, "
+                 f"cut-over {row.cutover:%Y-%m-%d %H:%M})")
+        return {phase: f"{row.number} {row.name} is {row.mode.value} to {row.target}; "
+                       f"phase {phase.value} {dates}" for phase in Phase}
+
+    @staticmethod
+    def _compile(index: int, rule: Rule) -> _CompiledRule:
         when = rule.when
         window = when.time
+        prefixes = tuple(_literal_prefix(p) for p in when.caller)
         return _CompiledRule(
+            index=index,
             rule=rule,
+            dialled=frozenset(when.dialled) if when.dialled else None,
             caller=_any_of(when.caller),
+            caller_prefixes=None if not prefixes or None in prefixes else tuple(
+                p for p in prefixes if p is not None),
             days=frozenset(window.days) if window else None,
             start_min=window.start.hour * 60 + window.start.minute if window else 0,
             end_min=window.end.hour * 60 + window.end.minute if window else 0,
             languages=frozenset(when.language) if when.language else None,
         )
+
+    def _candidates(self, ctx: CallContext) -> list[int] | tuple[int, ...]:
+        found: list[int] | tuple[int, ...] = self._plain_by_number.get(ctx.dialled,
+                                                                       self._plain_any)
+        extra: list[int] = []
+        caller = ctx.caller
+        if caller and self._prefix_lengths:
+            index = self._by_caller_prefix
+            for length in self._prefix_lengths:
+                hits = index.get(caller[:length])
+                if hits:
+                    extra.extend(hits)
+        if ctx.language is not None and self._by_language:
+            hits = self._by_language.get(ctx.language)
+            if hits:
+                extra.extend(hits)
+        if extra:
+            found = sorted(set(extra).union(found))
+        return found
 
     # -- the decision ---------------------------------------------------------------
 
@@ -146,7 +210,11 @@ class Router:
             base.append(why_enterprise)
         if blocked:
             base.append("caller is on the block list")
-        for compiled in self._by_number.get(ctx.dialled, self._any_number):
+        rules = self._rules
+        for i in self._candidates(ctx):
+            compiled = rules[i]
+            if compiled.dialled is not None and ctx.dialled not in compiled.dialled:
+                continue
             if compiled.matches(ctx, local, enterprise, blocked):
                 return self._apply_rule(compiled.rule, ctx, base, enterprise)
         if (self.enterprise is not None and self.enterprise.ask is not None
@@ -229,9 +297,7 @@ class Router:
                   enterprise: bool) -> Decision:
         phase = row.phase_at(ctx.at)
         defaults = self.mode_defaults[row.mode]
-        reasons.append(f"{row.number} {row.name} is {row.mode.value} to {row.target}; "
-                       f"phase {phase.value} (transition {row.transition_start:%Y-%m-%d %H:%M}, "
-                       f"cut-over {row.cutover:%Y-%m-%d %H:%M})")
+        reasons.append(self._row_text[row.number][phase])
         prompts: tuple[str, ...] = ()
         if phase is Phase.IN_TRANSITION:
             prompts = (sound(row.prompt_id),)

@@ -194,3 +194,34 @@ def test_decisions_are_deterministic(make_site: SiteFactory) -> None:
     a = Router(site).decide(CallContext("12317", LIVE, "13800138000"))
     b = Router(site).decide(CallContext("12317", LIVE, "13800138000"))
     assert a == b
+
+
+def test_indexed_rules_keep_file_order(make_site: SiteFactory) -> None:
+    """Rules found through the caller-prefix and language indexes still lose to an earlier
+    plain rule and beat a later one."""
+    rules = """\
+  - name: lang-first
+    when: {language: [yue], dialled: ["12315"]}
+    then: {action: queue, target: dialect}
+  - name: prefix-second
+    when: {caller: ["_139XXXXXXXX"]}
+    then: {action: queue, target: market}
+  - name: plain-third
+    when: {dialled: ["12315"]}
+    then: {action: linkage, target: water}
+  - name: wildcard-fourth
+    when: {caller: ["_X."]}
+    then: {action: queue, target: enterprise}
+"""
+    router = Router(make_site(rules))
+
+    def name(dialled: str, caller: str | None, language: str | None = None) -> str:
+        d = router.decide(CallContext(dialled, LIVE, caller, answer="", language=language))
+        return d.variables["HOTLINE_RULE"]
+
+    assert name("12315", "13912345678", "yue") == "lang-first"
+    assert name("12317", "13912345678", "yue") == "prefix-second"
+    assert name("12315", "13912345678") == "prefix-second"
+    assert name("12315", "13812345678") == "plain-third"
+    assert name("12317", "13812345678") == "wildcard-fourth"
+    assert name("12317", None) == ""
