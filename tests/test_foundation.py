@@ -1,0 +1,112 @@
+"""Logging masks callers' numbers; the data directory and secrets resolve as documented;
+the route and register commands print what an engineer needs."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hotline12345.logs import JsonFormatter, log_event, mask_number
+from hotline12345.paths import data_dir, database_url
+from hotline12345.secrets import SecretError, read_secret
+
+
+def test_mask_number() -> None:
+    assert mask_number("13800138000") == "138****8000"
+    assert mask_number("02066668888") == "020****8888"
+    assert mask_number("12345") == "12345"  # service numbers are not personal data
+    assert mask_number(None) == ""
+
+
+def test_structured_log_masks_phone_fields() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("test.mask")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        log_event(logger, "call.routed", caller="13800138000", dialled="12345", name="张三")
+    finally:
+        logger.removeHandler(handler)
+    record = json.loads(stream.getvalue())
+    assert record["event"] == "call.routed"
+    assert record["caller"] == "138****8000"
+    assert record["dialled"] == "12345" and record["name"] == "张三"
+    assert "13800138000" not in stream.getvalue()
+
+
+def test_data_dir_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOTLINE12345_DATA_DIR", str(tmp_path / "env"))
+    assert data_dir() == tmp_path / "env" and (tmp_path / "env").is_dir()
+    assert data_dir(tmp_path / "flag") == tmp_path / "flag"
+    monkeypatch.delenv("HOTLINE12345_DATA_DIR")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert data_dir() == tmp_path / "xdg" / "hotline12345"
+    assert database_url(tmp_path).endswith("/hotline12345.sqlite3")
+
+
+def test_secret_from_env_or_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HOTLINE12345_TEST_SECRET", raising=False)
+    monkeypatch.delenv("HOTLINE12345_TEST_SECRET_FILE", raising=False)
+    assert read_secret("HOTLINE12345_TEST_SECRET") is None
+    secret = tmp_path / "s"
+    secret.write_text("s3cret\n", encoding="utf-8")
+    monkeypatch.setenv("HOTLINE12345_TEST_SECRET_FILE", str(secret))
+    assert read_secret("HOTLINE12345_TEST_SECRET") == "s3cret"
+    monkeypatch.setenv("HOTLINE12345_TEST_SECRET", "fromenv")
+    assert read_secret("HOTLINE12345_TEST_SECRET") == "fromenv"
+    monkeypatch.delenv("HOTLINE12345_TEST_SECRET")
+    monkeypatch.setenv("HOTLINE12345_TEST_SECRET_FILE", str(tmp_path / "missing"))
+    with pytest.raises(SecretError, match=r"HOTLINE12345_TEST_SECRET_FILE=.*cannot read"):
+        read_secret("HOTLINE12345_TEST_SECRET")
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hotline12345.cli", *args],
+                          capture_output=True, text=True, check=False)
+
+
+def test_route_dry_run_json_explains() -> None:
+    run = run_cli("route", "12317", "--at", "2020-12-31T23:59", "--caller", "13800138000",
+                  "--json")
+    assert run.returncode == 0, run.stderr
+    decision = json.loads(run.stdout)
+    assert decision["action"] == "queue" and decision["target"] == "rural"
+    assert decision["prompts"] == ["hotline12345/transition-12317"]
+    assert decision["variables"]["HOTLINE_PHASE"] == "in_transition"
+    assert any("整体并入" in r for r in decision["reasons"])
+    later = json.loads(run_cli("route", "12317", "--at", "2021-01-01T00:00", "--json").stdout)
+    assert later["prompts"] == ["hotline12345/now-12345"]
+
+
+def test_route_text_and_bad_time() -> None:
+    run = run_cli("route", "12366", "--at", "2021-07-01T09:00")
+    assert run.returncode == 0
+    assert "action:   sub_centre" in run.stdout and "why:" in run.stdout
+    bad = run_cli("route", "12366", "--at", "tomorrow")
+    assert bad.returncode != 0 and "--at 'tomorrow': not an ISO time" in bad.stderr
+
+
+def test_route_with_broken_site_says_how_to_fix(tmp_path: Path) -> None:
+    site = tmp_path / "site.yaml"
+    site.write_text("centre: {}\n", encoding="utf-8")
+    run = run_cli("route", "12345", "--config", str(site))
+    assert run.returncode == 2
+    assert 'centre: missing required field "name"' in run.stderr
+    assert "hotline12345 config check" in run.stderr
+
+
+def test_register_list_json_phases() -> None:
+    run = run_cli("register", "list", "--at", "2021-06-01T00:00", "--json")
+    rows = {r["number"]: r for r in json.loads(run.stdout)["rows"]}
+    assert len(rows) == 29
+    assert rows["12317"]["phase"] == "已停用"
+    assert rows["12315"]["phase"] == "过渡期"
+    assert rows["110"]["phase"] == "保留运行"
