@@ -130,7 +130,7 @@ class Decoder:
             vpos = _value_pos(node, name)
             if vpos:
                 self.positions.set(fpath, *_key_pos(node, name) or vpos)
-            value = self._decode_value(hints[name], node[name], fpath, vpos)
+            value = self.decode_value(hints[name], node[name], fpath, vpos)
             if value is _INVALID:
                 ok = False
             else:
@@ -143,18 +143,18 @@ class Decoder:
             self.error(path, str(exc))
             return None
 
-    def _decode_value(self, tp: Any, value: Any, path: str, pos: tuple[int, int] | None) -> Any:
+    def decode_value(self, tp: Any, value: Any, path: str, pos: tuple[int, int] | None) -> Any:
         origin = typing.get_origin(tp)
         args = typing.get_args(tp)
         if origin in (typing.Union, types.UnionType):
             inner = [a for a in args if a is not type(None)]
             if value is None:
                 return None
-            return self._decode_value(inner[0], value, path, pos)
+            return self.decode_value(inner[0], value, path, pos)
         if origin is tuple:
             if not isinstance(value, list):
                 if isinstance(value, str | int) and args[0] is str:
-                    return (self._decode_value(str, value, path, pos),)
+                    return (self.decode_value(str, value, path, pos),)
                 self.error(path, f"expected a list, got {_describe(value)}")
                 return _INVALID
             out = []
@@ -164,7 +164,7 @@ class Decoder:
                 ipos = _value_pos(value, i)
                 if ipos:
                     self.positions.set(ipath, *ipos)
-                decoded = self._decode_value(args[0], item, ipath, ipos)
+                decoded = self.decode_value(args[0], item, ipath, ipos)
                 if decoded is _INVALID or (decoded is None and dataclasses.is_dataclass(args[0])):
                     bad = True
                 else:
@@ -181,7 +181,7 @@ class Decoder:
                 kpos = _key_pos(value, key)
                 if kpos:
                     self.positions.set(kpath, *kpos)
-                decoded = self._decode_value(args[1], value[key], kpath, _value_pos(value, key))
+                decoded = self.decode_value(args[1], value[key], kpath, _value_pos(value, key))
                 if decoded is _INVALID or (decoded is None and dataclasses.is_dataclass(args[1])):
                     bad = True
                 else:

@@ -165,7 +165,7 @@ class _Checker:
             if tree is not None:
                 dpos = Positions(default_path.name)
                 decoder = Decoder(dpos, tz_name)
-                holder = decoder._decode_value(  # the default file is {hotlines: [...]}
+                holder = decoder.decode_value(  # the default file is {hotlines: [...]}
                     tuple[RegisterRowSpec, ...], tree.get("hotlines"), "hotlines", None)
                 self.issues.extend(decoder.issues)
                 if isinstance(holder, tuple):
