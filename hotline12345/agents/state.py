@@ -269,6 +269,7 @@ class QueueState:
             self.queues[q.name] = QueueRuntime(q.name, q.label, q.service_level_s, True)
         self.seats: dict[str, Seat] = {}
         self.overall = Ledger()
+        self._record_ids: set[str] = set()
         self.seq = 0
         self.events_applied = 0
         self.new_records: list[CallRecord] = []
@@ -342,12 +343,17 @@ class QueueState:
             target_s=q.target_s,
             interface=interface,
         )
-        self.add_record(record)
-        self.new_records.append(record)
+        if self.add_record(record):
+            self.new_records.append(record)
 
-    def add_record(self, record: CallRecord) -> None:
+    def add_record(self, record: CallRecord) -> bool:
+        """Add a decided call (False if a record with its id is already there)."""
+        if record.id in self._record_ids:
+            return False
+        self._record_ids.add(record.id)
         self.queue(record.queue).ledger.add(record)
         self.overall.add(record)
+        return True
 
     def _seat(self, interface: str, name: str = "") -> Seat:
         seat = self.seats.get(interface)
@@ -682,9 +688,11 @@ class QueueState:
         return out
 
     def prune(self, now: float) -> None:
+        """Forget decided calls older than any window or chart needs."""
         for q in self.queues.values():
             q.ledger.prune(now)
-        self.overall.prune(now)
+        if self.overall.prune(now):
+            self._record_ids = {r.id for r in self.overall.records}
 
     def drain_new_records(self) -> list[CallRecord]:
         out, self.new_records = self.new_records, []
@@ -838,14 +846,9 @@ class QueueState:
 
     def load_records(self, records: Iterable[CallRecord]) -> int:
         """Add stored records not already known (by id). Returns how many were added."""
-        known = {r.id for r in self.overall.records}
         added = 0
         for r in sorted(records, key=lambda r: r.decided_at):
-            if r.id in known:
-                continue
-            known.add(r.id)
-            self.add_record(r)
-            added += 1
+            added += self.add_record(r)
         return added
 
 

@@ -1,0 +1,566 @@
+"""A thin asyncio AMI client around the sans-IO codec.
+
+:class:`AmiSession` is one TCP connection: greeting, ``Login``, actions matched to their
+replies by ``ActionID``, list actions (``QueueStatus``) collected to their ``...Complete``
+event. :class:`AmiMonitor` keeps a session alive: it pings with a reply deadline (a
+half-open TCP connection is noticed within ``ping_interval_s + ping_timeout_s``),
+reconnects with capped exponential backoff, and on every connect resyncs the whole
+queue state with ``QueueStatus`` before it reports itself connected.
+
+Why not panoramisk's ``Manager`` (1.4): it decodes each TCP read separately with
+``errors="ignore"`` (a Chinese name split across reads loses characters), its action
+future never resolves for ``Response: Success / Message: Added interface to queue`` (it
+takes that reply for the start of a list), and its ping has no reply deadline.
+
+Credentials come from the environment or a secret file (:meth:`AmiConfig.from_env`),
+never from the site file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from hotline12345.logs import log_event
+from hotline12345.secrets import read_secret
+
+from .codec import AmiMessage, AmiParser, AmiProtocolError, encode_action
+
+__all__ = [
+    "AmiActionError",
+    "AmiConfig",
+    "AmiConfigError",
+    "AmiConnectionLost",
+    "AmiError",
+    "AmiLoginError",
+    "AmiMonitor",
+    "AmiNotConnected",
+    "AmiSession",
+    "AmiTimeout",
+]
+
+_log = logging.getLogger("hotline12345.agents.ami")
+ENV_HOST: Final = "HOTLINE12345_AMI_HOST"
+ENV_PORT: Final = "HOTLINE12345_AMI_PORT"
+ENV_USER: Final = "HOTLINE12345_AMI_USER"
+ENV_SECRET: Final = "HOTLINE12345_AMI_SECRET"
+_ERROR_RESPONSES: Final = frozenset({"Error", "Fail", "Failure"})
+
+
+class AmiError(Exception):
+    """Base of the AMI client's errors."""
+
+
+class AmiConfigError(AmiError):
+    """The AMI settings in the environment are incomplete or wrong."""
+
+
+class AmiLoginError(AmiError):
+    """Asterisk refused the login; the message says why."""
+
+
+class AmiActionError(AmiError):
+    """Asterisk answered an action with ``Response: Error``."""
+
+    def __init__(self, action: str, message: str, response: AmiMessage | None = None) -> None:
+        super().__init__(f"AMI {action} failed: {message}")
+        self.action = action
+        self.message = message
+        self.response = response
+
+
+class AmiNotConnected(AmiError):
+    """No AMI session is up."""
+
+
+class AmiConnectionLost(AmiError):
+    """The connection closed while an action was waiting for its reply."""
+
+
+class AmiTimeout(AmiError):
+    """No reply within the deadline."""
+
+
+@dataclass(frozen=True, slots=True)
+class AmiConfig:
+    host: str
+    username: str
+    secret: str = field(repr=False)
+    port: int = 5038
+    connect_timeout_s: float = 5.0
+    action_timeout_s: float = 10.0
+    ping_interval_s: float = 10.0
+    ping_timeout_s: float = 5.0
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+    backoff_jitter: float = 0.2
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> AmiConfig | None:
+        """``HOTLINE12345_AMI_HOST``, ``_PORT`` (default 5038), ``_USER`` and the secret
+        ``HOTLINE12345_AMI_SECRET`` or the file named by ``HOTLINE12345_AMI_SECRET_FILE``.
+
+        ``None`` when none of them is set (AMI not configured); :class:`AmiConfigError`
+        naming the variable when only some are."""
+        env = os.environ if env is None else env
+        host = env.get(ENV_HOST, "").strip()
+        user = env.get(ENV_USER, "").strip()
+        secret = read_secret(ENV_SECRET) if env is os.environ else (
+            env.get(ENV_SECRET) or None
+        )
+        if not host and not user and not secret:
+            return None
+        missing = [
+            name
+            for name, value in ((ENV_HOST, host), (ENV_USER, user), (ENV_SECRET, secret))
+            if not value
+        ]
+        if missing:
+            raise AmiConfigError(
+                f"AMI is partly configured: set {', '.join(missing)} "
+                f"(the secret may also come from {ENV_SECRET}_FILE), "
+                f"or unset {ENV_HOST}/{ENV_USER}/{ENV_SECRET} to run without AMI"
+            )
+        port_text = env.get(ENV_PORT, "5038").strip() or "5038"
+        try:
+            port = int(port_text)
+            if not 0 < port < 65536:
+                raise ValueError
+        except ValueError:
+            raise AmiConfigError(
+                f"{ENV_PORT}={port_text!r} is not a TCP port; use a number from 1 to 65535 "
+                "(Asterisk's default is 5038)"
+            ) from None
+        assert secret is not None
+        return cls(host=host, port=port, username=user, secret=secret)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class _Pending:
+    __slots__ = ("action", "future", "is_list", "items")
+
+    def __init__(self, action: str, future: asyncio.Future[list[AmiMessage]], is_list: bool):
+        self.action = action
+        self.future = future
+        self.is_list = is_list
+        self.items: list[AmiMessage] = []
+
+
+_ids = itertools.count(1)
+
+
+class AmiSession:
+    """One AMI connection. Use :meth:`open`; every message read is passed to ``on_message``
+    (synchronously, in stream order) before any action waiting on it resumes."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        on_message: Callable[[AmiMessage], None],
+        *,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._on_message = on_message
+        self._log = logger or _log
+        self._parser = AmiParser(logger=self._log)
+        self._pending: dict[str, _Pending] = {}
+        loop = asyncio.get_running_loop()
+        self.greeting: asyncio.Future[str] = loop.create_future()
+        self.closed: asyncio.Future[str] = loop.create_future()
+        self._reader_task = loop.create_task(self._read_loop(), name="ami-reader")
+
+    @classmethod
+    async def open(
+        cls,
+        config: AmiConfig,
+        on_message: Callable[[AmiMessage], None],
+        *,
+        logger: logging.Logger | None = None,
+    ) -> AmiSession:
+        """Connect, read the greeting and log in. Raises :class:`AmiLoginError` with
+        Asterisk's reason when the login is refused, :class:`OSError` or
+        :class:`AmiTimeout` when the server cannot be reached."""
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(config.host, config.port), config.connect_timeout_s
+            )
+        except TimeoutError:
+            raise AmiTimeout(
+                f"no TCP connection to {config.address} within {config.connect_timeout_s} s"
+            ) from None
+        session = cls(reader, writer, on_message, logger=logger)
+        try:
+            try:
+                await asyncio.wait_for(asyncio.shield(session.greeting), config.connect_timeout_s)
+            except TimeoutError:
+                raise AmiTimeout(
+                    f"{config.address} sent no AMI greeting within {config.connect_timeout_s} s"
+                ) from None
+            try:
+                await session.action(
+                    "Login",
+                    {"Username": config.username, "Secret": config.secret},
+                    timeout=config.action_timeout_s,
+                )
+            except AmiActionError as exc:
+                raise AmiLoginError(
+                    f"AMI login as {config.username!r} to {config.address} refused: "
+                    f"{exc.message}"
+                ) from None
+            except (AmiConnectionLost, AmiTimeout) as exc:
+                raise AmiLoginError(
+                    f"AMI login as {config.username!r} to {config.address} got no answer: {exc}"
+                ) from None
+        except BaseException:
+            await session.close()
+            raise
+        return session
+
+    @property
+    def is_open(self) -> bool:
+        return not self.closed.done()
+
+    async def _read_loop(self) -> None:
+        reason = "closed"
+        try:
+            while True:
+                data = await self._reader.read(65536)
+                if not data:
+                    reason = "Asterisk closed the connection"
+                    break
+                for msg in self._parser.feed(data):
+                    self._dispatch(msg)
+        except AmiProtocolError as exc:
+            reason = str(exc)
+            log_event(self._log, "ami.protocol_error", logging.ERROR, error=reason)
+        except (ConnectionError, OSError) as exc:
+            reason = f"connection error: {exc}"
+        except asyncio.CancelledError:
+            reason = "closed by us"
+        finally:
+            self._finish(reason)
+
+    def _finish(self, reason: str) -> None:
+        if not self.closed.done():
+            self.closed.set_result(reason)
+        if not self.greeting.done():
+            self.greeting.set_exception(AmiConnectionLost(reason))
+            self.greeting.exception()  # mark retrieved
+        pending, self._pending = self._pending, {}
+        for p in pending.values():
+            if not p.future.done():
+                p.future.set_exception(AmiConnectionLost(f"{p.action}: {reason}"))
+        self._writer.close()
+
+    def _dispatch(self, msg: AmiMessage) -> None:
+        if msg.kind == "greeting":
+            if not self.greeting.done():
+                self.greeting.set_result(msg.name)
+            return
+        aid = msg.headers.get("ActionID")
+        p = self._pending.get(aid) if aid else None
+        if p is not None:
+            if msg.kind == "response":
+                if msg.name in _ERROR_RESPONSES:
+                    del self._pending[aid]  # type: ignore[arg-type]
+                    if not p.future.done():
+                        p.future.set_exception(
+                            AmiActionError(p.action, msg.get("Message", msg.name), msg)
+                        )
+                elif p.is_list and msg.get("EventList") == "start":
+                    p.items.append(msg)
+                else:
+                    del self._pending[aid]  # type: ignore[arg-type]
+                    if not p.future.done():
+                        p.future.set_result([msg])
+            elif p.is_list:
+                p.items.append(msg)
+                if msg.get("EventList") == "Complete":
+                    del self._pending[aid]  # type: ignore[arg-type]
+                    if not p.future.done():
+                        p.future.set_result(p.items)
+        self._on_message(msg)
+
+    async def _send(
+        self,
+        action: str,
+        fields: Mapping[str, str | int | Sequence[str]] | None,
+        *,
+        is_list: bool,
+        timeout: float,
+    ) -> list[AmiMessage]:
+        if self.closed.done():
+            raise AmiConnectionLost(f"{action}: {self.closed.result()}")
+        action_id = f"h12345-{next(_ids)}"
+        data = encode_action(action, action_id, fields)
+        future: asyncio.Future[list[AmiMessage]] = asyncio.get_running_loop().create_future()
+        self._pending[action_id] = _Pending(action, future, is_list)
+        try:
+            self._writer.write(data)
+            await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            raise AmiTimeout(f"no reply to {action} within {timeout} s") from None
+        finally:
+            self._pending.pop(action_id, None)
+        return future.result()
+
+    async def action(
+        self,
+        action: str,
+        fields: Mapping[str, str | int | Sequence[str]] | None = None,
+        *,
+        timeout: float = 10.0,
+    ) -> AmiMessage:
+        """Send one action; return its reply. ``Response: Error`` raises
+        :class:`AmiActionError` with Asterisk's message."""
+        return (await self._send(action, fields, is_list=False, timeout=timeout))[0]
+
+    async def list_action(
+        self,
+        action: str,
+        fields: Mapping[str, str | int | Sequence[str]] | None = None,
+        *,
+        timeout: float = 30.0,
+    ) -> list[AmiMessage]:
+        """Send a list action (``QueueStatus``...): the reply then every event of the list,
+        up to and including its ``...Complete`` event."""
+        return await self._send(action, fields, is_list=True, timeout=timeout)
+
+    def abort(self) -> None:
+        """Drop the connection at once (a half-open peer never answers a FIN)."""
+        transport = self._writer.transport
+        transport.abort()
+
+    async def close(self) -> None:
+        if not self._reader_task.done():
+            self._reader_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._reader_task
+        with contextlib.suppress(Exception):
+            self._writer.close()
+            await self._writer.wait_closed()
+
+
+@dataclass(slots=True)
+class MonitorStatus:
+    state: str = "stopped"  # connecting | connected | disconnected | login_failed | stopped
+    detail: str = ""
+    since: float = 0.0
+    connects: int = 0
+    reconnects: int = 0
+    last_resync_at: float = 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "state": self.state,
+            "detail": self.detail,
+            "since": self.since,
+            "connects": self.connects,
+            "reconnects": self.reconnects,
+            "last_resync_at": self.last_resync_at,
+        }
+
+
+EventPredicate = Callable[[AmiMessage], bool]
+
+
+class AmiMonitor:
+    """Keeps one AMI session up: connect, login, resync, ping, reconnect.
+
+    ``on_message`` receives every message of every session in stream order (the state
+    model's ``apply``); ``on_status`` is called whenever :attr:`status` changes.
+    """
+
+    def __init__(
+        self,
+        config: AmiConfig,
+        on_message: Callable[[AmiMessage], None],
+        *,
+        on_status: Callable[[MonitorStatus], None] | None = None,
+        clock: Callable[[], float] = time.time,
+        logger: logging.Logger | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self._on_message = on_message
+        self._on_status = on_status
+        self._clock = clock
+        self._log = logger or _log
+        self._rng = rng or random.Random()
+        self.status = MonitorStatus()
+        self.session: AmiSession | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._waiters: list[tuple[EventPredicate, asyncio.Future[AmiMessage]]] = []
+        self._connected = asyncio.Event()
+
+    # lifecycle ---------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="ami-monitor")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
+        self._connected.clear()
+        self._set_status("stopped", "")
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        await asyncio.wait_for(self._connected.wait(), timeout)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def _set_status(self, state: str, detail: str) -> None:
+        s = self.status
+        if s.state != state or s.detail != detail:
+            if state != s.state:
+                s.since = self._clock()
+            s.state, s.detail = state, detail
+            if self._on_status is not None:
+                self._on_status(s)
+
+    def backoff(self, attempt: int) -> float:
+        """Delay before reconnect attempt ``attempt`` (1, 2, ...): doubling, capped, jittered."""
+        c = self.config
+        base: float = min(c.backoff_max_s, c.backoff_initial_s * 2.0 ** max(0, attempt - 1))
+        return max(0.0, base * (1 + self._rng.uniform(-c.backoff_jitter, c.backoff_jitter)))
+
+    async def _run(self) -> None:
+        attempt = 0
+        while True:
+            self._set_status("connecting", f"connecting to {self.config.address}")
+            reason = ""
+            try:
+                session = await self._connect_and_resync()
+            except AmiLoginError as exc:
+                reason = str(exc)
+                log_event(self._log, "ami.login.failed", logging.ERROR,
+                          address=self.config.address, user=self.config.username, error=reason)
+                self._set_status("login_failed", reason)
+            except (OSError, AmiError) as exc:
+                reason = f"cannot connect to {self.config.address}: {exc}"
+                log_event(self._log, "ami.connect.failed", logging.WARNING,
+                          address=self.config.address, error=str(exc))
+                self._set_status("disconnected", reason)
+            else:
+                attempt = 0
+                reason = await self._serve(session)
+                self._connected.clear()
+                self.session = None
+                self.status.reconnects += 1
+                log_event(self._log, "ami.disconnected", logging.WARNING,
+                          address=self.config.address, reason=reason)
+                self._set_status("disconnected", reason)
+            attempt += 1
+            delay = self.backoff(attempt)
+            log_event(self._log, "ami.reconnect.wait", logging.INFO, delay_s=round(delay, 3),
+                      attempt=attempt)
+            await asyncio.sleep(delay)
+
+    async def _connect_and_resync(self) -> AmiSession:
+        session = await AmiSession.open(self.config, self._dispatch, logger=self._log)
+        log_event(self._log, "ami.login.ok", address=self.config.address,
+                  user=self.config.username, version=session.greeting.result())
+        try:
+            items = await session.list_action(
+                "QueueStatus", timeout=max(30.0, self.config.action_timeout_s)
+            )
+        except BaseException:
+            await session.close()
+            raise
+        self.session = session
+        self.status.connects += 1
+        self.status.last_resync_at = self._clock()
+        log_event(self._log, "ami.resync.done", address=self.config.address,
+                  queues=sum(1 for m in items if m.name == "QueueParams"),
+                  members=sum(1 for m in items if m.name == "QueueMember"),
+                  callers=sum(1 for m in items if m.name == "QueueEntry"))
+        self._connected.set()
+        self._set_status("connected", f"connected to {self.config.address}")
+        return session
+
+    async def _serve(self, session: AmiSession) -> str:
+        """Ping with a deadline until the session ends; return why it ended."""
+        c = self.config
+        try:
+            while True:
+                done, _ = await asyncio.wait({session.closed}, timeout=c.ping_interval_s)
+                if done:
+                    return session.closed.result()
+                try:
+                    await session.action("Ping", timeout=c.ping_timeout_s)
+                except AmiTimeout:
+                    log_event(self._log, "ami.ping.timeout", logging.WARNING,
+                              address=c.address, timeout_s=c.ping_timeout_s)
+                    session.abort()
+                    await session.close()
+                    return f"no reply to Ping within {c.ping_timeout_s} s (half-open connection)"
+                except AmiConnectionLost:
+                    return session.closed.result() if session.closed.done() else "connection lost"
+        finally:
+            await session.close()
+
+    # messages and actions ----------------------------------------------------
+
+    def _dispatch(self, msg: AmiMessage) -> None:
+        self._on_message(msg)
+        if self._waiters and msg.kind == "event":
+            keep = []
+            for pred, fut in self._waiters:
+                if fut.done():
+                    continue
+                try:
+                    hit = pred(msg)
+                except Exception:  # a broken predicate must not break the reader
+                    hit = False
+                if hit:
+                    fut.set_result(msg)
+                else:
+                    keep.append((pred, fut))
+            self._waiters = keep
+
+    def expect_event(self, predicate: EventPredicate) -> asyncio.Future[AmiMessage]:
+        """A future for the next event matching ``predicate``; register it *before*
+        sending the action whose effect it confirms."""
+        fut: asyncio.Future[AmiMessage] = asyncio.get_running_loop().create_future()
+        self._waiters.append((predicate, fut))
+        return fut
+
+    def _live_session(self) -> AmiSession:
+        session = self.session
+        if session is None or not session.is_open or not self._connected.is_set():
+            detail = self.status.detail or self.status.state
+            raise AmiNotConnected(f"not connected to Asterisk AMI ({detail})")
+        return session
+
+    async def action(self, action: str, **fields: str | int) -> AmiMessage:
+        return await self._live_session().action(
+            action, fields, timeout=self.config.action_timeout_s
+        )
+
+    async def list_action(self, action: str, **fields: str | int) -> list[AmiMessage]:
+        return await self._live_session().list_action(
+            action, fields, timeout=max(30.0, self.config.action_timeout_s)
+        )
