@@ -49,6 +49,7 @@ class FakeCaller:
     number: str
     name: str
     joined: float
+    wait: int | None = None  # fixed QueueEntry Wait, else from the real clock
 
 
 @dataclass
@@ -224,7 +225,8 @@ class FakeAmi:
                              ("Channel", c.channel), ("Uniqueid", c.uniqueid),
                              ("CallerIDNum", c.number), ("CallerIDName", c.name),
                              ("ConnectedLineNum", c.number), ("ConnectedLineName", c.name),
-                             ("Wait", int(time.time() - c.joined)), ("Priority", 0),
+                             ("Wait", c.wait if c.wait is not None
+                              else int(time.time() - c.joined)), ("Priority", 0),
                              ("ActionID", action_id))
         out += frame(("Event", "QueueStatusComplete"), ("ActionID", action_id),
                      ("EventList", "Complete"), ("ListItems", items))
