@@ -1,0 +1,135 @@
+"""Finding finished recordings from AMI events (replaying the real Asterisk 22 captures),
+the job format, and the file-naming convention."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from hotline12345.recordings.jobs import (
+    JobError,
+    RecordingEvents,
+    RecordingJob,
+    job_from_event,
+)
+from hotline12345.recordings.naming import (
+    LEG_SUFFIXES,
+    RECORDING_USEREVENT,
+    Leg,
+    file_name,
+    leg_paths,
+    mixmonitor_args,
+    parse_name,
+)
+from tests.recordings.ami import capture_events
+
+
+def _event(name: str, kind: str, uniqueid: str | None = None) -> dict[str, str]:
+    found = [e for e in capture_events(name) if e["Event"] == kind
+             and (uniqueid is None or e.get("Uniqueid") == uniqueid)]
+    assert found, f"{kind} not in {name}"
+    return dict(found[-1])
+
+
+def test_queue_call_capture_yields_one_job_with_queue_seat_and_file() -> None:
+    events = RecordingEvents()
+    jobs = [j for e in capture_events("ami-queue-call.raw") if (j := events.handle(e, now=1.0))]
+    assert len(jobs) == 1
+    job = jobs[0]
+    assert job.uniqueid == "1795849881.4"  # the channel MixMonitor ran on
+    assert job.source == "ami:Hangup"
+    assert job.files == {"mixed": "/var/spool/asterisk/monitor/rec-1795849881.4.wav"}
+    assert job.meta == {"caller": "13900139000", "caller_name": "王五", "queue": "q-general",
+                        "seat": "Agent One"}
+
+
+def test_only_the_calls_first_channel_hangup_counts() -> None:
+    """ami-agi-call.raw: two Hangups; only the channel whose Uniqueid is its Linkedid."""
+    hangups = [e for e in capture_events("ami-agi-call.raw") if e["Event"] == "Hangup"]
+    assert len(hangups) == 2
+    jobs = [job_from_event(e) for e in hangups]
+    assert [j.uniqueid if j else None for j in jobs] == [None, "1795849847.2"]
+    # the seat's channels of the queue call are not calls of their own
+    agent = _event("ami-queue-call.raw", "Hangup", "1795849881.7")
+    assert job_from_event(agent) is None
+
+
+def test_mixmonitor_stop_and_user_event_and_dedup() -> None:
+    start = _event("ami-queue-call.raw", "MixMonitorStart")
+    stop = {**start, "Event": "MixMonitorStop"}  # same headers as MixMonitorStart
+    job = job_from_event(stop)
+    assert job is not None and (job.uniqueid, job.source) == ("1795849881.4", "ami:MixMonitorStop")
+
+    user = {"Event": "UserEvent", "UserEvent": RECORDING_USEREVENT, "Uniqueid": "1795849881.4",
+            "Channel": "Local/s@caller2-00000002;1", "CallerIDNum": "13900139000",
+            "Queue": "market", "Seat": "PJSIP/8001", "Dialled": "12315",
+            "LegacyNumber": "12315", "LegacyMode": "双号并行"}
+    job = job_from_event(user)
+    assert job is not None and job.source == "ami:UserEvent"
+    assert job.meta == {"caller": "13900139000", "queue": "market", "seat": "PJSIP/8001",
+                        "dialled": "12315", "legacy_number": "12315", "legacy_mode": "双号并行"}
+    assert job_from_event({**user, "UserEvent": "SomethingElse"}) is None
+
+    events = RecordingEvents()
+    assert events.handle(start) is None
+    first = events.handle(stop)
+    assert first is not None
+    hangup = _event("ami-queue-call.raw", "Hangup", "1795849881.4")
+    assert events.handle(hangup) is None  # already reported
+    assert events.handle(user) is None
+
+
+@pytest.mark.parametrize("uniqueid", ["../../etc/passwd", "a b", "", "x" * 200])
+def test_uniqueids_that_are_no_file_names_are_ignored(uniqueid: str) -> None:
+    stop = {"Event": "MixMonitorStop", "Uniqueid": uniqueid, "Linkedid": uniqueid}
+    assert job_from_event(stop) is None
+    assert job_from_event({**stop, "Event": "Hangup"}) is None
+
+
+def test_unknown_callerid_is_not_a_caller() -> None:
+    hangup = {"Event": "Hangup", "Uniqueid": "1.1", "Linkedid": "1.1", "CallerIDNum": "unknown",
+              "CallerIDName": "<unknown>"}
+    job = job_from_event(hangup)
+    assert job is not None and job.meta == {}
+
+
+def test_state_is_bounded() -> None:
+    events = RecordingEvents(max_calls=10)
+    for i in range(100):
+        events.handle({"Event": "MixMonitorStart", "Uniqueid": f"1.{i}"})
+    assert len(events._calls) <= 10
+
+
+def test_job_json_round_trip_keeps_chinese() -> None:
+    job = RecordingJob("1795849881.4", "scan", files={"caller": "a-caller.wav"},
+                       meta={"caller_name": "王五"}, created_at=12.5)
+    text = job.to_json()
+    assert "王五" in text
+    assert RecordingJob.from_json(text) == job
+    with pytest.raises(JobError, match="unreadable job payload"):
+        RecordingJob.from_json("{not json")
+    with pytest.raises(JobError):
+        RecordingJob.from_json('{"source": "scan"}')
+
+
+def test_naming_convention(tmp_path: Path) -> None:
+    assert LEG_SUFFIXES == {Leg.MIXED: "", Leg.CALLER: "-caller", Leg.SEAT: "-seat"}
+    assert file_name("1795849881.4", Leg.CALLER) == "1795849881.4-caller.wav"
+    assert mixmonitor_args("/var/spool/asterisk/monitor/") == (
+        "/var/spool/asterisk/monitor/${UNIQUEID}.wav,"
+        "r(/var/spool/asterisk/monitor/${UNIQUEID}-caller.wav)"
+        "t(/var/spool/asterisk/monitor/${UNIQUEID}-seat.wav)")
+    name = parse_name("/x/pbx1-1795849881.4-seat.gsm")
+    assert name is not None and (name.uniqueid, name.leg, name.ext) == (
+        "pbx1-1795849881.4", Leg.SEAT, "gsm")
+    assert parse_name("1795849881.4.mp3") is None
+    assert parse_name("rec 1.wav") is None
+    for leg in Leg:
+        (tmp_path / file_name("9.9", leg, "sln")).write_bytes(b"\0\0")
+    (tmp_path / "9.9.wav").write_bytes(b"")  # wav is preferred
+    found = leg_paths(tmp_path, "9.9")
+    assert {leg: p.name for leg, p in found.items()} == {
+        Leg.MIXED: "9.9.wav", Leg.CALLER: "9.9-caller.sln", Leg.SEAT: "9.9-seat.sln"}
+    assert os.path.basename(found[Leg.MIXED]) == "9.9.wav"
