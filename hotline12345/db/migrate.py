@@ -1,0 +1,103 @@
+"""Schema migrations (Alembic) for every table on :class:`hotline12345.db.base.Base`.
+
+``upgrade(url)`` brings a database to the newest schema; it is idempotent and safe to call
+from several processes at once (PostgreSQL: an advisory lock; SQLite: a lock file beside
+the database). Tables made earlier by ``Base.metadata.create_all`` are adopted by the first
+revision rather than created twice.
+
+A new table or column needs a new revision in ``hotline12345/db/migrations/versions``:
+``.venv/bin/alembic -c hotline12345/db/alembic.ini -x url=sqlite:////tmp/x.db revision
+--autogenerate -m "what changed"`` against a database at head, then review the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import MetaData, text
+from sqlalchemy.engine import Engine, make_url
+
+from hotline12345 import paths
+from hotline12345.db.base import Base
+from hotline12345.db.engine import make_engine
+
+HERE = Path(__file__).resolve().parent
+DATABASE_ENV = "HOTLINE12345_DATABASE_URL"
+_PG_LOCK_KEY = 0x1234_5ABC  # advisory lock id for migrations
+
+
+def load_models() -> MetaData:
+    """Import every module that declares tables, and return the shared metadata."""
+    import hotline12345.calls.models
+    import hotline12345.recordings.models
+    import hotline12345.tickets.models  # noqa: F401
+
+    return Base.metadata
+
+
+def resolve_url(url: str | None) -> str:
+    return url or os.environ.get(DATABASE_ENV) or paths.database_url(paths.data_dir())
+
+
+def alembic_config(url: str | None = None) -> Config:
+    cfg = Config(str(HERE / "alembic.ini"))
+    cfg.set_main_option("script_location", str(HERE / "migrations"))
+    if url:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+@contextlib.contextmanager
+def _sqlite_lock(url: str) -> Iterator[None]:
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        yield
+        return
+    lock_path = Path(database).with_name(Path(database).name + ".migrate-lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def upgrade(url: str, revision: str = "head", engine: Engine | None = None) -> None:
+    """Migrate the database at ``url`` to ``revision`` (default: the newest)."""
+    own = engine is None
+    eng = engine if engine is not None else make_engine(url)
+    cfg = alembic_config(url)
+    try:
+        lock = _sqlite_lock(url) if eng.dialect.name == "sqlite" else contextlib.nullcontext()
+        with lock, eng.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    finally:
+        if own:
+            eng.dispose()
+
+
+def current_revision(url: str) -> str | None:
+    eng = make_engine(url)
+    try:
+        with eng.connect() as conn:
+            rev: str | None = MigrationContext.configure(conn).get_current_revision()
+            return rev
+    finally:
+        eng.dispose()
+
+
+def head_revision() -> str | None:
+    head: str | None = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return head
