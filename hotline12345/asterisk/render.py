@@ -1,0 +1,679 @@
+"""Render the Asterisk 22 configuration of a site: extensions.conf, queues.conf, manager.conf,
+pjsip.conf.
+
+``render(site, options)`` is pure apart from reading secrets from the environment (through
+:func:`hotline12345.secrets.read_secret`): the same site, options and environment give the
+same bytes. Without a secret's variable, a placeholder (``CHANGE_ME_...``) is written and
+``asterisk-conf check`` reports it; the repository's ``asterisk_conf/`` is rendered that way.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hotline12345.asterisk import names
+from hotline12345.asterisk.names import (
+    CTX_3WAY_SEAT,
+    CTX_CONFERENCE,
+    CTX_HANGUP,
+    CTX_INBOUND,
+    CTX_LINKAGE,
+    CTX_QUEUE,
+    CTX_QUEUE_NAME,
+    CTX_RECORD,
+    CTX_SEAT_TRANSFER,
+    CTX_SUB_CENTRE,
+    asterisk_queue_name,
+    expert_queue_name,
+    trunk_context,
+)
+from hotline12345.config.schema import Site, Trunk, TrunkAuth
+from hotline12345.legacy_numbers.model import Mode
+from hotline12345.recordings.naming import DEFAULT_FORMAT, RECORDING_USEREVENT, Leg, file_name
+from hotline12345.routing.engine import sound
+from hotline12345.secrets import read_secret
+
+TRANSPORTS = ("udp", "tcp", "tls")
+
+
+class RenderError(ValueError):
+    """Bad render options or secrets; the message names the option and the fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class RenderOptions:
+    agi_host: str = "127.0.0.1"  # the controller (FastAGI server and AMI client) address
+    agi_port: int = 4573
+    recordings_dir: str = "/var/spool/asterisk/monitor/hotline12345"
+    ami_port: int = 5038
+    member_ring_s: int = 15  # queues.conf timeout: how long one seat rings
+    sub_centre_ring_s: int = 30
+    linkage_ring_s: int = 60
+    three_way_seat_wait_s: int = 300  # how long a three-way call looks for a 12345 seat
+    periodic_announce_s: int = 30
+
+    def validate(self) -> None:
+        try:
+            ipaddress.ip_address(self.agi_host)
+        except ValueError:
+            raise RenderError(f'--agi-host "{self.agi_host}" must be an IP address (it is also '
+                              "the AMI user's permit= address); e.g. 127.0.0.1 or 10.0.0.5"
+                              ) from None
+        for label, port in (("--agi-port", self.agi_port), ("--ami-port", self.ami_port)):
+            if not 1 <= port <= 65535:
+                raise RenderError(f"{label} {port} is not a TCP port (1-65535)")
+        if not self.recordings_dir.startswith("/") or re.search(r"[\s,;()$]",
+                                                                 self.recordings_dir):
+            raise RenderError(f'--recordings-dir "{self.recordings_dir}" must be an absolute '
+                              "path without spaces, commas, semicolons, parentheses or $")
+        for label, value in (("member_ring_s", self.member_ring_s),
+                             ("sub_centre_ring_s", self.sub_centre_ring_s),
+                             ("linkage_ring_s", self.linkage_ring_s),
+                             ("three_way_seat_wait_s", self.three_way_seat_wait_s),
+                             ("periodic_announce_s", self.periodic_announce_s)):
+            if value <= 0:
+                raise RenderError(f"{label} must be a positive number of seconds")
+
+    @property
+    def agi_url(self) -> str:
+        host = ipaddress.ip_address(self.agi_host)
+        shown = f"[{host}]" if host.version == 6 else str(host)
+        return f"agi://{shown}:{self.agi_port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    files: dict[str, str]  # file name -> text
+    placeholders: tuple[str, ...] = field(default=())  # env variables that were not set
+
+    def write(self, out: Path) -> list[Path]:
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, text in self.files.items():
+            path = out / name
+            path.write_text(text, encoding="utf-8", newline="\n")
+            written.append(path)
+        return written
+
+
+def render(site: Site, options: RenderOptions | None = None) -> Rendered:
+    opts = options or RenderOptions()
+    opts.validate()
+    secrets = _Secrets()
+    files = {
+        "extensions.conf": _extensions(site, opts),
+        "queues.conf": _queues(site, opts),
+        "manager.conf": _manager(site, opts, secrets),
+        "pjsip.conf": _pjsip(site, secrets),
+    }
+    assert tuple(files) == names.CONF_FILES
+    return Rendered(files, tuple(secrets.missing))
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+class _Secrets:
+    def __init__(self) -> None:
+        self.missing: list[str] = []
+
+    def get(self, env: str) -> str:
+        value = read_secret(env)
+        if value is None:
+            self.missing.append(env)
+            return names.placeholder(env)
+        if value != value.strip() or any(ord(c) < 32 or c == "\x7f" for c in value):
+            raise RenderError(f"{env}: the secret has leading/trailing spaces or control "
+                              "characters, which Asterisk config files cannot hold; set it "
+                              "without them")
+        return value.replace("\\", "\\\\").replace(";", "\\;")  # ; starts a comment
+
+
+def _header(site: Site, file: str, purpose: str) -> list[str]:
+    return [
+        f"; {file} for hotline12345 ({site.centre.name}): {purpose}",
+        f"; Rendered from the site file {Path(site.source).name} by `hotline12345 asterisk-conf "
+        "render`.",
+        "; Do not edit: change the site file, render again, then check with `hotline12345 "
+        "asterisk-conf check`.",
+        "",
+    ]
+
+
+def _comment(text: str) -> str:
+    return " ".join(text.split()).replace(";", ",")
+
+
+def _dial_endpoint(dial: str) -> str | None:
+    """The PJSIP endpoint of a dial string such as ``PJSIP/110@telecom`` or ``PJSIP/8001``."""
+    m = re.fullmatch(r"PJSIP/(?:[^@&,]+@)?([^@&,/]+)", dial)
+    return m.group(1) if m else None
+
+
+def all_asterisk_queues(site: Site) -> list[str]:
+    """Every Asterisk queue the site needs: skill queues, then their expert-seat groups."""
+    out = [asterisk_queue_name(q.name) for q in site.queues]
+    out += [expert_queue_name(q.name) for q in site.queues if q.expert_seats]
+    return out
+
+
+# -- extensions.conf ----------------------------------------------------------------------
+
+
+def _extensions(site: Site, opts: RenderOptions) -> str:
+    f = site.file
+    general = asterisk_queue_name(f.centre.general_queue)
+    linkage_prio = f.mode_defaults.get(Mode.LINKAGE.value)
+    rec = "${HOTLINE_REC_DIR}/"
+    mixed, caller, seat = (rec + file_name("${HOTLINE_REC}", leg, DEFAULT_FORMAT)
+                           for leg in (Leg.MIXED, Leg.CALLER, Leg.SEAT))
+    lines = _header(site, "extensions.conf", "the dialplan")
+    lines += [
+        "; How a call runs",
+        "; 1. A trunk delivers the call to its context hotline12345-from-<trunk>. Every 12345",
+        ";    access number of the trunk and every DID of the retired-hotline register goes to",
+        f";    [{CTX_INBOUND}] with the dialled number.",
+        "; 2. The inbound step answers and hands the call to the controller over FastAGI,",
+        ";    AGI(agi://HOST:PORT/inbound,<dialled>,<trunk>). The controller plays the",
+        ";    prompts (transition / now 12345 / the one question) and leaves channel",
+        ";    variables: HOTLINE_ACTION, HOTLINE_QUEUE, QUEUE_PRIO, HOTLINE_QUEUE_TIMEOUT,",
+        ";    HOTLINE_OVERFLOW_*, HOTLINE_DIAL, HOTLINE_TRANSFER, HOTLINE_FALLBACK_QUEUE,",
+        ";    HOTLINE_REC (the recording's base name).",
+        "; 3. Whenever AGISTATUS is not SUCCESS (controller down, refused, crashed) or the",
+        ";    decision is unusable, the fallback sends the call to the general 12345 queue.",
+        "; 4. The action runs: queue (with overflow), sub-centre transfer, linkage transfer",
+        ";    (blind, or three-way in a conference), or announce-and-hang-up.",
+        "; 5. MixMonitor records every connected call; the survey (好差评) runs when the seat",
+        ";    hangs up first (Queue option c); a hangup handler closes the recording.",
+        "",
+        "[general]",
+        "static=yes",
+        "writeprotect=yes",
+        "clearglobalvars=no",
+        "",
+        "[globals]",
+        f"HOTLINE_AGI={opts.agi_url}",
+        f"HOTLINE_GENERAL_QUEUE={general}",
+        f"HOTLINE_REC_DIR={opts.recordings_dir.rstrip('/')}",
+        f"HOTLINE_SUB_CENTRE_RING={opts.sub_centre_ring_s}",
+        f"HOTLINE_LINKAGE_RING={opts.linkage_ring_s}",
+        f"HOTLINE_LINKAGE_PRIO={linkage_prio.priority if linkage_prio else 0}",
+        f"HOTLINE_3WAY_SEAT_WAIT={opts.three_way_seat_wait_s}",
+        "",
+    ]
+    for trunk in f.centre.trunks:
+        lines += _trunk_context(site, trunk)
+    lines += _inbound_context()
+    lines += _queue_contexts(site)
+    lines += _record_context(mixed, caller, seat)
+    lines += _sub_centre_context()
+    lines += _linkage_contexts()
+    lines += _hangup_context()
+    lines += _seat_transfer_context(site)
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _route(number: str, trunk: str, target: str = "${EXTEN}") -> list[str]:
+    return [f"exten => {number},1,Set(HOTLINE_TRUNK={trunk})",
+            f" same => n,Goto({CTX_INBOUND},{target},1)"]
+
+
+def _trunk_context(site: Site, trunk: Trunk) -> list[str]:
+    label = f" ({_comment(trunk.label)})" if trunk.label else ""
+    lines = [f"; Trunk {trunk.name}{label}: pjsip.conf sends its calls here.",
+             f"[{trunk_context(trunk.name)}]",
+             "; 12345 access numbers of this trunk"]
+    for number in trunk.access_numbers:
+        lines += _route(number, trunk.name)
+    lines.append("; Retired-hotline register: every DID goes to the controller too")
+    for row in site.register:
+        lines.append(f"; {row.number} {_comment(row.name)} ({_comment(row.department)}): "
+                     f"{row.mode.value} -> {row.target}")
+        lines += _route(row.number, trunk.name)
+    lines += [
+        "; A call without a DID counts as a call to this trunk's first access number.",
+        *_route("s", trunk.name, trunk.access_numbers[0]),
+        "; Any other number still reaches the controller (it sends unknown numbers to the",
+        "; general queue, so the caller still reaches a human).",
+        *_route("_X.", trunk.name),
+        "",
+    ]
+    return lines
+
+
+def _inbound_context() -> list[str]:
+    def when(action: str, target: str) -> str:
+        return f' same => n,GotoIf($["${{HOTLINE_ACTION}}" = "{action}"]?{target})'
+    return [
+        "; Every inbound call: the controller decides, the dialplan acts on its variables.",
+        f"[{CTX_INBOUND}]",
+        "exten => _X.,1,NoOp(hotline12345 inbound ${EXTEN} on trunk ${HOTLINE_TRUNK})",
+        f" same => n,Set(CHANNEL(hangup_handler_push)={CTX_HANGUP},s,1)",
+        " same => n,Answer()",
+        " same => n,AGI(${HOTLINE_AGI}/inbound,${EXTEN},${HOTLINE_TRUNK})",
+        "; The fallback: anything but SUCCESS (FAILURE when the controller is down or fails,",
+        "; NOTFOUND) goes to the general queue.",
+        ' same => n,GotoIf($["${AGISTATUS}" != "SUCCESS"]?fallback)',
+        when("queue", f"{CTX_QUEUE},s,1"),
+        when("expert", f"{CTX_QUEUE},s,1"),
+        when("sub_centre", f"{CTX_SUB_CENTRE},s,1"),
+        when("linkage", f"{CTX_LINKAGE},s,1"),
+        when("announce_hangup", "hangup"),
+        "; No usable decision either (no HOTLINE_ACTION, or one this dialplan does not know).",
+        " same => n(fallback),NoOp(hotline12345 fallback AGISTATUS=${AGISTATUS} "
+        "HOTLINE_ACTION=${HOTLINE_ACTION})",
+        " same => n,Set(HOTLINE_ACTION=queue)",
+        " same => n,Set(HOTLINE_QUEUE=${HOTLINE_GENERAL_QUEUE})",
+        " same => n,Set(QUEUE_PRIO=0)",
+        " same => n,Set(HOTLINE_QUEUE_TIMEOUT=)",
+        " same => n,Set(HOTLINE_OVERFLOW_ACTION=)",
+        f" same => n,Goto({CTX_QUEUE},s,1)",
+        "; announce_hangup: the controller has played the announcement.",
+        " same => n(hangup),Hangup(16)",
+        "",
+    ]
+
+
+def _queue_contexts(site: Site) -> list[str]:
+    continued = ' same => n,GotoIf($["${QUEUESTATUS}" = "CONTINUE"]?survey)'
+    lines = [
+        "; The queue step. HOTLINE_QUEUE, QUEUE_PRIO (Queue() reads it as the caller's",
+        "; priority) and HOTLINE_QUEUE_TIMEOUT come from the controller. Options: c = go on in",
+        "; the dialplan when the seat hangs up first (QUEUESTATUS=CONTINUE: the survey runs);",
+        "; t = the seat may transfer the caller (features.conf blindxfer/atxfer) to the",
+        f"; numbers of [{CTX_SEAT_TRANSFER}].",
+        "; On TIMEOUT (or any other way out) the controller's overflow target is tried once,",
+        "; then the general queue without a time limit, so every caller reaches a human.",
+        f"[{CTX_QUEUE}]",
+        'exten => s,1,ExecIf($["${HOTLINE_QUEUE}" = ""]?Set(HOTLINE_QUEUE='
+        '${HOTLINE_GENERAL_QUEUE}))',
+        ' same => n,ExecIf($["${QUEUE_PRIO}" = ""]?Set(QUEUE_PRIO=0))',
+        f" same => n,Gosub({CTX_QUEUE_NAME},s,1)",
+        f" same => n,Gosub({CTX_RECORD},s,1)",
+        f" same => n,Set(__TRANSFER_CONTEXT={CTX_SEAT_TRANSFER})",
+        " same => n,Queue(${HOTLINE_QUEUE},ct,,,${HOTLINE_QUEUE_TIMEOUT})",
+        continued,
+        " same => n,NoOp(hotline12345 left queue ${HOTLINE_QUEUE} with ${QUEUESTATUS})",
+        ' same => n,GotoIf($["${HOTLINE_OVERFLOW_ACTION}" = "queue"]?overflow_queue)',
+        ' same => n,GotoIf($["${HOTLINE_OVERFLOW_ACTION}" = "sub_centre"]?overflow_centre)',
+        ' same => n(last_resort),GotoIf($["${HOTLINE_QUEUE}" = "${HOTLINE_GENERAL_QUEUE}" & '
+        '"${QUEUESTATUS}" != "TIMEOUT"]?no_seat)',
+        " same => n,Set(HOTLINE_QUEUE=${HOTLINE_GENERAL_QUEUE})",
+        " same => n,Queue(${HOTLINE_QUEUE},ct)",
+        continued,
+        "; Only when the general queue itself cannot take calls (missing, full, or joinempty).",
+        " same => n(no_seat),NoOp(hotline12345 no seat in ${HOTLINE_QUEUE}: ${QUEUESTATUS})",
+        " same => n,Hangup(34)",
+        "; Overflow to another queue (多援一), once.",
+        " same => n(overflow_queue),Set(HOTLINE_OVERFLOW_ACTION=)",
+        " same => n,Set(HOTLINE_QUEUE=${HOTLINE_OVERFLOW_TARGET})",
+        f" same => n,Gosub({CTX_QUEUE_NAME},s,1)",
+        " same => n,Queue(${HOTLINE_QUEUE},ct)",
+        continued,
+        " same => n,Goto(last_resort)",
+        "; Overflow to a sub-centre, once.",
+        " same => n(overflow_centre),Set(HOTLINE_OVERFLOW_ACTION=)",
+        ' same => n,GotoIf($["${HOTLINE_OVERFLOW_DIAL}" = ""]?last_resort)',
+        " same => n,Dial(${HOTLINE_OVERFLOW_DIAL},${HOTLINE_SUB_CENTRE_RING})",
+        ' same => n,GotoIf($["${DIALSTATUS}" = "ANSWER"]?done)',
+        " same => n,Goto(last_resort)",
+        "; The survey (好差评) after the seat hung up, while the caller is still on the line.",
+        " same => n(survey),AGI(${HOTLINE_AGI}/survey)",
+        " same => n(done),Hangup()",
+        "",
+        "; queues.conf reserves [general] for app_queue's settings: the site queue named",
+        "; general is the Asterisk queue general-queue. Map the controller's queue name.",
+        f"[{CTX_QUEUE_NAME}]",
+    ]
+    reserved = [q.name for q in site.queues if asterisk_queue_name(q.name) != q.name]
+    first = True
+    for name in reserved:
+        step = "exten => s,1" if first else " same => n"
+        lines.append(f'{step},ExecIf($["${{HOTLINE_QUEUE}}" = "{name}"]?Set(HOTLINE_QUEUE='
+                     f"{asterisk_queue_name(name)}))")
+        first = False
+    lines += ["exten => s,1,Return()" if first else " same => n,Return()", ""]
+    return lines
+
+
+def _record_context(mixed: str, caller: str, seat: str) -> list[str]:
+    return [
+        "; MixMonitor, once per call, on the caller's channel. Files are named by",
+        "; HOTLINE_REC (set by the controller; the channel's UNIQUEID otherwise):",
+        ";   <rec>.wav mixed, <rec>-caller.wav = r() = audio read from the caller's",
+        ";   channel (the caller's own voice), <rec>-seat.wav = t() = audio sent to the caller",
+        ";   (the seat). Option b records only while bridged (no hold music).",
+        f"[{CTX_RECORD}]",
+        'exten => s,1,GotoIf($["${HOTLINE_RECORDING}" = "1"]?done)',
+        ' same => n,ExecIf($["${HOTLINE_REC}" = ""]?Set(HOTLINE_REC=${UNIQUEID}))',
+        "; Never let a variable put a path or a space into a file name (- first: a literal).",
+        " same => n,Set(HOTLINE_REC=${FILTER(-.0-9A-Z_a-z,${HOTLINE_REC})})",
+        f" same => n,MixMonitor({mixed},br({caller})t({seat}))",
+        " same => n,Set(HOTLINE_RECORDING=1)",
+        " same => n(done),Return()",
+        "",
+    ]
+
+
+def _sub_centre_context() -> list[str]:
+    return [
+        "; Sub-centre transfer (设分中心): ring the sub-centre; if it does not answer, the",
+        "; caller goes to HOTLINE_FALLBACK_QUEUE, keeping the priority.",
+        f"[{CTX_SUB_CENTRE}]",
+        f"exten => s,1,Gosub({CTX_RECORD},s,1)",
+        ' same => n,GotoIf($["${HOTLINE_DIAL}" = ""]?fallback)',
+        " same => n,Dial(${HOTLINE_DIAL},${HOTLINE_SUB_CENTRE_RING})",
+        ' same => n,GotoIf($["${DIALSTATUS}" = "ANSWER"]?done)',
+        " same => n(fallback),NoOp(hotline12345 sub-centre ${HOTLINE_TARGET} not reached: "
+        "${DIALSTATUS})",
+        " same => n,Set(HOTLINE_QUEUE=${HOTLINE_FALLBACK_QUEUE})",
+        " same => n,Set(HOTLINE_QUEUE_TIMEOUT=)",
+        " same => n,Set(HOTLINE_OVERFLOW_ACTION=)",
+        f" same => n,Goto({CTX_QUEUE},s,1)",
+        " same => n(done),Hangup()",
+        "",
+    ]
+
+
+def _linkage_contexts() -> list[str]:
+    return [
+        "; Linkage (协同联动) to 110/119/120/122 or a utility hotline.",
+        "; blind (盲转): Dial the target and bridge the caller to it; no 12345 seat stays. (A SIP",
+        ";   REFER via Transfer() would take Asterisk out of the media path, but PSTN trunks",
+        ";   rarely accept REFER, so the call is bridged.) Unreached: the fallback queue.",
+        "; three_way (三方通话): the caller, the target and a 12345 seat in one ConfBridge:",
+        ";   1. Originate(..., a) rings the target asynchronously into the conference;",
+        ";   2. a second Originate rings a Local channel whose other half queues for a seat in",
+        ";      HOTLINE_FALLBACK_QUEUE; when a seat answers, it joins the conference;",
+        ";   3. the caller enters the conference at once (hold music until someone joins).",
+        ";   The caller is the marked user; the others have end_marked, so the conference",
+        ";   ends when the caller hangs up, while the seat or the target may leave at will.",
+        ";   (Originate's a and v() options exist from Asterisk 18; ConfBridge profiles are",
+        ";   set with CONFBRIDGE(), so no confbridge.conf is needed.)",
+        f"[{CTX_LINKAGE}]",
+        f"exten => s,1,Gosub({CTX_RECORD},s,1)",
+        ' same => n,GotoIf($["${HOTLINE_DIAL}" = ""]?fallback)',
+        ' same => n,GotoIf($["${HOTLINE_TRANSFER}" = "three_way"]?three_way)',
+        " same => n,Dial(${HOTLINE_DIAL},${HOTLINE_LINKAGE_RING})",
+        ' same => n,GotoIf($["${DIALSTATUS}" = "ANSWER"]?done)',
+        " same => n(fallback),NoOp(hotline12345 linkage ${HOTLINE_TARGET} not reached: "
+        "${DIALSTATUS})",
+        " same => n,Set(HOTLINE_QUEUE=${HOTLINE_FALLBACK_QUEUE})",
+        ' same => n,ExecIf($["${QUEUE_PRIO}" = ""]?Set(QUEUE_PRIO=${HOTLINE_LINKAGE_PRIO}))',
+        " same => n,Set(HOTLINE_QUEUE_TIMEOUT=)",
+        " same => n,Set(HOTLINE_OVERFLOW_ACTION=)",
+        f" same => n,Goto({CTX_QUEUE},s,1)",
+        " same => n(three_way),Set(HOTLINE_CONF=hotline12345-${UNIQUEID})",
+        " same => n,Set(HOTLINE_QUEUE=${HOTLINE_FALLBACK_QUEUE})",
+        f" same => n,Gosub({CTX_QUEUE_NAME},s,1)",
+        f" same => n,Originate(${{HOTLINE_DIAL}},exten,{CTX_CONFERENCE},join,1,"
+        "${HOTLINE_LINKAGE_RING},av(HOTLINE_CONF=${HOTLINE_CONF}))",
+        f" same => n,Originate(Local/seat@{CTX_3WAY_SEAT}/n,exten,{CTX_CONFERENCE},join,1,"
+        "${HOTLINE_3WAY_SEAT_WAIT},acnv(HOTLINE_CONF=${HOTLINE_CONF}^HOTLINE_QUEUE="
+        "${HOTLINE_QUEUE}^QUEUE_PRIO=${HOTLINE_LINKAGE_PRIO}))",
+        " same => n,Set(CONFBRIDGE(user,marked)=yes)",
+        " same => n,Set(CONFBRIDGE(user,music_on_hold_when_empty)=yes)",
+        " same => n,Set(CONFBRIDGE(user,quiet)=yes)",
+        " same => n,ConfBridge(${HOTLINE_CONF})",
+        " same => n(done),Hangup()",
+        "",
+        "; The target and the seat of a three-way call join here once they answer; if the",
+        "; caller has already left (no marked user), they hang up instead.",
+        f"[{CTX_CONFERENCE}]",
+        'exten => join,1,GotoIf($["${CONFBRIDGE_INFO(marked,${HOTLINE_CONF})}" = "0"]?gone)',
+        ' same => n,GotoIf($["${CONFBRIDGE_INFO(marked,${HOTLINE_CONF})}" = ""]?gone)',
+        " same => n,Set(CONFBRIDGE(user,end_marked)=yes)",
+        " same => n,Set(CONFBRIDGE(user,quiet)=yes)",
+        " same => n,ConfBridge(${HOTLINE_CONF})",
+        " same => n(gone),Hangup()",
+        "",
+        "; The Local channel's other half: wait for a 12345 seat (Local channels copy the",
+        "; Originate v() variables, so HOTLINE_QUEUE and QUEUE_PRIO are set here).",
+        f"[{CTX_3WAY_SEAT}]",
+        "exten => seat,1,Queue(${HOTLINE_QUEUE},,,,${HOTLINE_3WAY_SEAT_WAIT})",
+        " same => n,Hangup()",
+        "",
+    ]
+
+
+def _hangup_context() -> list[str]:
+    return [
+        "; Hangup handler: close the recording so the pipeline can read it, then tell the AMI",
+        f"; monitor (UserEvent {RECORDING_USEREVENT}).",
+        f"[{CTX_HANGUP}]",
+        'exten => s,1,GotoIf($["${HOTLINE_RECORDING}" != "1"]?done)',
+        " same => n,StopMixMonitor()",
+        f" same => n,UserEvent({RECORDING_USEREVENT},Uniqueid: ${{UNIQUEID}},"
+        "Base: ${HOTLINE_REC})",
+        " same => n(done),Return()",
+        "",
+    ]
+
+
+def _seat_transfer_context(site: Site) -> list[str]:
+    lines = [
+        "; Numbers a seat may transfer a caller to (TRANSFER_CONTEXT): the linkage targets and",
+        "; the sub-centres' register numbers. features.conf decides the keys: blindxfer (# by",
+        "; default) for a blind transfer; atxfer then atxferthreeway for a three-way call in",
+        "; which the seat stays.",
+        f"[{CTX_SEAT_TRANSFER}]",
+    ]
+    targets: dict[str, tuple[str, str, str]] = {}
+    for t in site.file.linkage:
+        targets.setdefault(t.number, (t.dial, "${HOTLINE_LINKAGE_RING}", _comment(t.label)))
+    centres = {c.name: c for c in site.file.sub_centres}
+    for row in site.register:
+        if row.mode is Mode.SUB_CENTRE and row.target in centres:
+            c = centres[row.target]
+            targets.setdefault(row.number, (c.dial, "${HOTLINE_SUB_CENTRE_RING}",
+                                            _comment(c.label)))
+    for number, (dial, ring, label) in targets.items():
+        lines += [f"; {label}",
+                  f"exten => {number},1,Dial({dial},{ring})",
+                  " same => n,Hangup()"]
+    lines.append("")
+    return lines
+
+
+# -- queues.conf --------------------------------------------------------------------------
+
+
+def _queues(site: Site, opts: RenderOptions) -> str:
+    lines = _header(site, "queues.conf", "one queue per skill queue and per expert-seat group")
+    lines += [
+        "[general]",
+        "persistentmembers=yes",
+        "autofill=yes",
+        "shared_lastcall=yes",
+        "",
+    ]
+    prompts = site.file.prompts
+    for q in site.queues:
+        entries = [(asterisk_queue_name(q.name), q.label, q.members, "skill queue")]
+        if q.expert_seats:
+            entries.append((expert_queue_name(q.name), f"{q.label}（专家座席）", q.expert_seats,
+                            f"expert seats of {q.name}"))
+        for name, label, members, kind in entries:
+            skills = f"; skills: {', '.join(q.skills)}" if q.skills else ""
+            lines += [f"; {_comment(label)}: {kind}{skills}",
+                      f"[{name}]",
+                      f"strategy={q.strategy.value}",
+                      f"servicelevel={q.service_level_s}",
+                      f"timeout={opts.member_ring_s}",
+                      "retry=5",
+                      f"wrapuptime={q.wrapup_s}",
+                      "timeoutpriority=app",
+                      "ringinuse=no",
+                      "setinterfacevar=yes",
+                      "setqueuevar=yes",
+                      "announce-holdtime=no",
+                      "announce-position=no",
+                      "musicclass=default"]
+            if q.announce and q.announce in prompts:
+                lines += [f"periodic-announce={sound(q.announce)}",
+                          f"periodic-announce-frequency={opts.periodic_announce_s}"]
+            lines += [f"member => {m}" for m in members]
+            lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+# -- manager.conf -------------------------------------------------------------------------
+
+#: What the AMI monitor reads: queue and seat events (class agent), channel events such as
+#: Hangup (class call) and the dialplan's HotlineRecording UserEvent (class user).
+AMI_READ = ("call", "agent", "user")
+#: QueueAdd, QueueRemove, QueuePause and QueuePenalty need class agent; QueueStatus,
+#: QueueSummary and Ping need no class (app_queue.c, manager.c).
+AMI_WRITE = ("agent",)
+
+
+def _manager(site: Site, opts: RenderOptions, secrets: _Secrets) -> str:
+    host = ipaddress.ip_address(opts.agi_host)
+    bind = ("127.0.0.1" if host.version == 4 else "::1") if host.is_loopback else (
+        "0.0.0.0" if host.version == 4 else "::")
+    any_net = "0.0.0.0/0.0.0.0" if host.version == 4 else "::/0"
+    one = f"{host}/255.255.255.255" if host.version == 4 else f"{host}/128"
+    secret = secrets.get(names.AMI_SECRET_ENV)
+    lines = _header(site, "manager.conf", "the AMI user of the hotline12345 AMI monitor")
+    lines += [
+        "[general]",
+        "enabled=yes",
+        f"port={opts.ami_port}",
+        f"bindaddr={bind}",
+        "displayconnects=no",
+        "timestampevents=yes",
+        "authtimeout=10",
+        "authlimit=20",
+        "",
+        "; Least privilege: read only call, agent and user events; write only class agent",
+        "; (QueueAdd/QueueRemove/QueuePause/QueuePenalty). QueueStatus, QueueSummary and Ping",
+        "; need no class. Logins only from the controller's address. The secret comes from",
+        f"; {names.AMI_SECRET_ENV} at render time.",
+        f"[{names.AMI_USER}]",
+        f"secret={secret}",
+        f"deny={any_net}",
+        f"permit={one}",
+        f"read={','.join(AMI_READ)}",
+        f"write={','.join(AMI_WRITE)}",
+        "writetimeout=5000",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# -- pjsip.conf ---------------------------------------------------------------------------
+
+
+def _pjsip(site: Site, secrets: _Secrets) -> str:
+    lines = _header(site, "pjsip.conf", "one transport per protocol, one set of sections per "
+                    "trunk")
+    trunks = site.centre.trunks
+    used = [t for t in TRANSPORTS if any(tr.transport == t for tr in trunks)]
+    for tr in trunks:
+        if tr.transport not in TRANSPORTS:
+            raise RenderError(f'centre.trunks[{tr.name}].transport "{tr.transport}" is not one '
+                              f"of {', '.join(TRANSPORTS)}")
+    for proto in used:
+        port = 5061 if proto == "tls" else 5060
+        lines += [f"[hotline12345-{proto}]", "type=transport", f"protocol={proto}",
+                  f"bind=0.0.0.0:{port}"]
+        if proto == "tls":
+            lines += ["; Give the certificate files of this host:",
+                      "cert_file=/etc/asterisk/keys/asterisk.crt",
+                      "priv_key_file=/etc/asterisk/keys/asterisk.key",
+                      "method=tlsv1_2"]
+        lines.append("")
+    for tr in trunks:
+        lines += _pjsip_trunk(tr, secrets)
+    lines += ["; Seats (queue members such as PJSIP/8001) and sub-centre links are site-managed:",
+              "; define them in pjsip_hotline12345_local.conf next to this file.",
+              "#tryinclude pjsip_hotline12345_local.conf"]
+    return "\n".join(lines) + "\n"
+
+
+def _pjsip_trunk(tr: Trunk, secrets: _Secrets) -> list[str]:
+    label = f" ({_comment(tr.label)})" if tr.label else ""
+    how = ("registration (the provider authenticates us)" if tr.auth is TrunkAuth.REGISTRATION
+           else "IP authentication (calls are accepted from the match= addresses)")
+    contact_host = tr.host or (tr.match[0] if tr.match else "")
+    uri = f"sip:{contact_host}:{tr.port}" if contact_host else ""
+    lines = [f"; Trunk {tr.name}{label}: {how}; access numbers "
+             f"{', '.join(tr.access_numbers)}",
+             f"[{tr.name}]",
+             "type=endpoint",
+             f"transport=hotline12345-{tr.transport}",
+             f"context={trunk_context(tr.name)}",
+             "disallow=all",
+             f"allow={','.join(tr.codecs)}",
+             f"aors={tr.name}",
+             "direct_media=no",
+             "rtp_symmetric=yes",
+             "force_rport=yes",
+             "rewrite_contact=yes",
+             "dtmf_mode=rfc4733",
+             "trust_id_inbound=no",
+             "send_pai=no"]
+    if tr.auth is TrunkAuth.REGISTRATION:
+        lines += [f"outbound_auth={tr.name}-auth",
+                  f"from_user={tr.username}",
+                  f"from_domain={tr.host}"]
+    lines.append("")
+    lines += [f"[{tr.name}]", "type=aor"]
+    if uri:
+        lines += [f"contact={uri}", "qualify_frequency=30"]
+    lines.append("")
+    match = list(tr.match)
+    if tr.auth is TrunkAuth.REGISTRATION and tr.host and tr.host not in match:
+        match.insert(0, tr.host)  # the provider's calls come from its registrar host
+    if match:
+        lines += [f"[{tr.name}-identify]", "type=identify", f"endpoint={tr.name}",
+                  f"match={','.join(match)}", ""]
+    if tr.auth is TrunkAuth.REGISTRATION:
+        env = names.trunk_password_env(tr.name)
+        lines += [f"; The password comes from {env} at render time.",
+                  f"[{tr.name}-auth]",
+                  "type=auth",
+                  "auth_type=userpass",
+                  f"username={tr.username}",
+                  f"password={secrets.get(env)}",
+                  "",
+                  f"[{tr.name}-registration]",
+                  "type=registration",
+                  f"transport=hotline12345-{tr.transport}",
+                  f"outbound_auth={tr.name}-auth",
+                  f"server_uri={uri}",
+                  f"client_uri=sip:{tr.username}@{tr.host}:{tr.port}",
+                  "retry_interval=60",
+                  "forbidden_retry_interval=300",
+                  "max_retries=10000",
+                  "expiration=3600",
+                  "line=yes",
+                  f"endpoint={tr.name}",
+                  ""]
+    return lines
+
+
+def endpoints_in(dials: Iterable[str]) -> dict[str, str]:
+    """PJSIP endpoint -> the first dial string naming it."""
+    out: dict[str, str] = {}
+    for dial in dials:
+        ep = _dial_endpoint(dial)
+        if ep is not None:
+            out.setdefault(ep, dial)
+    return out
+
+
+def site_dials(site: Site) -> Mapping[str, str]:
+    """Every dial string of the site, with where it is defined."""
+    out: dict[str, str] = {}
+    for c in site.file.sub_centres:
+        out.setdefault(c.dial, f"sub_centres[{c.name}].dial")
+    for t in site.file.linkage:
+        out.setdefault(t.dial, f"linkage[{t.name}].dial")
+    for q in site.queues:
+        for m in (*q.members, *q.expert_seats):
+            out.setdefault(m, f"queues[{q.name}] member")
+    return out
