@@ -1,0 +1,188 @@
+"""The running agents service: state model + AMI monitor + store, and change notification.
+
+``AgentsRuntime`` ties the pure :class:`~.state.QueueState` to its sources:
+
+- with AMI configured, an :class:`~.client.AmiMonitor` feeds it every AMI message; the state
+  is saved to the store after changes (coalesced);
+- without AMI but with a shared (Redis) store, it follows the store;
+- otherwise it shows configured queues only, and says AMI is not configured.
+
+Waiters (the SSE stream) call :meth:`wait_change` and are woken on every change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from hotline12345.logs import log_event
+
+from .client import AmiConfig, AmiMonitor, MonitorStatus
+from .codec import AmiMessage
+from .state import QueueDef, QueueState
+from .store import MemoryStore, StateStore
+
+__all__ = ["AgentsRuntime"]
+
+_log = logging.getLogger("hotline12345.agents")
+
+HOW_TO_CONNECT = (
+    "连接方法：设置环境变量 HOTLINE12345_AMI_HOST、"
+    "HOTLINE12345_AMI_PORT（默认 5038）、HOTLINE12345_AMI_USER 和 HOTLINE12345_AMI_SECRET"
+    "（或 HOTLINE12345_AMI_SECRET_FILE 指向密钥文件），账号使用本项目生成的 manager.conf 中的"
+    "账号，然后重新运行 hotline12345 serve。"
+)
+NOT_CONFIGURED = "未连接 Asterisk：没有配置 AMI（Asterisk Manager Interface）。" + HOW_TO_CONNECT
+
+
+class AgentsRuntime:
+    def __init__(
+        self,
+        queues: Iterable[QueueDef] = (),
+        *,
+        ami: AmiConfig | None = None,
+        store: StateStore | None = None,
+        clock: Callable[[], float] = time.time,
+        save_interval_s: float = 0.05,
+    ) -> None:
+        self.clock = clock
+        self.state = QueueState(queues)
+        self.store = store or MemoryStore()
+        self.ami_config = ami
+        self.monitor: AmiMonitor | None = None
+        if ami is not None:
+            self.monitor = AmiMonitor(ami, self._on_message, on_status=self._on_status,
+                                      clock=clock)
+        self.version = 0
+        self.events_total = 0
+        self._changed = asyncio.Event()
+        self._dirty = asyncio.Event()
+        self._save_interval = save_interval_s
+        self._tasks: list[asyncio.Task[None]] = []
+        self.started_at = clock()
+
+    # ------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        await self.store.open()
+        try:
+            if await self.store.load(self.state, self.clock()):
+                log_event(_log, "agents.state.loaded", store=self.store.description,
+                          seats=len(self.state.seats), records=len(self.state.overall))
+        except Exception as exc:
+            log_event(_log, "agents.state.load_failed", logging.WARNING,
+                      store=self.store.description, error=str(exc))
+        loop = asyncio.get_running_loop()
+        if self.monitor is not None:
+            self.monitor.start()
+            if self.store.shared:
+                self._tasks.append(loop.create_task(self._saver(), name="agents-saver"))
+        elif self.store.shared:
+            self._tasks.append(loop.create_task(
+                self.store.follow(self.state, self.clock, self.notify), name="agents-follow"))
+        self._tasks.append(loop.create_task(self._ticker(), name="agents-ticker"))
+
+    async def stop(self) -> None:
+        if self.monitor is not None:
+            await self.monitor.stop()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+        if self.store.shared and self.monitor is not None:
+            with contextlib.suppress(Exception):
+                await self.store.save(self.state)
+        await self.store.close()
+
+    # ------------------------------------------------------------- changes
+
+    def _on_message(self, msg: AmiMessage) -> None:
+        self.events_total += msg.kind == "event"
+        if self.state.apply(msg, self.clock()):
+            self.notify()
+            self._dirty.set()
+
+    def _on_status(self, status: MonitorStatus) -> None:
+        self.notify()
+
+    def notify(self) -> None:
+        self.version += 1
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+    async def wait_change(self, version: int, timeout: float) -> int:
+        """Return as soon as :attr:`version` differs from ``version`` (or after timeout)."""
+        if self.version != version:
+            return self.version
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        return self.version
+
+    async def _saver(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            try:
+                await self.store.save(self.state)
+            except Exception as exc:
+                log_event(_log, "agents.state.save_failed", logging.WARNING,
+                          store=self.store.description, error=str(exc))
+                self._dirty.set()
+                await asyncio.sleep(1.0)
+            await asyncio.sleep(self._save_interval)
+
+    async def _ticker(self) -> None:
+        """Once a second: expire calls that left without an answer; hourly pruning."""
+        last_prune = 0.0
+        while True:
+            await asyncio.sleep(1.0)
+            now = self.clock()
+            if self.monitor is not None and self.state.expire(now):
+                self.notify()
+                self._dirty.set()
+            if now - last_prune > 3600:
+                last_prune = now
+                self.state.prune(now)
+                prune = getattr(self.store, "prune", None)
+                if prune is not None and self.monitor is not None:
+                    with contextlib.suppress(Exception):
+                        await prune(now)
+
+    # ------------------------------------------------------------- views
+
+    def ami_status(self) -> dict[str, Any]:
+        if self.monitor is None:
+            following = self.store.shared
+            return {
+                "configured": False,
+                "connected": False,
+                "state": "following" if following else "not_configured",
+                "detail": (f"本实例未连接 AMI，显示共享存储（{self.store.description}）中的状态。"
+                           if following else NOT_CONFIGURED),
+                "how_to_connect": HOW_TO_CONNECT,
+            }
+        s = self.monitor.status
+        return {
+            "configured": True,
+            "connected": self.monitor.connected,
+            "state": s.state,
+            "detail": s.detail,
+            "address": self.monitor.config.address,
+            "since": s.since,
+            "reconnects": s.reconnects,
+            "last_resync_at": s.last_resync_at,
+            "how_to_connect": HOW_TO_CONNECT,
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        snap = self.state.snapshot(self.clock())
+        snap["ami"] = self.ami_status()
+        snap["version"] = self.version
+        snap["store"] = self.store.description
+        return snap

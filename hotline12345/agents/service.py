@@ -1,0 +1,184 @@
+"""Starting the agents services beside the FastAGI server (``hotline12345 serve``).
+
+Typical use, in the serve command::
+
+    from hotline12345.agents.service import add_http_arguments, start_agents_services
+
+    add_http_arguments(serve_parser)          # --http-host, --http-port
+    ...
+    async with await start_agents_services(site, data_dir, args.http_host, args.http_port):
+        await fastagi_server.serve_forever()
+
+Configuration (never from the site file):
+
+- AMI: ``HOTLINE12345_AMI_HOST``, ``HOTLINE12345_AMI_PORT`` (5038), ``HOTLINE12345_AMI_USER``,
+  ``HOTLINE12345_AMI_SECRET`` or ``HOTLINE12345_AMI_SECRET_FILE``. Unset: no monitor, and
+  the wallboard says so and how to connect.
+- Shared state: ``HOTLINE12345_REDIS_URL`` (else in the process).
+- Audit log: ``HOTLINE12345_DATABASE_URL`` (else SQLite in the data directory).
+- First admin: ``HOTLINE12345_ADMIN_PASSWORD``, else a one-time password printed once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from hotline12345.logs import log_event
+from hotline12345.paths import database_url as default_database_url
+
+from .audit import AuditLog
+from .client import AmiConfig
+from .runtime import AgentsRuntime
+from .state import QueueDef, queue_defs
+from .store import StateStore, store_from_env
+from .users import ENV_ADMIN_PASSWORD, UserStore
+from .web import build_app
+
+__all__ = ["AgentsServices", "add_http_arguments", "start_agents_services"]
+
+_log = logging.getLogger("hotline12345.agents")
+ENV_DATABASE_URL = "HOTLINE12345_DATABASE_URL"
+DEFAULT_HTTP_HOST = "127.0.0.1"
+DEFAULT_HTTP_PORT = 8080
+
+
+def add_http_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--http-host`` and ``--http-port`` (the wallboard) to a command."""
+    parser.add_argument("--http-host", default=DEFAULT_HTTP_HOST,
+                        help=f"wallboard and API address (default {DEFAULT_HTTP_HOST})")
+    parser.add_argument("--http-port", type=int, default=DEFAULT_HTTP_PORT,
+                        help=f"wallboard and API port (default {DEFAULT_HTTP_PORT}; 0: any free)")
+
+
+@dataclass
+class AgentsServices:
+    """The running wallboard, API and AMI monitor. ``await close()`` (or leave the
+    ``async with``) to stop them."""
+
+    runtime: AgentsRuntime
+    app: web.Application
+    runner: web.AppRunner
+    users: UserStore
+    audit: AuditLog
+    url: str
+    port: int
+    admin_password: str | None = None
+    _closed: bool = field(default=False, repr=False)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self.runner.cleanup()
+        finally:
+            await self.runtime.stop()
+            self.audit.close()
+
+    async def __aenter__(self) -> AgentsServices:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.close()
+
+
+def _site_queues(site: object) -> tuple[QueueDef, ...]:
+    if site is None:
+        try:
+            from hotline12345.config import load_site
+
+            site = load_site(None)
+        except Exception as exc:  # the wallboard still shows the queues AMI reports
+            log_event(_log, "agents.site.unavailable", logging.WARNING, error=str(exc))
+            return ()
+    return queue_defs(site)
+
+
+async def start_agents_services(
+    site: object,
+    data_dir: Path | str,
+    http_host: str = DEFAULT_HTTP_HOST,
+    http_port: int = DEFAULT_HTTP_PORT,
+    *,
+    env: Mapping[str, str] | None = None,
+    ami: AmiConfig | bool | None = True,
+    store: StateStore | None = None,
+    database_url: str | None = None,
+    clock: Callable[[], float] = time.time,
+    bcrypt_rounds: int = 12,
+    confirm_timeout_s: float = 5.0,
+    say: Callable[[str], Any] = print,
+) -> AgentsServices:
+    """Start the supervisor wallboard, its JSON API and, when AMI is configured, the AMI
+    monitor; return a handle (also an async context manager) that stops them.
+
+    ``site``: the loaded site (``site.queues``), a mapping ``queue → (label, target s)``,
+    or ``None`` to load the default site file. ``data_dir``: where users (and, by default,
+    the SQLite audit log) live. ``http_port=0`` picks a free port (see ``.port``).
+
+    ``ami``: ``True`` reads the AMI settings from the environment (``None`` when unset),
+    an :class:`AmiConfig` uses that, ``None``/``False`` runs without AMI. ``store``:
+    default from ``HOTLINE12345_REDIS_URL``.
+
+    Prints (through ``say``) the URL, and on a fresh install the one-time admin password.
+    Raises with a clear message if AMI is half-configured or Redis cannot be reached.
+    """
+    environ = os.environ if env is None else env
+    data = Path(data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    queues = _site_queues(site)
+    ami_config = AmiConfig.from_env(environ) if ami is True else (ami or None)
+    runtime = AgentsRuntime(queues, ami=ami_config,
+                            store=store or store_from_env(dict(environ)), clock=clock)
+    users = UserStore.in_data_dir(data, rounds=bcrypt_rounds)
+    created = users.ensure_admin(dict(environ))
+    audit = AuditLog(database_url or environ.get(ENV_DATABASE_URL)
+                     or default_database_url(data))
+    await runtime.start()
+    app = build_app(runtime, users, audit, confirm_timeout_s=confirm_timeout_s)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+    try:
+        await runner.setup()
+        tcp = web.TCPSite(runner, http_host, http_port)
+        await tcp.start()
+    except BaseException:
+        await runner.cleanup()
+        await runtime.stop()
+        audit.close()
+        raise
+    port = http_port
+    for addr in runner.addresses:
+        if isinstance(addr, tuple) and len(addr) >= 2:
+            port = int(addr[1])
+            break
+    shown = f"[{http_host}]" if ":" in http_host else http_host
+    url = f"http://{shown}:{port}/"
+    services = AgentsServices(runtime, app, runner, users, audit, url, port)
+    say(f"hotline12345 wallboard: {url}")
+    if created is not None:
+        name, password = created
+        if password is None:
+            say(f"  first start: user '{name}' (supervisor) created with the password from "
+                f"{ENV_ADMIN_PASSWORD}")
+        else:
+            services.admin_password = password
+            say(f"  first start: log in as '{name}' with this one-time password: {password}")
+            say("  it is not shown again; change it with: "
+                f"hotline12345 agents users set {name} --role supervisor")
+    if ami_config is None:
+        say("  AMI not configured: the wallboard shows no live data until "
+            "HOTLINE12345_AMI_HOST/_USER/_SECRET are set")
+    log_event(_log, "agents.web.started", url=url, ami=bool(ami_config),
+              store=runtime.store.description)
+    return services

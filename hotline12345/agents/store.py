@@ -1,0 +1,188 @@
+"""Where the queue/seat state lives.
+
+- :class:`MemoryStore` (default): in the process; nothing survives a restart.
+- :class:`RedisStore` (``HOTLINE12345_REDIS_URL``): shared through Redis, so several
+  controllers and dashboards see one truth and a restarted controller carries on:
+
+  ``<prefix>live``            the live state (waiting callers, seats, pending calls), JSON;
+  ``<prefix>records``         hash: call-record id → JSON (one per decided call);
+  ``<prefix>records:by_time`` sorted set: call-record id by decision time;
+  ``<prefix>updates``         pub/sub channel: a message after every save.
+
+  A controller (AMI connected) loads what is stored, then resyncs with Asterisk and saves
+  after every change. A dashboard without AMI follows: it reloads on every ``updates``
+  message. Call records are written with ``HSETNX``/``ZADD NX`` under ids derived from
+  Asterisk's ``Uniqueid``, so two controllers watching the same Asterisk do not count a
+  call twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from hotline12345.logs import log_event
+
+from .figures import KEEP_S, CallRecord
+from .state import QueueState
+
+__all__ = ["ENV_REDIS_URL", "MemoryStore", "RedisStore", "StateStore", "store_from_env"]
+
+ENV_REDIS_URL = "HOTLINE12345_REDIS_URL"
+DEFAULT_PREFIX = "hotline12345:agents:"
+_log = logging.getLogger("hotline12345.agents.store")
+
+
+class StateStore:
+    """In-process storage: the state is the :class:`QueueState` object itself."""
+
+    shared = False
+    description = "in-process"
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def load(self, state: QueueState, now: float) -> bool:
+        """Load what is stored into ``state``; False when nothing was stored."""
+        return False
+
+    async def save(self, state: QueueState) -> None:
+        state.drain_new_records()
+
+    async def follow(self, state: QueueState, now: Callable[[], float],
+                     on_change: Callable[[], None]) -> None:
+        """Follow changes made by other processes (only meaningful for shared stores)."""
+        await asyncio.Event().wait()
+
+
+MemoryStore = StateStore
+
+
+class RedisStore(StateStore):
+    shared = True
+
+    def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.description = f"redis ({_redact(url)}, prefix {prefix!r})"
+        self._redis: Any = None
+        self._last_score = 0.0
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    async def open(self) -> None:
+        import redis.asyncio as aioredis
+
+        self._redis = aioredis.from_url(self.url, decode_responses=True)
+        try:
+            await self._redis.ping()
+        except Exception as exc:
+            await self._redis.aclose()
+            raise ConnectionError(
+                f"{ENV_REDIS_URL}={_redact(self.url)}: cannot reach Redis ({exc}); "
+                f"start Redis or unset {ENV_REDIS_URL} to keep state in the process"
+            ) from exc
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    async def load(self, state: QueueState, now: float) -> bool:
+        r = self._redis
+        live = await r.get(self.key("live"))
+        if live:
+            state.load_dict(json.loads(live))
+        added = await self._load_records(state, now - KEEP_S)
+        return bool(live) or added > 0
+
+    async def _load_records(self, state: QueueState, since: float) -> int:
+        r = self._redis
+        pairs = await r.zrangebyscore(self.key("records:by_time"), since, "+inf",
+                                      withscores=True)
+        if not pairs:
+            return 0
+        ids = [p[0] for p in pairs]
+        self._last_score = max(self._last_score, max(float(p[1]) for p in pairs))
+        raw = await r.hmget(self.key("records"), ids)
+        records = []
+        for text in raw:
+            if text:
+                records.append(CallRecord.from_dict(json.loads(text)))
+        return state.load_records(records)
+
+    async def save(self, state: QueueState) -> None:
+        records = state.drain_new_records()
+        r = self._redis
+        async with r.pipeline(transaction=True) as pipe:
+            pipe.set(self.key("live"), json.dumps(state.to_dict(), ensure_ascii=False))
+            for rec in records:
+                pipe.hsetnx(self.key("records"), rec.id,
+                            json.dumps(rec.to_dict(), ensure_ascii=False))
+                pipe.zadd(self.key("records:by_time"), {rec.id: rec.decided_at}, nx=True)
+            pipe.publish(self.key("updates"), str(state.seq))
+            await pipe.execute()
+
+    async def prune(self, now: float) -> int:
+        r = self._redis
+        old = await r.zrangebyscore(self.key("records:by_time"), "-inf", now - KEEP_S)
+        if old:
+            async with r.pipeline(transaction=True) as pipe:
+                pipe.hdel(self.key("records"), *old)
+                pipe.zrem(self.key("records:by_time"), *old)
+                await pipe.execute()
+        return len(old)
+
+    async def follow(self, state: QueueState, now: Callable[[], float],
+                     on_change: Callable[[], None]) -> None:
+        pubsub = self._redis.pubsub()
+        await pubsub.subscribe(self.key("updates"))
+        try:
+            while True:
+                msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+                if msg is None:
+                    continue
+                # Coalesce a burst of updates into one reload.
+                while await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.01):
+                    pass
+                try:
+                    live = await self._redis.get(self.key("live"))
+                    if live:
+                        state.load_dict(json.loads(live))
+                    await self._load_records(state, max(0.0, self._last_score - 60.0))
+                except Exception as exc:  # keep following; log what went wrong
+                    log_event(_log, "agents.store.follow_failed", logging.WARNING,
+                              error=str(exc))
+                    continue
+                on_change()
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.unsubscribe()
+                await pubsub.aclose()
+
+
+def store_from_env(env: dict[str, str] | None = None) -> StateStore:
+    import os
+
+    url = (env if env is not None else os.environ).get(ENV_REDIS_URL, "").strip()
+    if not url:
+        return MemoryStore()
+    return RedisStore(url)
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a Redis URL for logs and messages."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{user}@{host}"
+    return url
