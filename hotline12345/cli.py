@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
+from hotline12345.asterisk.cli import register_asterisk_cmds
 from hotline12345.config.cli import register_config_cmd
 from hotline12345.routing.cli import register_register_cmd, register_route_cmd
 
@@ -17,6 +18,7 @@ REGISTRARS: list[Registrar] = [
     register_config_cmd,
     register_route_cmd,
     register_register_cmd,
+    register_asterisk_cmds,
 ]
 
 

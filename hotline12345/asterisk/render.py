@@ -166,7 +166,7 @@ def all_asterisk_queues(site: Site) -> list[str]:
 
 def _extensions(site: Site, opts: RenderOptions) -> str:
     f = site.file
-    general = asterisk_queue_name(f.centre.general_queue)
+    general = f.centre.general_queue
     linkage_prio = f.mode_defaults.get(Mode.LINKAGE.value)
     rec = "${HOTLINE_REC_DIR}/"
     mixed, caller, seat = (rec + file_name("${HOTLINE_REC}", leg, DEFAULT_FORMAT)
@@ -254,6 +254,7 @@ def _inbound_context() -> list[str]:
         "exten => _X.,1,NoOp(hotline12345 inbound ${EXTEN} on trunk ${HOTLINE_TRUNK})",
         f" same => n,Set(CHANNEL(hangup_handler_push)={CTX_HANGUP},s,1)",
         " same => n,Answer()",
+        " same => n,Set(HOTLINE_DIALLED=${EXTEN})",
         " same => n,AGI(${HOTLINE_AGI}/inbound,${EXTEN},${HOTLINE_TRUNK})",
         "; The fallback: anything but SUCCESS (FAILURE when the controller is down or fails,",
         "; NOTFOUND) goes to the general queue.",
@@ -295,7 +296,7 @@ def _queue_contexts(site: Site) -> list[str]:
         f" same => n,Gosub({CTX_QUEUE_NAME},s,1)",
         f" same => n,Gosub({CTX_RECORD},s,1)",
         f" same => n,Set(__TRANSFER_CONTEXT={CTX_SEAT_TRANSFER})",
-        " same => n,Queue(${HOTLINE_QUEUE},ct,,,${HOTLINE_QUEUE_TIMEOUT})",
+        " same => n,Queue(${HOTLINE_ASTERISK_QUEUE},ct,,,${HOTLINE_QUEUE_TIMEOUT})",
         continued,
         " same => n,NoOp(hotline12345 left queue ${HOTLINE_QUEUE} with ${QUEUESTATUS})",
         ' same => n,GotoIf($["${HOTLINE_OVERFLOW_ACTION}" = "queue"]?overflow_queue)',
@@ -303,7 +304,8 @@ def _queue_contexts(site: Site) -> list[str]:
         ' same => n(last_resort),GotoIf($["${HOTLINE_QUEUE}" = "${HOTLINE_GENERAL_QUEUE}" & '
         '"${QUEUESTATUS}" != "TIMEOUT"]?no_seat)',
         " same => n,Set(HOTLINE_QUEUE=${HOTLINE_GENERAL_QUEUE})",
-        " same => n,Queue(${HOTLINE_QUEUE},ct)",
+        f" same => n,Gosub({CTX_QUEUE_NAME},s,1)",
+        " same => n,Queue(${HOTLINE_ASTERISK_QUEUE},ct)",
         continued,
         "; Only when the general queue itself cannot take calls (missing, full, or joinempty).",
         " same => n(no_seat),NoOp(hotline12345 no seat in ${HOTLINE_QUEUE}: ${QUEUESTATUS})",
@@ -312,7 +314,7 @@ def _queue_contexts(site: Site) -> list[str]:
         " same => n(overflow_queue),Set(HOTLINE_OVERFLOW_ACTION=)",
         " same => n,Set(HOTLINE_QUEUE=${HOTLINE_OVERFLOW_TARGET})",
         f" same => n,Gosub({CTX_QUEUE_NAME},s,1)",
-        " same => n,Queue(${HOTLINE_QUEUE},ct)",
+        " same => n,Queue(${HOTLINE_ASTERISK_QUEUE},ct)",
         continued,
         " same => n,Goto(last_resort)",
         "; Overflow to a sub-centre, once.",
@@ -325,18 +327,17 @@ def _queue_contexts(site: Site) -> list[str]:
         " same => n(survey),AGI(${HOTLINE_AGI}/survey)",
         " same => n(done),Hangup()",
         "",
-        "; queues.conf reserves [general] for app_queue's settings: the site queue named",
-        "; general is the Asterisk queue general-queue. Map the controller's queue name.",
+        "; HOTLINE_QUEUE holds the site's queue name (as the controller and the AMI monitor",
+        "; know it); HOTLINE_ASTERISK_QUEUE the queues.conf section. They differ only where",
+        "; queues.conf reserves a name: [general] holds app_queue's own settings.",
         f"[{CTX_QUEUE_NAME}]",
+        "exten => s,1,Set(HOTLINE_ASTERISK_QUEUE=${HOTLINE_QUEUE})",
     ]
-    reserved = [q.name for q in site.queues if asterisk_queue_name(q.name) != q.name]
-    first = True
-    for name in reserved:
-        step = "exten => s,1" if first else " same => n"
-        lines.append(f'{step},ExecIf($["${{HOTLINE_QUEUE}}" = "{name}"]?Set(HOTLINE_QUEUE='
-                     f"{asterisk_queue_name(name)}))")
-        first = False
-    lines += ["exten => s,1,Return()" if first else " same => n,Return()", ""]
+    for q in site.queues:
+        if asterisk_queue_name(q.name) != q.name:
+            lines.append(f' same => n,ExecIf($["${{HOTLINE_QUEUE}}" = "{q.name}"]?'
+                         f"Set(HOTLINE_ASTERISK_QUEUE={asterisk_queue_name(q.name)}))")
+    lines += [" same => n,Return()", ""]
     return lines
 
 
@@ -410,14 +411,16 @@ def _linkage_contexts() -> list[str]:
         " same => n(three_way),Set(HOTLINE_CONF=hotline12345-${UNIQUEID})",
         " same => n,Set(HOTLINE_QUEUE=${HOTLINE_FALLBACK_QUEUE})",
         f" same => n,Gosub({CTX_QUEUE_NAME},s,1)",
-        f" same => n,Originate(${{HOTLINE_DIAL}},exten,{CTX_CONFERENCE},join,1,"
-        "${HOTLINE_LINKAGE_RING},av(HOTLINE_CONF=${HOTLINE_CONF}))",
-        f" same => n,Originate(Local/seat@{CTX_3WAY_SEAT}/n,exten,{CTX_CONFERENCE},join,1,"
-        "${HOTLINE_3WAY_SEAT_WAIT},acnv(HOTLINE_CONF=${HOTLINE_CONF}^HOTLINE_QUEUE="
-        "${HOTLINE_QUEUE}^QUEUE_PRIO=${HOTLINE_LINKAGE_PRIO}))",
+        "; The caller's profile first, so the conference has its marked user before anyone",
+        "; answers.",
         " same => n,Set(CONFBRIDGE(user,marked)=yes)",
         " same => n,Set(CONFBRIDGE(user,music_on_hold_when_empty)=yes)",
         " same => n,Set(CONFBRIDGE(user,quiet)=yes)",
+        f" same => n,Originate(${{HOTLINE_DIAL}},exten,{CTX_CONFERENCE},join,1,"
+        "${HOTLINE_LINKAGE_RING},av(HOTLINE_CONF=${HOTLINE_CONF}))",
+        f" same => n,Originate(Local/seat@{CTX_3WAY_SEAT}/n,exten,{CTX_CONFERENCE},join,1,"
+        "${HOTLINE_3WAY_SEAT_WAIT},acnv(HOTLINE_CONF=${HOTLINE_CONF}^HOTLINE_ASTERISK_QUEUE="
+        "${HOTLINE_ASTERISK_QUEUE}^QUEUE_PRIO=${HOTLINE_LINKAGE_PRIO}))",
         " same => n,ConfBridge(${HOTLINE_CONF})",
         " same => n(done),Hangup()",
         "",
@@ -432,9 +435,9 @@ def _linkage_contexts() -> list[str]:
         " same => n(gone),Hangup()",
         "",
         "; The Local channel's other half: wait for a 12345 seat (Local channels copy the",
-        "; Originate v() variables, so HOTLINE_QUEUE and QUEUE_PRIO are set here).",
+        "; Originate v() variables, so HOTLINE_ASTERISK_QUEUE and QUEUE_PRIO are set here).",
         f"[{CTX_3WAY_SEAT}]",
-        "exten => seat,1,Queue(${HOTLINE_QUEUE},,,,${HOTLINE_3WAY_SEAT_WAIT})",
+        "exten => seat,1,Queue(${HOTLINE_ASTERISK_QUEUE},,,,${HOTLINE_3WAY_SEAT_WAIT})",
         " same => n,Hangup()",
         "",
     ]
@@ -443,12 +446,14 @@ def _linkage_contexts() -> list[str]:
 def _hangup_context() -> list[str]:
     return [
         "; Hangup handler: close the recording so the pipeline can read it, then tell the AMI",
-        f"; monitor (UserEvent {RECORDING_USEREVENT}).",
+        f"; monitor (UserEvent {RECORDING_USEREVENT}, with the call's facts as headers).",
         f"[{CTX_HANGUP}]",
         'exten => s,1,GotoIf($["${HOTLINE_RECORDING}" != "1"]?done)',
         " same => n,StopMixMonitor()",
         f" same => n,UserEvent({RECORDING_USEREVENT},Uniqueid: ${{UNIQUEID}},"
-        "Base: ${HOTLINE_REC})",
+        "Base: ${HOTLINE_REC},Dialled: ${HOTLINE_DIALLED},LegacyNumber: ${HOTLINE_LEGACY},"
+        "LegacyMode: ${HOTLINE_MODE},Route: ${HOTLINE_ACTION},Queue: ${HOTLINE_QUEUE},"
+        "Seat: ${MEMBERINTERFACE})",
         " same => n(done),Return()",
         "",
     ]

@@ -1,0 +1,539 @@
+"""``asterisk-conf check DIR``: asterisklint, then hotline12345's own cross-checks.
+
+Cross-checks, against the site file the directory was rendered from:
+
+- every context a dialplan step, a PJSIP endpoint or a transfer refers to exists, and so does
+  every extension and label a jump names;
+- every queue the dialplan or the controller may use exists in queues.conf;
+- every prompt referenced (``hotline12345/<id>``) is a known prompt, and, given ``sounds``,
+  has audio Asterisk can play;
+- every register number and access number has a route to the controller in its trunks'
+  contexts, and the controller's fallback (AGISTATUS) is in place;
+- no DID appears twice (within a context, or as an access number of two trunks);
+- secrets are no placeholders, the AMI user is least-privilege and bound by permit/deny;
+- every trunk has its endpoint, AOR, identify or registration and auth.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hotline12345.asterisk import names
+from hotline12345.asterisk.conffile import ConfFile, Section, Step, dialplan, read, split_app
+from hotline12345.asterisk.findings import Finding, Severity
+from hotline12345.asterisk.lint import lint_dir
+from hotline12345.asterisk.prompts import catalogue, find_audio, wav_problem
+from hotline12345.asterisk.render import AMI_READ, AMI_WRITE, all_asterisk_queues, site_dials
+from hotline12345.config.schema import Site, TrunkAuth
+from hotline12345.routing.patterns import PatternError, compile_pattern
+
+_SOUND_REF = re.compile(r"(?<![/\w.-])hotline12345/([A-Za-z0-9_-]+)")
+_LOCAL_REF = re.compile(r"Local/([^@/,&)]+)@([^/,&)]+)")
+_PJSIP_REF = re.compile(r"PJSIP/(?:([^@/,&)$]+)@)?([^@/,&)$]+)")
+_JUMP_APPS = {"goto", "gotoif", "gosub", "gosubif"}
+_QUEUE_STRATEGIES = {"ringall", "leastrecent", "fewestcalls", "random", "rrmemory",
+                     "rrordered", "linear", "wrandom"}
+_EXTRA_READ_OK = frozenset(AMI_READ)
+_WRITE_OK = frozenset(AMI_WRITE)
+_DANGEROUS = frozenset({"all", "system", "command", "config", "originate", "dialplan"})
+
+
+@dataclass(slots=True)
+class CheckResult:
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity is Severity.WARNING]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def check_dir(directory: Path, site: Site, *, sounds: Path | None = None,
+              allow_placeholders: bool = False, run_lint: bool = True) -> CheckResult:
+    checker = _Checker(directory, site, allow_placeholders)
+    present = [n for n in names.CONF_FILES if (directory / n).is_file()]
+    for n in names.CONF_FILES:
+        if n not in present:
+            checker.error(n, 0, "missing-file", f"{n} is missing from {directory}; render the "
+                          "directory again with `hotline12345 asterisk-conf render --out DIR`")
+    if run_lint:
+        checker.findings += lint_dir(directory, present)
+    checker.run(present)
+    if sounds is not None:
+        checker.check_audio(sounds)
+    result = CheckResult(sorted(set(checker.findings),
+                                key=lambda f: (f.file, f.line, f.code, f.message)))
+    return result
+
+
+class _Checker:
+    def __init__(self, directory: Path, site: Site, allow_placeholders: bool) -> None:
+        self.dir = directory
+        self.site = site
+        self.allow_placeholders = allow_placeholders
+        self.findings: list[Finding] = []
+        self.prompts = catalogue(site)
+        self.confs: dict[str, ConfFile] = {}
+        self.contexts: dict[str, list[Step]] = {}
+
+    def error(self, file: str, line: int, code: str, message: str) -> None:
+        self.findings.append(Finding(file, line, Severity.ERROR, code, message))
+
+    def warning(self, file: str, line: int, code: str, message: str) -> None:
+        self.findings.append(Finding(file, line, Severity.WARNING, code, message))
+
+    def run(self, present: list[str]) -> None:
+        for name in present:
+            conf = read(self.dir, name)
+            self.confs[name] = conf
+            for file, line, message in conf.problems:
+                self.error(file, line, "syntax", message)
+        if "extensions.conf" in self.confs:
+            contexts, problems = dialplan(self.confs["extensions.conf"])
+            self.contexts = contexts
+            for file, line, message in problems:
+                self.error(file, line, "syntax", message)
+            self.check_jumps()
+            self.check_routes()
+            self.check_dids()
+            self.check_fallback()
+        if "queues.conf" in self.confs:
+            self.check_queues()
+        self.check_prompt_refs()
+        if "manager.conf" in self.confs:
+            self.check_manager()
+        if "pjsip.conf" in self.confs:
+            self.check_pjsip()
+
+    # -- dialplan -----------------------------------------------------------------------
+
+    def _context_line(self, name: str) -> int:
+        conf = self.confs["extensions.conf"]
+        sec = conf.first(name)
+        return sec.line if sec else 0
+
+    def _has_exten(self, context: str, exten: str) -> bool:
+        """Whether ``exten`` exists in ``context``, literally or through a pattern."""
+        for s in self.contexts.get(context, ()):
+            if s.exten == exten:
+                return True
+            if s.exten.startswith("_"):
+                try:
+                    if compile_pattern(s.exten).fullmatch(exten):
+                        return True
+                except PatternError:
+                    continue
+        return False
+
+    def _has_label(self, context: str, exten: str | None, label: str) -> bool:
+        return any(s.label == label and (exten is None or s.exten == exten)
+                   for s in self.contexts.get(context, ()))
+
+    def _ref_context(self, step: Step, context: str, what: str) -> bool:
+        if "$" in context:
+            return True
+        if context not in self.contexts:
+            self.error(step.file, step.line, "context-missing",
+                       f'{what} names context "{context}", which extensions.conf does not '
+                       "define; add the context or fix the name")
+            return False
+        return True
+
+    def _jump_target(self, step: Step, target: str) -> None:
+        target = re.sub(r"\(.*\)$", "", target.strip())  # Gosub arguments
+        if not target:
+            return
+        parts = [p.strip() for p in target.split(",")]
+        context, exten = step.context, step.exten
+        if len(parts) == 3:
+            context, exten, prio = parts
+            if not self._ref_context(step, context, f"{step.app}({step.data})"):
+                return
+        elif len(parts) == 2:
+            exten, prio = parts
+        else:
+            prio = parts[0]
+        if "$" in context:
+            return
+        if "$" not in exten and not self._has_exten(context, exten):
+            self.error(step.file, step.line, "extension-missing",
+                       f'{step.app} jumps to extension "{exten}" of [{context}], which has no '
+                       "such extension")
+            return
+        if prio and not prio.lstrip("+-").isdigit() and "$" not in prio and not self._has_label(
+                context, None if "$" in exten else exten, prio):
+            self.error(step.file, step.line, "label-missing",
+                       f'{step.app} jumps to label "{prio}" in [{context}], {exten}, which does '
+                       "not exist")
+
+    def check_jumps(self) -> None:
+        for steps in self.contexts.values():
+            for step in steps:
+                self._check_step(step, step.app, step.data)
+        pjsip = self.confs.get("pjsip.conf")
+        if pjsip is not None:
+            for sec in pjsip.sections:
+                ctx = sec.get("context")
+                if sec.type == "endpoint" and ctx is not None and ctx.value not in self.contexts:
+                    self.error(ctx.file, ctx.line, "context-missing",
+                               f'endpoint {sec.name} sends calls to context "{ctx.value}", which '
+                               "extensions.conf does not define")
+
+    def _check_step(self, step: Step, app: str, data: str) -> None:
+        lower = app.lower()
+        if lower in ("gotoif", "gosubif"):
+            q = data.rfind("]?")
+            branches = data[q + 2:] if q != -1 else data.partition("?")[2]
+            for branch in _split_branches(branches):
+                self._jump_target(step, branch)
+        elif lower in _JUMP_APPS:
+            self._jump_target(step, data)
+        elif lower == "execif":
+            q = data.rfind("]?")
+            inner = data[q + 2:] if q != -1 else data.partition("?")[2]
+            for branch in _split_branches(inner):
+                inner_app, inner_data = split_app(branch)
+                self._check_step(step, inner_app, inner_data)
+        elif lower == "set":
+            key, _, value = data.partition("=")
+            if key.strip() == "CHANNEL(hangup_handler_push)":
+                self._ref_context(step, value.split(",")[0].strip(), "the hangup handler")
+            if key.strip().lstrip("_") == "TRANSFER_CONTEXT":
+                self._ref_context(step, value.strip(), "TRANSFER_CONTEXT")
+        elif lower == "originate":
+            args = [a.strip() for a in data.split(",")]
+            if len(args) >= 4 and args[1].lower() == "exten" and \
+                    self._ref_context(step, args[2], "Originate") and \
+                    "$" not in args[3] + args[2] and not self._has_exten(args[2], args[3]):
+                self.error(step.file, step.line, "extension-missing",
+                               f'Originate sends the call to extension "{args[3]}" of '
+                               f"[{args[2]}], which has no such extension")
+        for exten, context in _LOCAL_REF.findall(data):
+            if self._ref_context(step, context, f"Local/{exten}@{context}") and \
+                    "$" not in exten and not self._has_exten(context, exten):
+                self.error(step.file, step.line, "extension-missing",
+                           f'Local/{exten}@{context}: [{context}] has no extension "{exten}"')
+
+    def check_routes(self) -> None:
+        """Every access number and register number reaches the controller on every trunk."""
+        register = {r.number: r for r in self.site.register}
+        for trunk in self.site.centre.trunks:
+            ctx = names.trunk_context(trunk.name)
+            if ctx not in self.contexts:
+                self.error("extensions.conf", 0, "context-missing",
+                           f"trunk {trunk.name} has no inbound context [{ctx}]; render again")
+                continue
+            line = self._context_line(ctx)
+            wanted = [(n, f"access number {n} of trunk {trunk.name}")
+                      for n in trunk.access_numbers]
+            wanted += [(n, f"register number {n} ({r.name})") for n, r in register.items()]
+            for number, what in wanted:
+                steps = [s for s in self.contexts[ctx] if s.exten == number]
+                if not steps:
+                    self.error("extensions.conf", line, "no-route",
+                               f"{what} has no route in [{ctx}]: calls to it on trunk "
+                               f"{trunk.name} never reach the controller; render again")
+                elif not any(self._goes_inbound(s) for s in steps):
+                    self.error("extensions.conf", steps[0].line, "no-route",
+                               f"{what} in [{ctx}] does not go to [{names.CTX_INBOUND}] (the "
+                               "controller); render again")
+
+    @staticmethod
+    def _goes_inbound(step: Step) -> bool:
+        return step.app.lower() in ("goto", "gosub") and \
+            step.data.split(",")[0].strip() == names.CTX_INBOUND
+
+    def check_dids(self) -> None:
+        owner = {n: t.name for t in self.site.centre.trunks for n in t.access_numbers}
+        register = {r.number for r in self.site.register}
+        for ctx, steps in self.contexts.items():
+            firsts: dict[str, Step] = {}
+            for s in steps:
+                if s.priority != 1:
+                    continue
+                if s.exten in firsts:
+                    self.error(s.file, s.line, "did-twice",
+                               f'extension "{s.exten}" appears twice in [{ctx}] (first at line '
+                               f"{firsts[s.exten].line}); a DID has one route")
+                else:
+                    firsts[s.exten] = s
+        trunk_of_ctx = {names.trunk_context(t.name): t.name for t in self.site.centre.trunks}
+        for ctx, trunk in trunk_of_ctx.items():
+            for s in self.contexts.get(ctx, ()):
+                if s.priority != 1 or not s.exten.isdigit():
+                    continue
+                if s.exten in owner and owner[s.exten] != trunk:
+                    self.error(s.file, s.line, "did-twice",
+                               f"DID {s.exten} is an access number of trunk {owner[s.exten]} but "
+                               f"also routed in [{ctx}] (trunk {trunk}); a DID belongs to one "
+                               "trunk")
+                elif s.exten not in owner and s.exten not in register:
+                    self.warning(s.file, s.line, "did-unknown",
+                                 f"DID {s.exten} in [{ctx}] is neither an access number nor a "
+                                 "register number of the site; the controller will send it to "
+                                 "the general queue")
+
+    def check_fallback(self) -> None:
+        steps = self.contexts.get(names.CTX_INBOUND)
+        if steps is None:
+            self.error("extensions.conf", 0, "context-missing",
+                       f"[{names.CTX_INBOUND}] (the step that calls the controller) is missing")
+            return
+        line = self._context_line(names.CTX_INBOUND)
+        agi = [s for s in steps if s.app.lower() == "agi" and "/inbound" in s.data]
+        if not agi:
+            self.error("extensions.conf", line, "no-controller",
+                       f"[{names.CTX_INBOUND}] never calls AGI(agi://HOST:PORT/inbound,...)")
+            return
+        if "${EXTEN}" not in agi[0].data.split(",", 1)[-1]:
+            self.error(agi[0].file, agi[0].line, "no-controller",
+                       "the inbound AGI call must pass the dialled number (${EXTEN}) as its "
+                       "first argument")
+        after = [s for s in steps if s.line > agi[0].line]
+        guard = next((s for s in after if s.app.lower() == "gotoif" and "AGISTATUS" in s.data
+                      and "SUCCESS" in s.data), None)
+        if guard is None:
+            self.error(agi[0].file, agi[0].line, "no-fallback",
+                       "no GotoIf on AGISTATUS follows the inbound AGI: with the controller "
+                       "down, calls would not reach the general queue")
+            return
+        general = self.site.centre.general_queue
+        if not any("HOTLINE_GENERAL_QUEUE" in s.data or general in s.data for s in after):
+            self.error(guard.file, guard.line, "no-fallback",
+                       "the fallback after the inbound AGI never sends the call to the general "
+                       "queue")
+
+    # -- queues -------------------------------------------------------------------------
+
+    def check_queues(self) -> None:
+        conf = self.confs["queues.conf"]
+        defined = {s.name: s for s in conf.sections if s.name != "general"}
+        for sec in conf.sections:
+            if sec.name == "general":
+                continue
+            strategy = sec.get("strategy")
+            if strategy is not None and strategy.value not in _QUEUE_STRATEGIES:
+                self.error(strategy.file, strategy.line, "queue-strategy",
+                           f'queue {sec.name}: strategy "{strategy.value}" is not one of '
+                           f"{', '.join(sorted(_QUEUE_STRATEGIES))}")
+        for queue in all_asterisk_queues(self.site):
+            if queue not in defined:
+                self.error("queues.conf", 0, "queue-missing",
+                           f'queue "{queue}" of the site file is not in queues.conf; the '
+                           "controller may send calls there; render again")
+        known = set(all_asterisk_queues(self.site))
+        for name, sec in defined.items():
+            if name not in known:
+                self.warning(sec.file, sec.line, "queue-unknown",
+                             f'queue "{name}" is not in the site file (rendered from another '
+                             "site?)")
+        for steps in self.contexts.values():
+            for s in steps:
+                if s.app.lower() == "queue":
+                    name = s.data.split(",")[0].strip()
+                    if name and "$" not in name and name not in defined:
+                        self.error(s.file, s.line, "queue-missing",
+                                   f'Queue({name}): queue "{name}" is not in queues.conf')
+        ext = self.confs.get("extensions.conf")
+        glob = ext.first("globals") if ext else None
+        gen = glob.get("HOTLINE_GENERAL_QUEUE") if glob else None
+        if gen is not None and names.asterisk_queue_name(gen.value) not in defined:
+            self.error(gen.file, gen.line, "queue-missing",
+                       f'HOTLINE_GENERAL_QUEUE is "{gen.value}", which queues.conf does not '
+                       "define: the fallback would fail")
+
+    # -- prompts ------------------------------------------------------------------------
+
+    def check_prompt_refs(self) -> None:
+        refs: list[tuple[str, int, str]] = []
+        for steps in self.contexts.values():
+            for s in steps:
+                refs += [(s.file, s.line, pid) for pid in _SOUND_REF.findall(s.data)]
+        queues = self.confs.get("queues.conf")
+        if queues is not None:
+            for sec in queues.sections:
+                for e in sec.entries:
+                    refs += [(e.file, e.line, pid) for pid in _SOUND_REF.findall(e.value)]
+        for file, line, pid in refs:
+            if pid not in self.prompts:
+                self.error(file, line, "prompt-missing",
+                           f'prompt "hotline12345/{pid}" is not defined (not a site prompt, a '
+                           "register transition prompt or a built-in); add it to prompts: in "
+                           "the site file")
+
+    def check_audio(self, sounds: Path) -> None:
+        label = str(sounds)
+        if not sounds.is_dir():
+            self.error(label, 0, "prompt-audio-missing",
+                       f"the sounds directory {sounds} does not exist; build it with "
+                       "`hotline12345 prompts build --out DIR`")
+            return
+        for pid, source in self.prompts.items():
+            found = find_audio(sounds, pid)
+            if found is None:
+                self.error(f"{label}/{pid}.wav", 0, "prompt-audio-missing",
+                           f"no audio for prompt {pid} ({source.origin}); build it with "
+                           "`hotline12345 prompts build --out DIR`")
+            elif found.suffix == ".wav":
+                problem = wav_problem(found)
+                if problem is not None:
+                    self.error(f"{label}/{found.name}", 0, "prompt-audio-format",
+                               f"prompt {pid} {problem}")
+
+    # -- manager.conf -------------------------------------------------------------------
+
+    def _placeholder(self, file: str, line: int, what: str, env: str) -> None:
+        message = (f"{what} is still the placeholder; set {env} and render again (or fill it "
+                   "in on the Asterisk host only; never commit it)")
+        if self.allow_placeholders:
+            self.warning(file, line, "placeholder-secret", message)
+        else:
+            self.error(file, line, "placeholder-secret", message)
+
+    def check_manager(self) -> None:
+        conf = self.confs["manager.conf"]
+        gen = conf.first("general")
+        enabled = gen.get("enabled") if gen else None
+        if enabled is None or enabled.value.lower() not in ("yes", "true", "1", "on"):
+            self.error("manager.conf", gen.line if gen else 0, "ami-disabled",
+                       "[general] must have enabled=yes for the AMI monitor to connect")
+        user = conf.first(names.AMI_USER)
+        if user is None:
+            self.error("manager.conf", 0, "ami-user-missing",
+                       f"no [{names.AMI_USER}] user: the AMI monitor cannot log in")
+            return
+        secret = user.get("secret")
+        if secret is None or not secret.value:
+            self.error("manager.conf", user.line, "ami-secret",
+                       f"[{names.AMI_USER}] has no secret")
+        elif names.is_placeholder(secret.value):
+            self._placeholder(secret.file, secret.line, f"the AMI secret of [{names.AMI_USER}]",
+                              names.AMI_SECRET_ENV)
+        permits, denies = user.values("permit"), user.values("deny")
+        if not denies or not permits:
+            self.error("manager.conf", user.line, "ami-open",
+                       f"[{names.AMI_USER}] needs deny=0.0.0.0/0.0.0.0 and permit=<controller "
+                       "address>: without both it accepts logins from anywhere")
+        for e in user.entries:
+            if e.key == "permit" and e.value.split("/")[0] in ("0.0.0.0", "::"):
+                self.error(e.file, e.line, "ami-open",
+                           f"permit={e.value} lets any address log in; permit only the "
+                           "controller's address")
+        for key, allowed in (("read", _EXTRA_READ_OK), ("write", _WRITE_OK)):
+            entry = user.get(key)
+            if entry is None:
+                continue
+            classes = {c.strip().lower() for c in entry.value.split(",") if c.strip()}
+            extra = sorted(classes - allowed)
+            dangerous = sorted(set(extra) & _DANGEROUS)
+            if dangerous or (key == "write" and extra):
+                self.error(entry.file, entry.line, "ami-privilege",
+                           f"{key}={entry.value} grants {', '.join(extra)}; the AMI monitor "
+                           f"needs only {key}={','.join(sorted(allowed))}")
+            elif extra:
+                self.warning(entry.file, entry.line, "ami-privilege",
+                             f"{key}={entry.value} grants {', '.join(extra)}, which the AMI "
+                             "monitor does not use")
+
+    # -- pjsip.conf ---------------------------------------------------------------------
+
+    def check_pjsip(self) -> None:
+        conf = self.confs["pjsip.conf"]
+        by_type: dict[str, dict[str, Section]] = {}
+        for sec in conf.sections:
+            by_type.setdefault(sec.type, {}).setdefault(sec.name, sec)
+        endpoints = by_type.get("endpoint", {})
+        transports = by_type.get("transport", {})
+        auths = by_type.get("auth", {})
+        for sec in endpoints.values():
+            tr = sec.get("transport")
+            if tr is not None and tr.value not in transports:
+                self.error(tr.file, tr.line, "transport-missing",
+                           f"endpoint {sec.name}: transport {tr.value} is not defined")
+        for trunk in self.site.centre.trunks:
+            ep = endpoints.get(trunk.name)
+            if ep is None:
+                self.error("pjsip.conf", 0, "endpoint-missing",
+                           f"trunk {trunk.name} has no [{trunk.name}] type=endpoint; render again")
+                continue
+            ctx = ep.get("context")
+            if ctx is None or ctx.value != names.trunk_context(trunk.name):
+                self.error(ctx.file if ctx else "pjsip.conf", ctx.line if ctx else ep.line,
+                           "endpoint-context",
+                           f"endpoint {trunk.name} must send calls to context "
+                           f"{names.trunk_context(trunk.name)}")
+            if trunk.name not in by_type.get("aor", {}):
+                self.error("pjsip.conf", ep.line, "aor-missing",
+                           f"trunk {trunk.name} has no [{trunk.name}] type=aor")
+            identified = [s for s in by_type.get("identify", {}).values()
+                          if _value(s, "endpoint") == trunk.name and s.values("match")]
+            if trunk.auth is TrunkAuth.IP and not identified:
+                self.error("pjsip.conf", ep.line, "identify-missing",
+                           f"IP trunk {trunk.name} has no type=identify section with match=: its "
+                           "calls would be rejected")
+            if trunk.auth is TrunkAuth.REGISTRATION:
+                regs = [s for s in by_type.get("registration", {}).values()
+                        if _value(s, "endpoint") == trunk.name
+                        or s.name == f"{trunk.name}-registration"]
+                if not regs:
+                    self.error("pjsip.conf", ep.line, "registration-missing",
+                               f"trunk {trunk.name} uses registration but has no "
+                               "type=registration section")
+        for name, sec in auths.items():
+            pw = sec.get("password")
+            if pw is not None and names.is_placeholder(pw.value):
+                self._placeholder(pw.file, pw.line, f"the password of [{name}]",
+                                  names.trunk_password_env(name.removesuffix("-auth")))
+        for sec in conf.sections:
+            for key in ("outbound_auth", "auth"):
+                e = sec.get(key)
+                if e is not None and sec.type in ("endpoint", "registration") and \
+                        e.value not in auths:
+                    self.error(e.file, e.line, "auth-missing",
+                               f"{sec.name}: {key}={e.value} names no type=auth section")
+        self._check_dial_endpoints(set(endpoints))
+
+    def _check_dial_endpoints(self, endpoints: set[str]) -> None:
+        used: dict[str, tuple[str, int, str]] = {}
+        for steps in self.contexts.values():
+            for s in steps:
+                for _, ep in _PJSIP_REF.findall(s.data):
+                    used.setdefault(ep, (s.file, s.line, f"{s.app}({s.data})"))
+        for dial, where in site_dials(self.site).items():
+            for _, ep in _PJSIP_REF.findall(dial):
+                used.setdefault(ep, ("pjsip.conf", 0, where))
+        for ep, (file, line, where) in sorted(used.items()):
+            if ep not in endpoints:
+                self.warning(file, line, "endpoint-undefined",
+                             f"PJSIP endpoint {ep} (used by {where}) is not defined in "
+                             "pjsip.conf; define it in pjsip_hotline12345_local.conf")
+
+
+def _value(section: Section, key: str) -> str:
+    entry = section.get(key)
+    return entry.value if entry is not None else ""
+
+
+def _split_branches(text: str) -> Iterable[str]:
+    """``a,b,1:c,d,2`` -> the true and false branches (a ``:`` inside ``${...}`` stays)."""
+    depth, start, out = 0, 0, []
+    for i, ch in enumerate(text):
+        if ch in "({[":
+            depth += 1
+        elif ch in ")}]":
+            depth -= 1
+        elif ch == ":" and depth == 0:
+            out.append(text[start:i])
+            start = i + 1
+    out.append(text[start:])
+    return [b for b in out if b.strip()]

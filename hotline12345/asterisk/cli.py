@@ -1,0 +1,153 @@
+"""``hotline12345 asterisk-conf render|check`` and ``hotline12345 prompts build|list``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hotline12345.asterisk.check import check_dir
+from hotline12345.asterisk.names import asterisk_queue_name
+from hotline12345.asterisk.prompts import (
+    DEFAULT_VOICE,
+    PromptBuildError,
+    build_prompts,
+    catalogue,
+)
+from hotline12345.asterisk.render import RenderError, RenderOptions, render
+from hotline12345.config import ConfigError, Site, load_site
+from hotline12345.config.cli import add_config_option
+from hotline12345.secrets import SecretError
+
+SOUNDS_HINT = "/var/lib/asterisk/sounds/hotline12345"
+
+
+def register_asterisk_cmds(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    conf = sub.add_parser("asterisk-conf", help="render or check the Asterisk configuration")
+    csub = conf.add_subparsers(dest="asterisk_command", metavar="ACTION", required=True)
+
+    r = csub.add_parser("render", help="write extensions.conf, queues.conf, manager.conf and "
+                        "pjsip.conf for the site")
+    add_config_option(r)
+    r.add_argument("--out", required=True, metavar="DIR", help="directory to write into")
+    d = RenderOptions()
+    r.add_argument("--agi-host", default=d.agi_host, metavar="IP",
+                   help=f"the controller's address: FastAGI host and the only address the AMI "
+                   f"user may log in from (default {d.agi_host})")
+    r.add_argument("--agi-port", type=int, default=d.agi_port, metavar="PORT",
+                   help=f"the controller's FastAGI port (default {d.agi_port})")
+    r.add_argument("--ami-port", type=int, default=d.ami_port, metavar="PORT",
+                   help=f"AMI port (default {d.ami_port})")
+    r.add_argument("--recordings-dir", default=d.recordings_dir, metavar="PATH",
+                   help=f"where MixMonitor writes (default {d.recordings_dir})")
+    r.set_defaults(handler=_render)
+
+    c = csub.add_parser("check", help="asterisklint plus cross-checks against the site file; "
+                        "exit 1 on any error")
+    c.add_argument("dir", metavar="DIR", help="a rendered directory (e.g. asterisk_conf)")
+    add_config_option(c)
+    c.add_argument("--sounds", metavar="DIR",
+                   help=f"prompt audio directory to check (e.g. {SOUNDS_HINT})")
+    c.add_argument("--allow-placeholders", action="store_true",
+                   help="report placeholder secrets as warnings (for the repository's render)")
+    c.add_argument("--no-lint", action="store_true", help="skip asterisklint")
+    c.set_defaults(handler=_check)
+
+    prompts = sub.add_parser("prompts", help="build the prompt audio Asterisk plays")
+    psub = prompts.add_subparsers(dest="prompts_command", metavar="ACTION", required=True)
+    b = psub.add_parser("build", help="every prompt → <id>.wav, 8 kHz mono 16-bit (espeak-ng "
+                        "Mandarin, or the site's recordings)")
+    add_config_option(b)
+    b.add_argument("--out", required=True, metavar="DIR",
+                   help=f"output directory; deploy to {SOUNDS_HINT}")
+    b.add_argument("--voice", default=DEFAULT_VOICE,
+                   help=f"espeak-ng voice (default {DEFAULT_VOICE}, Mandarin)")
+    b.add_argument("--only", nargs="+", metavar="ID", help="build only these prompt ids")
+    b.set_defaults(handler=_build)
+    lst = psub.add_parser("list", help="every prompt id, where it is defined, and its text")
+    add_config_option(lst)
+    lst.set_defaults(handler=_list)
+
+
+def _site(args: argparse.Namespace) -> Site | None:
+    try:
+        return load_site(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        print("fix the site file; `hotline12345 config check` lists every error",
+              file=sys.stderr)
+        return None
+
+
+def _render(args: argparse.Namespace) -> int:
+    site = _site(args)
+    if site is None:
+        return 2
+    options = RenderOptions(agi_host=args.agi_host, agi_port=args.agi_port,
+                            ami_port=args.ami_port, recordings_dir=args.recordings_dir)
+    try:
+        rendered = render(site, options)
+    except (RenderError, SecretError) as exc:
+        print(f"asterisk-conf render: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    for path in rendered.write(out):
+        print(f"wrote {path}")
+    for env in rendered.placeholders:
+        print(f"note: {env} is not set; a placeholder was written, which `asterisk-conf check` "
+              "reports until you set it and render again", file=sys.stderr)
+    for q in site.queues:
+        if asterisk_queue_name(q.name) != q.name:
+            print(f'note: queues.conf reserves [{q.name}], so the site queue "{q.name}" is the '
+                  f'Asterisk queue "{asterisk_queue_name(q.name)}" (the dialplan maps the name; '
+                  "AMI actions must use the Asterisk name). Renaming the queue in the site file "
+                  "avoids this.", file=sys.stderr)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    site = _site(args)
+    if site is None:
+        return 2
+    directory = Path(args.dir)
+    if not directory.is_dir():
+        print(f"asterisk-conf check: {directory} is not a directory", file=sys.stderr)
+        return 2
+    result = check_dir(directory, site, sounds=Path(args.sounds) if args.sounds else None,
+                       allow_placeholders=args.allow_placeholders, run_lint=not args.no_lint)
+    for finding in result.findings:
+        print(finding)
+    if args.sounds is None:
+        print(f"note: prompt audio not checked; give --sounds DIR (e.g. {SOUNDS_HINT})",
+              file=sys.stderr)
+    n_err, n_warn = len(result.errors), len(result.warnings)
+    summary = f"{directory}: {n_err} error{'s' * (n_err != 1)}, {n_warn} warning" \
+              f"{'s' * (n_warn != 1)}"
+    print(summary, file=sys.stderr if n_err else sys.stdout)
+    return 1 if n_err else 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    site = _site(args)
+    if site is None:
+        return 2
+    try:
+        paths = build_prompts(site, Path(args.out), voice=args.voice, only=args.only)
+    except PromptBuildError as exc:
+        print(f"prompts build: {exc}", file=sys.stderr)
+        return 1
+    for path in paths:
+        print(f"wrote {path}")
+    print(f"{len(paths)} prompts in {args.out}; copy them to {SOUNDS_HINT} on the Asterisk "
+          "host")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    site = _site(args)
+    if site is None:
+        return 2
+    for pid, p in catalogue(site).items():
+        what = f"file {p.file}" if p.file is not None else p.text
+        print(f"{pid:<22} {p.origin:<40} {what}")
+    return 0
