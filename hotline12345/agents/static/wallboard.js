@@ -186,7 +186,9 @@ function render(snap) {
 
 function tick() {
   const now = serverNow();
-  document.getElementById("clock").textContent = new Date(now * 1000).toLocaleTimeString("zh-CN", { hour12: false });
+  const tz = (last && last.timezone) || "Asia/Shanghai";
+  document.getElementById("clock").textContent =
+    new Date(now * 1000).toLocaleTimeString("zh-CN", { hour12: false, timeZone: tz });
   for (const td of document.querySelectorAll("[data-since]")) td.textContent = duration(now - Number(td.dataset.since));
   for (const td of document.querySelectorAll("td.wait[data-joined]")) {
     const w = now - Number(td.dataset.joined);
@@ -278,7 +280,8 @@ async function loadAudit() {
   if (!res.ok) return;
   const { entries } = await res.json();
   document.querySelector("#audit tbody").replaceChildren(...entries.map((e) => el("tr", {},
-    el("td", {}, new Date(e.at).toLocaleString("zh-CN", { hour12: false })), el("td", {}, e.user),
+    el("td", {}, new Date(e.at).toLocaleString("zh-CN", { hour12: false, timeZone: (last && last.timezone) || "Asia/Shanghai" })),
+    el("td", {}, e.user),
     el("td", {}, ACTION_TEXT[e.action] || e.action), el("td", {}, e.queue), el("td", {}, e.interface),
     el("td", {}, RESULT_TEXT[e.result] || e.result), el("td", {}, e.message))));
 }

@@ -1,0 +1,117 @@
+"""The wallboard in Debian's headless Chromium (driven by Playwright's Python package; no
+browser is downloaded): log in, see a waiting caller appear live, pause a seat and see its
+state change. The fake Asterisk answers the QueuePause and emits QueueMemberPause as in
+../shared/asterisk-22-captures/ami-queue-call.raw."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hotline12345.agents.client import AmiConfig
+from hotline12345.agents.service import start_agents_services
+from hotline12345.agents.store import MemoryStore
+
+from .fake_ami import FakeAmi, FakeCaller, FakeMember
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+AGENT2 = "Local/agent2@agents/n"
+
+pytestmark = pytest.mark.slow  # documentation only: it runs in the suite
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _chromium_present() -> None:
+    assert Path(CHROMIUM).exists() or shutil.which("chromium"), (
+        "Debian's chromium is missing: run scripts/system-deps.sh (apt-get install chromium)")
+
+
+async def test_login_live_caller_and_pause(fake_ami: FakeAmi, tmp_path: Path) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    fake_ami.add_member("q-general", FakeMember("Local/agent1@agents/n", "Agent One",
+                                                membership="static"))
+    fake_ami.add_member("q-general", FakeMember(AGENT2, "李四", penalty=1))
+    services = await start_agents_services(
+        {"q-general": ("综合受理", 15)}, tmp_path, "127.0.0.1", 0,
+        env={"HOTLINE12345_ADMIN_PASSWORD": "browser-pass"},
+        ami=AmiConfig("127.0.0.1", "hotline", "s3cret", port=fake_ami.port),
+        store=MemoryStore(), bcrypt_rounds=4, say=lambda line: None)
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = await browser.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                await page.goto(services.url)
+                await expect(page).to_have_url(services.url + "login")
+                await page.fill("#user", "admin")
+                await page.fill("#password", "browser-pass")
+                await page.click("#login-submit")
+                await expect(page).to_have_url(services.url)
+                await expect(page.locator("#conn")).to_have_text("已连接 Asterisk")
+                await expect(page.locator("#who")).to_have_text("admin（班长）")
+                seat = page.locator(f'#seats tr[data-interface="{AGENT2}"]')
+                await expect(seat).to_have_attribute("data-state", "idle")
+                await expect(page.locator('[data-queue="q-general"] .waiting-count')).to_have_text(
+                    "0")
+
+                # A caller joins the queue on the Asterisk side: pushed to the page.
+                fake_ami.caller_join("q-general", FakeCaller(
+                    "1795849881.4", "Local/s@caller2-00000002;1", "13900139000", "王五", 0))
+                row = page.locator('[data-queue="q-general"] tr[data-uniqueid="1795849881.4"]')
+                await expect(row).to_be_visible()
+                await expect(row.locator(".caller")).to_have_text("139****9000")
+                await expect(page.locator('[data-queue="q-general"] .waiting-count')).to_have_text(
+                    "1")
+
+                # The supervisor pauses 李四 for training.
+                await seat.locator("button.pick").click()
+                await expect(page.locator("#act-interface")).to_have_value(AGENT2)
+                await page.fill("#act-reason", "培训")
+                await page.click("#btn-pause")
+                await expect(page.locator("#action-result")).to_contain_text("已生效")
+                await expect(seat).to_have_attribute("data-state", "paused")
+                await expect(seat.locator(".state")).to_have_text("暂停")
+                await expect(seat.locator(".reason")).to_have_text("培训")
+                sent = [a for a in fake_ami.actions if a.get("Action") == "QueuePause"]
+                assert [(a["Interface"], a["Paused"], a["Reason"]) for a in sent] == [
+                    (AGENT2, "true", "培训")]
+                await expect(page.locator("#audit tbody tr").first).to_contain_text("暂停")
+                assert errors == []
+            finally:
+                await browser.close()
+    finally:
+        await services.close()
+
+
+async def test_not_connected_banner(tmp_path: Path) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    services = await start_agents_services(
+        {"q-general": ("综合受理", 15)}, tmp_path, "127.0.0.1", 0,
+        env={"HOTLINE12345_ADMIN_PASSWORD": "browser-pass"}, ami=None, store=MemoryStore(),
+        bcrypt_rounds=4, say=lambda line: None)
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = await browser.new_page()
+                await page.goto(services.url + "login")
+                await page.fill("#user", "admin")
+                await page.fill("#password", "browser-pass")
+                await page.click("#login-submit")
+                banner = page.locator("#ami-banner")
+                await expect(banner).to_be_visible()
+                await expect(banner).to_contain_text("未连接 Asterisk")
+                await expect(banner).to_contain_text("HOTLINE12345_AMI_HOST")
+                await expect(page.locator("#conn")).to_have_text("未连接 Asterisk")
+            finally:
+                await browser.close()
+    finally:
+        await services.close()
