@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
+from hotline12345.agents.cli import register_agents_cmd
 from hotline12345.asterisk.cli import register_asterisk_cmds
 from hotline12345.config.cli import register_config_cmd
 from hotline12345.routing.cli import register_register_cmd, register_route_cmd
@@ -19,6 +20,7 @@ REGISTRARS: list[Registrar] = [
     register_route_cmd,
     register_register_cmd,
     register_asterisk_cmds,
+    register_agents_cmd,
 ]
 
 

@@ -1,8 +1,9 @@
 """The audit log of supervisor actions on seats: who, what, when, and the result.
 
-One table, ``agents_audit``, declared on the project's ``Base`` (``hotline12345.db.base``)
-in the embedded SQLite database under the data directory by default. The table is created
-if missing, so the wallboard works before any migration has run.
+One table, ``agents_audit``, on its own declarative base (:class:`AuditBase`), in the
+embedded SQLite database under the data directory by default (``HOTLINE12345_DATABASE_URL``
+otherwise). The table is created if missing, so the wallboard needs no migration step; its
+metadata is ``AuditBase.metadata`` for whoever wants it in Alembic.
 
 Results: ``confirmed`` (Asterisk accepted the action and the resulting event arrived),
 ``rejected`` (Asterisk answered ``Response: Error``; its message is kept), ``unconfirmed``
@@ -17,20 +18,21 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, Text, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import DateTime, Integer, String, Text, create_engine, event, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from hotline12345.db.base import Base, UtcDateTime
-from hotline12345.db.engine import make_engine
-
-__all__ = ["AuditEntry", "AuditLog"]
+__all__ = ["AuditBase", "AuditEntry", "AuditLog"]
 
 
-class AuditEntry(Base):
+class AuditBase(DeclarativeBase):
+    """Declarative base of the agents package's own table."""
+
+
+class AuditEntry(AuditBase):
     __tablename__ = "agents_audit"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)  # UTC
     user: Mapped[str] = mapped_column(String(64))
     role: Mapped[str] = mapped_column(String(16))
     action: Mapped[str] = mapped_column(String(32))
@@ -43,7 +45,8 @@ class AuditEntry(Base):
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "at": self.at.isoformat(),
+            # SQLite returns naive datetimes: they were written in UTC.
+            "at": (self.at if self.at.tzinfo else self.at.replace(tzinfo=UTC)).isoformat(),
             "user": self.user,
             "role": self.role,
             "action": self.action,
@@ -58,7 +61,18 @@ class AuditEntry(Base):
 class AuditLog:
     def __init__(self, url: str) -> None:
         self.url = url
-        self._engine = make_engine(url)
+        self._engine = create_engine(url)
+        if self._engine.dialect.name == "sqlite":
+
+            @event.listens_for(self._engine, "connect")
+            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+                cur = dbapi_conn.cursor()
+                try:
+                    cur.execute("PRAGMA journal_mode=WAL")
+                    cur.execute("PRAGMA busy_timeout=5000")
+                finally:
+                    cur.close()
+
         AuditEntry.__table__.create(self._engine, checkfirst=True)  # type: ignore[attr-defined]
         self._lock = asyncio.Lock()
 
@@ -85,7 +99,7 @@ class AuditLog:
         at: datetime | None = None,
     ) -> dict[str, Any]:
         entry = AuditEntry(
-            at=at or datetime.now(UTC),
+            at=(at or datetime.now(UTC)).astimezone(UTC),
             user=user,
             role=role,
             action=action,

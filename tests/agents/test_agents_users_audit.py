@@ -1,0 +1,120 @@
+"""Wallboard users (bcrypt, roles, the users CLI) and the audit log on SQLite and on the real
+PostgreSQL at 127.0.0.1:5432 (a database of its own per test, dropped afterwards)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from hotline12345.agents.audit import AuditLog
+from hotline12345.agents.users import UserError, UserStore
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def test_users_hash_roles_and_errors(tmp_path: Path) -> None:
+    store = UserStore(tmp_path / "users.json", rounds=4)
+    assert store.list() == [] and not store.exists()
+    store.set("li.si", "correct horse", "viewer")
+    assert "correct horse" not in (tmp_path / "users.json").read_text(encoding="utf-8")
+    user = store.verify("li.si", "correct horse")
+    assert user is not None and (user.role, user.can_act) == ("viewer", False)
+    assert store.verify("li.si", "wrong horse") is None
+    assert store.verify("nobody", "correct horse") is None
+    store.set("li.si", "another pass", "supervisor")
+    assert store.verify("li.si", "correct horse") is None
+    assert store.verify("li.si", "another pass") == store.get("li.si")
+    for name, password, role, field in (("bad name", "12345678", "viewer", "name"),
+                                        ("ok", "short", "viewer", "password"),
+                                        ("ok", "x" * 73, "viewer", "password"),
+                                        ("ok", "12345678", "admin", "role")):
+        with pytest.raises(UserError) as info:
+            store.set(name, password, role)
+        assert info.value.field == field
+    assert store.remove("li.si") and not store.remove("li.si")
+
+
+def test_ensure_admin_only_on_a_fresh_install(tmp_path: Path) -> None:
+    store = UserStore(tmp_path / "users.json", rounds=4)
+    with pytest.raises(UserError, match="HOTLINE12345_ADMIN_PASSWORD"):
+        store.ensure_admin({"HOTLINE12345_ADMIN_PASSWORD": "short"})
+    assert store.ensure_admin({"HOTLINE12345_ADMIN_PASSWORD": "from-env-pass"}) == ("admin", None)
+    assert store.verify("admin", "from-env-pass") is not None
+    assert store.ensure_admin({}) is None
+    other = UserStore(tmp_path / "other.json", rounds=4)
+    created = other.ensure_admin({})
+    assert created is not None and created[1] is not None
+    assert other.verify("admin", created[1]) is not None
+
+
+def test_broken_users_file_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "users.json"
+    path.write_text("{not json", encoding="utf-8")
+    with pytest.raises(UserError) as info:
+        UserStore(path).list()
+    assert info.value.field == str(path)
+
+
+def test_users_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from hotline12345.cli import main
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("viewer-password\n"))
+    assert main(["agents", "--data-dir", str(tmp_path), "users", "set", "zhang", "--role",
+                 "viewer", "--password-stdin"]) == 0
+    assert main(["agents", "--data-dir", str(tmp_path), "users", "list"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "zhang\tviewer"
+    assert UserStore.in_data_dir(tmp_path).verify("zhang", "viewer-password") is not None
+    assert main(["agents", "--data-dir", str(tmp_path), "users", "remove", "nobody"]) == 1
+    assert "no user 'nobody'" in capsys.readouterr().err
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def audit_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'audit.sqlite3'}"
+        return
+    import psycopg
+
+    name = f"hotline12345_agents_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def test_audit_log_records_who_what_when_result(audit_url: str) -> None:
+    log = AuditLog(audit_url)
+    try:
+        when = datetime(2026, 11, 28, 7, 11, 20, tzinfo=UTC)
+        first = await log.record(user="admin", role="supervisor", action="pause",
+                                 queue="q-general", interface="Local/agent2@agents/n",
+                                 detail={"reason": "培训"}, result="confirmed",
+                                 message="Interface paused successfully", at=when)
+        await log.record(user="admin", role="supervisor", action="remove", queue="q-general",
+                         interface="Local/agent9@agents/n", detail={}, result="rejected",
+                         message="Unable to remove interface: Not there")
+        entries = await log.recent(10)
+        assert [e["action"] for e in entries] == ["remove", "pause"]
+        assert entries[1] == first
+        assert entries[1] == {
+            "id": first["id"], "at": "2026-11-28T07:11:20+00:00", "user": "admin",
+            "role": "supervisor", "action": "pause", "queue": "q-general",
+            "interface": "Local/agent2@agents/n", "detail": {"reason": "培训"},
+            "result": "confirmed", "message": "Interface paused successfully"}
+        again = AuditLog(audit_url)  # the table already exists: kept, not recreated
+        try:
+            assert len(await again.recent(10)) == 2
+        finally:
+            again.close()
+    finally:
+        log.close()
