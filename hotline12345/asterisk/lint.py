@@ -135,8 +135,9 @@ def _collect(directory: Path, raised: dict[str, list[Any]]) -> list[Finding]:
             elif code.startswith("I_"):
                 severity = Severity.WARNING
                 text = f"asterisklint cannot check this: {text}"
-            if msg.previous is not None:
-                text += f" (previous occurrence at line {msg.previous.lineno})"
+            previous = getattr(msg.previous, "where", msg.previous)  # a Where, or an object
+            if getattr(previous, "lineno", None) is not None:
+                text += f" (previous occurrence at line {previous.lineno})"
             out.append(Finding(file, int(where.lineno), severity, code, text))
     return out
 

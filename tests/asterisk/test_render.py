@@ -1,0 +1,283 @@
+"""The renderer: the shipped render does not drift, renders are deterministic, secrets come
+from the environment only, and the dialplan covers every number the site routes."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from hotline12345.asterisk import CONF_FILES, RenderError, RenderOptions, render
+from hotline12345.asterisk.check import check_dir
+from hotline12345.asterisk.names import (
+    CTX_INBOUND,
+    asterisk_queue_name,
+    placeholder,
+    trunk_context,
+)
+from hotline12345.asterisk.prompts import catalogue
+from hotline12345.cli import main
+from hotline12345.config import Site
+from hotline12345.recordings.naming import Leg, file_name
+from hotline12345.routing import CallContext, Router
+
+from .conftest import SHIPPED
+
+
+def sections(text: str) -> dict[str, str]:
+    """Section name -> its body, read independently of the package's own parser."""
+    out: dict[str, str] = {}
+    for m in re.finditer(r"^\[([^\]]+)\]\n(.*?)(?=^\[|\Z)", text, re.M | re.S):
+        out.setdefault(m.group(1), "")
+        out[m.group(1)] += m.group(2)
+    return out
+
+
+def routed_numbers(body: str) -> list[str]:
+    """Numbers with an ``exten => N,1,...`` whose next step goes to the inbound context."""
+    found = re.findall(r"^exten => (\d+),1,Set\(HOTLINE_TRUNK=[\w-]+\)\n same => n,"
+                       rf"Goto\({CTX_INBOUND},\$\{{EXTEN\}},1\)$", body, re.M)
+    return found
+
+
+# -- the shipped render -------------------------------------------------------------------
+
+
+def test_shipped_render_matches_the_generator_byte_for_byte(site: Site) -> None:
+    rendered = render(site, RenderOptions())
+    assert sorted(p.name for p in SHIPPED.iterdir()) == sorted(CONF_FILES), (
+        "asterisk_conf/ must hold exactly the rendered files")
+    for name, text in rendered.files.items():
+        shipped = (SHIPPED / name).read_bytes()
+        assert shipped == text.encode("utf-8"), (
+            f"asterisk_conf/{name} drifted from the generator; run "
+            "`hotline12345 asterisk-conf render --out asterisk_conf` (with no secrets set)")
+
+
+def test_render_is_deterministic_through_the_cli(tmp_path: Path) -> None:
+    for out in ("a", "b"):
+        assert main(["asterisk-conf", "render", "--out", str(tmp_path / out)]) == 0
+    for name in CONF_FILES:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+        assert (tmp_path / "a" / name).read_bytes() == (SHIPPED / name).read_bytes()
+
+
+def test_shipped_render_holds_only_placeholder_secrets() -> None:
+    manager = (SHIPPED / "manager.conf").read_text(encoding="utf-8")
+    pjsip = (SHIPPED / "pjsip.conf").read_text(encoding="utf-8")
+    assert re.findall(r"^secret=(.*)$", manager, re.M) == [placeholder("HOTLINE12345_AMI_SECRET")]
+    assert re.findall(r"^password=(.*)$", pjsip, re.M) == [
+        placeholder("HOTLINE12345_TRUNK_UNICOM_PASSWORD")]
+
+
+# -- secrets ------------------------------------------------------------------------------
+
+
+def test_secrets_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, site: Site,
+                                           tmp_path: Path) -> None:
+    monkeypatch.setenv("HOTLINE12345_AMI_SECRET", "s3cr;et")
+    secret_file = tmp_path / "pw"
+    secret_file.write_text("trunk-pass\n", encoding="utf-8")
+    monkeypatch.setenv("HOTLINE12345_TRUNK_UNICOM_PASSWORD_FILE", str(secret_file))
+    out = render(site)
+    assert out.placeholders == ()
+    assert "secret=s3cr\\;et\n" in out.files["manager.conf"]  # ; would start a comment
+    assert "password=trunk-pass\n" in out.files["pjsip.conf"]
+    assert "CHANGE_ME" not in "".join(out.files.values())
+    out.write(tmp_path / "conf")
+    result = check_dir(tmp_path / "conf", site)
+    assert [f for f in result.findings if f.code == "placeholder-secret"] == []
+    assert result.ok, [str(f) for f in result.errors]
+
+
+def test_missing_secrets_are_named(site: Site) -> None:
+    out = render(site)
+    assert out.placeholders == ("HOTLINE12345_AMI_SECRET", "HOTLINE12345_TRUNK_UNICOM_PASSWORD")
+
+
+def test_a_secret_with_a_control_character_is_refused(monkeypatch: pytest.MonkeyPatch,
+                                                      site: Site) -> None:
+    monkeypatch.setenv("HOTLINE12345_AMI_SECRET", "abc\tdef")
+    with pytest.raises(RenderError, match="HOTLINE12345_AMI_SECRET"):
+        render(site)
+
+
+# -- options ------------------------------------------------------------------------------
+
+
+def test_controller_address_is_a_render_option(site: Site) -> None:
+    out = render(site, RenderOptions(agi_host="10.0.0.5", agi_port=4600))
+    assert "HOTLINE_AGI=agi://10.0.0.5:4600\n" in out.files["extensions.conf"]
+    manager = out.files["manager.conf"]
+    assert "permit=10.0.0.5/255.255.255.255\n" in manager
+    assert "deny=0.0.0.0/0.0.0.0\n" in manager
+    assert "bindaddr=0.0.0.0\n" in manager  # the controller is remote
+    v6 = render(site, RenderOptions(agi_host="::1"))
+    assert "HOTLINE_AGI=agi://[::1]:4573\n" in v6.files["extensions.conf"]
+    assert "permit=::1/128\n" in v6.files["manager.conf"]
+    assert "bindaddr=::1\n" in v6.files["manager.conf"]
+
+
+@pytest.mark.parametrize("options, match", [
+    (RenderOptions(agi_host="controller.example"), "--agi-host"),
+    (RenderOptions(agi_port=70000), "--agi-port"),
+    (RenderOptions(recordings_dir="relative/dir"), "--recordings-dir"),
+])
+def test_bad_options_are_refused(site: Site, options: RenderOptions, match: str) -> None:
+    with pytest.raises(RenderError, match=match):
+        render(site, options)
+
+
+def test_cli_reports_bad_options(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["asterisk-conf", "render", "--out", str(tmp_path), "--agi-host", "x"]) == 2
+    assert "--agi-host" in capsys.readouterr().err
+
+
+# -- extensions.conf ----------------------------------------------------------------------
+
+
+def test_every_register_number_is_routed_in_every_inbound_context(site: Site) -> None:
+    text = (SHIPPED / "extensions.conf").read_text(encoding="utf-8")
+    secs = sections(text)
+    register = [r.number for r in site.register]
+    assert len(register) == 29
+    for trunk in site.centre.trunks:
+        body = secs[trunk_context(trunk.name)]
+        routed = routed_numbers(body)
+        missing = [n for n in [*trunk.access_numbers, *register] if n not in routed]
+        assert missing == [], f"{trunk.name}: no route for {missing}"
+
+
+def test_no_did_appears_twice(site: Site) -> None:
+    secs = sections((SHIPPED / "extensions.conf").read_text(encoding="utf-8"))
+    owner = {n: t.name for t in site.centre.trunks for n in t.access_numbers}
+    for name, body in secs.items():
+        firsts = re.findall(r"^exten => ([^,]+),1,", body, re.M)
+        assert len(firsts) == len(set(firsts)), f"[{name}] has an extension twice"
+    for trunk in site.centre.trunks:
+        routed = set(routed_numbers(secs[trunk_context(trunk.name)]))
+        foreign = {n for n in routed if owner.get(n, trunk.name) != trunk.name}
+        assert foreign == set(), f"{trunk.name} routes other trunks' access numbers {foreign}"
+
+
+def test_fallback_follows_the_inbound_agi_and_reaches_the_general_queue(site: Site) -> None:
+    text = (SHIPPED / "extensions.conf").read_text(encoding="utf-8")
+    body = sections(text)[CTX_INBOUND]
+    lines = [ln for ln in body.splitlines() if not ln.startswith(";")]
+    agi = next(i for i, ln in enumerate(lines) if "AGI(${HOTLINE_AGI}/inbound,${EXTEN}," in ln)
+    guard = lines[agi + 1]
+    assert guard == ' same => n,GotoIf($["${AGISTATUS}" != "SUCCESS"]?fallback)'
+    fallback = next(i for i, ln in enumerate(lines) if "n(fallback)" in ln)
+    tail = "\n".join(lines[fallback:])
+    assert "Set(HOTLINE_QUEUE=${HOTLINE_GENERAL_QUEUE})" in tail
+    assert f"HOTLINE_GENERAL_QUEUE={site.centre.general_queue}\n" in text
+
+
+def test_mixmonitor_follows_the_recording_naming_convention() -> None:
+    text = (SHIPPED / "extensions.conf").read_text(encoding="utf-8")
+    line = next(ln for ln in text.splitlines() if "MixMonitor(" in ln)
+    m = re.search(r"MixMonitor\(([^,]+),b?r\(([^)]+)\)t\(([^)]+)\)\)", line)
+    assert m, line
+    mixed, caller, seat = (p.removeprefix("${HOTLINE_REC_DIR}/") for p in m.groups())
+    rec = "${HOTLINE_REC}"
+    # r() records what Asterisk reads from the inbound channel: the caller's own voice.
+    assert (mixed, caller, seat) == (file_name(rec, Leg.MIXED), file_name(rec, Leg.CALLER),
+                                     file_name(rec, Leg.SEAT))
+    assert "HOTLINE_REC_DIR=/var/spool/asterisk/monitor/hotline12345\n" in text
+
+
+def _decisions(site: Site) -> list[dict[str, str]]:
+    """The variables of a spread of real decisions: every register number before, during and
+    after its transition, every access number, enterprise or not, answered or not."""
+    router = Router(site)
+    out = []
+    numbers = [r.number for r in site.register] + list(site.access_numbers()) + ["99999"]
+    for number in numbers:
+        row = next((r for r in site.register if r.number == number), None)
+        times = [datetime(2021, 3, 1, 10, 0, tzinfo=router.tz)]
+        if row is not None:
+            times = [row.transition_start - timedelta(days=1), row.transition_start,
+                     row.cutover + timedelta(days=1)]
+        for at in times:
+            for enterprise in (False, True):
+                for answer in (None, "", "1"):
+                    d = router.decide(CallContext(dialled=number, at=at, enterprise=enterprise,
+                                                  answer=answer))
+                    if d.action.value != "ask":
+                        out.append(dict(d.variables))
+    return out
+
+
+def test_the_dialplan_acts_on_every_decision_the_router_makes(site: Site) -> None:
+    text = (SHIPPED / "extensions.conf").read_text(encoding="utf-8")
+    queues = set(sections((SHIPPED / "queues.conf").read_text(encoding="utf-8"))) - {"general"}
+    known_prompts = set(catalogue(site))
+    decisions = _decisions(site)
+    assert len(decisions) > 100
+    seen_actions = set()
+    for v in decisions:
+        action = v["HOTLINE_ACTION"]
+        seen_actions.add(action)
+        assert f'GotoIf($["${{HOTLINE_ACTION}}" = "{action}"]?' in text, action
+        for key in ("HOTLINE_QUEUE", "HOTLINE_FALLBACK_QUEUE", "HOTLINE_OVERFLOW_TARGET"):
+            name = v.get(key, "")
+            if name and not (key == "HOTLINE_OVERFLOW_TARGET" and
+                             v.get("HOTLINE_OVERFLOW_ACTION") == "sub_centre"):
+                assert asterisk_queue_name(name) in queues, f"{key}={name}"
+    assert seen_actions >= {"queue", "expert", "sub_centre", "linkage"}
+    router = Router(site)
+    for row in site.register:
+        d = router.decide(CallContext(dialled=row.number, at=row.transition_start))
+        for prompt in d.prompts:
+            assert prompt.removeprefix("hotline12345/") in known_prompts
+
+
+def test_the_site_queue_named_general_is_mapped_for_queues_conf(site: Site) -> None:
+    queues = sections((SHIPPED / "queues.conf").read_text(encoding="utf-8"))
+    assert "strategy" not in queues["general"]  # app_queue's own settings only
+    assert "general-queue" in queues
+    text = (SHIPPED / "extensions.conf").read_text(encoding="utf-8")
+    assert ('ExecIf($["${HOTLINE_QUEUE}" = "general"]?Set(HOTLINE_ASTERISK_QUEUE=general-queue))'
+            in text)
+    assert re.findall(r"Queue\((\$\{\w+\})", text) == ["${HOTLINE_ASTERISK_QUEUE}"] * 4
+
+
+# -- queues.conf, manager.conf, pjsip.conf -------------------------------------------------
+
+
+def test_queues_conf_has_every_queue_with_its_settings(site: Site) -> None:
+    queues = sections((SHIPPED / "queues.conf").read_text(encoding="utf-8"))
+    for q in site.queues:
+        groups = [(asterisk_queue_name(q.name), q.members)]
+        if q.expert_seats:
+            groups.append((f"{q.name}-expert", q.expert_seats))
+        for name, members in groups:
+            body = queues[name]
+            assert f"strategy={q.strategy.value}\n" in body
+            assert f"servicelevel={q.service_level_s}\n" in body
+            assert f"wrapuptime={q.wrapup_s}\n" in body
+            assert re.findall(r"^member => (.*)$", body, re.M) == list(members)
+            if q.announce:
+                assert f"periodic-announce=hotline12345/{q.announce}\n" in body
+            else:
+                assert "periodic-announce" not in body
+
+
+def test_ami_user_is_least_privilege() -> None:
+    user = sections((SHIPPED / "manager.conf").read_text(encoding="utf-8"))["hotline12345"]
+    assert "read=call,agent,user\n" in user
+    assert "write=agent\n" in user
+    assert user.index("deny=0.0.0.0/0.0.0.0") < user.index("permit=127.0.0.1/255.255.255.255")
+
+
+def test_pjsip_has_a_section_set_per_trunk() -> None:
+    text = (SHIPPED / "pjsip.conf").read_text(encoding="utf-8")
+    assert "[telecom-identify]\ntype=identify\nendpoint=telecom\n" \
+           "match=203.0.113.10,203.0.113.11\n" in text
+    assert "context=hotline12345-from-telecom\n" in text
+    assert "[unicom-registration]\ntype=registration\n" in text
+    assert "outbound_auth=unicom-auth\n" in text
+    assert "server_uri=sip:sbc.unicom.example.net:5060\n" in text
+    assert "[unicom-registration]" in text and "[telecom-registration]" not in text
