@@ -464,6 +464,11 @@ class AmiMonitor:
                 log_event(self._log, "ami.connect.failed", logging.WARNING,
                           address=self.config.address, error=str(exc))
                 self._set_status("disconnected", reason)
+            except Exception as exc:  # keep monitoring whatever happened
+                reason = f"unexpected error: {type(exc).__name__}: {exc}"
+                log_event(self._log, "ami.monitor.error", logging.ERROR,
+                          address=self.config.address, error=reason)
+                self._set_status("disconnected", reason)
             else:
                 attempt = 0
                 reason = await self._serve(session)

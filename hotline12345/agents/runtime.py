@@ -104,7 +104,13 @@ class AgentsRuntime:
 
     def _on_message(self, msg: AmiMessage) -> None:
         self.events_total += msg.kind == "event"
-        if self.state.apply(msg, self.clock()):
+        try:
+            changed = self.state.apply(msg, self.clock())
+        except Exception as exc:  # one odd event must not stop the monitor
+            log_event(_log, "agents.state.apply_failed", logging.ERROR, ami_event=msg.name,
+                      error=f"{type(exc).__name__}: {exc}")
+            return
+        if changed:
             self.notify()
             self._dirty.set()
 

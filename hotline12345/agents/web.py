@@ -358,7 +358,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
             await response.write(f"event: state\nid: {version}\ndata: {data}\n\n".encode())
             # Coalesce bursts of AMI events: at most ~10 pushes a second.
             await asyncio.sleep(0.1)
-    except (ConnectionResetError, asyncio.CancelledError):
+    except ConnectionResetError:
         pass
     finally:
         if task is not None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -349,3 +350,29 @@ async def test_ami_settings_come_from_the_environment(tmp_path: Path, fake_ami: 
         assert fake_ami.logins == 1
     finally:
         await services.close()
+
+
+async def test_an_event_the_model_cannot_apply_is_logged_and_skipped(
+    wallboard: AgentsServices, fake_ami: FakeAmi, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = wallboard.runtime.state
+    real_apply = state.apply
+
+    def apply(msg: Any, now: float) -> bool:
+        if msg.get("Uniqueid") == "boom":
+            raise KeyError("boom")
+        return real_apply(msg, now)
+
+    state.apply = apply  # type: ignore[method-assign]
+    with caplog.at_level(logging.ERROR, logger="hotline12345.agents"):
+        fake_ami.caller_join("q-general", FakeCaller("boom", "PJSIP/t-0", "13800138000", "甲", 0))
+        fake_ami.caller_join("q-general", FakeCaller("ok.1", "PJSIP/t-1", "13800138001", "乙", 0))
+        for _ in range(500):
+            if "ok.1" in state.queues["q-general"].callers:
+                break
+            await asyncio.sleep(0.01)
+    assert list(state.queues["q-general"].callers) == ["ok.1"]
+    failed = [r for r in caplog.records if r.getMessage() == "agents.state.apply_failed"]
+    assert [r.fields["ami_event"] for r in failed] == ["QueueCallerJoin"]  # type: ignore[attr-defined]
+    assert wallboard.runtime.monitor is not None and wallboard.runtime.monitor.connected
+    assert fake_ami.connections == 1
