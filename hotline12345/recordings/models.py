@@ -34,7 +34,7 @@ class RecordingJobRow(Base):
              length=8, create_constraint=True, name="ck_recording_jobs_state",
              validate_strings=True), default=JobState.QUEUED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # failed processing attempts
-    deliveries: Mapped[int] = mapped_column(Integer, default=0)  # times claimed by a worker
+    deliveries: Mapped[int] = mapped_column(Integer, default=0)  # claims without an outcome
     not_before: Mapped[float] = mapped_column(Float, default=0.0)
     lease_until: Mapped[float | None] = mapped_column(Float)
     worker: Mapped[str | None] = mapped_column(String(200))

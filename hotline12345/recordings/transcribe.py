@@ -49,11 +49,9 @@ class Utterance:
 
 
 def grammar_json(phrases: Iterable[str]) -> str:
-    """A Vosk grammar: a JSON list of phrases, UTF-8 as is (never ``\\uXXXX``)."""
-    items = [p for p in phrases if p]
-    if items and "[unk]" not in items:
-        items.append("[unk]")
-    return json.dumps(items, ensure_ascii=False)
+    """A Vosk grammar: a JSON list of phrases, UTF-8 as is (never ``\\uXXXX``). Add
+    ``"[unk]"`` to let other speech through as unknown, if the model's vocabulary has it."""
+    return json.dumps([p for p in phrases if p], ensure_ascii=False)
 
 
 def recognizer(model: LoadedModel, rate: int, grammar: Sequence[str] = ()) -> Any:
@@ -98,9 +96,11 @@ def utterances_from(results: Iterable[dict[str, Any]], speaker: Speaker) -> list
 
 
 def decode(model: LoadedModel, audio: Audio, speaker: Speaker, *, grammar: Sequence[str] = (),
-           heartbeat: Callable[[], None] | None = None) -> list[Utterance]:
+           heartbeat: Callable[[], None] | None = None,
+           heartbeat_every: float = 5.0) -> list[Utterance]:
     return utterances_from(raw_results(model, audio.pcm, audio.rate, grammar=grammar,
-                                       heartbeat=heartbeat), speaker)
+                                       heartbeat=heartbeat, heartbeat_every=heartbeat_every),
+                           speaker)
 
 
 _ORDER = {Speaker.CALLER: 0, Speaker.SEAT: 1, Speaker.MIXED: 2}

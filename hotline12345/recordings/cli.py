@@ -1,0 +1,218 @@
+"""``hotline12345 worker``, ``transcribe``, ``jobs failed|retry|scan``, ``tickets show``
+and ``db upgrade``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hotline12345.recordings.settings import RecordingSettings
+
+
+def _common(parser: argparse.ArgumentParser, model: bool = False) -> None:
+    parser.add_argument("--config", metavar="PATH",
+                        help="site file (default: $HOTLINE12345_CONFIG, else the shipped site)")
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help="data directory (default: $HOTLINE12345_DATA_DIR, else per user)")
+    parser.add_argument("--database-url", metavar="URL",
+                        help="tickets database (default: $HOTLINE12345_DATABASE_URL, else "
+                             "SQLite in the data directory)")
+    parser.add_argument("--recordings-dir", metavar="DIR",
+                        help="recordings store (default: $HOTLINE12345_RECORDINGS_DIR, else "
+                             "<data dir>/recordings)")
+    parser.add_argument("--redis-url", metavar="URL",
+                        help="Redis for the job queue (default: $HOTLINE12345_REDIS_URL; "
+                             "none: the SQL queue)")
+    if model:
+        parser.add_argument("--model", metavar="PATH",
+                            help="Vosk model directory (default: $HOTLINE12345_VOSK_MODEL, "
+                                 "else speech.model in the site file)")
+        parser.add_argument("--workers", type=int, metavar="N",
+                            help="worker processes (default: 1)")
+
+
+def register_recordings_cmds(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    worker = sub.add_parser("worker", help="transcribe recorded calls into tickets (run on "
+                                           "any number of machines sharing Redis and the "
+                                           "recordings store)")
+    _common(worker, model=True)
+    worker.set_defaults(handler=_worker)
+
+    tr = sub.add_parser("transcribe", help="import recordings as tickets, with a progress "
+                                           "bar; can be interrupted and run again")
+    tr.add_argument("files", nargs="+", metavar="FILE")
+    _common(tr, model=True)
+    tr.add_argument("--retry-failed", action="store_true",
+                    help="try again the files that failed in an earlier run")
+    tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    tr.set_defaults(handler=_transcribe)
+
+    jobs = sub.add_parser("jobs", help="recording jobs: failures, retries, directory scan")
+    jsub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
+    failed = jsub.add_parser("failed", help="list failed jobs with their reasons")
+    _common(failed)
+    failed.add_argument("--json", action="store_true", help="one JSON object per line")
+    failed.set_defaults(handler=_jobs_failed)
+    retry = jsub.add_parser("retry", help="put a failed job back in the queue")
+    retry.add_argument("uniqueid")
+    _common(retry)
+    retry.set_defaults(handler=_jobs_retry)
+    scan = jsub.add_parser("scan", help="enqueue recordings that have no ticket yet")
+    _common(scan)
+    scan.set_defaults(handler=_jobs_scan)
+
+    tickets = sub.add_parser("tickets", help="tickets made from recorded calls")
+    tsub = tickets.add_subparsers(dest="tickets_command", metavar="ACTION", required=True)
+    show = tsub.add_parser("show", help="print a call's ticket as JSON (caller masked)")
+    show.add_argument("uniqueid")
+    _common(show)
+    show.set_defaults(handler=_tickets_show)
+
+    db = sub.add_parser("db", help="database schema")
+    dsub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    up = dsub.add_parser("upgrade", help="apply the Alembic migrations (idempotent)")
+    _common(up)
+    up.set_defaults(handler=_db_upgrade)
+
+
+def _settings(args: argparse.Namespace) -> RecordingSettings:
+    from hotline12345.config import ConfigError, load_site
+    from hotline12345.recordings.settings import settings_from
+
+    try:
+        site = load_site(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+    return settings_from(site, data_dir=args.data_dir, database_url=args.database_url,
+                         recordings_dir=args.recordings_dir, redis_url=args.redis_url,
+                         model=getattr(args, "model", None),
+                         workers=getattr(args, "workers", None))
+
+
+def _migrate(settings: RecordingSettings) -> None:
+    from hotline12345.db.migrate import upgrade
+
+    upgrade(settings.database_url)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from hotline12345.logs import setup_logging
+    from hotline12345.recordings.model import ModelError
+    from hotline12345.recordings.worker import run_worker
+
+    setup_logging(os.environ.get("HOTLINE12345_LOG_LEVEL", "INFO"))
+    settings = _settings(args)
+    _migrate(settings)
+    try:
+        return run_worker(settings)
+    except ModelError as exc:
+        print(f"hotline12345 worker: {exc}", file=sys.stderr)
+        return 2
+
+
+def _transcribe(args: argparse.Namespace) -> int:
+    from hotline12345.logs import setup_logging
+    from hotline12345.recordings.batch import transcribe_files
+    from hotline12345.recordings.model import ModelError
+    from hotline12345.recordings.worker import load_settings_model
+
+    setup_logging(os.environ.get("HOTLINE12345_LOG_LEVEL", "WARNING"))
+    settings = _settings(args)
+    missing = [f for f in args.files if not os.path.exists(f)]
+    for name in missing:
+        print(f"{name}: file not found; check the path", file=sys.stderr)
+    if missing:
+        return 2
+    try:
+        model = load_settings_model(settings)
+    except ModelError as exc:
+        print(f"hotline12345 transcribe: {exc}", file=sys.stderr)
+        return 2
+    _migrate(settings)
+    report = transcribe_files(args.files, settings, model, workers=args.workers or 1,
+                              retry_failed=args.retry_failed, progress=not args.no_progress)
+    new = report.done - report.skipped
+    print(f"{report.calls} calls: {new} transcribed, {report.skipped} already had a ticket, "
+          f"{len(report.failed)} failed")
+    if report.failed:
+        print("failures:")
+        for uid, reason in sorted(report.failed.items()):
+            print(f"  {uid}: {reason}")
+        print("fix the files, then run again with --retry-failed")
+        return 1
+    return 0
+
+
+def _jobs_failed(args: argparse.Namespace) -> int:
+    from hotline12345.recordings.api import failed_jobs
+
+    settings = _settings(args)
+    _migrate(settings)
+    items = failed_jobs(settings)
+    for item in items:
+        if args.json:
+            print(json.dumps(item.as_dict(), ensure_ascii=False))
+        else:
+            when = datetime.fromtimestamp(item.failed_at, UTC).isoformat(timespec="seconds")
+            print(f"{item.uniqueid}\t{when}\tattempts={item.attempts}\t{item.error}")
+    if not args.json:
+        print(f"{len(items)} failed job{'s' if len(items) != 1 else ''}", file=sys.stderr)
+    return 0
+
+
+def _jobs_retry(args: argparse.Namespace) -> int:
+    from hotline12345.recordings.api import retry_failed
+
+    settings = _settings(args)
+    _migrate(settings)
+    if retry_failed(settings, args.uniqueid):
+        print(f"{args.uniqueid}: queued again")
+        return 0
+    print(f"{args.uniqueid}: no failed job with this uniqueid (see hotline12345 jobs failed)",
+          file=sys.stderr)
+    return 1
+
+
+def _jobs_scan(args: argparse.Namespace) -> int:
+    from hotline12345.recordings.scan import scan
+    from hotline12345.recordings.worker import make_sessions, open_queue
+
+    settings = _settings(args)
+    _migrate(settings)
+    sessions = make_sessions(settings)
+    queue = open_queue(settings, sessions)
+    added = scan(settings.recordings_dir, queue, sessions, settings.limits.settle_seconds)
+    queue.close()
+    for uid in added:
+        print(uid)
+    print(f"{len(added)} recording{'s' if len(added) != 1 else ''} queued from "
+          f"{settings.recordings_dir}", file=sys.stderr)
+    return 0
+
+
+def _tickets_show(args: argparse.Namespace) -> int:
+    from hotline12345.recordings.api import ticket
+
+    settings = _settings(args)
+    _migrate(settings)
+    view = ticket(settings, args.uniqueid)
+    if view is None:
+        print(f"{args.uniqueid}: no ticket (is it in hotline12345 jobs failed?)", file=sys.stderr)
+        return 1
+    print(json.dumps(view, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from hotline12345.recordings.settings import redact_url
+
+    settings = _settings(args)
+    _migrate(settings)
+    print(f"{redact_url(settings.database_url)}: schema up to date")
+    return 0

@@ -1,0 +1,307 @@
+"""One job, start to finish: find the files, check and normalise them, decode each leg,
+classify, and commit the ticket; then the job leaves the queue.
+
+:func:`transcribe_call` is the pure part (files in, :class:`TicketDraft` out);
+:class:`Processor` adds the queue protocol: what is retried, what is dead-lettered, and
+that nothing is acknowledged before the ticket is committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from hotline12345.logs import log_event
+from hotline12345.recordings.audio import (
+    Audio,
+    BadRecording,
+    RecordingNotReady,
+    check_settled,
+    read_recording,
+)
+from hotline12345.recordings.jobs import RecordingJob
+from hotline12345.recordings.model import LoadedModel
+from hotline12345.recordings.naming import LEG_SUFFIXES, Leg, file_name, leg_paths
+from hotline12345.recordings.queue import Claimed, JobQueue, QueueUnavailable
+from hotline12345.recordings.settings import RecordingSettings
+from hotline12345.recordings.transcribe import decode, dialogue, dialogue_text
+from hotline12345.tickets.classify import classify
+from hotline12345.tickets.enums import Speaker
+from hotline12345.tickets.store import TicketDraft, UtteranceDraft, save_ticket, ticket_id_for
+
+log = logging.getLogger(__name__)
+
+_LEG_SPEAKER = {Leg.CALLER: Speaker.CALLER, Leg.SEAT: Speaker.SEAT, Leg.MIXED: Speaker.MIXED}
+
+
+def resolve_files(job: RecordingJob, recordings_dir: Path) -> dict[Leg, Path]:
+    """The job's files by leg: those it names (relative to the recordings directory, or by
+    their base name there when the path is Asterisk's and the store is mounted elsewhere),
+    then the naming convention in the recordings directory and beside the mixed file."""
+    found: dict[Leg, Path] = {}
+    for leg_name, raw in job.files.items():
+        try:
+            leg = Leg(leg_name)
+        except ValueError:
+            continue
+        path = Path(raw)
+        if not path.is_absolute():
+            path = recordings_dir / path
+        if not path.exists() and (recordings_dir / path.name).exists():
+            path = recordings_dir / path.name
+        if path.exists():
+            found[leg] = path
+    for leg, path in leg_paths(recordings_dir, job.uniqueid).items():
+        found.setdefault(leg, path)
+    if Leg.MIXED in found and found[Leg.MIXED].parent != recordings_dir:
+        for leg, path in leg_paths(found[Leg.MIXED].parent, job.uniqueid).items():
+            found.setdefault(leg, path)
+    return found
+
+
+def legs_to_decode(files: dict[Leg, Path]) -> dict[Leg, Path]:
+    """Both parties' legs when both exist (a labelled dialogue), else the mixed file,
+    else whatever single leg there is."""
+    if Leg.CALLER in files and Leg.SEAT in files:
+        return {Leg.CALLER: files[Leg.CALLER], Leg.SEAT: files[Leg.SEAT]}
+    if Leg.MIXED in files:
+        return {Leg.MIXED: files[Leg.MIXED]}
+    return dict(files)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        try:
+            return datetime.fromtimestamp(float(value), UTC)
+        except ValueError:
+            return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class CallFacts:
+    """What the call store knows about the call (the ivr flow writes it)."""
+
+    caller: str | None = None
+    caller_name: str | None = None
+    dialled: str | None = None
+    action: str | None = None
+    target: str | None = None
+    started_at: datetime | None = None
+
+
+def call_facts(session: Session, uniqueid: str) -> CallFacts:
+    from hotline12345.calls.models import CallRecord
+
+    row = session.get(CallRecord, uniqueid)
+    if row is None:
+        return CallFacts()
+    return CallFacts(row.caller, row.caller_name, row.dialled, row.action, row.target,
+                     row.started_at)
+
+
+def transcribe_call(job: RecordingJob, files: dict[Leg, Path], model: LoadedModel,
+                    settings: RecordingSettings, facts: CallFacts | None = None,
+                    heartbeat: Callable[[], None] | None = None) -> TicketDraft:
+    """Decode the call's legs and build its ticket. Raises :class:`BadRecording` or
+    :class:`RecordingNotReady` for a file that cannot be used (yet)."""
+    facts = facts or CallFacts()
+    for path in files.values():
+        check_settled(path, settings.limits)
+    chosen = legs_to_decode(files)
+    rate = model.decode_rate()
+    audios: dict[Leg, Audio] = {leg: read_recording(path, settings.limits, rate)
+                                for leg, path in chosen.items()}
+    per_leg = [decode(model, audio, _LEG_SPEAKER[leg], grammar=settings.grammar,
+                      heartbeat=heartbeat, heartbeat_every=settings.heartbeat_s)
+               for leg, audio in audios.items()]
+    utterances = dialogue(*per_leg)
+    text = " ".join(u.text for u in utterances)
+    found = classify(text, settings.rules)
+    meta = job.meta
+    caller = meta.get("caller") or facts.caller
+    dialled = meta.get("dialled") or facts.dialled
+    legacy_number = meta.get("legacy_number")
+    legacy_mode = meta.get("legacy_mode")
+    if not legacy_number and dialled and dialled in settings.legacy_modes:
+        legacy_number, legacy_mode = dialled, settings.legacy_modes[dialled]
+    route = meta.get("route") or (f"{facts.action}:{facts.target}" if facts.action and
+                                  facts.target else facts.action)
+    queue = meta.get("queue")
+    if not queue and facts.action in ("queue", "expert") and facts.target:
+        queue = facts.target if facts.action == "queue" else f"{facts.target}-expert"
+    duration = max((a.duration_s for a in audios.values()), default=0.0)
+    newest = max(p.stat().st_mtime for p in files.values())
+    ended = _parse_time(meta.get("ended_at")) or datetime.fromtimestamp(newest, UTC)
+    started = (_parse_time(meta.get("started_at")) or facts.started_at
+               or datetime.fromtimestamp(ended.timestamp() - duration, UTC))
+    return TicketDraft(
+        uniqueid=job.uniqueid, caller=caller, caller_name=meta.get("caller_name") or
+        facts.caller_name, dialled=dialled, legacy_number=legacy_number,
+        legacy_mode=legacy_mode, route=route, queue=queue, seat=meta.get("seat"),
+        call_started_at=started, call_ended_at=ended,
+        recording_path=str(files[Leg.MIXED]) if Leg.MIXED in files else None,
+        caller_leg_path=str(files[Leg.CALLER]) if Leg.CALLER in files else None,
+        seat_leg_path=str(files[Leg.SEAT]) if Leg.SEAT in files else None,
+        duration_s=duration, language=model.language, model=model.name,
+        transcript=dialogue_text(utterances),
+        department=found.department if found else None,
+        category=found.category if found else None,
+        matched_keywords=found.matched if found else (),
+        utterances=[UtteranceDraft(u.speaker, u.start, u.end, u.text,
+                                   [w.as_dict() for w in u.words]) for u in utterances],
+    )
+
+
+def missing_message(job: RecordingJob, recordings_dir: Path) -> str:
+    names = ", ".join(file_name(job.uniqueid, leg) for leg in LEG_SUFFIXES)
+    listed = f" (the job names {', '.join(job.files.values())})" if job.files else ""
+    return (f"{recordings_dir}: no recording for call {job.uniqueid}: expected {names}{listed}; "
+            "check that MixMonitor writes to the recordings directory this worker reads "
+            "(HOTLINE12345_RECORDINGS_DIR), then hotline12345 jobs retry " + job.uniqueid)
+
+
+class Processor:
+    """Runs jobs in a worker process: claim, transcribe, commit, acknowledge."""
+
+    def __init__(self, settings: RecordingSettings, model: LoadedModel,
+                 sessions: sessionmaker[Session], queue: JobQueue, consumer: str) -> None:
+        self.settings = settings
+        self.model = model
+        self.sessions = sessions
+        self.queue = queue
+        self.consumer = consumer
+
+    def _hook(self, stage: str, job: RecordingJob) -> None:
+        if self.settings.hook is not None:
+            self.settings.hook(stage, job)
+
+    def run_once(self, block_s: float = 1.0) -> bool:
+        """Claim and process one job; False if there was none. Raises
+        :class:`QueueUnavailable` when the queue cannot be reached."""
+        claimed = self.queue.claim(self.consumer, block_s)
+        if claimed is None:
+            return False
+        self.process(claimed)
+        return True
+
+    def _heartbeat(self, claimed: Claimed) -> Callable[[], None]:
+        def beat() -> None:
+            try:
+                self.queue.heartbeat(claimed, self.consumer)
+            except QueueUnavailable as exc:
+                log_event(log, "recordings.job.heartbeat_failed", logging.WARNING,
+                          uniqueid=claimed.job.uniqueid, error=str(exc))
+
+        return beat
+
+    def process(self, claimed: Claimed) -> None:
+        job = claimed.job
+        self._hook("claimed", job)
+        policy = self.queue.policy
+        try:
+            with self.sessions() as session:
+                done = ticket_id_for(session, job.uniqueid)
+                facts = call_facts(session, job.uniqueid) if done is None else CallFacts()
+        except SQLAlchemyError as exc:
+            self._defer_infra(claimed, f"database unavailable: {exc.__class__.__name__}")
+            return
+        if done is not None:  # committed before, not acknowledged (a crash or Redis outage)
+            self.queue.complete(claimed, None)
+            log_event(log, "recordings.job.already_done", uniqueid=job.uniqueid, ticket=done)
+            return
+        files = resolve_files(job, self.settings.recordings_dir)
+        if not files:
+            age = time.time() - job.created_at
+            if age < self.settings.missing_grace_s:
+                self.queue.defer(claimed, min(5.0, self.settings.missing_grace_s - age + 0.1),
+                                 None, False)
+            elif job.source == "ami:Hangup":
+                self.queue.forget(claimed)
+                log_event(log, "recordings.job.not_recorded", uniqueid=job.uniqueid)
+            else:
+                self._dead(claimed, missing_message(job, self.settings.recordings_dir))
+            return
+        started = time.monotonic()
+        try:
+            draft = transcribe_call(job, files, self.model, self.settings, facts,
+                                    heartbeat=self._heartbeat(claimed))
+        except RecordingNotReady as exc:
+            self.queue.defer(claimed, exc.retry_after, None, False)
+            return
+        except BadRecording as exc:
+            self._dead(claimed, str(exc))
+            return
+        except Exception as exc:  # unexpected: retry with backoff, then dead-letter
+            attempts = claimed.attempts + 1
+            error = f"call {job.uniqueid}: {exc.__class__.__name__}: {exc}"
+            log.exception("recordings.job.error", extra={"fields": {"uniqueid": job.uniqueid}})
+            if attempts >= policy.max_attempts:
+                self._dead(claimed, f"{error} (gave up after {attempts} attempts)")
+            else:
+                self.queue.defer(claimed, policy.backoff(attempts), error, True)
+            return
+        self._hook("decoded", job)
+        self._commit(claimed, draft)
+        self._hook("committed", job)
+        log_event(log, "recordings.ticket", uniqueid=job.uniqueid, caller=draft.caller,
+                  department=draft.department, utterances=len(draft.utterances),
+                  audio_s=round(draft.duration_s or 0.0, 2),
+                  wall_s=round(time.monotonic() - started, 2))
+
+    def _dead(self, claimed: Claimed, error: str) -> None:
+        self.queue.dead(claimed, error)
+        log_event(log, "recordings.job.failed", logging.ERROR, uniqueid=claimed.job.uniqueid,
+                  error=error)
+
+    def _defer_infra(self, claimed: Claimed, error: str) -> None:
+        """Redis or the database is away: put the job back without counting an attempt;
+        if even that fails, the lease runs out and the job is reclaimed later."""
+        delay = self.queue.policy.backoff(max(1, claimed.deliveries))
+        with contextlib.suppress(QueueUnavailable):
+            self.queue.defer(claimed, delay, error, False)
+        log_event(log, "recordings.job.deferred", logging.WARNING,
+                  uniqueid=claimed.job.uniqueid, error=error, retry_in_s=delay)
+
+    def _commit(self, claimed: Claimed, draft: TicketDraft) -> None:
+        """Commit the ticket and acknowledge the job, retrying through short outages of the
+        database or Redis for ``db_retry_s``; past that the job goes back to the queue."""
+        deadline = time.monotonic() + self.settings.db_retry_s
+        delay = 0.2
+        beat = self._heartbeat(claimed)
+        while True:
+            try:
+                self.queue.complete(claimed, lambda s: save_ticket(s, draft))
+                return
+            except QueueUnavailable as exc:
+                if time.monotonic() >= deadline:
+                    self._defer_infra(claimed, str(exc))
+                    return
+                log_event(log, "recordings.commit.retry", logging.WARNING,
+                          uniqueid=claimed.job.uniqueid, error=str(exc))
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                beat()
+            except Exception as exc:  # e.g. a value the database refuses: not transient
+                error = (f"call {claimed.job.uniqueid}: cannot store the ticket: "
+                         f"{exc.__class__.__name__}: {exc}")
+                log.exception("recordings.commit.error",
+                              extra={"fields": {"uniqueid": claimed.job.uniqueid}})
+                attempts = claimed.attempts + 1
+                if attempts >= self.queue.policy.max_attempts:
+                    self._dead(claimed, f"{error} (gave up after {attempts} attempts)")
+                else:
+                    self.queue.defer(claimed, self.queue.policy.backoff(attempts), error, True)
+                return

@@ -1,0 +1,114 @@
+"""What the recordings pipeline is configured with, and where each value comes from.
+
+=================  ===========================================================================
+value              source, first found wins
+=================  ===========================================================================
+data directory     ``--data-dir``, ``HOTLINE12345_DATA_DIR``, the per-user data directory
+database           ``--database-url``, ``HOTLINE12345_DATABASE_URL``, SQLite in the data dir
+recordings         ``--recordings-dir``, ``HOTLINE12345_RECORDINGS_DIR``, ``<data>/recordings``
+Redis              ``--redis-url``, ``HOTLINE12345_REDIS_URL``; none: the SQL job queue
+Redis key prefix   ``HOTLINE12345_REDIS_PREFIX``, ``hotline12345:recordings``
+model              ``--model``, ``HOTLINE12345_VOSK_MODEL``, the site file's ``speech.model``
+dither, language   the site file's ``speech.dither_zero`` / ``speech.language``
+keyword rules      the site file's ``classification`` list
+legacy numbers     the site's register (number -> mode), to fill the ticket's legacy fields
+=================  ===========================================================================
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hotline12345 import paths
+from hotline12345.recordings.audio import AudioLimits
+from hotline12345.recordings.jobs import RecordingJob
+from hotline12345.recordings.model import MODEL_ENV
+from hotline12345.recordings.queue import DEFAULT_PREFIX, RetryPolicy
+from hotline12345.tickets.classify import Rule, rules_from
+
+DATABASE_ENV = "HOTLINE12345_DATABASE_URL"
+RECORDINGS_ENV = "HOTLINE12345_RECORDINGS_DIR"
+REDIS_ENV = "HOTLINE12345_REDIS_URL"
+REDIS_PREFIX_ENV = "HOTLINE12345_REDIS_PREFIX"
+
+#: Test hook: called in the worker as ``hook(stage, job)`` at "claimed", "decoded" and
+#: "committed". Inherited by forked workers; never set in production.
+Hook = Callable[[str, RecordingJob], None]
+
+
+@dataclass(frozen=True)
+class RecordingSettings:
+    database_url: str
+    recordings_dir: Path
+    redis_url: str | None = None
+    redis_prefix: str = DEFAULT_PREFIX
+    model_path: str | None = None
+    dither_zero: bool = True
+    language: str = "zh-CN"
+    upsample: str = "resample"  # or "refuse": see hotline12345.recordings.model
+    workers: int = 1
+    limits: AudioLimits = field(default_factory=AudioLimits)
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    rules: tuple[Rule, ...] = ()
+    grammar: tuple[str, ...] = ()
+    legacy_modes: Mapping[str, str] = field(default_factory=dict)  # number -> Mode value
+    missing_grace_s: float = 30.0  # how long a job waits for its files to appear
+    scan_interval_s: float = 60.0
+    heartbeat_s: float = 5.0
+    db_retry_s: float = 30.0  # how long a decoded job retries its commit before re-queueing
+    hook: Hook | None = None
+
+    def redacted_redis(self) -> str:
+        return redact_url(self.redis_url) if self.redis_url else "(none: SQL job queue)"
+
+
+def redact_url(url: str) -> str:
+    return re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", url)
+
+
+def _site_parts(site: Any) -> dict[str, Any]:
+    if site is None:
+        return {}
+    out: dict[str, Any] = {}
+    speech = getattr(site.file, "speech", None)
+    if speech is not None:
+        if getattr(speech, "model", ""):
+            out["model_path"] = speech.model
+        out["dither_zero"] = bool(getattr(speech, "dither_zero", True))
+        if getattr(speech, "language", ""):
+            out["language"] = speech.language
+    out["rules"] = rules_from(getattr(site.file, "classification", ()))
+    out["legacy_modes"] = {row.number: getattr(row.mode, "value", str(row.mode))
+                           for row in getattr(site, "register", ())}
+    return out
+
+
+def settings_from(site: Any = None, *, data_dir: str | os.PathLike[str] | None = None,
+                  database_url: str | None = None, recordings_dir: str | None = None,
+                  redis_url: str | None = None, model: str | None = None,
+                  workers: int | None = None, env: Mapping[str, str] | None = None,
+                  **overrides: Any) -> RecordingSettings:
+    """Settings from the command line, the environment and the site (``load_site(...)``)."""
+    env = os.environ if env is None else env
+    root = paths.data_dir(data_dir)
+    rec_dir = Path(recordings_dir or env.get(RECORDINGS_ENV) or paths.recordings_dir(root))
+    values: dict[str, Any] = _site_parts(site)
+    values.update(
+        database_url=database_url or env.get(DATABASE_ENV) or paths.database_url(root),
+        recordings_dir=rec_dir,
+        redis_url=(redis_url or env.get(REDIS_ENV) or "").strip() or None,
+    )
+    if env.get(REDIS_PREFIX_ENV):
+        values["redis_prefix"] = env[REDIS_PREFIX_ENV]
+    chosen_model = model or env.get(MODEL_ENV)
+    if chosen_model:
+        values["model_path"] = chosen_model
+    if workers is not None:
+        values["workers"] = workers
+    values.update(overrides)
+    return RecordingSettings(**values)
