@@ -52,6 +52,8 @@ class AgentsRuntime:
         self.clock = clock
         self.state = QueueState(queues)
         self.store = store or MemoryStore()
+        # Only a shared store needs the decided calls handed over one by one.
+        self.state.track_new_records = self.store.shared
         self.ami_config = ami
         self.monitor: AmiMonitor | None = None
         if ami is not None:

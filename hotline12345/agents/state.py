@@ -272,7 +272,8 @@ class QueueState:
         self._record_ids: set[str] = set()
         self.seq = 0
         self.events_applied = 0
-        self.new_records: list[CallRecord] = []
+        self.new_records: list[CallRecord] = []  # for a shared store; see track_new_records
+        self.track_new_records = True
         self._pending: dict[tuple[str, str], _Pending] = {}
         self._decided: dict[tuple[str, str], float] = {}
         self._episodes: dict[str, dict[str, int]] = {}  # uniqueid -> queue -> joins
@@ -343,7 +344,7 @@ class QueueState:
             target_s=q.target_s,
             interface=interface,
         )
-        if self.add_record(record):
+        if self.add_record(record) and self.track_new_records:
             self.new_records.append(record)
 
     def add_record(self, record: CallRecord) -> bool:
