@@ -241,3 +241,19 @@ def test_missing_and_wrong_prompt_audio_is_reported(tmp_path: Path, site: Site) 
 def test_a_missing_sounds_directory_is_an_error(tmp_path: Path, site: Site) -> None:
     result = check_dir(SHIPPED, site, sounds=tmp_path / "nope", allow_placeholders=True)
     assert [f.code for f in result.errors] == ["prompt-audio-missing"]
+
+
+def test_site_managed_endpoints_in_the_local_include_count(shipped_copy: Path,
+                                                           site: Site) -> None:
+    before = {f.message.split()[2] for f in check_dir(shipped_copy, site,
+                                                      allow_placeholders=True).warnings
+              if f.code == "endpoint-undefined"}
+    assert {"8001", "subcentre-tax"} <= before
+    local = "".join(f"[{ep}]\ntype=endpoint\ncontext=hotline12345-seat-transfer\n"
+                    "disallow=all\nallow=alaw\n\n" for ep in sorted(before))
+    (shipped_copy / "pjsip_hotline12345_local.conf").write_text(local.rstrip("\n") + "\n",
+                                                                encoding="utf-8")
+    result = check_dir(shipped_copy, site, allow_placeholders=True)
+    assert [f for f in result.findings if f.code == "endpoint-undefined"] == []
+    assert result.ok
+    assert {f.code for f in result.warnings} == {"placeholder-secret"}
