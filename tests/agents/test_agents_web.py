@@ -376,3 +376,23 @@ async def test_an_event_the_model_cannot_apply_is_logged_and_skipped(
     assert [r.fields["ami_event"] for r in failed] == ["QueueCallerJoin"]  # type: ignore[attr-defined]
     assert wallboard.runtime.monitor is not None and wallboard.runtime.monitor.connected
     assert fake_ami.connections == 1
+
+
+async def test_login_form_errors_and_logout(wallboard: AgentsServices) -> None:
+    async with client(wallboard) as s:
+        r = await s.post("/login", data={"user": "admin", "password": "wrong-password"},
+                         allow_redirects=False)
+        assert (r.status, r.headers["Location"]) == (302, "/login?error=1")
+        r = await s.get("/login?error=1")
+        assert "用户名或密码错误" in await r.text()
+        r = await s.post("/login", data={"user": "admin", "password": ADMIN_PASSWORD},
+                         allow_redirects=False)
+        assert (r.status, r.headers["Location"]) == (302, "/")
+        cookie = r.cookies["h12345_session"]
+        assert cookie["httponly"] and cookie["samesite"] == "Strict"
+        r = await s.get("/")
+        assert r.status == 200 and "坐席与队列实时监控" in await r.text()
+        assert "default-src 'self'" in r.headers["Content-Security-Policy"]
+        r = await s.post("/logout", allow_redirects=False)
+        assert (r.status, r.headers["Location"]) == (302, "/login")
+        assert (await s.get("/api/state")).status == 401
