@@ -1,0 +1,1 @@
+"""The call store: one row per call, keyed by Asterisk's uniqueid."""

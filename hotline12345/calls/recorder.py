@@ -1,0 +1,112 @@
+"""Write-behind for the call store, so that call flows never wait on the database.
+
+Flows :meth:`CallRecorder.submit` facts; one writer thread applies them in batches (one
+transaction per batch), in submission order. A database outage therefore delays or loses
+call records but never holds up a caller. :meth:`CallRecorder.close` (called on shutdown)
+writes whatever is queued. The queue is bounded: past ``max_queue`` facts are dropped with
+an error log rather than letting memory grow without limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+
+from hotline12345.calls.store import CallStore, StoreItem
+from hotline12345.logs import log_event
+
+log = logging.getLogger(__name__)
+
+
+class CallRecorder:
+    def __init__(self, store: CallStore, *, max_batch: int = 1000, max_queue: int = 100_000,
+                 linger_s: float = 0.02) -> None:
+        if max_batch < 1 or max_queue < 1:
+            raise ValueError("max_batch and max_queue must be at least 1")
+        self.store = store
+        self.max_batch = max_batch
+        self.max_queue = max_queue
+        self.linger_s = linger_s
+        self._queue: deque[StoreItem] = deque()
+        self._cond = threading.Condition()
+        self._submitted = 0
+        self._done = 0
+        self._closed = False
+        self.written = 0
+        self.failed = 0
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._run, name="call-recorder", daemon=True)
+        self._thread.start()
+
+    def submit(self, item: StoreItem) -> None:
+        """Queue one fact; never blocks."""
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("CallRecorder is closed")
+            if len(self._queue) >= self.max_queue:
+                self.dropped += 1
+                log_event(log, "calls.dropped", logging.ERROR, uniqueid=item.uniqueid,
+                          queued=len(self._queue), hint="the database is not keeping up")
+                return
+            self._queue.append(item)
+            self._submitted += 1
+            if len(self._queue) == 1:
+                self._cond.notify_all()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything submitted so far has been written (or failed)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            target = self._submitted
+            while self._done < target:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.notify_all()
+                self._cond.wait(remaining if remaining is not None else 0.5)
+            return True
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write what is queued, then stop the writer thread."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        if self._thread.is_alive() or self._queue:
+            log_event(log, "calls.close_incomplete", logging.ERROR, left=len(self._queue))
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if not self._queue and self._closed:
+                    return
+                closing = self._closed
+            if not closing and self.linger_s and len(self._queue) < self.max_batch:
+                time.sleep(self.linger_s)  # gather a batch; one transaction for many calls
+            with self._cond:
+                n = min(len(self._queue), self.max_batch)
+                batch = [self._queue.popleft() for _ in range(n)]
+            self._write(batch)
+            with self._cond:
+                self._done += len(batch)
+                self._cond.notify_all()
+
+    def _write(self, batch: list[StoreItem]) -> None:
+        try:
+            self.store.write(batch)
+            self.written += len(batch)
+            return
+        except Exception:
+            if len(batch) == 1:
+                self.failed += 1
+                log.error("calls.write_failed", exc_info=True,
+                          extra={"fields": {"uniqueid": batch[0].uniqueid}})
+                return
+        for item in batch:  # isolate the fact that broke the batch
+            self._write([item])

@@ -1,0 +1,241 @@
+"""The call store interface and its SQL implementation (SQLite by default).
+
+Writers hand the store immutable facts (:class:`RoutedCall`, :class:`SurveyResult`);
+the store merges them into one ``calls`` row per uniqueid, whatever order they arrive in
+(a survey can be stored by another controller than the one that routed the call).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from hotline12345.calls.models import CallRecord
+from hotline12345.db.base import Base
+from hotline12345.db.engine import make_engine
+
+OUTCOMES: Final = frozenset({"routed", "hangup", "failed"})
+MAX_UNIQUEID: Final = 150
+
+
+class StoreValueError(ValueError):
+    """A fact the store refuses; the message names the field."""
+
+
+def _check_uniqueid(uniqueid: str) -> None:
+    if not uniqueid or len(uniqueid) > MAX_UNIQUEID:
+        raise StoreValueError(f"uniqueid {uniqueid!r}: expected 1-{MAX_UNIQUEID} characters")
+
+
+def _check_aware(name: str, value: datetime | None) -> None:
+    if value is not None and value.tzinfo is None:
+        raise StoreValueError(f"{name} {value.isoformat()}: expected an aware datetime")
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedCall:
+    """What the inbound flow decided for a call."""
+
+    uniqueid: str
+    caller: str | None
+    caller_name: str | None
+    dialled: str | None
+    action: str | None
+    target: str | None
+    priority: int | None
+    reasons: tuple[str, ...]
+    answer: str | None
+    outcome: str
+    started_at: datetime
+    routed_at: datetime | None
+
+    def __post_init__(self) -> None:
+        _check_uniqueid(self.uniqueid)
+        if self.outcome not in OUTCOMES:
+            raise StoreValueError(f"outcome {self.outcome!r}: expected one of "
+                                  f"{', '.join(sorted(OUTCOMES))}")
+        _check_aware("started_at", self.started_at)
+        _check_aware("routed_at", self.routed_at)
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyResult:
+    """The caller's 好差评 score (1-5), or ``None`` when asked and not answered."""
+
+    uniqueid: str
+    score: int | None
+    at: datetime
+
+    def __post_init__(self) -> None:
+        _check_uniqueid(self.uniqueid)
+        if self.score is not None and (isinstance(self.score, bool)
+                                       or not isinstance(self.score, int)
+                                       or not 1 <= self.score <= 5):
+            raise StoreValueError(f"survey score {self.score!r}: expected 1-5 or None")
+        _check_aware("at", self.at)
+
+
+StoreItem = RoutedCall | SurveyResult
+
+
+@dataclass(frozen=True, slots=True)
+class CallView:
+    """A read-only snapshot of one ``calls`` row."""
+
+    uniqueid: str
+    caller: str | None
+    caller_name: str | None
+    dialled: str | None
+    action: str | None
+    target: str | None
+    priority: int | None
+    reasons: tuple[str, ...]
+    answer: str | None
+    outcome: str | None
+    started_at: datetime | None
+    routed_at: datetime | None
+    survey_score: int | None
+    survey_at: datetime | None
+
+    @classmethod
+    def of(cls, row: CallRecord) -> CallView:
+        return cls(
+            uniqueid=row.uniqueid, caller=row.caller, caller_name=row.caller_name,
+            dialled=row.dialled, action=row.action, target=row.target, priority=row.priority,
+            reasons=tuple(row.reasons.split("\n")) if row.reasons else (),
+            answer=row.answer, outcome=row.outcome, started_at=row.started_at,
+            routed_at=row.routed_at, survey_score=row.survey_score, survey_at=row.survey_at)
+
+
+class CallStore(Protocol):
+    """Where calls are kept. Implementations must accept facts in any order."""
+
+    def write(self, items: Sequence[StoreItem]) -> None:
+        """Apply ``items`` in order, all in one transaction."""
+
+    def get(self, uniqueid: str) -> CallView | None: ...
+
+    def close(self) -> None: ...
+
+
+_ROUTED_COLUMNS: Final = ("caller", "caller_name", "dialled", "action", "target", "priority",
+                           "reasons", "answer", "outcome", "started_at", "routed_at")
+_SURVEY_COLUMNS: Final = ("survey_score", "survey_at")
+
+
+def _routed_params(item: RoutedCall) -> dict[str, Any]:
+    return {"uniqueid": item.uniqueid, "caller": item.caller, "caller_name": item.caller_name,
+            "dialled": item.dialled, "action": item.action, "target": item.target,
+            "priority": item.priority, "reasons": "\n".join(item.reasons) or None,
+            "answer": item.answer, "outcome": item.outcome, "started_at": item.started_at,
+            "routed_at": item.routed_at}
+
+
+def _apply(row: CallRecord, item: StoreItem) -> None:
+    if isinstance(item, RoutedCall):
+        row.caller = item.caller
+        row.caller_name = item.caller_name
+        row.dialled = item.dialled
+        row.action = item.action
+        row.target = item.target
+        row.priority = item.priority
+        row.reasons = "\n".join(item.reasons) or None
+        row.answer = item.answer
+        row.outcome = item.outcome
+        row.started_at = item.started_at
+        row.routed_at = item.routed_at
+    else:
+        row.survey_score = item.score
+        row.survey_at = item.at
+
+
+class SqlCallStore:
+    """:class:`CallStore` on SQLAlchemy 2; SQLite (WAL) by default.
+
+    Tables are created with ``Base.metadata.create_all`` until migrations take over.
+    """
+
+    def __init__(self, url_or_engine: str | Engine) -> None:
+        if isinstance(url_or_engine, str):
+            self.engine = make_engine(url_or_engine)
+            self._owns_engine = True
+        else:
+            self.engine = url_or_engine
+            self._owns_engine = False
+        Base.metadata.create_all(self.engine, tables=[CallRecord.__table__])  # type: ignore[list-item]
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._upsert: Any = None
+        if self.engine.dialect.name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            self._upsert = sqlite_insert
+        elif self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            self._upsert = pg_insert
+
+    def write(self, items: Sequence[StoreItem]) -> None:
+        if not items:
+            return
+        if self._upsert is not None:
+            self._write_upsert(items)
+            return
+        ids = list(dict.fromkeys(i.uniqueid for i in items))
+        with self._sessions.begin() as session:
+            rows = self._load(session, ids)
+            for item in items:
+                row = rows.get(item.uniqueid)
+                if row is None:
+                    row = CallRecord(uniqueid=item.uniqueid)
+                    session.add(row)
+                    rows[item.uniqueid] = row
+                _apply(row, item)
+
+    def _write_upsert(self, items: Sequence[StoreItem]) -> None:
+        """SQLite and PostgreSQL: one ``INSERT ... ON CONFLICT DO UPDATE`` per kind of fact,
+        executemany. Routing and survey facts touch disjoint columns, so applying each kind
+        in order gives the same row as applying all in order."""
+        assert self._upsert is not None
+        routed = [_routed_params(i) for i in items if isinstance(i, RoutedCall)]
+        surveys = [{"uniqueid": i.uniqueid, "survey_score": i.score, "survey_at": i.at}
+                   for i in items if isinstance(i, SurveyResult)]
+        table = CallRecord.__table__
+        with self.engine.begin() as conn:
+            for params, columns in ((routed, _ROUTED_COLUMNS), (surveys, _SURVEY_COLUMNS)):
+                if not params:
+                    continue
+                stmt = self._upsert(table)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[table.c.uniqueid],
+                    set_={c: getattr(stmt.excluded, c) for c in columns})
+                conn.execute(stmt, params)
+
+    @staticmethod
+    def _load(session: Session, ids: list[str]) -> dict[str, CallRecord]:
+        rows: dict[str, CallRecord] = {}
+        for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+            chunk = ids[start:start + 500]
+            for row in session.scalars(select(CallRecord).where(CallRecord.uniqueid.in_(chunk))):
+                rows[row.uniqueid] = row
+        return rows
+
+    def get(self, uniqueid: str) -> CallView | None:
+        with self._sessions() as session:
+            row = session.get(CallRecord, uniqueid)
+            return CallView.of(row) if row is not None else None
+
+    def count(self) -> int:
+        from sqlalchemy import func
+
+        with self._sessions() as session:
+            return int(session.scalar(select(func.count()).select_from(CallRecord)) or 0)
+
+    def close(self) -> None:
+        if self._owns_engine:
+            self.engine.dispose()

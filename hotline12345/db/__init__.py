@@ -1,0 +1,1 @@
+"""Database plumbing shared by every store: the declarative ``Base`` and ``make_engine``."""
