@@ -1,0 +1,188 @@
+"""The channel a call flow talks to, independent of the transport.
+
+Flows are written against :class:`Channel` (async). :class:`~hotline12345.ivr.server.FastAgiChannel`
+implements it over a FastAGI socket; :class:`~hotline12345.ivr.classic.Pyst2Channel` over
+pyst2's stdin/stdout for classic AGI. Both only implement :meth:`Channel.execute`; every
+helper below, and so every flow, is shared.
+
+Hangups surface as :class:`ChannelHungUp`: the unsolicited ``HANGUP`` line, a ``511`` reply,
+or ``result=-1`` from a command that waits on the caller. ``GET/SET VARIABLE`` and
+``VERBOSE`` still work on a dead channel and do not raise.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Mapping
+
+from hotline12345.ivr.protocol import (
+    MAX_COMMAND_BYTES,
+    MSET_MAX_PAIRS,
+    Environment,
+    Quoted,
+    Reply,
+    mset_pair,
+)
+from hotline12345.logs import log_event
+
+_MSET_BYTES = MAX_COMMAND_BYTES - len(b'EXEC MSet ""\n')
+
+log = logging.getLogger(__name__)
+
+
+class AgiError(Exception):
+    """Base class of the channel errors."""
+
+
+class ChannelHungUp(AgiError):
+    """The caller hung up. Not an error of ours: the session ends without FAILURE."""
+
+
+class CommandFailed(AgiError):
+    """Asterisk rejected a command (510 unknown, 520 usage, or an unexpected reply)."""
+
+    def __init__(self, command: str, reply: Reply) -> None:
+        self.command = command
+        self.reply = reply
+        first = reply.text.split("\n", 1)[0]
+        super().__init__(f"{command}: Asterisk answered {first!r}")
+
+
+class AgiTimeout(AgiError):
+    """Asterisk did not answer a command in time."""
+
+
+class ConnectionLost(AgiError):
+    """The connection to Asterisk closed or broke while a reply was awaited."""
+
+
+class Channel(abc.ABC):
+    """One call's AGI channel. Subclasses implement :meth:`execute`."""
+
+    env: Environment
+
+    #: Set variables in batches through ``EXEC MSet``; turned off for the channel when
+    #: Asterisk answers ``-2`` (application not found).
+    use_mset = True
+
+    def __init__(self, env: Environment) -> None:
+        self.env = env
+        self.hung_up = False
+
+    @abc.abstractmethod
+    async def execute(self, verb: str, *args: str | int) -> Reply:
+        """Send one command and return its reply (any code). Raises :class:`AgiTimeout`,
+        :class:`ConnectionLost`."""
+
+    # -- helpers shared by every transport ---------------------------------------------
+
+    def _media(self, what: str, reply: Reply) -> Reply:
+        if reply.code == 511:
+            self.hung_up = True
+            raise ChannelHungUp(f"{what}: channel is dead (511)")
+        if reply.code != 200:
+            raise CommandFailed(what, reply)
+        return reply
+
+    def _plain(self, what: str, reply: Reply) -> Reply:
+        if reply.code != 200:
+            raise CommandFailed(what, reply)
+        return reply
+
+    async def answer(self) -> None:
+        r = self._media("ANSWER", await self.execute("ANSWER"))
+        if r.result == -1:
+            self.hung_up = True
+            raise ChannelHungUp("ANSWER: result=-1")
+
+    async def stream_file(self, sound: str, escape_digits: str = "") -> str:
+        """Play ``sound``; return the escape digit pressed, or ``""``.
+
+        ``result=-1 endpos=0`` is what Asterisk answers for a sound file it cannot open; that
+        is logged and the flow goes on (a missing prompt must not lose the call). Any other
+        ``-1`` is a hangup.
+        """
+        r = self._media(f"STREAM FILE {sound}",
+                        await self.execute("STREAM FILE", sound, Quoted(escape_digits)))
+        if r.result == -1:
+            if r.endpos == 0 and not self.hung_up:
+                log_event(log, "ivr.prompt_unplayable", logging.WARNING, sound=sound,
+                          uniqueid=self.env.uniqueid)
+                return ""
+            self.hung_up = True
+            raise ChannelHungUp(f"STREAM FILE {sound}: result=-1")
+        return chr(r.result) if r.result and r.result > 0 else ""
+
+    async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> str:
+        """Play ``prompt`` and read up to ``max_digits`` DTMF digits; ``""`` for none."""
+        r = self._media(f"GET DATA {prompt}",
+                        await self.execute("GET DATA", prompt, timeout_ms, max_digits))
+        if r.result == -1:
+            self.hung_up = True
+            raise ChannelHungUp(f"GET DATA {prompt}: result=-1")
+        return r.result_text
+
+    async def wait_for_digit(self, timeout_ms: int) -> str:
+        """One DTMF digit, or ``""`` on timeout."""
+        r = self._media("WAIT FOR DIGIT", await self.execute("WAIT FOR DIGIT", timeout_ms))
+        if r.result == -1:
+            self.hung_up = True
+            raise ChannelHungUp("WAIT FOR DIGIT: result=-1")
+        return chr(r.result) if r.result and r.result > 0 else ""
+
+    async def set_variable(self, name: str, value: str) -> None:
+        """Set a channel variable (works on a dead channel too)."""
+        r = await self.execute("SET VARIABLE", name, Quoted(value))
+        self._plain(f"SET VARIABLE {name}", r)
+
+    async def set_variables(self, variables: Mapping[str, str]) -> None:
+        """Set several channel variables (works on a dead channel too).
+
+        AGI has no multi-variable command and Asterisk reads one command at a time (no
+        pipelining: its ``fgets`` buffer would hide the rest from ``poll``), so each
+        ``SET VARIABLE`` costs a round trip. ``EXEC MSet`` sets up to
+        :data:`~hotline12345.ivr.protocol.MSET_MAX_PAIRS` in one; values it cannot carry
+        safely (``$``, control characters) and single variables use ``SET VARIABLE``.
+        """
+        batches: list[list[str]] = []
+        names: list[list[tuple[str, str]]] = []
+        single: list[tuple[str, str]] = []
+        size = 0
+        use_mset = self.use_mset
+        for name, value in variables.items():
+            pair = mset_pair(name, value) if use_mset else None
+            if pair is None:
+                single.append((name, value))
+                continue
+            # Worst case after AGI quoting: every backslash and quote doubled.
+            cost = 2 * len(pair.encode("utf-8")) + 1
+            if not batches or len(batches[-1]) >= MSET_MAX_PAIRS or size + cost > _MSET_BYTES:
+                batches.append([])
+                names.append([])
+                size = 0
+            batches[-1].append(pair)
+            names[-1].append((name, value))
+            size += cost
+        for batch, pairs in zip(batches, names, strict=True):
+            if len(batch) == 1 or not self.use_mset:
+                single.extend(pairs)
+                continue
+            r = self._plain("EXEC MSet", await self.execute("EXEC", "MSet", ",".join(batch)))
+            if r.result == -2:
+                self.use_mset = False
+                log_event(log, "ivr.mset_unavailable", logging.WARNING,
+                          uniqueid=self.env.uniqueid, hint="falling back to SET VARIABLE")
+                single.extend(pairs)
+            elif r.result != 0:
+                raise CommandFailed("EXEC MSet", r)
+        for name, value in single:
+            await self.set_variable(name, value)
+
+    async def get_variable(self, name: str) -> str | None:
+        """A channel variable's value, ``None`` if it is not set."""
+        r = self._plain(f"GET VARIABLE {name}", await self.execute("GET VARIABLE", name))
+        return r.data if r.result == 1 else None
+
+    async def verbose(self, message: str, level: int = 1) -> None:
+        self._plain("VERBOSE", await self.execute("VERBOSE", Quoted(message), level))
