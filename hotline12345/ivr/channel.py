@@ -5,8 +5,9 @@ implements it over a FastAGI socket; :class:`~hotline12345.ivr.classic.Pyst2Chan
 pyst2's stdin/stdout for classic AGI. Both only implement :meth:`Channel.execute`; every
 helper below, and so every flow, is shared.
 
-Hangups surface as :class:`ChannelHungUp`: the unsolicited ``HANGUP`` line, a ``511`` reply,
-or ``result=-1`` from a command that waits on the caller. ``GET/SET VARIABLE`` and
+Hangups surface as :class:`ChannelHungUp`: the unsolicited ``HANGUP`` line (media helpers
+then raise without sending), a ``511`` reply, or ``result=-1`` from a command that waits on
+the caller. ``GET/SET VARIABLE`` and
 ``VERBOSE`` still work on a dead channel and do not raise.
 """
 
@@ -77,6 +78,11 @@ class Channel(abc.ABC):
 
     # -- helpers shared by every transport ---------------------------------------------
 
+    def _alive(self, what: str) -> None:
+        # After Asterisk's HANGUP line, a media command can only get 511: do not send it.
+        if self.hung_up:
+            raise ChannelHungUp(f"{what}: the caller has hung up")
+
     def _media(self, what: str, reply: Reply) -> Reply:
         if reply.code == 511:
             self.hung_up = True
@@ -91,6 +97,7 @@ class Channel(abc.ABC):
         return reply
 
     async def answer(self) -> None:
+        self._alive("ANSWER")
         r = self._media("ANSWER", await self.execute("ANSWER"))
         if r.result == -1:
             self.hung_up = True
@@ -103,6 +110,7 @@ class Channel(abc.ABC):
         is logged and the flow goes on (a missing prompt must not lose the call). Any other
         ``-1`` is a hangup.
         """
+        self._alive(f"STREAM FILE {sound}")
         r = self._media(f"STREAM FILE {sound}",
                         await self.execute("STREAM FILE", sound, Quoted(escape_digits)))
         if r.result == -1:
@@ -116,6 +124,7 @@ class Channel(abc.ABC):
 
     async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> str:
         """Play ``prompt`` and read up to ``max_digits`` DTMF digits; ``""`` for none."""
+        self._alive(f"GET DATA {prompt}")
         r = self._media(f"GET DATA {prompt}",
                         await self.execute("GET DATA", prompt, timeout_ms, max_digits))
         if r.result == -1:
@@ -125,6 +134,7 @@ class Channel(abc.ABC):
 
     async def wait_for_digit(self, timeout_ms: int) -> str:
         """One DTMF digit, or ``""`` on timeout."""
+        self._alive("WAIT FOR DIGIT")
         r = self._media("WAIT FOR DIGIT", await self.execute("WAIT FOR DIGIT", timeout_ms))
         if r.result == -1:
             self.hung_up = True

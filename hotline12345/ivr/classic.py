@@ -187,6 +187,7 @@ def run(registry: FlowRegistry, argv: Sequence[str], *, stdin: BinaryIO, stdout:
         budget_s: float = SESSION_BUDGET_S) -> int:
     """Run one call's flow; returns the exit status (0, or 1 after writing FAILURE)."""
     limits = limits or Limits()
+    previous_alarm = signal.getsignal(signal.SIGALRM)
     timer = _Timer(command_timeout_s, budget_s)
     env: Environment | None = None
     try:
@@ -216,6 +217,7 @@ def run(registry: FlowRegistry, argv: Sequence[str], *, stdin: BinaryIO, stdout:
         return 1
     finally:
         timer.disarm()
+        signal.signal(signal.SIGALRM, previous_alarm)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

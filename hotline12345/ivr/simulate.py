@@ -380,11 +380,11 @@ class _Client(asyncio.Protocol):
                 self.done.set_result(None)
 
 
-async def run_session(host: str, port: int, script: CallScript,
-                      timeout_s: float = 30.0) -> SessionResult:
-    """Play one call against a FastAGI server."""
+async def run_session(host: str, port: int, script: CallScript, timeout_s: float = 30.0,
+                      peer: AsteriskPeer | None = None) -> SessionResult:
+    """Play one call against a FastAGI server (``peer``: a customised Asterisk side)."""
     loop = asyncio.get_running_loop()
-    peer = AsteriskPeer(script)
+    peer = peer or AsteriskPeer(script)
     done: asyncio.Future[None] = loop.create_future()
     t0 = time.perf_counter()
     transport: asyncio.Transport | None = None

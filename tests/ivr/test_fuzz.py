@@ -1,0 +1,140 @@
+"""Hypothesis fuzzing of the AGI codec: no exception escapes, nothing hangs, and the events
+do not depend on how the bytes are split."""
+
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hotline12345.ivr.protocol import (
+    AgiConnection,
+    CommandError,
+    ConnectionClosed,
+    Environment,
+    HangupEvent,
+    Limits,
+    ProtocolError,
+    Reply,
+    State,
+    format_command,
+    format_environment,
+    format_mset,
+    parse_command,
+)
+from hotline12345.ivr.simulate import AsteriskPeer, CallScript, separate_app_args
+
+FUZZ = settings(max_examples=300, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
+EVENT_TYPES = (Environment, Reply, HangupEvent, ProtocolError, ConnectionClosed)
+
+# Pieces that look like AGI, so the fuzzer reaches deep states, mixed with raw bytes.
+_TOKENS = st.sampled_from([
+    b"agi_uniqueid: 1.1\n", b"agi_callerid: unknown\n", b"agi_arg_1: x\n", b"\n", b"\r\n",
+    b"agi_network_script: inbound?a=1&a=2\n", b"200 result=0\n", b"200 result=1 (x)\n",
+    b"200 result= (timeout)\n", b"HANGUP\n", b"511 Command Not Permitted\n",
+    b"520-Invalid\n", b"520 End of proper usage.\n", b"100 result=0 Trying...\n",
+    b"510 Invalid or unknown command\n", b"\xe5\xbc\xa0", b"\xff", b":", b" ", b"agi_",
+])
+_STREAM = st.lists(st.one_of(_TOKENS, st.binary(max_size=40)), max_size=40).map(b"".join)
+
+
+def _run(data: bytes, cuts: list[int], commands: int, limits: Limits) -> list[object]:
+    conn = AgiConnection(limits)
+    events: list[object] = []
+    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
+    for a, b in itertools.pairwise(points):
+        new = conn.receive_data(data[a:b])
+        events += new
+        if any(isinstance(e, Environment) for e in new) and conn.state is State.COMMANDS:
+            for _ in range(commands):
+                conn.send_command("NOOP")
+    events += conn.receive_data(b"")
+    assert conn.state is State.CLOSED
+    return events
+
+
+@FUZZ
+@given(_STREAM, st.lists(st.integers(0, 2000), max_size=12), st.integers(0, 6))
+def test_codec_never_raises_and_always_ends(data: bytes, cuts: list[int], commands: int) -> None:
+    limits = Limits(max_line_bytes=64, max_env_bytes=256, max_env_lines=12,
+                    max_block_bytes=128, max_block_lines=6)
+    events = _run(data, cuts, commands, limits)
+    assert all(isinstance(e, EVENT_TYPES) for e in events)
+    assert isinstance(events[-1], ConnectionClosed)
+    assert sum(isinstance(e, Environment) for e in events) <= 1
+    assert sum(isinstance(e, ConnectionClosed) for e in events) == 1
+    errors = [e for e in events if isinstance(e, ProtocolError)]
+    assert len(errors) <= 1
+    if errors:  # nothing but the close after an error
+        assert events.index(errors[0]) >= len(events) - 2
+
+
+@FUZZ
+@given(_STREAM, st.lists(st.integers(0, 2000), max_size=12))
+def test_events_do_not_depend_on_the_split(data: bytes, cuts: list[int]) -> None:
+    # Without commands sent mid-stream, the split points cannot matter.
+    limits = Limits(max_line_bytes=64, max_env_bytes=256, max_env_lines=12)
+    whole = _run(data, [], 0, limits)
+    split = _run(data, cuts, 0, limits)
+    assert [type(e) for e in whole] == [type(e) for e in split]
+    assert [e for e in whole if not isinstance(e, ProtocolError)] == \
+           [e for e in split if not isinstance(e, ProtocolError)]
+
+
+_ARG = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\r\n\0"),
+               max_size=30)
+
+
+@FUZZ
+@given(st.lists(_ARG, max_size=6))
+def test_quoted_arguments_round_trip_through_parse_args(args: list[str]) -> None:
+    line = format_command("SET VARIABLE", *args).decode("utf-8")[:-1]
+    assert parse_command(line) == ["SET", "VARIABLE", *args]
+
+
+@FUZZ
+@given(st.text(max_size=80))
+def test_parse_args_never_raises(line: str) -> None:
+    assert isinstance(parse_command(line), list)
+
+
+_NAME = st.from_regex(r"[A-Z_][A-Z0-9_]{0,20}", fullmatch=True)
+_VALUE = st.text(st.characters(blacklist_categories=["Cs", "Cc"], blacklist_characters="$"),
+                 max_size=25)
+
+
+@FUZZ
+@given(st.lists(st.tuples(_NAME, _VALUE), min_size=1, max_size=20))
+def test_mset_pairs_round_trip(pairs: list[tuple[str, str]]) -> None:
+    try:
+        line = format_command("EXEC", "MSet", format_mset(pairs)).decode("utf-8")[:-1]
+    except CommandError as exc:
+        assert "2047" in str(exc)
+        return
+    argv = parse_command(line)
+    got = [tuple(separate_app_args(p, "=", arraylen=2))
+           for p in separate_app_args(argv[2], arraylen=99)]
+    assert got == pairs
+
+
+@FUZZ
+@given(st.dictionaries(_NAME.map(lambda n: "agi_" + n.lower()), _VALUE, max_size=10))
+def test_environment_round_trip(variables: dict[str, str]) -> None:
+    variables = {k: v for k, v in variables.items() if not k.startswith("agi_arg_")
+                 and k != "agi_network_script"}
+    events = AgiConnection().receive_data(format_environment(variables))
+    env = events[0]
+    assert isinstance(env, Environment)
+    assert dict(env.variables) == variables
+
+
+@FUZZ
+@given(st.lists(st.binary(max_size=60), max_size=10))
+def test_simulated_asterisk_never_raises(chunks: list[bytes]) -> None:
+    peer = AsteriskPeer(CallScript({"agi_uniqueid": "1.1"}, digits=["1"], hangup_at=2))
+    for chunk in chunks:
+        assert isinstance(peer.receive_data(chunk), bytes)
+    peer.eof()
+    assert peer.status in ("SUCCESS", "FAILURE", "HANGUP")
