@@ -47,6 +47,9 @@ def register_serve_cmd(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("--data-dir", metavar="DIR",
                    help="data directory (default: $HOTLINE12345_DATA_DIR, else the user's)")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    from hotline12345.agents.service import add_http_arguments
+
+    add_http_arguments(p)  # the supervisor wallboard started beside the controller
     p.set_defaults(handler=_serve)
 
 
@@ -75,6 +78,7 @@ def register_simulate_cmd(sub: argparse._SubParsersAction[argparse.ArgumentParse
 
 def _serve(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
+    from hotline12345.agents.service import start_agents_services
     from hotline12345.calls.recorder import CallRecorder
     from hotline12345.calls.store import SqlCallStore
     from hotline12345.config import ConfigError, load_site
@@ -124,9 +128,18 @@ def _serve(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         print(f"hotline12345 controller: FastAGI on {args.agi_host}:{server.port} "
-              f"(flows: {', '.join(registry.names())}); data in {root}", file=sys.stderr)
-        await stop.wait()
-        await server.shutdown()
+              f"(flows: {', '.join(registry.names())}); data in {root}", file=sys.stderr,
+              flush=True)
+        try:
+            services = await start_agents_services(site, root, args.http_host, args.http_port,
+                                                   database_url=url)
+        except Exception as exc:
+            await server.shutdown(0)
+            print(f"hotline12345 serve: the wallboard could not start: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        async with services:
+            await stop.wait()
+            await server.shutdown()
 
     try:
         asyncio.run(run())

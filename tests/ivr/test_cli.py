@@ -1,0 +1,88 @@
+"""``hotline12345 serve`` and ``hotline12345 simulate`` as processes, over real TCP."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+EXE = Path(sys.executable).with_name("hotline12345")
+CMD = [str(EXE)] if EXE.exists() else [sys.executable, "-m", "hotline12345.cli"]
+
+
+def _wait_for_line(proc: subprocess.Popen[str], pattern: str, timeout: float = 60) -> re.Match[str]:
+    assert proc.stderr is not None
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+        if not ready:
+            if proc.poll() is not None:
+                break
+            continue
+        line = proc.stderr.readline()
+        seen.append(line)
+        m = re.search(pattern, line)
+        if m:
+            return m
+    raise AssertionError(f"no line matching {pattern!r}; got: {''.join(seen)}")
+
+
+def test_serve_then_simulate(tmp_path: Path) -> None:
+    env = dict(os.environ, HOTLINE12345_DATA_DIR=str(tmp_path),
+               HOTLINE12345_ADMIN_PASSWORD="test-only-password")
+    for key in ("HOTLINE12345_AMI_HOST", "HOTLINE12345_REDIS_URL", "HOTLINE12345_DATABASE_URL"):
+        env.pop(key, None)
+    serve = subprocess.Popen([*CMD, "serve", "--agi-port", "0", "--http-port", "0",
+                              "--log-level", "WARNING"], env=env, text=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        port = int(_wait_for_line(serve, r"FastAGI on 127\.0\.0\.1:(\d+)").group(1))
+        sim = subprocess.run([*CMD, "simulate", "--port", str(port), "--count", "300",
+                              "--concurrency", "30", "--hangup-ratio", "0.2", "--json"],
+                             env=env, capture_output=True, text=True, timeout=120)
+        assert sim.returncode == 0, sim.stderr
+        report = json.loads(sim.stdout)
+        assert report["sessions"] == 300
+        assert set(report["outcomes"]) <= {"SUCCESS", "HANGUP"}
+        assert report["outcomes"].get("HANGUP", 0) > 0
+        assert report["p99_ms"] >= report["p50_ms"] > 0
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        rc = serve.wait(60)
+    assert rc == 0
+    with sqlite3.connect(tmp_path / "hotline12345.sqlite3") as db:
+        rows = dict(db.execute("SELECT outcome, count(*) FROM calls GROUP BY outcome").fetchall())
+    assert sum(rows.values()) == 300 and rows.get("routed", 0) > 0
+
+
+def test_simulate_against_nothing_reports_errors(tmp_path: Path) -> None:
+    with __import__("socket").socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nobody listens
+    sim = subprocess.run([*CMD, "simulate", "--port", str(port), "--count", "5", "--json"],
+                         capture_output=True, text=True, timeout=60)
+    assert sim.returncode == 1
+    report = json.loads(sim.stdout)
+    assert report["outcomes"] == {"ERROR": 5} and "ECONNREFUSED" in report["errors"][0]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["simulate", "--dialled", "12345,abc"], "--dialled '12345,abc'"),
+    (["simulate", "--concurrency", "0"], "--concurrency 0"),
+    (["serve", "--agi-allow", "asterisk.local"], "allowed Asterisk host 'asterisk.local'"),
+    (["serve", "--agi-port", "99999"], "AGI port 99999"),
+])
+def test_bad_options_are_named(args: list[str], message: str, tmp_path: Path) -> None:
+    env = dict(os.environ, HOTLINE12345_DATA_DIR=str(tmp_path))
+    r = subprocess.run([*CMD, *args], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 2 and message in r.stderr
