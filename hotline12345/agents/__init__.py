@@ -8,6 +8,10 @@ Modules (imported explicitly, nothing is registered by importing this package):
 - :mod:`.state`   the state model, a pure function of AMI events and a clock.
 - :mod:`.figures` rolling-window figures (接通率, 15-second answer rate, ...).
 - :mod:`.store`   where state lives: in the process, or shared through Redis.
-- :mod:`.web`     the aiohttp wallboard, JSON API, SSE push and ``/metrics``.
+- :mod:`.runtime` the running service: state + monitor + store, change notification.
+- :mod:`.actions` supervisor actions on seats: validated, sent, confirmed, audited.
+- :mod:`.audit`   the audit log table (SQLAlchemy); :mod:`.users` wallboard users (bcrypt).
+- :mod:`.web`     the aiohttp wallboard, JSON API, SSE push and ``/metrics`` (:mod:`.metrics`).
 - :mod:`.service` ``start_agents_services``: what ``hotline12345 serve`` calls.
+- :mod:`.cli`     ``hotline12345 agents users ...``.
 """
