@@ -16,6 +16,7 @@ from __future__ import annotations
 import abc
 import logging
 from collections.abc import Mapping
+from typing import NamedTuple
 
 from hotline12345.ivr.protocol import (
     MAX_COMMAND_BYTES,
@@ -28,6 +29,47 @@ from hotline12345.ivr.protocol import (
 from hotline12345.logs import log_event
 
 _MSET_BYTES = MAX_COMMAND_BYTES - len(b'EXEC MSet ""\n')
+
+
+class _Batch(NamedTuple):
+    arg: str  # the MSet argument
+    n: int  # pairs
+    size: int  # worst-case bytes on the wire
+    pairs: tuple[tuple[str, str], ...]
+
+
+def _cost(pair: str) -> int:
+    # Worst case after AGI quoting: every byte a backslash or a quote, doubled.
+    return 2 * len(pair.encode("utf-8")) + 1
+
+
+_PLANS: dict[tuple[tuple[str, str], ...], tuple[list[_Batch], list[tuple[str, str]]]] = {}
+
+
+def _plan(items: tuple[tuple[str, str], ...]) -> tuple[list[_Batch], list[tuple[str, str]]]:
+    """MSet batches and SET VARIABLE leftovers for ``items``; memoised (decisions recur)."""
+    plan = _PLANS.get(items)
+    if plan is not None:
+        return plan
+    batches: list[_Batch] = []
+    single: list[tuple[str, str]] = []
+    for name, value in items:
+        pair = mset_pair(name, value)
+        if pair is None:
+            single.append((name, value))
+            continue
+        cost = _cost(pair)
+        if batches and batches[-1].n < MSET_MAX_PAIRS \
+                and batches[-1].size + cost <= _MSET_BYTES:
+            last = batches[-1]
+            batches[-1] = _Batch(f"{last.arg},{pair}", last.n + 1, last.size + cost,
+                                 (*last.pairs, (name, value)))
+        else:
+            batches.append(_Batch(pair, 1, cost, ((name, value),)))
+    if len(_PLANS) >= 1024:
+        _PLANS.clear()
+    _PLANS[items] = (batches, single)
+    return batches, single
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +188,8 @@ class Channel(abc.ABC):
         r = await self.execute("SET VARIABLE", name, Quoted(value))
         self._plain(f"SET VARIABLE {name}", r)
 
-    async def set_variables(self, variables: Mapping[str, str]) -> None:
+    async def set_variables(self, variables: Mapping[str, str],
+                            per_call: Mapping[str, str] | None = None) -> None:
         """Set several channel variables (works on a dead channel too).
 
         AGI has no multi-variable command and Asterisk reads one command at a time (no
@@ -154,36 +197,40 @@ class Channel(abc.ABC):
         ``SET VARIABLE`` costs a round trip. ``EXEC MSet`` sets up to
         :data:`~hotline12345.ivr.protocol.MSET_MAX_PAIRS` in one; values it cannot carry
         safely (``$``, control characters) and single variables use ``SET VARIABLE``.
+
+        ``variables`` that recur from call to call (a decision's) are batched once and the
+        batches reused; ``per_call`` ones (e.g. the recording name) are added each time.
         """
-        batches: list[list[str]] = []
-        names: list[list[tuple[str, str]]] = []
-        single: list[tuple[str, str]] = []
-        size = 0
-        use_mset = self.use_mset
-        for name, value in variables.items():
-            pair = mset_pair(name, value) if use_mset else None
-            if pair is None:
-                single.append((name, value))
+        if self.use_mset:
+            batches, planned = _plan(tuple(variables.items()))
+            single = list(planned)  # the plan is shared: never change it
+        else:
+            batches, single = [], list(variables.items())
+        if per_call:
+            batches = list(batches)
+            for name, value in per_call.items():
+                pair = mset_pair(name, value, remember=False) if self.use_mset else None
+                if pair is None:
+                    single.append((name, value))
+                    continue
+                cost = _cost(pair)
+                if batches and batches[-1].n < MSET_MAX_PAIRS \
+                        and batches[-1].size + cost <= _MSET_BYTES:
+                    last = batches[-1]
+                    batches[-1] = _Batch(f"{last.arg},{pair}", last.n + 1,
+                                         last.size + cost, (*last.pairs, (name, value)))
+                else:
+                    batches.append(_Batch(pair, 1, cost, ((name, value),)))
+        for batch in batches:
+            if batch.n == 1 or not self.use_mset:
+                single.extend(batch.pairs)
                 continue
-            # Worst case after AGI quoting: every backslash and quote doubled.
-            cost = 2 * len(pair.encode("utf-8")) + 1
-            if not batches or len(batches[-1]) >= MSET_MAX_PAIRS or size + cost > _MSET_BYTES:
-                batches.append([])
-                names.append([])
-                size = 0
-            batches[-1].append(pair)
-            names[-1].append((name, value))
-            size += cost
-        for batch, pairs in zip(batches, names, strict=True):
-            if len(batch) == 1 or not self.use_mset:
-                single.extend(pairs)
-                continue
-            r = self._plain("EXEC MSet", await self.execute("EXEC", "MSet", ",".join(batch)))
+            r = self._plain("EXEC MSet", await self.execute("EXEC", "MSet", batch.arg))
             if r.result == -2:
                 self.use_mset = False
                 log_event(log, "ivr.mset_unavailable", logging.WARNING,
                           uniqueid=self.env.uniqueid, hint="falling back to SET VARIABLE")
-                single.extend(pairs)
+                single.extend(batch.pairs)
             elif r.result != 0:
                 raise CommandFailed("EXEC MSet", r)
         for name, value in single:

@@ -678,14 +678,17 @@ def mset_safe(name: str, value: str) -> bool:
 _PAIRS: dict[tuple[str, str], str | None] = {}
 
 
-def mset_pair(name: str, value: str) -> str | None:
+def mset_pair(name: str, value: str, *, remember: bool = True) -> str | None:
     """``name=value`` escaped for ``MSet``, or ``None`` if the pair must use SET VARIABLE.
-    Memoised: the same queue, priority and dial-string pairs recur call after call."""
+    Memoised (unless ``remember`` is false, for one-off values): the same queue, priority
+    and dial-string pairs recur call after call."""
     key = (name, value)
     pair = _PAIRS.get(key, "")
     if pair != "":
         return pair
     pair = f"{name}={value.translate(_APP_ESCAPES)}" if mset_safe(name, value) else None
+    if not remember:
+        return pair
     if len(_PAIRS) >= 4096:
         _PAIRS.clear()
     _PAIRS[key] = pair

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import random
+import re
 import selectors
 import socket
 import time
@@ -57,6 +58,7 @@ STREAM_FILE_USAGE = (
     b"520 End of proper usage.\n")
 GENERIC_USAGE = (b"520-Invalid command syntax.  Proper usage follows:\nUsage.\n"
                  b"520 End of proper usage.\n")
+_APP_SPECIAL = re.compile(r'[()\[\]"\\]')
 #: Minimum argc (verb words included) per command, as res_agi's handlers check it.
 _MIN_ARGC = {"STREAM FILE": 4, "GET DATA": 3, "WAIT FOR DIGIT": 4, "SET VARIABLE": 4,
              "GET VARIABLE": 3, "GET FULL VARIABLE": 4, "VERBOSE": 2, "EXEC": 2}
@@ -219,6 +221,10 @@ def separate_app_args(buf: str, delim: str = ",", *, remove_chars: bool = True,
     arguments at ``delim`` outside ``()``, ``[]`` and quotes; with ``remove_chars`` quotes
     are dropped and a backslash makes the next character literal. The last of ``arraylen``
     entries takes the rest of the string unparsed."""
+    if not buf:
+        return []
+    if _APP_SPECIAL.search(buf) is None:  # nothing to track: a plain split does the same
+        return buf.split(delim, arraylen - 1)
     out: list[str] = []
     n = len(buf)
     i = 0

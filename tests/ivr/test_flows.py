@@ -12,6 +12,7 @@ import pytest
 
 from hotline12345.calls.recorder import CallRecorder
 from hotline12345.calls.store import SqlCallStore
+from hotline12345.ivr.channel import Channel
 from hotline12345.ivr.flows import Services, build_registry
 from hotline12345.ivr.protocol import parse_command
 from hotline12345.ivr.registry import FlowRegistry
@@ -267,3 +268,23 @@ def test_services_are_frozen(router: Router, recorder: CallRecorder) -> None:
     services = Services(router, recorder)
     with pytest.raises(dataclasses.FrozenInstanceError):
         services.router = router  # type: ignore[misc]
+
+
+async def test_variable_batches_are_reused_without_leaking(serve: ServerFactory) -> None:
+    """Batches are planned once per set of variables; values MSet cannot carry ($ would be
+    expanded under AGIEXECFULL) go through SET VARIABLE, call after call."""
+
+    class Mixed:
+        async def __call__(self, ch: Channel) -> None:
+            await ch.set_variables({"A": "1", "B": "x${EVIL}", "C": "a,b(c"},
+                                   {"REC": ch.env.uniqueid or ""})
+
+    registry = FlowRegistry()
+    registry.register("mixed", Mixed())
+    server = await serve(registry)
+    runs = [await play(server.port, call("12345", uniqueid=f"7.{i}", flow="mixed"))
+            for i in range(3)]
+    for i, r in enumerate(runs):
+        assert r.variables == {"A": "1", "B": "x${EVIL}", "C": "a,b(c", "REC": f"7.{i}"}
+        assert r.commands == [f'EXEC MSet "A=1,C=a\\\\,b\\\\(c,REC=7.{i}"',
+                              'SET VARIABLE B "x${EVIL}"']

@@ -104,6 +104,7 @@ class InboundFlow:
 
     @staticmethod
     async def _set_variables(channel: Channel, decision: Decision, uniqueid: str) -> None:
-        variables = dict(decision.variables)
-        variables.setdefault(REC_VARIABLE, uniqueid)
-        await channel.set_variables(variables)
+        if REC_VARIABLE in decision.variables:
+            await channel.set_variables(decision.variables)
+        else:
+            await channel.set_variables(decision.variables, {REC_VARIABLE: uniqueid})
