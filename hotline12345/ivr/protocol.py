@@ -306,6 +306,15 @@ def parse_reply_line(line: str) -> Reply | None:
     return Reply(code, result, result_text, data, endpos, line)
 
 
+_LONG_NUMBER = re.compile(r"\d{7,}")
+
+
+def _snippet(text: str) -> str:
+    """A bad line for an error message: cut to 80 characters, and any run of 7 digits or
+    more masked as logs mask callers' numbers (138****8000), since it may be one."""
+    return _LONG_NUMBER.sub(lambda m: f"{m.group()[:3]}****{m.group()[-4:]}", text[:80])
+
+
 def _decode(raw: bytes) -> str:
     # Asterisk passes names through as bytes; a caller name that is not UTF-8 must not cost
     # the caller their call, so undecodable bytes become U+FFFD instead of an error.
@@ -440,7 +449,7 @@ class AgiConnection:
             start = self._scan = nl + 1
             key, sep, value = text.partition(":")
             if not sep or _ENV_KEY.match(key) is None:
-                self._fail(events, f"expected 'agi_name: value', got {text[:80]!r}")
+                self._fail(events, f"expected 'agi_name: value', got {_snippet(text)!r}")
                 return
             if key in env:
                 self._fail(events, f"environment field {key} sent twice")
@@ -532,14 +541,14 @@ class AgiConnection:
             return
         if text.startswith("520-"):
             if self.pending <= 0:
-                self._fail(events, f"reply {text[:80]!r} to no command")
+                self._fail(events, f"reply {_snippet(text)!r} to no command")
                 return
             self._block = [text]
             self._block_bytes = len(raw) + 1
             return
         reply = parse_reply_line(text)
         if reply is None:
-            self._fail(events, f"not an AGI reply: {text[:80]!r}")
+            self._fail(events, f"not an AGI reply: {_snippet(text)!r}")
             return
         if reply.code == 100:  # "100 result=0 Trying...": provisional, the real reply follows
             return
@@ -547,7 +556,7 @@ class AgiConnection:
 
     def _reply(self, reply: Reply, events: list[Event]) -> None:
         if self.pending <= 0:
-            self._fail(events, f"reply {reply.text[:80]!r} to no command")
+            self._fail(events, f"reply {_snippet(reply.text)!r} to no command")
             return
         self.pending -= 1
         events.append(reply)

@@ -270,7 +270,7 @@ class _Session(asyncio.Protocol):
         if flow is None:
             server.stats.unknown_flow += 1
             log_event(log, "agi.unknown_flow", logging.ERROR, script=env.script,
-                      request=env.request, uniqueid=env.uniqueid,
+                      uniqueid=env.uniqueid,
                       known=server.registry.names(),
                       hint="AGI(agi://host:4573/<flow>) must name a registered flow")
             self._fail_now()

@@ -279,3 +279,10 @@ def test_environment_round_trip_and_failure_line() -> None:
     assert got.script == "inbound" and got.query == {"dialled": "12317", "enterprise": "1"}
     # res_agi.c run_agi(): strncasecmp(buf, "failure", 7) == 0 -> AGI_RESULT_FAILURE
     assert FAILURE_LINE.lower().startswith(b"failure") and FAILURE_LINE.endswith(b"\n")
+
+
+def test_error_snippets_mask_numbers() -> None:
+    conn = AgiConnection()
+    events = conn.receive_data(b"agi_callerid 13800138000\n\n")
+    assert isinstance(events[0], ProtocolError)
+    assert "138****8000" in events[0].message and "13800138000" not in events[0].message
