@@ -356,6 +356,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.profile:
         pstats.Stats(args.profile).sort_stats("tottime").print_stats(30)
     ratio = routed.per_s / bare_report.per_s if bare_report.per_s else 0.0
+    bare_cpu = bare[False][1]
+    if routed_cpu > 0:
+        print(f"CPU per session: routed {routed_cpu:.0f} µs, bare {bare_cpu:.0f} µs "
+              f"(ratio {bare_cpu / routed_cpu:.2f}: what the ratio would be on saturated cores)")
+    if _busy(bare_report, bare_cpu) < 90:
+        print(f"note: the bare server's core was {_busy(bare_report, bare_cpu)}% busy: the load "
+              "generator limited it, so bare_per_s is understated and the ratio flattered")
     bad = sum(v for k, v in routed.outcomes.items() if k != "SUCCESS")
     if bad:
         print(f"warning: {bad} routed sessions did not succeed: {routed.errors[:3]}")
