@@ -428,10 +428,16 @@ class FastAgiServer:
                   allowed_hosts=list(cfg.allowed_hosts))
 
     def _sweep(self) -> None:
-        now = self.loop.time()
-        for session in list(self._sessions):
-            session.check_deadlines(now)
-        self._sweeper = self.loop.call_later(self.tick_s, self._sweep)
+        try:
+            now = self.loop.time()
+            for session in list(self._sessions):
+                try:
+                    session.check_deadlines(now)
+                except Exception:  # one broken session must not stop the deadlines of all
+                    log.error("agi.sweep_failed", exc_info=True,
+                              extra={"fields": {"peer": session.peer}})
+        finally:
+            self._sweeper = self.loop.call_later(self.tick_s, self._sweep)
 
     @property
     def port(self) -> int:

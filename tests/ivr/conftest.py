@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,8 +107,3 @@ async def read_all(reader: asyncio.StreamReader, timeout: float = 10.0) -> bytes
     async with asyncio.timeout(timeout):
         return await reader.read()
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
