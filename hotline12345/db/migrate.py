@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,6 +74,7 @@ def _sqlite_lock(url: str) -> Iterator[None]:
 
 def upgrade(url: str, revision: str = "head", engine: Engine | None = None) -> None:
     """Migrate the database at ``url`` to ``revision`` (default: the newest)."""
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # start-up noise
     own = engine is None
     eng = engine if engine is not None else make_engine(url)
     cfg = alembic_config(url)

@@ -370,12 +370,13 @@ class RedisJobQueue:
 
     @classmethod
     def from_url(cls, url: str, sessions: sessionmaker[Session],
-                 policy: RetryPolicy | None = None, prefix: str = DEFAULT_PREFIX) -> RedisJobQueue:
+                 policy: RetryPolicy | None = None, prefix: str = DEFAULT_PREFIX,
+                 ack_retry_s: float = 10.0) -> RedisJobQueue:
         import redis
 
         client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5,
                                       health_check_interval=15)
-        return cls(client, sessions, policy, prefix)
+        return cls(client, sessions, policy, prefix, ack_retry_s)
 
     def _seen(self, uniqueid: str) -> str:
         return f"{self.prefix}:seen:{uniqueid}"

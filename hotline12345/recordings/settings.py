@@ -61,6 +61,7 @@ class RecordingSettings:
     scan_interval_s: float = 60.0
     heartbeat_s: float = 5.0
     db_retry_s: float = 30.0  # how long a decoded job retries its commit before re-queueing
+    reconnect_max_s: float = 5.0  # longest pause between attempts to reach the queue
     hook: Hook | None = None
 
     def redacted_redis(self) -> str:

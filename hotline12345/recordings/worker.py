@@ -54,7 +54,7 @@ def open_queue(settings: RecordingSettings, sessions: sessionmaker[Session]) -> 
     """Redis when a Redis URL is configured, else the SQL queue in the tickets' database."""
     if settings.redis_url:
         return RedisJobQueue.from_url(settings.redis_url, sessions, settings.policy,
-                                      settings.redis_prefix)
+                                      settings.redis_prefix, ack_retry_s=settings.db_retry_s)
     return SqlJobQueue(sessions, settings.policy)
 
 
@@ -73,16 +73,16 @@ def _worker_main(settings: RecordingSettings, model: LoadedModel, consumer: str,
     queue = open_queue(settings, sessions)
     processor = Processor(settings, model, sessions, queue, consumer)
     log_event(log, "recordings.worker.started", consumer=consumer, queue=queue.kind)
-    pause = 0.5
+    pause = min(0.5, settings.reconnect_max_s)
     while not stop.is_set():
         try:
             processor.run_once(block_s=1.0)
-            pause = 0.5
+            pause = min(0.5, settings.reconnect_max_s)
         except QueueUnavailable as exc:
             log_event(log, "recordings.worker.queue_unavailable", logging.WARNING,
                       consumer=consumer, error=str(exc), retry_in_s=pause)
             stop.wait(pause)
-            pause = min(pause * 2, 10.0)
+            pause = min(pause * 2, settings.reconnect_max_s)
         except Exception:
             log.exception("recordings.worker.error", extra={"fields": {"consumer": consumer}})
             stop.wait(1.0)

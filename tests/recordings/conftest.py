@@ -52,12 +52,14 @@ def model() -> LoadedModel:
 # --- speech --------------------------------------------------------------------------------
 
 def _synth(text: str, out: Path) -> bytes:
-    """espeak-ng Korean at 8 kHz, 16-bit mono; raw little-endian samples."""
+    """espeak-ng Korean at 8 kHz, 16-bit mono, leading and trailing silence trimmed (short
+    audio keeps the suite fast); raw little-endian samples."""
     raw = out.with_suffix(".espeak.wav")
-    subprocess.run(["espeak-ng", "-v", "ko", "-s", "150", "-w", str(raw), text], check=True,
+    subprocess.run(["espeak-ng", "-v", "ko", "-s", "170", "-w", str(raw), text], check=True,
                    capture_output=True)
     subprocess.run(["sox", str(raw), "-r", str(RATE), "-c", "1", "-b", "16", "-e", "signed",
-                    str(out)], check=True, capture_output=True)
+                    str(out), "silence", "1", "0.02", "0.5%", "reverse", "silence", "1", "0.02",
+                    "0.5%", "reverse"], check=True, capture_output=True)
     with wave.open(str(out), "rb") as w:
         return w.readframes(w.getnframes())
 
@@ -250,7 +252,7 @@ def base_settings(db_url: str, recordings: Path, **kw: Any) -> RecordingSettings
         policy=RetryPolicy(max_attempts=3, base_s=0.2, max_s=1.0, lease_s=3.0,
                            max_deliveries=4),
         rules=RULES, legacy_modes={"12315": "双号并行"}, missing_grace_s=0.0,
-        scan_interval_s=3600.0, heartbeat_s=0.5, db_retry_s=3.0)
+        scan_interval_s=3600.0, heartbeat_s=0.5, db_retry_s=3.0, reconnect_max_s=0.5)
     return replace(settings, **kw)
 
 

@@ -49,8 +49,8 @@ def _fake_model(tmp_path: Path, *, mfcc: str | None = None, skip: tuple[str, ...
 def test_dither_zero_decodes_are_reproducible(model: LoadedModel, speech: Speech,
                                               tmp_path: Path) -> None:
     path = write_wav(tmp_path / "1.1.wav", speech.caller)
-    runs = [_direct_decode(model, path) for _ in range(3)]
-    assert runs[0] and runs[0] == runs[1] == runs[2]
+    runs = [_direct_decode(model, path) for _ in range(2)]
+    assert runs[0] and runs[0] == runs[1]
 
 
 def test_the_overlay_sets_dither_zero_and_leaves_the_model_alone(tmp_path: Path) -> None:
