@@ -110,6 +110,16 @@ def _serve(args: argparse.Namespace) -> int:
         upgrade(url)
     except ImportError:  # pragma: no cover - migrations not installed: the store creates
         pass
+    from hotline12345.recordings.model import ModelError
+    from hotline12345.recordings.settings import settings_from
+    from hotline12345.recordings.worker import start_embedded_pool
+
+    try:  # one transcription worker pool (a spawned process); None when no model is set
+        recordings = start_embedded_pool(settings_from(site, data_dir=args.data_dir,
+                                                       database_url=url))
+    except ModelError as exc:
+        print(f"hotline12345 serve: {exc}", file=sys.stderr)
+        return 2
     store = SqlCallStore(url)
     recorder = CallRecorder(store)
     registry = build_registry(Services(Router(site), recorder))
@@ -146,6 +156,8 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         recorder.close()
         store.close()
+        if recordings is not None:
+            recordings.stop()
         log_event(log, "serve.stopped", **dataclasses.asdict(server.stats))
     return 0
 
