@@ -35,6 +35,8 @@ from hotline12345.routing.patterns import PatternError, compile_pattern
 CONFIG_ENV = "HOTLINE12345_CONFIG"
 _NUMBER = re.compile(r"[0-9]{3,20}")
 _DIGITS = re.compile(r"[0-9*#]")
+#: Section names that Asterisk's queues.conf keeps for itself.
+RESERVED_QUEUE_NAMES = frozenset({"general"})
 
 
 def default_site_path() -> Path:
@@ -316,6 +318,10 @@ class _Checker:
             if not re.fullmatch(r"[A-Za-z0-9_-]+", queue.name):
                 self.error(f"{qpath}.name", f'"{queue.name}" must be ASCII letters, digits, - or _ '
                            "(it names an Asterisk queue)")
+            elif queue.name.lower() in RESERVED_QUEUE_NAMES:
+                self.error(f"{qpath}.name", f'"{queue.name}" cannot name a queue: queues.conf keeps '
+                           f"[{queue.name.lower()}] for app_queue's own settings; rename it, e.g. "
+                           f'"q-{queue.name.lower()}"')
             if queue.service_level_s <= 0:
                 self.error(f"{qpath}.service_level_s", "must be a positive number of seconds "
                            "(GB/T 33358 uses 15)")

@@ -60,7 +60,7 @@ class Centre:
     city: str
     trunks: tuple[Trunk, ...]
     timezone: str = "Asia/Shanghai"
-    general_queue: str = "general"
+    general_queue: str = "q-general"
 
 
 @dataclass(frozen=True, slots=True)

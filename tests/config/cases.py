@@ -13,12 +13,12 @@ centre:
       auth: ip
       match: [192.0.2.1]
 queues:
-  - name: general
+  - name: q-general
     label: 综合
   - name: tax
     label: 税务
     overflow:
-      - {after_s: 60, to_queue: general}
+      - {after_s: 60, to_queue: q-general}
 sub_centres:
   - {name: tax-centre, label: 税务分中心, dial: PJSIP/12366@tax}
 linkage:
@@ -48,17 +48,14 @@ CASES: list[tuple[str, list[tuple[str, str]], list[str]]] = [
     ("unknown-top-level-key", [("rules:\n", "rulez: []\nrules:\n")],
      ['site.yaml:35:1 rulez: unknown key "rulez"; known keys here: blocklist, centre, classification, enterprise, hotlines, linkage, mode_defaults, prompts, queues, register, rules, speech, sub_centres']),
     ("unknown-queue-key", [("    label: 综合\n", "    label: 综合\n    lable: x\n")],
-     ['site.yaml:13:5 queues[general].lable: unknown key "lable"; known keys here: announce, '
-      "expert_seats, label, members, name, overflow, service_level_s, skills, strategy, "
-      "timeout_s, wrapup_s"]),
+     ['site.yaml:13:5 queues[q-general].lable: unknown key "lable"; known keys here: announce, expert_seats, label, members, name, overflow, service_level_s, skills, strategy, timeout_s, wrapup_s']),
     ("missing-required-field", [("    label: 税务\n", "")],
      ['site.yaml:13:5 queues[tax]: missing required field "label"']),
     ("undefined-register-target", [("    target: tax-centre\n", "    target: tax-expert\n")],
      ['site.yaml:30:5 hotlines[12366].target: sub-centre "tax-expert" is not defined; defined '
       "sub-centres: tax-centre"]),
     ("wrong-target-kind-for-mode", [("    mode: 设分中心\n", "    mode: 整体并入\n")],
-     ['site.yaml:30:5 hotlines[12366].target: queue "tax-centre" is not defined; defined '
-      "queues: general, tax"]),
+     ['site.yaml:30:5 hotlines[12366].target: queue "tax-centre" is not defined; defined queues: q-general, tax']),
     ("bad-mode", [("    mode: 设分中心\n", "    mode: 分中心\n")],
      ["site.yaml:29:5 hotlines[12366].mode: str '分中心' is not one of: 整体并入, 双号并行, "
       "设分中心, 协同联动"]),
@@ -68,12 +65,12 @@ CASES: list[tuple[str, list[tuple[str, str]], list[str]]] = [
     ("bad-date", [("    cutover: 2021-12-31\n", "    cutover: next year\n")],
      ['site.yaml:33:5 hotlines[12366].cutover: expected a date or date-time such as 2021-01-01 '
       "or \"2021-01-01 08:30\", got str 'next year'"]),
-    ("undefined-overflow-queue", [("to_queue: general}", "to_queue: backup}")],
-     ['site.yaml:16:23 queues[tax].overflow[0].to_queue: queue "backup" is not defined; defined queues: general, tax']),
-    ("duplicate-queue-name", [("  - name: tax\n    label: 税务\n", "  - name: general\n    label: 税务\n")],
-     ['site.yaml:11:5 queues[general]: name "general" is used twice in queues; names must be unique',
-      'site.yaml:16:23 queues[general].overflow[0].to_queue: a queue cannot overflow to itself',
-      'site.yaml:38:27 rules[r1].then.target: queue "tax" is not defined; defined: general']),
+    ("undefined-overflow-queue", [("to_queue: q-general}", "to_queue: backup}")],
+     ['site.yaml:16:23 queues[tax].overflow[0].to_queue: queue "backup" is not defined; defined queues: q-general, tax']),
+    ("duplicate-queue-name", [("  - name: tax\n    label: 税务\n", "  - name: q-general\n    label: 税务\n")],
+     ['site.yaml:11:5 queues[q-general]: name "q-general" is used twice in queues; names must be unique',
+      'site.yaml:16:23 queues[q-general].overflow[0].to_queue: a queue cannot overflow to itself',
+      'site.yaml:38:27 rules[r1].then.target: queue "tax" is not defined; defined: q-general']),
     ("duplicate-did-across-trunks",
      [("      match: [192.0.2.1]\n", "      match: [192.0.2.1]\n    - {name: t2, access_numbers: "
        "[\"12345\"], match: [192.0.2.2]}\n")],
@@ -122,8 +119,7 @@ CASES: list[tuple[str, list[tuple[str, str]], list[str]]] = [
     ("ip-trunk-without-match", [("      match: [192.0.2.1]\n", "")],
      ["site.yaml:6:7 centre.trunks[t1].match: IP authentication needs the provider's addresses in match, e.g. [203.0.113.10]"]),
     ("undefined-general-queue", [("  city: 测试市\n", "  city: 测试市\n  general_queue: main\n")],
-     ['site.yaml:5:3 centre.general_queue: queue "main" is not defined; defined queues: '
-      "general, tax"]),
+     ['site.yaml:5:3 centre.general_queue: queue "main" is not defined; defined queues: q-general, tax']),
     ("question-leads-to-question",
      [("    then: {action: queue, target: tax}\n",
        "    then: {action: ask}\n    ask: {prompt: ask, options: {\"1\": {action: ask}}, "
@@ -131,6 +127,10 @@ CASES: list[tuple[str, list[tuple[str, str]], list[str]]] = [
      ['site.yaml:39:40 rules[r1].ask.options[1].action: a caller is asked one question at most; an answer cannot lead to another question']),
     ("hotline-listed-twice", [("rules:\n", '  - {number: "12366", name: 税务热线}\nrules:\n')],
      ['site.yaml:26:5 hotlines[12366]: number "12366" is listed twice; merge the two entries']),
+    ("queue-name-reserved-by-asterisk", [("  - name: q-general\n", "  - name: General\n"),
+                                         ("to_queue: q-general}", "to_queue: General}")],
+     ['site.yaml:1:1 centre.general_queue: queue "q-general" is not defined; defined queues: General, tax',
+      'site.yaml:11:5 queues[General].name: "General" cannot name a queue: queues.conf keeps [general] for app_queue\'s own settings; rename it, e.g. "q-general"']),
     ("empty-file", [(BASE, "")],
      ["site.yaml:1:1 the file is empty; start from the shipped default site (hotline12345 "
       "config show)"]),

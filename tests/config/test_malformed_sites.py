@@ -53,7 +53,7 @@ def test_config_check_lists_all_errors_and_exits_nonzero(tmp_path: Path) -> None
     assert run.returncode == 1
     lines = run.stdout.strip().splitlines()
     assert len(lines) == 2
-    assert lines[0].startswith(f"{path}:13:5 queues[general].lable: unknown key")
+    assert lines[0].startswith(f"{path}:13:5 queues[q-general].lable: unknown key")
     assert lines[1].startswith(f"{path}:38:12 rules[r1].when.dialled:")
     assert "2 errors" in run.stderr
 
@@ -68,7 +68,7 @@ def test_config_check_default_site_ok() -> None:
 def test_enterprise_numbers_file_errors_name_file_and_line(tmp_path: Path) -> None:
     (tmp_path / "ent.txt").write_text("# enterprises\n02066668888\nnot-a-number\n",
                                       encoding="utf-8")
-    text = BASE.replace("prompts:\n", "enterprise: {queue: general, numbers_file: ent.txt}\n"
+    text = BASE.replace("prompts:\n", "enterprise: {queue: q-general, numbers_file: ent.txt}\n"
                         "prompts:\n")
     got = [str(i) for i in check_site(write(tmp_path, text))]
     assert got == [f'{tmp_path / "ent.txt"}:3:1 enterprise.numbers_file: "not-a-number" is not '

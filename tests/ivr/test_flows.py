@@ -107,8 +107,8 @@ async def test_linkage_carries_dial_and_transfer(serve: ServerFactory,
 @pytest.mark.parametrize(("digits", "answer", "queue", "prio"), [
     (["1"], "1", "enterprise", "10"),  # the enterprise green channel
     (["", "1"], "1", "enterprise", "10"),  # answered on the retry
-    (["", ""], "", "general", "0"),  # no answer twice: the default
-    (["7"], "7", "general", "0"),  # not an option: the default
+    (["", ""], "", "q-general", "0"),  # no answer twice: the default
+    (["7"], "7", "q-general", "0"),  # not an option: the default
 ])
 async def test_the_one_question(serve: ServerFactory, registry: FlowRegistry,
                                 store: SqlCallStore, recorder: CallRecorder, digits: list[str],

@@ -15,9 +15,9 @@ centre:
   trunks:
     - {name: t1, access_numbers: ["12345"], auth: ip, match: [192.0.2.1]}
 queues:
-  - {name: general, label: 综合, expert_seats: [PJSIP/9001]}
+  - {name: q-general, label: 综合, expert_seats: [PJSIP/9001]}
   - {name: enterprise, label: 为企服务专席}
-  - {name: market, label: 市场监管, overflow: [{waiting_over: 3, to_queue: general}]}
+  - {name: market, label: 市场监管, overflow: [{waiting_over: 3, to_queue: q-general}]}
   - {name: dialect, label: 方言座席}
 sub_centres:
   - {name: tax, label: 税务分中心, dial: PJSIP/12366@tax}
@@ -38,7 +38,7 @@ prompts:
   night: {text: 夜间}
 register: {use_default: false}
 hotlines:
-  - {number: "12317", name: 扶贫, department: 乡村振兴局, mode: 整体并入, target: general,
+  - {number: "12317", name: 扶贫, department: 乡村振兴局, mode: 整体并入, target: q-general,
      prompt: 过渡期提示, transition_start: "2021-01-01 08:00", cutover: "2021-02-01 08:00",
      provenance: test}
   - {number: "12358", name: 价格, department: 市场监管, mode: 整体并入, target: market,

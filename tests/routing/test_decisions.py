@@ -28,7 +28,7 @@ def test_whole_merge_retired_continue_and_hangup(make_site: SiteFactory) -> None
     router = Router(site)
     cont = router.decide(CallContext("12317", LIVE, "13800138000"))
     assert (cont.action, cont.target, cont.prompts) == (
-        Action.QUEUE, "general", ("hotline12345/now-12345",))
+        Action.QUEUE, "q-general", ("hotline12345/now-12345",))
     gone = router.decide(CallContext("12358", LIVE, "13800138000"))
     assert gone.action is Action.ANNOUNCE_HANGUP
     assert gone.prompts == ("hotline12345/now-12345",)
@@ -47,7 +47,7 @@ def test_sub_centre_and_linkage_three_way(make_site: SiteFactory) -> None:
     router = Router(make_site())
     tax = router.decide(CallContext("12366", IN_TRANSITION))
     assert tax.action is Action.SUB_CENTRE and tax.variables["HOTLINE_DIAL"] == "PJSIP/12366@tax"
-    assert tax.variables["HOTLINE_FALLBACK_QUEUE"] == "general"
+    assert tax.variables["HOTLINE_FALLBACK_QUEUE"] == "q-general"
     police = router.decide(CallContext("110", LIVE))
     assert police.action is Action.LINKAGE
     assert police.variables["HOTLINE_TRANSFER"] == "three_way"
@@ -65,7 +65,7 @@ def test_first_matching_rule_wins(make_site: SiteFactory) -> None:
     then: {action: linkage, target: water}
   - name: third
     when: {caller: ["_139XXXXXXXX"]}
-    then: {action: queue, target: general}
+    then: {action: queue, target: q-general}
 """
     site = make_site(rules)
     d1 = decide(site, "12315", caller="13912345678")
@@ -74,7 +74,7 @@ def test_first_matching_rule_wins(make_site: SiteFactory) -> None:
     d2 = decide(site, "12315", caller="13812345678")
     assert (d2.action, d2.target) == (Action.LINKAGE, "water")
     d3 = decide(site, "12317", caller="13912345678")
-    assert d3.target == "general" and 'rule "third" matched' in d3.reasons
+    assert d3.target == "q-general" and 'rule "third" matched' in d3.reasons
     # A caller of unknown number never matches a caller pattern.
     d4 = decide(site, "12317", caller=None)
     assert not any("rule" in r for r in d4.reasons)
@@ -99,7 +99,7 @@ def test_enterprise_recognised_by_list_prefix_flag_and_answer(make_site: SiteFac
     assert ask.action is Action.ASK and ask.question is not None
     assert ask.question.prompt == "hotline12345/ask-ent" and ask.question.retries == 1
     none = router.decide(CallContext("12345", LIVE, "13800138000", answer=""))
-    assert (none.action, none.target, none.priority) == (Action.QUEUE, "general", 0)
+    assert (none.action, none.target, none.priority) == (Action.QUEUE, "q-general", 0)
 
 
 def test_enterprise_on_merged_number_gets_enterprise_queue(make_site: SiteFactory) -> None:
@@ -119,7 +119,7 @@ def test_rule_question_options_and_default(make_site: SiteFactory) -> None:
       prompt: ask-lang
       timeout_s: 4
       options: {"2": {action: queue, target: dialect, priority: 2}}
-      default: {action: queue, target: general}
+      default: {action: queue, target: q-general}
 """
     router = Router(make_site(rules))
     asked = router.decide(CallContext("12345", LIVE, "13800138000"))
@@ -129,7 +129,7 @@ def test_rule_question_options_and_default(make_site: SiteFactory) -> None:
     assert (chosen.target, chosen.priority) == ("dialect", 2)
     for answer in ("", "7"):
         fallback = router.decide(CallContext("12345", LIVE, "13800138000", answer=answer))
-        assert fallback.target == "general"
+        assert fallback.target == "q-general"
         assert any("default applies" in r for r in fallback.reasons)
 
 
@@ -161,7 +161,7 @@ def test_language_condition(make_site: SiteFactory) -> None:
 """
     router = Router(make_site(rules))
     assert router.decide(CallContext("12345", LIVE, answer="", language="yue")).target == "dialect"
-    assert router.decide(CallContext("12345", LIVE, answer="", language="zh")).target == "general"
+    assert router.decide(CallContext("12345", LIVE, answer="", language="zh")).target == "q-general"
 
 
 def test_overflow_on_waiting_callers_and_after_seconds(make_site: SiteFactory) -> None:
@@ -169,7 +169,7 @@ def test_overflow_on_waiting_callers_and_after_seconds(make_site: SiteFactory) -
     calm = router.decide(CallContext("12315", LIVE, queue_load={"market": QueueLoad(2, 30.0)}))
     assert calm.target == "market"
     busy = router.decide(CallContext("12315", LIVE, queue_load={"market": QueueLoad(3, 30.0)}))
-    assert busy.target == "general"
+    assert busy.target == "q-general"
     assert any("多援一" in r for r in busy.reasons)
 
 
@@ -177,16 +177,16 @@ def test_expert_action_targets_expert_queue(make_site: SiteFactory) -> None:
     rules = """\
   - name: expert
     when: {dialled: ["12317"]}
-    then: {action: expert, target: general, priority: 4}
+    then: {action: expert, target: q-general, priority: 4}
 """
     d = decide(make_site(rules), "12317")
-    assert (d.action, d.target) == (Action.EXPERT, "general-expert")
-    assert d.variables["HOTLINE_QUEUE"] == "general-expert"
+    assert (d.action, d.target) == (Action.EXPERT, "q-general-expert")
+    assert d.variables["HOTLINE_QUEUE"] == "q-general-expert"
 
 
 def test_unknown_number_still_reaches_a_human(make_site: SiteFactory) -> None:
     d = decide(make_site(), "99999")
-    assert (d.action, d.target) == (Action.QUEUE, "general")
+    assert (d.action, d.target) == (Action.QUEUE, "q-general")
 
 
 def test_decisions_are_deterministic(make_site: SiteFactory) -> None:
