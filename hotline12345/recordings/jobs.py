@@ -6,16 +6,19 @@ job does not list them. Jobs are JSON, so they travel through Redis or SQL uncha
 
 From AMI, a call's recording is finished when one of these arrives:
 
-- ``MixMonitorStop`` for the channel (StopMixMonitor was run);
 - ``UserEvent`` named :data:`~hotline12345.recordings.naming.RECORDING_USEREVENT`, which
-  the rendered dialplan sends from the ``h`` extension (header ``Uniqueid``, else the
-  channel's own);
+  the rendered dialplan's hangup handler sends after ``StopMixMonitor`` (headers
+  ``Uniqueid``, ``Base`` (the file name, when it is not the uniqueid), ``Dialled``,
+  ``LegacyNumber``, ``LegacyMode``, ``Route``, ``Queue``, ``Seat``);
+- ``MixMonitorStop`` for the channel (StopMixMonitor was run);
 - ``Hangup`` of the caller's channel: the channel that starts the call, whose ``Uniqueid``
   equals its ``Linkedid``, or one on which ``MixMonitorStart`` was seen.
 
 :func:`job_from_event` decides from one event alone. :class:`RecordingEvents` keeps a
 little state per call (the MixMonitor file name, the queue and the seat from
-``AgentConnect``) to enrich the job, and emits each call once. Both take the event as a
+``AgentConnect``) to enrich the job, and emits each call once: at the UserEvent (which
+carries the call's facts), else at the Hangup that follows ``MixMonitorStop``. Both take
+the event as a
 mapping of AMI headers (``{"Event": "Hangup", "Uniqueid": "1795849881.4", ...}``) and
 never do I/O, so the AMI monitor calls them from its event loop and enqueues the result.
 """
@@ -28,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from hotline12345.recordings.naming import RECORDING_USEREVENT, valid_uniqueid
+from hotline12345.recordings.naming import RECORDING_USEREVENT, Leg, file_name, valid_uniqueid
 
 #: Metadata keys a job may carry (all optional, all strings).
 META_KEYS = ("caller", "caller_name", "dialled", "legacy_number", "legacy_mode", "route",
@@ -100,7 +103,10 @@ def job_from_event(event: Mapping[str, str], now: float | None = None) -> Record
             value = _clean(event.get(header))
             if value:
                 meta[key] = value
-        return RecordingJob(target, "ami:UserEvent", meta=meta, created_at=created)
+        base = (event.get("Base") or "").strip()
+        files = ({leg.value: file_name(base, leg) for leg in Leg}
+                 if base and base != target and valid_uniqueid(base) else {})
+        return RecordingJob(target, "ami:UserEvent", files=files, meta=meta, created_at=created)
     if not valid_uniqueid(uniqueid):
         return None
     if kind == "MixMonitorStop":
@@ -114,6 +120,7 @@ def job_from_event(event: Mapping[str, str], now: float | None = None) -> Record
 @dataclass
 class _CallState:
     recording: bool = False
+    stopped: bool = False
     mixed: str | None = None
     meta: dict[str, str] = field(default_factory=dict)
 
@@ -160,8 +167,14 @@ class RecordingEvents:
             if kind == "AgentConnect" and seat:
                 state.meta["seat"] = seat
             return None
-        job = job_from_event(event, now)
         known = self._calls.get(uniqueid)
+        if kind == "MixMonitorStop" and valid_uniqueid(uniqueid):
+            # the dialplan's UserEvent, with the call's facts, follows; else the Hangup
+            state = self._state(uniqueid)
+            state.recording = state.stopped = True
+            state.meta.update(_caller_meta(event))
+            return None
+        job = job_from_event(event, now)
         if job is None and kind == "Hangup" and known is not None and known.recording:
             job = RecordingJob(uniqueid, "ami:Hangup", meta=_caller_meta(event),
                                created_at=time.time() if now is None else now)

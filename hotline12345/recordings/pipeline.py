@@ -90,6 +90,19 @@ def _parse_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def mode_value(mode: str | None) -> str | None:
+    """The dialplan passes a mode's ASCII code (``dual_number``); tickets hold its Chinese
+    value (``双号并行``)."""
+    if not mode:
+        return None
+    from hotline12345.legacy_numbers.model import Mode
+
+    for member in Mode:
+        if mode in (member.code, member.value, member.name):
+            return member.value
+    return mode
+
+
 @dataclass(frozen=True, slots=True)
 class CallFacts:
     """What the call store knows about the call (the ivr flow writes it)."""
@@ -134,11 +147,11 @@ def transcribe_call(job: RecordingJob, files: dict[Leg, Path], model: LoadedMode
     caller = meta.get("caller") or facts.caller
     dialled = meta.get("dialled") or facts.dialled
     legacy_number = meta.get("legacy_number")
-    legacy_mode = meta.get("legacy_mode")
+    legacy_mode = mode_value(meta.get("legacy_mode"))
     if not legacy_number and dialled and dialled in settings.legacy_modes:
         legacy_number, legacy_mode = dialled, settings.legacy_modes[dialled]
-    route = meta.get("route") or (f"{facts.action}:{facts.target}" if facts.action and
-                                  facts.target else facts.action)
+    route = ((f"{facts.action}:{facts.target}" if facts.target else facts.action)
+             if facts.action else meta.get("route"))
     queue = meta.get("queue")
     if not queue and facts.action in ("queue", "expert") and facts.target:
         queue = facts.target if facts.action == "queue" else f"{facts.target}-expert"

@@ -135,3 +135,11 @@ def test_the_pool_serve_starts(speech: Speech, tmp_path: Path) -> None:
     finally:
         pool.stop()
     assert not pool.proc.is_alive() and pool.proc.exitcode == 0
+
+
+def test_serve_refuses_to_start_with_a_broken_model(tmp_path: Path) -> None:
+    out = subprocess.run([*CLI, "serve", "--agi-port", "0", "--http-port", "0"],
+                         capture_output=True, text=True, timeout=60,
+                         env=_env(tmp_path, HOTLINE12345_VOSK_MODEL=str(tmp_path / "gone")))
+    assert out.returncode == 2
+    assert f"hotline12345 serve: Vosk model {tmp_path / 'gone'}: directory not found" in out.stderr

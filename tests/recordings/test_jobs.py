@@ -72,13 +72,38 @@ def test_mixmonitor_stop_and_user_event_and_dedup() -> None:
                         "dialled": "12315", "legacy_number": "12315", "legacy_mode": "双号并行"}
     assert job_from_event({**user, "UserEvent": "SomethingElse"}) is None
 
+    # as the rendered hangup handler does: StopMixMonitor, then the UserEvent, then Hangup
     events = RecordingEvents()
-    assert events.handle(start) is None
-    first = events.handle(stop)
-    assert first is not None
     hangup = _event("ami-queue-call.raw", "Hangup", "1795849881.4")
+    assert events.handle(start) is None
+    assert events.handle(stop) is None  # wait for the UserEvent and its facts
+    first = events.handle(user)
+    assert first is not None and first.meta["legacy_mode"] == "双号并行"
     assert events.handle(hangup) is None  # already reported
-    assert events.handle(user) is None
+    assert events.handle(stop) is None
+
+    # a dialplan without the UserEvent: the Hangup after MixMonitorStop reports the call
+    events = RecordingEvents()
+    assert events.handle(start) is None and events.handle(stop) is None
+    job = events.handle(hangup)
+    assert job is not None and job.source == "ami:Hangup" and job.uniqueid == "1795849881.4"
+
+
+def test_rendered_user_event_with_its_own_file_name() -> None:
+    """``Base`` names the files when HOTLINE_REC is not the uniqueid."""
+    user = {"Event": "UserEvent", "UserEvent": RECORDING_USEREVENT, "Uniqueid": "1.2",
+            "Base": "rec-1.2", "Dialled": "12366", "LegacyNumber": "12366",
+            "LegacyMode": "sub_centre", "Route": "sub_centre", "Queue": "", "Seat": ""}
+    job = job_from_event(user)
+    assert job is not None
+    assert job.files == {"mixed": "rec-1.2.wav", "caller": "rec-1.2-caller.wav",
+                         "seat": "rec-1.2-seat.wav"}
+    assert job.meta == {"dialled": "12366", "legacy_number": "12366",
+                        "legacy_mode": "sub_centre", "route": "sub_centre"}
+    from hotline12345.recordings.pipeline import mode_value
+
+    assert mode_value("sub_centre") == "设分中心" and mode_value("双号并行") == "双号并行"
+    assert job_from_event({**user, "Base": "1.2"}).files == {}  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("uniqueid", ["../../etc/passwd", "a b", "", "x" * 200])
