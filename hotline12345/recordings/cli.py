@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -41,7 +42,7 @@ def register_recordings_cmds(sub: argparse._SubParsersAction[argparse.ArgumentPa
                                            "any number of machines sharing Redis and the "
                                            "recordings store)")
     _common(worker, model=True)
-    worker.set_defaults(handler=_worker)
+    worker.set_defaults(handler=_guarded(_worker))
 
     tr = sub.add_parser("transcribe", help="import recordings as tickets, with a progress "
                                            "bar; can be interrupted and run again")
@@ -50,34 +51,59 @@ def register_recordings_cmds(sub: argparse._SubParsersAction[argparse.ArgumentPa
     tr.add_argument("--retry-failed", action="store_true",
                     help="try again the files that failed in an earlier run")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
-    tr.set_defaults(handler=_transcribe)
+    tr.set_defaults(handler=_guarded(_transcribe))
 
     jobs = sub.add_parser("jobs", help="recording jobs: failures, retries, directory scan")
     jsub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
     failed = jsub.add_parser("failed", help="list failed jobs with their reasons")
     _common(failed)
     failed.add_argument("--json", action="store_true", help="one JSON object per line")
-    failed.set_defaults(handler=_jobs_failed)
+    failed.set_defaults(handler=_guarded(_jobs_failed))
     retry = jsub.add_parser("retry", help="put a failed job back in the queue")
     retry.add_argument("uniqueid")
     _common(retry)
-    retry.set_defaults(handler=_jobs_retry)
+    retry.set_defaults(handler=_guarded(_jobs_retry))
     scan = jsub.add_parser("scan", help="enqueue recordings that have no ticket yet")
     _common(scan)
-    scan.set_defaults(handler=_jobs_scan)
+    scan.set_defaults(handler=_guarded(_jobs_scan))
 
     tickets = sub.add_parser("tickets", help="tickets made from recorded calls")
     tsub = tickets.add_subparsers(dest="tickets_command", metavar="ACTION", required=True)
     show = tsub.add_parser("show", help="print a call's ticket as JSON (caller masked)")
     show.add_argument("uniqueid")
     _common(show)
-    show.set_defaults(handler=_tickets_show)
+    show.set_defaults(handler=_guarded(_tickets_show))
 
     db = sub.add_parser("db", help="database schema")
     dsub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     up = dsub.add_parser("upgrade", help="apply the Alembic migrations (idempotent)")
     _common(up)
-    up.set_defaults(handler=_db_upgrade)
+    up.set_defaults(handler=_guarded(_db_upgrade))
+
+
+def _guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn "Redis or the database cannot be reached" into one clear line and exit code 2."""
+
+    def run(args: argparse.Namespace) -> int:
+        from sqlalchemy.exc import OperationalError
+
+        from hotline12345.recordings.queue import QueueUnavailable
+        from hotline12345.recordings.settings import redact_url
+
+        try:
+            return handler(args)
+        except QueueUnavailable as exc:
+            print(f"hotline12345 {args.command}: {exc}; start Redis and the database, or check "
+                  "--redis-url/HOTLINE12345_REDIS_URL and --database-url", file=sys.stderr)
+        except OperationalError as exc:
+            url = getattr(args, "database_url", None) or os.environ.get(
+                "HOTLINE12345_DATABASE_URL", "the embedded SQLite database")
+            print(f"hotline12345 {args.command}: database {redact_url(url)}: cannot use it "
+                  f"({str(exc.orig or exc).strip().splitlines()[0]}); check --database-url or "
+                  "HOTLINE12345_DATABASE_URL", file=sys.stderr)
+        return 2
+
+    return run
 
 
 def _settings(args: argparse.Namespace) -> RecordingSettings:

@@ -138,3 +138,32 @@ def test_a_call_without_recording(model: LoadedModel, sqlite_url: str, tmp_path:
     assert "no recording for call 40.2: expected 40.2.wav, 40.2-caller.wav, 40.2-seat.wav" in (
         failed.error)
     assert not queue.known("40.1") and count_tickets(sqlite_url) == 0
+
+
+def test_an_interrupted_import_takes_over_its_dead_runs(sqlite_url: str) -> None:
+    """A ``transcribe`` run killed in mid-job left its job leased to a dead process of this
+    host: the next run requeues it at once instead of waiting for the lease."""
+    import socket
+
+    from sqlalchemy import select
+
+    from hotline12345.recordings.batch import _release_dead_runs
+    from hotline12345.recordings.models import JobState, RecordingJobRow
+    from tests.recordings.conftest import sessions_for
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = socket.gethostname()
+    sessions = sessions_for(sqlite_url)
+    with sessions.begin() as s:
+        for uid, worker in (("1.1", f"{host}:{dead.pid}:0:1"), ("1.2", f"{host}:{os.getpid()}:0:1"),
+                            ("1.3", f"elsewhere:{dead.pid}:0:1")):
+            s.add(RecordingJobRow(uniqueid=uid, payload=RecordingJob(uid, "import").to_json(),
+                                  state=JobState.RUNNING, attempts=0, deliveries=1,
+                                  not_before=0.0, lease_until=time.time() + 600, worker=worker,
+                                  created_at=0.0, updated_at=0.0))
+    with sessions.begin() as s:
+        _release_dead_runs(s, ["1.1", "1.2", "1.3"])
+    with sessions() as s:
+        states = dict(s.execute(select(RecordingJobRow.uniqueid, RecordingJobRow.state)).all())
+    assert states == {"1.1": JobState.QUEUED, "1.2": JobState.RUNNING, "1.3": JobState.RUNNING}
