@@ -6,7 +6,7 @@
 - :func:`build_prompts` turns every prompt into 8 kHz audio Asterisk plays.
 """
 
-from hotline12345.asterisk.names import CONF_FILES, asterisk_queue_name, trunk_context
+from hotline12345.asterisk.names import CONF_FILES, trunk_context
 from hotline12345.asterisk.prompts import PromptBuildError, build_prompts, catalogue
 from hotline12345.asterisk.render import Rendered, RenderError, RenderOptions, render
 
@@ -16,7 +16,6 @@ __all__ = [
     "RenderError",
     "RenderOptions",
     "Rendered",
-    "asterisk_queue_name",
     "build_prompts",
     "catalogue",
     "render",

@@ -347,7 +347,7 @@ class _Checker:
         ext = self.confs.get("extensions.conf")
         glob = ext.first("globals") if ext else None
         gen = glob.get("HOTLINE_GENERAL_QUEUE") if glob else None
-        if gen is not None and names.asterisk_queue_name(gen.value) not in defined:
+        if gen is not None and gen.value not in defined:
             self.error(gen.file, gen.line, "queue-missing",
                        f'HOTLINE_GENERAL_QUEUE is "{gen.value}", which queues.conf does not '
                        "define: the fallback would fail")

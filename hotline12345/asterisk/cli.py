@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from hotline12345.asterisk.check import check_dir
-from hotline12345.asterisk.names import asterisk_queue_name
 from hotline12345.asterisk.prompts import (
     DEFAULT_VOICE,
     PromptBuildError,
@@ -96,12 +95,6 @@ def _render(args: argparse.Namespace) -> int:
     for env in rendered.placeholders:
         print(f"note: {env} is not set; a placeholder was written, which `asterisk-conf check` "
               "reports until you set it and render again", file=sys.stderr)
-    for q in site.queues:
-        if asterisk_queue_name(q.name) != q.name:
-            print(f'note: queues.conf reserves [{q.name}], so the site queue "{q.name}" is the '
-                  f'Asterisk queue "{asterisk_queue_name(q.name)}" (the dialplan maps the name; '
-                  "AMI actions must use the Asterisk name). Renaming the queue in the site file "
-                  "avoids this.", file=sys.stderr)
     return 0
 
 

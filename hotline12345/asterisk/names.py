@@ -1,13 +1,9 @@
 """Names shared by the renderer, the checker and their tests: contexts, files, placeholders.
 
-Asterisk queue names follow the site's queue names, with two rules:
-
-- an expert-seat group (专家座席) of queue ``q`` is the Asterisk queue ``q-expert``;
-- ``queues.conf`` reserves the section ``[general]`` for app_queue's own settings, so a site
-  queue called ``general`` cannot be a queue there. It becomes ``general-queue``, and the
-  dialplan maps the name the controller sets (``HOTLINE_QUEUE=general``) before ``Queue()``.
-  Anything that talks to Asterisk about that queue by name (AMI ``QueueAdd``, events) must use
-  :func:`asterisk_queue_name` too; renaming the queue in the site file avoids the mapping.
+A site queue ``q`` is the Asterisk queue ``q``, so the dialplan, AMI actions and AMI events
+use the site's own names (the site file may not name a queue ``general``, the section
+queues.conf keeps for itself: ``hotline12345.config.loader.RESERVED_QUEUE_NAMES``). Its
+expert-seat group (专家座席) is the Asterisk queue ``q-expert``.
 """
 
 from __future__ import annotations
@@ -17,13 +13,9 @@ import re
 #: The files ``asterisk-conf render`` writes, in this order.
 CONF_FILES = ("extensions.conf", "queues.conf", "manager.conf", "pjsip.conf")
 
-#: Section names queues.conf keeps for itself (compared case-insensitively by Asterisk).
-RESERVED_QUEUE_NAMES = frozenset({"general"})
-
 # Dialplan contexts.
 CTX_INBOUND = "hotline12345-inbound"
 CTX_QUEUE = "hotline12345-queue"
-CTX_QUEUE_NAME = "hotline12345-queue-name"
 CTX_RECORD = "hotline12345-record"
 CTX_SUB_CENTRE = "hotline12345-sub-centre"
 CTX_LINKAGE = "hotline12345-linkage"
@@ -45,13 +37,6 @@ _SECTION_SAFE = re.compile(r"[^A-Za-z0-9]+")
 def trunk_context(trunk: str) -> str:
     """The inbound dialplan context of a trunk (also its PJSIP endpoint's ``context=``)."""
     return f"hotline12345-from-{trunk}"
-
-
-def asterisk_queue_name(site_queue: str) -> str:
-    """The Asterisk queue name of a site queue (see the module docstring)."""
-    if site_queue.lower() in RESERVED_QUEUE_NAMES:
-        return f"{site_queue}-queue"
-    return site_queue
 
 
 def expert_queue_name(site_queue: str) -> str:

@@ -23,11 +23,9 @@ from hotline12345.asterisk.names import (
     CTX_INBOUND,
     CTX_LINKAGE,
     CTX_QUEUE,
-    CTX_QUEUE_NAME,
     CTX_RECORD,
     CTX_SEAT_TRANSFER,
     CTX_SUB_CENTRE,
-    asterisk_queue_name,
     expert_queue_name,
     trunk_context,
 )
@@ -156,7 +154,7 @@ def _dial_endpoint(dial: str) -> str | None:
 
 def all_asterisk_queues(site: Site) -> list[str]:
     """Every Asterisk queue the site needs: skill queues, then their expert-seat groups."""
-    out = [asterisk_queue_name(q.name) for q in site.queues]
+    out = [q.name for q in site.queues]
     out += [expert_queue_name(q.name) for q in site.queues if q.expert_seats]
     return out
 
@@ -208,7 +206,7 @@ def _extensions(site: Site, opts: RenderOptions) -> str:
     for trunk in f.centre.trunks:
         lines += _trunk_context(site, trunk)
     lines += _inbound_context()
-    lines += _queue_contexts(site)
+    lines += _queue_contexts()
     lines += _record_context(mixed, caller, seat)
     lines += _sub_centre_context()
     lines += _linkage_contexts()
@@ -279,9 +277,9 @@ def _inbound_context() -> list[str]:
     ]
 
 
-def _queue_contexts(site: Site) -> list[str]:
+def _queue_contexts() -> list[str]:
     continued = ' same => n,GotoIf($["${QUEUESTATUS}" = "CONTINUE"]?survey)'
-    lines = [
+    return [
         "; The queue step. HOTLINE_QUEUE, QUEUE_PRIO (Queue() reads it as the caller's",
         "; priority) and HOTLINE_QUEUE_TIMEOUT come from the controller. Options: c = go on in",
         "; the dialplan when the seat hangs up first (QUEUESTATUS=CONTINUE: the survey runs);",
@@ -293,10 +291,9 @@ def _queue_contexts(site: Site) -> list[str]:
         'exten => s,1,ExecIf($["${HOTLINE_QUEUE}" = ""]?Set(HOTLINE_QUEUE='
         '${HOTLINE_GENERAL_QUEUE}))',
         ' same => n,ExecIf($["${QUEUE_PRIO}" = ""]?Set(QUEUE_PRIO=0))',
-        f" same => n,Gosub({CTX_QUEUE_NAME},s,1)",
         f" same => n,Gosub({CTX_RECORD},s,1)",
         f" same => n,Set(__TRANSFER_CONTEXT={CTX_SEAT_TRANSFER})",
-        " same => n,Queue(${HOTLINE_ASTERISK_QUEUE},ct,,,${HOTLINE_QUEUE_TIMEOUT})",
+        " same => n,Queue(${HOTLINE_QUEUE},ct,,,${HOTLINE_QUEUE_TIMEOUT})",
         continued,
         " same => n,NoOp(hotline12345 left queue ${HOTLINE_QUEUE} with ${QUEUESTATUS})",
         ' same => n,GotoIf($["${HOTLINE_OVERFLOW_ACTION}" = "queue"]?overflow_queue)',
@@ -304,8 +301,7 @@ def _queue_contexts(site: Site) -> list[str]:
         ' same => n(last_resort),GotoIf($["${HOTLINE_QUEUE}" = "${HOTLINE_GENERAL_QUEUE}" & '
         '"${QUEUESTATUS}" != "TIMEOUT"]?no_seat)',
         " same => n,Set(HOTLINE_QUEUE=${HOTLINE_GENERAL_QUEUE})",
-        f" same => n,Gosub({CTX_QUEUE_NAME},s,1)",
-        " same => n,Queue(${HOTLINE_ASTERISK_QUEUE},ct)",
+        " same => n,Queue(${HOTLINE_QUEUE},ct)",
         continued,
         "; Only when the general queue itself cannot take calls (missing, full, or joinempty).",
         " same => n(no_seat),NoOp(hotline12345 no seat in ${HOTLINE_QUEUE}: ${QUEUESTATUS})",
@@ -313,8 +309,7 @@ def _queue_contexts(site: Site) -> list[str]:
         "; Overflow to another queue (多援一), once.",
         " same => n(overflow_queue),Set(HOTLINE_OVERFLOW_ACTION=)",
         " same => n,Set(HOTLINE_QUEUE=${HOTLINE_OVERFLOW_TARGET})",
-        f" same => n,Gosub({CTX_QUEUE_NAME},s,1)",
-        " same => n,Queue(${HOTLINE_ASTERISK_QUEUE},ct)",
+        " same => n,Queue(${HOTLINE_QUEUE},ct)",
         continued,
         " same => n,Goto(last_resort)",
         "; Overflow to a sub-centre, once.",
@@ -327,18 +322,7 @@ def _queue_contexts(site: Site) -> list[str]:
         " same => n(survey),AGI(${HOTLINE_AGI}/survey)",
         " same => n(done),Hangup()",
         "",
-        "; HOTLINE_QUEUE holds the site's queue name (as the controller and the AMI monitor",
-        "; know it); HOTLINE_ASTERISK_QUEUE the queues.conf section. They differ only where",
-        "; queues.conf reserves a name: [general] holds app_queue's own settings.",
-        f"[{CTX_QUEUE_NAME}]",
-        "exten => s,1,Set(HOTLINE_ASTERISK_QUEUE=${HOTLINE_QUEUE})",
     ]
-    for q in site.queues:
-        if asterisk_queue_name(q.name) != q.name:
-            lines.append(f' same => n,ExecIf($["${{HOTLINE_QUEUE}}" = "{q.name}"]?'
-                         f"Set(HOTLINE_ASTERISK_QUEUE={asterisk_queue_name(q.name)}))")
-    lines += [" same => n,Return()", ""]
-    return lines
 
 
 def _record_context(mixed: str, caller: str, seat: str) -> list[str]:
@@ -410,7 +394,6 @@ def _linkage_contexts() -> list[str]:
         f" same => n,Goto({CTX_QUEUE},s,1)",
         " same => n(three_way),Set(HOTLINE_CONF=hotline12345-${UNIQUEID})",
         " same => n,Set(HOTLINE_QUEUE=${HOTLINE_FALLBACK_QUEUE})",
-        f" same => n,Gosub({CTX_QUEUE_NAME},s,1)",
         "; The caller's profile first, so the conference has its marked user before anyone",
         "; answers.",
         " same => n,Set(CONFBRIDGE(user,marked)=yes)",
@@ -419,8 +402,8 @@ def _linkage_contexts() -> list[str]:
         f" same => n,Originate(${{HOTLINE_DIAL}},exten,{CTX_CONFERENCE},join,1,"
         "${HOTLINE_LINKAGE_RING},av(HOTLINE_CONF=${HOTLINE_CONF}))",
         f" same => n,Originate(Local/seat@{CTX_3WAY_SEAT}/n,exten,{CTX_CONFERENCE},join,1,"
-        "${HOTLINE_3WAY_SEAT_WAIT},acnv(HOTLINE_CONF=${HOTLINE_CONF}^HOTLINE_ASTERISK_QUEUE="
-        "${HOTLINE_ASTERISK_QUEUE}^QUEUE_PRIO=${HOTLINE_LINKAGE_PRIO}))",
+        "${HOTLINE_3WAY_SEAT_WAIT},acnv(HOTLINE_CONF=${HOTLINE_CONF}^HOTLINE_QUEUE="
+        "${HOTLINE_QUEUE}^QUEUE_PRIO=${HOTLINE_LINKAGE_PRIO}))",
         " same => n,ConfBridge(${HOTLINE_CONF})",
         " same => n(done),Hangup()",
         "",
@@ -435,9 +418,9 @@ def _linkage_contexts() -> list[str]:
         " same => n(gone),Hangup()",
         "",
         "; The Local channel's other half: wait for a 12345 seat (Local channels copy the",
-        "; Originate v() variables, so HOTLINE_ASTERISK_QUEUE and QUEUE_PRIO are set here).",
+        "; Originate v() variables, so HOTLINE_QUEUE and QUEUE_PRIO are set here).",
         f"[{CTX_3WAY_SEAT}]",
-        "exten => seat,1,Queue(${HOTLINE_ASTERISK_QUEUE},,,,${HOTLINE_3WAY_SEAT_WAIT})",
+        "exten => seat,1,Queue(${HOTLINE_QUEUE},,,,${HOTLINE_3WAY_SEAT_WAIT})",
         " same => n,Hangup()",
         "",
     ]
@@ -498,7 +481,7 @@ def _queues(site: Site, opts: RenderOptions) -> str:
     ]
     prompts = site.file.prompts
     for q in site.queues:
-        entries = [(asterisk_queue_name(q.name), q.label, q.members, "skill queue")]
+        entries = [(q.name, q.label, q.members, "skill queue")]
         if q.expert_seats:
             entries.append((expert_queue_name(q.name), f"{q.label}（专家座席）", q.expert_seats,
                             f"expert seats of {q.name}"))

@@ -13,7 +13,6 @@ from hotline12345.asterisk import CONF_FILES, RenderError, RenderOptions, render
 from hotline12345.asterisk.check import check_dir
 from hotline12345.asterisk.names import (
     CTX_INBOUND,
-    asterisk_queue_name,
     placeholder,
     trunk_context,
 )
@@ -225,7 +224,7 @@ def test_the_dialplan_acts_on_every_decision_the_router_makes(site: Site) -> Non
             name = v.get(key, "")
             if name and not (key == "HOTLINE_OVERFLOW_TARGET" and
                              v.get("HOTLINE_OVERFLOW_ACTION") == "sub_centre"):
-                assert asterisk_queue_name(name) in queues, f"{key}={name}"
+                assert name in queues, f"{key}={name}"
     assert seen_actions >= {"queue", "expert", "sub_centre", "linkage"}
     router = Router(site)
     for row in site.register:
@@ -234,14 +233,16 @@ def test_the_dialplan_acts_on_every_decision_the_router_makes(site: Site) -> Non
             assert prompt.removeprefix("hotline12345/") in known_prompts
 
 
-def test_the_site_queue_named_general_is_mapped_for_queues_conf(site: Site) -> None:
+def test_the_dialplan_queues_on_the_site_queue_name_the_controller_sets(site: Site) -> None:
+    """Queue() takes HOTLINE_QUEUE as the controller set it: the queues.conf sections carry
+    the site's names, so AMI actions and events use them too."""
     queues = sections((SHIPPED / "queues.conf").read_text(encoding="utf-8"))
     assert "strategy" not in queues["general"]  # app_queue's own settings only
-    assert "general-queue" in queues
+    assert site.centre.general_queue in queues
     text = (SHIPPED / "extensions.conf").read_text(encoding="utf-8")
-    assert ('ExecIf($["${HOTLINE_QUEUE}" = "general"]?Set(HOTLINE_ASTERISK_QUEUE=general-queue))'
-            in text)
-    assert re.findall(r"Queue\((\$\{\w+\})", text) == ["${HOTLINE_ASTERISK_QUEUE}"] * 4
+    assert re.findall(r"Queue\((\$\{\w+\})", text) == ["${HOTLINE_QUEUE}"] * 4
+    # The three-way call's Local channel queues for a seat with the caller's HOTLINE_QUEUE.
+    assert "acnv(HOTLINE_CONF=${HOTLINE_CONF}^HOTLINE_QUEUE=${HOTLINE_QUEUE}^" in text
 
 
 # -- queues.conf, manager.conf, pjsip.conf -------------------------------------------------
@@ -250,7 +251,7 @@ def test_the_site_queue_named_general_is_mapped_for_queues_conf(site: Site) -> N
 def test_queues_conf_has_every_queue_with_its_settings(site: Site) -> None:
     queues = sections((SHIPPED / "queues.conf").read_text(encoding="utf-8"))
     for q in site.queues:
-        groups = [(asterisk_queue_name(q.name), q.members)]
+        groups = [(q.name, q.members)]
         if q.expert_seats:
             groups.append((f"{q.name}-expert", q.expert_seats))
         for name, members in groups:
