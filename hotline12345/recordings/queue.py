@@ -244,8 +244,8 @@ class SqlJobQueue:
         self._run(lambda s: s.execute(
             update(RecordingJobRow)
             .where(RecordingJobRow.id == int(claimed.token),
-                   RecordingJobRow.state == JobState.RUNNING)
-            .values(lease_until=now + self.policy.lease_s, worker=consumer, updated_at=now)))
+                   RecordingJobRow.state == JobState.RUNNING, RecordingJobRow.worker == consumer)
+            .values(lease_until=now + self.policy.lease_s, updated_at=now)))
 
     def complete(self, claimed: Claimed, write: Writer | None) -> None:
         now = time.time()
@@ -332,6 +332,15 @@ end
 return 0
 """
 
+_HEARTBEAT = """
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
+if p[1] and p[1][2] == ARGV[3] then
+  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, ARGV[2], 'JUSTID')
+  return 1
+end
+return 0
+"""
+
 _PROMOTE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 for _, member in ipairs(due) do
@@ -366,6 +375,7 @@ class RedisJobQueue:
         self.ack_retry_s = ack_retry_s
         self._enqueue = client.register_script(_ENQUEUE)
         self._promote = client.register_script(_PROMOTE)
+        self._heartbeat = client.register_script(_HEARTBEAT)
         self._group_ready = False
 
     @classmethod
@@ -487,8 +497,10 @@ class RedisJobQueue:
         return None
 
     def heartbeat(self, claimed: Claimed, consumer: str) -> None:
-        self._call(lambda: self.r.xclaim(self.stream, GROUP, consumer, 0, [claimed.token],
-                                         justid=True))
+        """Reset the entry's idle time, if this consumer still owns it (a worker whose
+        lease ran out must not take the job back from the one that reclaimed it)."""
+        self._call(lambda: self._heartbeat(keys=[self.stream],
+                                           args=[GROUP, claimed.token, consumer]))
 
     def _ack(self, claimed: Claimed, extra: Callable[[Any], Any] | None = None) -> None:
         def run() -> None:

@@ -20,7 +20,7 @@ from hotline12345.recordings.queue import (
 from hotline12345.tickets.store import TicketDraft, save_ticket
 from tests.recordings.conftest import REDIS_URL, count_tickets, sessions_for
 
-POLICY = RetryPolicy(max_attempts=3, base_s=0.3, max_s=1.0, lease_s=0.6, max_deliveries=2)
+POLICY = RetryPolicy(max_attempts=3, base_s=0.3, max_s=1.0, lease_s=0.6, max_deliveries=3)
 
 
 @pytest.fixture(params=["sql", "redis"])
@@ -70,8 +70,14 @@ def test_a_dead_workers_job_is_reclaimed(queue: JobQueue, db_url: str) -> None:
     time.sleep(POLICY.lease_s + 0.2)  # no heartbeat any more: the worker died
     second = queue.claim("w2", block_s=0.5)
     assert second is not None and second.job.uniqueid == "1.1" and second.deliveries == 2
+    time.sleep(POLICY.lease_s * 0.6)
+    queue.heartbeat(first, "dead-worker")  # back to life: it must not renew w2's lease
+    time.sleep(POLICY.lease_s * 0.4 + 0.15)
+    third = queue.claim("w3", block_s=0.0)  # w2 went silent: its lease ran out
+    assert third is not None and third.deliveries == 3
     queue.complete(second, _write("1.1"))
-    # the first worker comes back to life and finishes too: still one ticket
+    queue.complete(third, _write("1.1"))
+    # the first worker finishes too: still one ticket
     queue.complete(first, _write("1.1"))
     assert count_tickets(db_url) == 1 and queue.pending() == 0
 
@@ -84,7 +90,7 @@ def test_a_recording_that_keeps_killing_workers_is_dead_lettered(queue: JobQueue
     assert queue.claim("w", block_s=0.2) is None
     failed = queue.failed()
     assert [f.uniqueid for f in failed] == ["1.1"]
-    assert "a worker died 2 times while processing this recording" in failed[0].error
+    assert "a worker died 3 times while processing this recording" in failed[0].error
 
 
 def test_retry_with_backoff_then_dead_letter(queue: JobQueue) -> None:
