@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -145,3 +146,25 @@ def test_real_mixmonitor_recording_without_legs(model: LoadedModel, sqlite_url: 
     assert [(u["text"], u["words"]) for u in view["dialogue"]] == direct_decode(model, mixed)
     assert ticket.caller_leg_path is None and ticket.recording_path == str(mixed)
     assert ticket.duration_s == pytest.approx(4.96, abs=0.01)
+
+
+def _memory(pid: int) -> dict[str, int]:
+    text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    return {line.split(":")[0]: int(line.split()[1]) for line in text.splitlines()[1:]}
+
+
+def test_forked_workers_share_the_models_pages(model: LoadedModel, sqlite_url: str,
+                                               tmp_path: Path) -> None:
+    """The model is loaded once; each worker maps it (large RSS) without a copy of its own
+    (small private memory)."""
+    settings = base_settings(sqlite_url, tmp_path)
+    pool = WorkerPool(settings, model, size=2, scan_enabled=False).start()
+    try:
+        assert wait_for(lambda: len(pool.pids()) == 2, timeout=10)
+        time.sleep(1.0)  # the workers have connected and are waiting for jobs
+        for pid in pool.pids():
+            mem = _memory(pid)
+            assert mem["Rss"] > 300_000, mem  # kB: the model is mapped in the worker...
+            assert mem["Private_Dirty"] + mem["Private_Clean"] < 100_000, mem  # ...not copied
+    finally:
+        pool.stop()
