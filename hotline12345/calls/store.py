@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -129,6 +129,12 @@ _ROUTED_COLUMNS: Final = ("caller", "caller_name", "dialled", "action", "target"
 _SURVEY_COLUMNS: Final = ("survey_score", "survey_at")
 
 
+def _sqlite_datetime(value: datetime) -> str:
+    """An aware datetime as the ``UtcDateTime`` column stores it in SQLite (checked against
+    the column's bind processor when the store opens)."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 def _routed_params(item: RoutedCall) -> dict[str, Any]:
     return {"uniqueid": item.uniqueid, "caller": item.caller, "caller_name": item.caller_name,
             "dialled": item.dialled, "action": item.action, "target": item.target,
@@ -179,9 +185,43 @@ class SqlCallStore:
             from sqlalchemy.dialects.postgresql import insert as pg_insert
 
             self._upsert = pg_insert
+        # SQLite: each kind of fact is one prepared INSERT ... ON CONFLICT, run with the
+        # DBAPI's executemany on plain tuples (see _write_sqlite).
+        self._sqlite_sql: dict[str, str] = {}
+        if self.engine.dialect.name == "sqlite":
+            self._sqlite_sql = {"routed": self._prepare(_ROUTED_COLUMNS),
+                                "survey": self._prepare(_SURVEY_COLUMNS)}
+            self._check_sqlite_datetime()
+
+    def _prepare(self, columns: tuple[str, ...]) -> str:
+        """The upsert of ``columns`` as SQL with positional parameters in the order
+        ``uniqueid, *columns`` (the order the row tuples are built in)."""
+        assert self._upsert is not None
+        table = CallRecord.__table__
+        stmt = self._upsert(table).values({c: bindparam(c) for c in ("uniqueid", *columns)})
+        stmt = stmt.on_conflict_do_update(index_elements=[table.c.uniqueid],
+                                          set_={c: getattr(stmt.excluded, c) for c in columns})
+        compiled = stmt.compile(dialect=self.engine.dialect)
+        if tuple(compiled.positiontup or ()) != ("uniqueid", *columns):  # pragma: no cover
+            raise RuntimeError(f"calls upsert compiled with parameters {compiled.positiontup}")
+        return str(compiled)
+
+    def _check_sqlite_datetime(self) -> None:
+        """_sqlite_datetime must store what the column type's own bind processor stores."""
+        dialect = self.engine.dialect
+        column = CallRecord.__table__.c.started_at
+        process = column.type.dialect_impl(dialect).bind_processor(dialect)
+        for sample in (datetime(2026, 11, 28, 6, 30, tzinfo=UTC),
+                       datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=8)))):
+            expected = process(sample) if process is not None else sample
+            if _sqlite_datetime(sample) != expected:  # pragma: no cover - SA changed format
+                raise RuntimeError(f"SQLite datetime storage changed: {expected!r}")
 
     def write(self, items: Sequence[StoreItem]) -> None:
         if not items:
+            return
+        if self._sqlite_sql:
+            self._write_sqlite(items)
             return
         if self._upsert is not None:
             self._write_upsert(items)
@@ -215,6 +255,21 @@ class SqlCallStore:
                     index_elements=[table.c.uniqueid],
                     set_={c: getattr(stmt.excluded, c) for c in columns})
                 conn.execute(stmt, params)
+
+    def _write_sqlite(self, items: Sequence[StoreItem]) -> None:
+        """One prepared upsert per kind of fact, executemany on plain tuples: a few µs a
+        row, where the compiled-statement path spends 20-40 µs on parameter processing."""
+        dt = _sqlite_datetime
+        routed = [(i.uniqueid, i.caller, i.caller_name, i.dialled, i.action, i.target,
+                   i.priority, "\n".join(i.reasons) or None, i.answer, i.outcome,
+                   dt(i.started_at), None if i.routed_at is None else dt(i.routed_at))
+                  for i in items if type(i) is RoutedCall]
+        surveys = [(i.uniqueid, i.score, dt(i.at)) for i in items if type(i) is SurveyResult]
+        with self.engine.begin() as conn:
+            if routed:
+                conn.exec_driver_sql(self._sqlite_sql["routed"], routed)
+            if surveys:
+                conn.exec_driver_sql(self._sqlite_sql["survey"], surveys)
 
     @staticmethod
     def _load(session: Session, ids: list[str]) -> dict[str, CallRecord]:

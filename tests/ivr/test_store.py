@@ -1,0 +1,141 @@
+"""The call store: SQLite's prepared executemany path stores exactly what SQLAlchemy's own
+paths store (raw column values compared), in any order of facts; PostgreSQL agrees."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from hotline12345.calls.store import (
+    CallView,
+    RoutedCall,
+    SqlCallStore,
+    StoreItem,
+    SurveyResult,
+    _sqlite_datetime,
+)
+from hotline12345.db.engine import make_engine
+
+BEIJING = timezone(timedelta(hours=8))
+T0 = datetime(2026, 11, 28, 14, 30, 0, 0, tzinfo=BEIJING)
+
+
+def _routed(uid: str, **kw: object) -> RoutedCall:
+    fields: dict[str, object] = dict(
+        uniqueid=uid, caller="13800138000", caller_name="张三", dialled="12317",
+        action="queue", target="q-market", priority=3,
+        reasons=("12317 is a legacy number", 'rule "x" matched'), answer=None,
+        outcome="routed", started_at=T0, routed_at=T0 + timedelta(microseconds=1234))
+    fields.update(kw)
+    return RoutedCall(**fields)  # type: ignore[arg-type]
+
+
+FACTS: list[StoreItem] = [
+    _routed("1.1"),
+    SurveyResult("1.1", 5, T0 + timedelta(minutes=3)),
+    SurveyResult("1.2", None, datetime(2026, 1, 1, tzinfo=UTC)),  # survey before routing
+    _routed("1.2", caller=None, caller_name=None, reasons=(), routed_at=None,
+            outcome="hangup", answer=""),
+    _routed("1.3", priority=None, target=None, action=None, dialled=None, answer="2"),
+    _routed("1.1", outcome="failed"),  # a second fact for a call: the last one wins
+    SurveyResult("1.4", 1, datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=BEIJING)),
+]
+
+
+def _raw_rows(store: SqlCallStore) -> list[tuple[object, ...]]:
+    with store.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text("SELECT * FROM calls ORDER BY uniqueid"))]
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[SqlCallStore]:
+    store = SqlCallStore(f"sqlite:///{tmp_path / 'fast.sqlite3'}")
+    yield store
+    store.close()
+
+
+def test_sqlite_datetime_matches_the_column_type() -> None:
+    assert _sqlite_datetime(T0) == "2026-11-28 06:30:00.000000"
+    assert _sqlite_datetime(datetime(2026, 11, 28, 6, 30, 0, 7, tzinfo=UTC)) == \
+        "2026-11-28 06:30:00.000007"
+
+
+@pytest.mark.parametrize("batches", [[FACTS], [[f] for f in FACTS], [FACTS[:3], FACTS[3:]]],
+                         ids=["one batch", "one by one", "two batches"])
+def test_sqlite_fast_path_stores_what_sqlalchemy_stores(
+        tmp_path: Path, sqlite_store: SqlCallStore, batches: list[list[StoreItem]]) -> None:
+    assert sqlite_store._sqlite_sql, "the SQLite store must use its prepared statements"
+    core = SqlCallStore(f"sqlite:///{tmp_path / 'core.sqlite3'}")
+    core._sqlite_sql = {}  # SQLAlchemy Core upsert with the columns' bind processors
+    orm = SqlCallStore(f"sqlite:///{tmp_path / 'orm.sqlite3'}")
+    orm._sqlite_sql, orm._upsert = {}, None  # the ORM path
+    try:
+        for batch in batches:
+            for store in (sqlite_store, core, orm):
+                store.write(batch)
+        fast_rows = _raw_rows(sqlite_store)
+        assert len(fast_rows) == 4
+        assert fast_rows == _raw_rows(core) == _raw_rows(orm)
+        views = {u: sqlite_store.get(u) for u in ("1.1", "1.2", "1.3", "1.4")}
+        assert views == {u: orm.get(u) for u in views}
+    finally:
+        core.close()
+        orm.close()
+    one = views["1.1"]
+    assert one is not None
+    assert one.outcome == "failed" and one.survey_score == 5
+    assert one.started_at == T0 and one.started_at.tzinfo is UTC
+    assert one.routed_at == T0 + timedelta(microseconds=1234)
+    assert one.reasons == ("12317 is a legacy number", 'rule "x" matched')
+    two = views["1.2"]
+    assert two is not None and two.survey_score is None and two.survey_at is not None
+    assert two.reasons == () and two.routed_at is None and two.answer == ""
+    assert views["1.4"] == CallView("1.4", None, None, None, None, None, None, (), None, None,
+                                    None, None, 1, datetime(999, 1, 1, 19, 4, 5, 6, tzinfo=UTC))
+
+
+def test_sqlite_batch_is_one_transaction(sqlite_store: SqlCallStore) -> None:
+    """A fact that breaks the batch leaves none of it written (the recorder then isolates it)."""
+    bad = _routed("2.2")
+    object.__setattr__(bad, "priority", "not a number")  # bypasses the dataclass checks
+    with sqlite_store.engine.begin() as conn:  # make the bad value fail in SQLite
+        conn.execute(text("CREATE TRIGGER t BEFORE INSERT ON calls "
+                          "WHEN typeof(NEW.priority) = 'text' BEGIN "
+                          "SELECT RAISE(ABORT, 'priority must be a number'); END"))
+    with pytest.raises(Exception, match="priority must be a number"):
+        sqlite_store.write([_routed("2.1"), bad])
+    assert _raw_rows(sqlite_store) == []
+    sqlite_store.write([_routed("2.1")])
+    assert [r[0] for r in _raw_rows(sqlite_store)] == ["2.1"]
+
+
+def test_postgresql_store_agrees_with_sqlite(sqlite_store: SqlCallStore) -> None:
+    admin = make_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+                        isolation_level="AUTOCOMMIT")
+    name = f"hotline12345_calls_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        pytest.fail(f"PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth) is needed: "
+                    f"{exc}; run scripts/system-deps.sh")
+    try:
+        pg = SqlCallStore(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+        assert not pg._sqlite_sql
+        try:
+            pg.write(FACTS[:4])
+            pg.write(FACTS[4:])
+            sqlite_store.write(FACTS)
+            for uid in ("1.1", "1.2", "1.3", "1.4"):
+                assert pg.get(uid) == sqlite_store.get(uid)
+        finally:
+            pg.close()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
