@@ -253,5 +253,5 @@ def test_default_site_queues_load() -> None:
 
     defs = queue_defs(load_site(None))
     names = [d.name for d in defs]
-    assert "general" in names and "general-expert" in names
+    assert "q-general" in names and "q-general-expert" in names
     assert all(d.label for d in defs)
