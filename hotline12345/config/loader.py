@@ -319,9 +319,10 @@ class _Checker:
                 self.error(f"{qpath}.name", f'"{queue.name}" must be ASCII letters, digits, - or _ '
                            "(it names an Asterisk queue)")
             elif queue.name.lower() in RESERVED_QUEUE_NAMES:
-                self.error(f"{qpath}.name", f'"{queue.name}" cannot name a queue: queues.conf keeps '
-                           f"[{queue.name.lower()}] for app_queue's own settings; rename it, e.g. "
-                           f'"q-{queue.name.lower()}"')
+                reserved = queue.name.lower()
+                self.error(f"{qpath}.name", f'"{queue.name}" cannot name a queue: queues.conf '
+                           f"keeps [{reserved}] for app_queue's own settings; rename it, e.g. "
+                           f'"q-{reserved}"')
             if queue.service_level_s <= 0:
                 self.error(f"{qpath}.service_level_s", "must be a positive number of seconds "
                            "(GB/T 33358 uses 15)")
