@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
+from tests.captures import CAPTURES
+
 from .fake_ami import FakeAmi
 
-CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "asterisk-22-captures"
 QUEUE_CAPTURE = CAPTURES / "ami-queue-call.raw"
 AGI_CAPTURE = CAPTURES / "ami-agi-call.raw"
 REDIS_URL = os.environ.get("HOTLINE12345_TEST_REDIS_URL", "redis://127.0.0.1:6379/1")

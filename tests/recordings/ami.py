@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "asterisk-22-captures"
+from tests.captures import CAPTURES
 
 
 def parse_frames(data: bytes) -> list[dict[str, str]]:
