@@ -14,8 +14,7 @@ from hotline12345.asterisk.prompts import (
     catalogue,
 )
 from hotline12345.asterisk.render import RenderError, RenderOptions, render
-from hotline12345.config import ConfigError, Site, load_site
-from hotline12345.config.cli import add_config_option
+from hotline12345.config.cli import add_config_option, site_from_args
 from hotline12345.secrets import SecretError
 
 SOUNDS_HINT = "/var/lib/asterisk/sounds/hotline12345"
@@ -68,20 +67,8 @@ def register_asterisk_cmds(sub: argparse._SubParsersAction[argparse.ArgumentPars
     lst.set_defaults(handler=_list)
 
 
-def _site(args: argparse.Namespace) -> Site | None:
-    try:
-        return load_site(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        print("fix the site file; `hotline12345 config check` lists every error",
-              file=sys.stderr)
-        return None
-
-
 def _render(args: argparse.Namespace) -> int:
-    site = _site(args)
-    if site is None:
-        return 2
+    site = site_from_args(args)
     options = RenderOptions(agi_host=args.agi_host, agi_port=args.agi_port,
                             ami_port=args.ami_port, recordings_dir=args.recordings_dir)
     try:
@@ -99,9 +86,7 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    site = _site(args)
-    if site is None:
-        return 2
+    site = site_from_args(args)
     directory = Path(args.dir)
     if not directory.is_dir():
         print(f"asterisk-conf check: {directory} is not a directory", file=sys.stderr)
@@ -121,9 +106,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    site = _site(args)
-    if site is None:
-        return 2
+    site = site_from_args(args)
     try:
         paths = build_prompts(site, Path(args.out), voice=args.voice, only=args.only)
     except PromptBuildError as exc:
@@ -137,9 +120,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    site = _site(args)
-    if site is None:
-        return 2
+    site = site_from_args(args)
     for pid, p in catalogue(site).items():
         what = f"file {p.file}" if p.file is not None else p.text
         print(f"{pid:<22} {p.origin:<40} {what}")

@@ -5,12 +5,26 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hotline12345.config.loader import check_site, resolve_site_path
+from hotline12345.config.errors import ConfigError
+from hotline12345.config.loader import check_site, load_site, resolve_site_path
+from hotline12345.config.schema import Site
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="PATH",
                         help="site file (default: $HOTLINE12345_CONFIG, else the shipped site)")
+
+
+def site_from_args(args: argparse.Namespace) -> Site:
+    """The site named by ``--config`` (or the default); on errors, print every one and how to
+    go on, then exit with status 2."""
+    try:
+        return load_site(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        print("fix the site file; `hotline12345 config check` lists every error",
+              file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def register_config_cmd(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -107,14 +107,10 @@ def _guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse
 
 
 def _settings(args: argparse.Namespace) -> RecordingSettings:
-    from hotline12345.config import ConfigError, load_site
+    from hotline12345.config.cli import site_from_args
     from hotline12345.recordings.settings import settings_from
 
-    try:
-        site = load_site(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        raise SystemExit(2) from None
+    site = site_from_args(args)
     return settings_from(site, data_dir=args.data_dir, database_url=args.database_url,
                          recordings_dir=args.recordings_dir, redis_url=args.redis_url,
                          model=getattr(args, "model", None),

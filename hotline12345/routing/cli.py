@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from hotline12345.config import ConfigError, Site, load_site
-from hotline12345.config.cli import add_config_option
+from hotline12345.config.cli import add_config_option, site_from_args
 from hotline12345.routing.decision import Action, CallContext
 from hotline12345.routing.engine import Router
 
@@ -38,16 +36,6 @@ def register_register_cmd(sub: argparse._SubParsersAction[argparse.ArgumentParse
     lst.set_defaults(handler=_register_list)
 
 
-def _load(args: argparse.Namespace) -> Site | None:
-    try:
-        return load_site(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        print("fix the site file; `hotline12345 config check` lists every error",
-              file=sys.stderr)
-        return None
-
-
 def parse_at(value: str | None, tz: ZoneInfo) -> datetime:
     if not value:
         return datetime.now(tz)
@@ -59,9 +47,7 @@ def parse_at(value: str | None, tz: ZoneInfo) -> datetime:
 
 
 def _route(args: argparse.Namespace) -> int:
-    site = _load(args)
-    if site is None:
-        return 2
+    site = site_from_args(args)
     router = Router(site)
     ctx = CallContext(dialled=args.number, at=parse_at(args.at, router.tz), caller=args.caller,
                       enterprise=args.enterprise, answer=args.answer, language=args.language)
@@ -91,9 +77,7 @@ def _route(args: argparse.Namespace) -> int:
 
 
 def _register_list(args: argparse.Namespace) -> int:
-    site = _load(args)
-    if site is None:
-        return 2
+    site = site_from_args(args)
     tz = ZoneInfo(site.centre.timezone)
     at = parse_at(args.at, tz)
     rows = [{
