@@ -257,6 +257,10 @@ class _Checker:
         self._check_rules(register)
         for i, pattern in enumerate(self.site.blocklist):
             self._check_pattern(f"blocklist[{i}]", pattern)
+        for rule in self.site.classification:
+            if not [k for k in rule.keywords if k.strip()]:
+                self.error(f"classification[{self.site.classification.index(rule)}].keywords",
+                           "list at least one keyword, e.g. [退款, 假货]")
         for key in self.site.mode_defaults:
             if key not in {m.value for m in Mode}:
                 self.error(f"mode_defaults[{key}]", f'"{key}" is not a mode; modes: '

@@ -131,6 +131,9 @@ CASES: list[tuple[str, list[tuple[str, str]], list[str]]] = [
                                          ("to_queue: q-general}", "to_queue: General}")],
      ['site.yaml:1:1 centre.general_queue: queue "q-general" is not defined; defined queues: General, tax',
       'site.yaml:11:5 queues[General].name: "General" cannot name a queue: queues.conf keeps [general] for app_queue\'s own settings; rename it, e.g. "q-general"']),
+    ("classification-without-keywords",
+     [("rules:\n", "classification:\n  - {department: 税务局, category: 纳税服务, keywords: []}\nrules:\n")],
+     ['site.yaml:36:39 classification[0].keywords: list at least one keyword, e.g. [退款, 假货]']),
     ("empty-file", [(BASE, "")],
      ["site.yaml:1:1 the file is empty; start from the shipped default site (hotline12345 "
       "config show)"]),
