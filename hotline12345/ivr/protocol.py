@@ -42,6 +42,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from itertools import repeat
 from typing import Final
 from urllib.parse import parse_qsl, unquote
 
@@ -88,7 +89,6 @@ _INT = re.compile(r"-?[0-9]+\Z")
 _NEEDS_QUOTES = re.compile(r'[ \t"\\]')
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _MSET_UNSAFE = re.compile(r"[\x00-\x1f$\x7f]")
-_ENV_BLOCK = re.compile(r"(?:[A-Za-z0-9_]+: [^\n]*\n)+")
 _BREAKS = re.compile(r"[\r\n\0]")
 _AGI_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
 _APP_ESCAPES = str.maketrans({c: "\\" + c for c in '\\",()[]'})
@@ -142,26 +142,20 @@ class Environment:
         cls, variables: Mapping[str, str], *, max_query_fields: int = 64
     ) -> Environment:
         """Interpret raw ``agi_*`` variables. Raises :class:`EnvironmentValueError`."""
-        numbered: dict[int, str] = {}
-        for key, value in variables.items():
-            if key.startswith("agi_arg_"):
-                m = _ARG_KEY.match(key)
-                if m is None or int(m.group(1)) < 1:
-                    raise EnvironmentValueError(
-                        f"environment field {key}: expected agi_arg_N with N = 1, 2, ...")
-                numbered[int(m.group(1))] = value
-        for n in range(1, len(numbered) + 1):
-            if n not in numbered:
-                missing = max(numbered)
-                raise EnvironmentValueError(
-                    f"environment field agi_arg_{missing} present but agi_arg_{n} is missing")
-        args = tuple(numbered[n] for n in range(1, len(numbered) + 1))
+        return cls._interpret(dict(variables), max_query_fields)
+
+    @classmethod
+    def _interpret(cls, variables: dict[str, str], max_query_fields: int) -> Environment:
+        """:meth:`from_variables` on a dict the environment may keep (not copied)."""
+        args: tuple[str, ...] = ()
+        if "agi_arg_" in " ".join(variables):
+            args = _numbered_args(variables)
         script: str | None = None
-        query: dict[str, str] = {}
+        query: dict[str, str] = _NO_QUERY
         raw = variables.get("agi_network_script")
         if raw is not None:
             script, query = parse_script(raw, max_query_fields=max_query_fields)
-        return cls(variables=dict(variables), script=script, query=query, args=args)
+        return cls(variables=variables, script=script, query=query, args=args)
 
     def get(self, key: str) -> str | None:
         """A field's value; caller fields that Asterisk reports as ``unknown`` are ``None``."""
@@ -265,9 +259,33 @@ class State(Enum):
 # --------------------------------------------------------------------------------------
 # Parsing helpers
 
+_NO_QUERY: Final[dict[str, str]] = {}  # shared by every environment without a query string
+
+
+def _numbered_args(variables: Mapping[str, str]) -> tuple[str, ...]:
+    """``agi_arg_1``, ``agi_arg_2``, ... in order; a gap or a bad name raises."""
+    numbered: dict[int, str] = {}
+    for key, value in variables.items():
+        if key.startswith("agi_arg_"):
+            m = _ARG_KEY.match(key)
+            if m is None or int(m.group(1)) < 1:
+                raise EnvironmentValueError(
+                    f"environment field {key}: expected agi_arg_N with N = 1, 2, ...")
+            numbered[int(m.group(1))] = value
+    for n in range(1, len(numbered) + 1):
+        if n not in numbered:
+            missing = max(numbered)
+            raise EnvironmentValueError(
+                f"environment field agi_arg_{missing} present but agi_arg_{n} is missing")
+    return tuple(numbered[n] for n in range(1, len(numbered) + 1))
+
 
 def parse_script(raw: str, *, max_query_fields: int = 64) -> tuple[str, dict[str, str]]:
     """``inbound/?dialled=12317&x=1`` -> ``("inbound", {"dialled": "12317", "x": "1"})``."""
+    if "?" not in raw and "%" not in raw:  # the usual agi://host/inbound: nothing to decode
+        name = raw.strip("/")
+        if name:
+            return name, _NO_QUERY
     path, _, qs = raw.partition("?")
     name = unquote(path).strip("/")
     if not name:
@@ -433,8 +451,7 @@ class AgiConnection:
                 del buf[:nl + 1]
                 self._scan = 0
                 try:
-                    environment = Environment.from_variables(
-                        env, max_query_fields=lim.max_query_fields)
+                    environment = Environment._interpret(env, lim.max_query_fields)
                 except EnvironmentValueError as exc:
                     self._fail(events, str(exc))
                     return
@@ -461,7 +478,8 @@ class AgiConnection:
 
     def _environment_block(self, events: list[Event]) -> bool:
         """Fast path: the whole environment arrived in one piece (the usual case) and is
-        well-formed. Returns False to let the line-by-line path handle (and report) it."""
+        well-formed: one decode, one split, one dict. Returns False to let the line-by-line
+        path handle (and report) anything else."""
         buf = self._buf
         lim = self.limits
         end = buf.find(b"\n\n")
@@ -470,21 +488,21 @@ class AgiConnection:
         if end > lim.max_line_bytes and any(
                 len(line) > lim.max_line_bytes for line in buf[:end].split(b"\n")):
             return False
-        text = buf[:end + 1].decode("utf-8", "replace")
-        if _ENV_BLOCK.fullmatch(text) is None:
-            return False
-        lines = text.split("\n")
-        lines.pop()
+        lines = buf[:end].decode("utf-8", "replace").split("\n")
         if len(lines) >= lim.max_env_lines:
             return False
-        env = dict(line.split(": ", 1) for line in lines)
-        if len(env) != len(lines):  # a field sent twice: let the slow path name it
+        try:
+            env = dict(map(str.split, lines, repeat(": "), repeat(1)))  # type: ignore[arg-type]
+        except ValueError:  # a line without ": "
             return False
+        keys = "".join(env).replace("_", "")
+        if len(env) != len(lines) or "" in env or not (keys.isascii() and keys.isalnum()):
+            return False  # a field sent twice, or a bad name: the slow path names it
         self._line_no += len(lines) + 1
         self._env_bytes = end + 2
         del buf[:end + 2]
         try:
-            environment = Environment.from_variables(env, max_query_fields=lim.max_query_fields)
+            environment = Environment._interpret(env, lim.max_query_fields)
         except EnvironmentValueError as exc:
             self._fail(events, str(exc))
             return True

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-from collections.abc import Iterable
+from collections.abc import Coroutine, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +111,57 @@ class SessionBudgetExceeded(Exception):
     """The session ran past ``session_budget_s``."""
 
 
+class _AwaitReply:
+    """What :meth:`FastAgiChannel.execute` awaits while its session drives the flow: the
+    session resumes the flow's coroutine with the reply (``send``) or an error (``throw``)
+    straight from ``data_received``, with no task, future or loop round trip per command."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[_AwaitReply, Reply, Reply]:
+        return (yield self)
+
+
+_AWAIT_REPLY = _AwaitReply()
+
+
+class _Resume:
+    """Hands a flow that awaited something other than its channel (``asyncio.sleep``, a
+    lock, another service) to an asyncio Task: the Task resumes the already started
+    coroutine, re-yielding whatever it awaits, as ``yield from`` would."""
+
+    __slots__ = ("coro", "first")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], first: object) -> None:
+        self.coro = coro
+        self.first = first
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro = self.coro
+        yielded = self.first
+        self.first = None
+        while True:
+            try:
+                value = yield yielded
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # CancelledError included: the flow handles it
+                try:
+                    yielded = coro.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    yielded = coro.send(value)
+                except StopIteration:
+                    return
+
+
+async def _resumed(resume: _Resume) -> None:
+    await resume
+
+
 class FastAgiChannel(Channel):
     """:class:`Channel` over one FastAGI connection."""
 
@@ -118,28 +169,45 @@ class FastAgiChannel(Channel):
 
     def __init__(self, env: Environment, session: _Session) -> None:
         super().__init__(env)
-        self._session = session
+        self._session: _Session | None = session
 
     async def execute(self, verb: str, *args: str | int) -> Reply:
         s = self._session
+        if s is None:
+            raise ConnectionLost("the session with Asterisk is over")
         if s.error is not None:
             raise s.error
         data = s.conn.send_command(verb, *args)
-        fut: asyncio.Future[Reply] = s.loop.create_future()
-        s.waiter = fut
         s.command = verb
         # The deadline is checked by the server's sweeper (one timer for all sessions).
         s.command_deadline = s.loop.time() + s.server.config.command_timeout_s
         s.transport.write(data)
         try:
+            if s.stepping:  # the session drives the flow: it resumes us with the reply
+                s.awaiting = True
+                return await _AWAIT_REPLY
+            fut: asyncio.Future[Reply] = s.loop.create_future()
+            s.waiter = fut
             return await fut
         finally:
+            s.awaiting = False
             s.waiter = None
             s.command_deadline = 0.0
 
 
 class _Session(asyncio.Protocol):
-    """One FastAGI connection."""
+    """One FastAGI connection, and the driver of its flow.
+
+    The flow's coroutine is resumed right here, in ``data_received``, with each reply (or
+    with the error that ends the command): no asyncio Task, future or extra loop iteration
+    per command. If the flow awaits anything other than its channel, it is handed to an
+    asyncio Task from then on (see :class:`_Resume`), and commands then wait on futures.
+    """
+
+    __slots__ = ("__weakref__", "awaiting", "budget_deadline", "cancel_reason", "channel",
+                 "command", "command_deadline", "conn", "coro", "env_deadline", "error",
+                 "finished", "loop", "lost", "peer", "received", "registered", "reply",
+                 "server", "started", "stepping", "task", "transport", "waiter")
 
     def __init__(self, server: FastAgiServer) -> None:
         self.server = server
@@ -147,10 +215,14 @@ class _Session(asyncio.Protocol):
         self.conn = AgiConnection(server.config.limits)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.peer = ""
-        self.waiter: asyncio.Future[Reply] | None = None
         self.error: Exception | None = None
-        self.channel: FastAgiChannel | None = None
-        self.task: asyncio.Task[None] | None = None
+        self.channel: FastAgiChannel | None = None  # set once the flow starts
+        self.coro: Coroutine[Any, Any, None] | None = None  # the flow, while driven here
+        self.stepping = False  # the flow's coroutine is running (inside _step)
+        self.awaiting = False  # the flow waits in execute() for a reply, driven here
+        self.reply: Reply | None = None  # a reply to hand over once its chunk is dispatched
+        self.task: asyncio.Task[None] | None = None  # the flow, once handed to a Task
+        self.waiter: asyncio.Future[Reply] | None = None  # its command, in a Task
         self.command = ""
         self.env_deadline = 0.0  # 0: not waiting for the environment
         self.command_deadline = 0.0  # 0: no command in flight
@@ -196,7 +268,7 @@ class _Session(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         if self.finished:
             return None
-        if self.received == 0 and self.task is None:
+        if self.received == 0 and self.channel is None:
             # A bare TCP probe (health check): nothing to report, nothing to fail.
             log_event(log, "agi.probe", logging.DEBUG, peer=self.peer)
             self.finished = True
@@ -209,19 +281,71 @@ class _Session(asyncio.Protocol):
         lost = ConnectionLost(f"connection to Asterisk lost{f': {exc}' if exc else ''}")
         if self.error is None:
             self.error = lost
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_exception(lost)
-        if self.task is None:
-            self.finished = True
         self.lost = True
+        if self.channel is None:
+            self.finished = True
+        self._fail_command(lost)
         self._maybe_release()
 
     def _maybe_release(self) -> None:
         # A session counts against the cap until both its socket and its flow are done.
-        if self.registered and self.lost and (self.task is None or self.task.done()
-                                              or self.finished):
+        if self.registered and self.lost and (self.finished or self.channel is None):
             self.registered = False
             self.server.release(self)
+            # Break the session <-> channel (and error -> traceback -> frame) cycles, so
+            # that the session is freed by reference counting, not by the cyclic GC.
+            if self.channel is not None:
+                self.channel._session = None
+            self.error = None
+            self.task = None
+
+    # -- driving the flow --------------------------------------------------------------
+
+    def _step(self, reply: Reply | None, exc: BaseException | None) -> None:
+        """Resume the flow with ``reply`` (or throw ``exc`` into it) until it sends its
+        next command, ends, or awaits something else (then a Task takes it over)."""
+        coro = self.coro
+        assert coro is not None
+        self.stepping = True
+        try:
+            yielded = coro.send(reply) if exc is None else coro.throw(exc)
+        except StopIteration:
+            self.coro = None
+            return
+        except (KeyboardInterrupt, SystemExit):
+            self.coro = None
+            raise
+        except BaseException:  # _run handles everything else; a foreign CancelledError
+            self.coro = None
+            log.error("agi.flow_escaped", exc_info=True,
+                      extra={"fields": {"peer": self.peer}})
+            return
+        finally:
+            self.stepping = False
+        if yielded is not _AWAIT_REPLY:
+            self.coro = None
+            self.task = self.loop.create_task(_resumed(_Resume(coro, yielded)))
+
+    def _answer(self, reply: Reply) -> None:
+        if self.awaiting:
+            self.reply = reply  # resumed once the rest of its chunk is dispatched
+        else:
+            w = self.waiter
+            if w is not None and not w.done():
+                w.set_result(reply)
+
+    def _fail_command(self, exc: Exception) -> None:
+        """End the command in flight with ``exc``; a reply already received for it wins
+        (then the flow's next command raises ``self.error``)."""
+        if self.reply is not None:
+            return
+        if self.awaiting:  # (never while stepping: awaiting means suspended in execute())
+            self.awaiting = False
+            self._step(None, exc)
+        else:
+            w = self.waiter
+            if w is not None and not w.done():
+                w.set_exception(exc)
 
     # -- deadlines (called by the server's sweeper) ------------------------------------
 
@@ -231,11 +355,9 @@ class _Session(asyncio.Protocol):
             self._env_timeout()
         elif self.command_deadline and now >= self.command_deadline:
             self.command_deadline = 0.0
-            w = self.waiter
-            if w is not None and not w.done():
-                timeout = self.server.config.command_timeout_s
-                w.set_exception(AgiTimeout(f"{self.command}: no reply from Asterisk within "
-                                           f"{timeout:g} s"))
+            timeout = self.server.config.command_timeout_s
+            self._fail_command(AgiTimeout(f"{self.command}: no reply from Asterisk within "
+                                          f"{timeout:g} s"))
         if self.budget_deadline and now >= self.budget_deadline:
             self.budget_deadline = 0.0
             self._abort("budget")
@@ -245,9 +367,7 @@ class _Session(asyncio.Protocol):
     def _dispatch(self, events: list[Any]) -> None:
         for ev in events:
             if type(ev) is Reply:
-                w = self.waiter
-                if w is not None and not w.done():
-                    w.set_result(ev)
+                self._answer(ev)
             elif type(ev) is HangupEvent:
                 if self.channel is not None:
                     self.channel.hung_up = True
@@ -259,9 +379,14 @@ class _Session(asyncio.Protocol):
                 lost = ConnectionLost("Asterisk closed the connection")
                 if self.error is None:
                     self.error = lost
-                w = self.waiter
-                if w is not None and not w.done():
-                    w.set_exception(lost)
+                self._fail_command(lost)
+        reply = self.reply
+        if reply is not None:
+            # Resumed after the whole chunk, so that a HANGUP line that came with the
+            # reply is already known to the flow (as when a Task resumes it later).
+            self.reply = None
+            self.awaiting = False
+            self._step(reply, None)
 
     def _start(self, env: Environment) -> None:
         self.env_deadline = 0.0
@@ -277,24 +402,23 @@ class _Session(asyncio.Protocol):
             return
         self.channel = FastAgiChannel(env, self)
         self.budget_deadline = self.loop.time() + server.config.session_budget_s
-        self.task = self.loop.create_task(self._run(flow, self.channel))
+        self.coro = self._run(flow, self.channel)
+        self._step(None, None)
 
     def _protocol_error(self, ev: ProtocolError) -> None:
         log_event(log, "agi.protocol_error", logging.ERROR, peer=self.peer, phase=ev.phase,
                   line=ev.line, error=ev.message,
                   uniqueid=self.channel.env.uniqueid if self.channel else None)
-        if self.task is None:  # the environment was bad
+        if self.channel is None:  # the environment was bad
             self.server.stats.bad_environment += 1
             self._fail_now()
             return
         err = AgiProtocolViolation(str(ev))
         self.error = err
-        w = self.waiter
-        if w is not None and not w.done():
-            w.set_exception(err)
+        self._fail_command(err)
 
     def _env_timeout(self) -> None:
-        if self.finished or self.task is not None:
+        if self.finished or self.channel is not None:
             return
         self.server.stats.bad_environment += 1
         log_event(log, "agi.env_timeout", logging.WARNING, peer=self.peer,
@@ -314,16 +438,18 @@ class _Session(asyncio.Protocol):
     def _abort(self, reason: str) -> None:
         """End the session with FAILURE whatever it is doing (budget spent, or shutdown
         past its grace period)."""
-        if self.task is not None and not self.task.done():
+        if self.channel is not None and not self.finished:
             self.cancel_reason = reason
             err = SessionBudgetExceeded(
                 f"session budget of {self.server.config.session_budget_s:g} s spent"
             ) if reason == "budget" else ConnectionAbortedError("shutdown")
             self.error = err
             w = self.waiter
-            if w is not None and not w.done():
+            if self.awaiting:
+                self._fail_command(err)
+            elif w is not None and not w.done():
                 w.set_exception(err)
-            else:
+            elif self.task is not None:
                 self.task.cancel()
         elif not self.finished:
             self._fail_now()
@@ -463,9 +589,9 @@ class FastAgiServer:
         leftover = list(self._sessions)
         if leftover:
             log_event(log, "agi.shutdown_abort", logging.WARNING, aborted=len(leftover))
-            tasks = [s.task for s in leftover if s.task is not None]
             for s in leftover:
-                s.abort()
+                s.abort()  # a flow driven by its session ends right here
+            tasks = [s.task for s in leftover if s.task is not None]
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
         if self._server is not None:

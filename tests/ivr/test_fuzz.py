@@ -138,3 +138,31 @@ def test_simulated_asterisk_never_raises(chunks: list[bytes]) -> None:
         assert isinstance(peer.receive_data(chunk), bytes)
     peer.eof()
     assert peer.status in ("SUCCESS", "FAILURE", "HANGUP")
+
+
+_ENV_KEY = st.one_of(st.sampled_from(["agi_uniqueid", "agi_arg_1", "agi_arg_2", "agi_arg_x",
+                                      "agi_network_script", "___", "", "agi x", "agi:x",
+                                      "agi_callerid"]),
+                     st.from_regex(r"[A-Za-z0-9_]{1,12}", fullmatch=True))
+_ENV_VALUE = st.one_of(st.sampled_from(["", "unknown", "inbound?dialled=12345", "a: b",
+                                        "/route/", "%2F", "张三", " lead"]),
+                       st.text(st.characters(blacklist_categories=["Cs"],
+                                             blacklist_characters="\r\n"), max_size=12))
+_ENV_LINE = st.one_of(st.tuples(_ENV_KEY, _ENV_VALUE).map(lambda kv: f"{kv[0]}: {kv[1]}"),
+                      st.tuples(_ENV_KEY, _ENV_VALUE).map(lambda kv: f"{kv[0]}:{kv[1]}"),
+                      _ENV_VALUE)
+
+
+@FUZZ
+@given(st.lists(_ENV_LINE, min_size=1, max_size=14))
+def test_environment_in_one_piece_equals_line_by_line(lines: list[str]) -> None:
+    """The one-piece fast path gives exactly the events (errors and their messages too) of
+    the line-by-line path, which bytes arriving one at a time take."""
+    data = ("\n".join(lines) + "\n\n").encode("utf-8")
+    limits = Limits(max_env_lines=12)
+    whole = AgiConnection(limits).receive_data(data)
+    conn = AgiConnection(limits)
+    bytewise: list[object] = []
+    for i in range(len(data)):
+        bytewise += conn.receive_data(data[i:i + 1])
+    assert whole == bytewise
