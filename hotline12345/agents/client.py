@@ -251,6 +251,9 @@ class AmiSession:
             reason = f"connection error: {exc}"
         except asyncio.CancelledError:
             reason = "closed by us"
+        except Exception as exc:  # a bug in a message handler: end this session, loudly
+            reason = f"unexpected error while reading: {type(exc).__name__}: {exc}"
+            log_event(self._log, "ami.reader.error", logging.ERROR, error=reason)
         finally:
             self._finish(reason)
 
@@ -417,8 +420,14 @@ class AmiMonitor:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:  # _run catches everything; never let stop() raise
+                log_event(self._log, "ami.monitor.error", logging.ERROR,
+                          address=self.config.address,
+                          error=f"{type(exc).__name__}: {exc}")
         if self.session is not None:
             await self.session.close()
             self.session = None
@@ -439,7 +448,11 @@ class AmiMonitor:
                 s.since = self._clock()
             s.state, s.detail = state, detail
             if self._on_status is not None:
-                self._on_status(s)
+                try:
+                    self._on_status(s)
+                except Exception as exc:  # a broken observer must not stop the monitor
+                    log_event(self._log, "ami.status_callback.error", logging.ERROR,
+                              error=f"{type(exc).__name__}: {exc}")
 
     def backoff(self, attempt: int) -> float:
         """Delay before reconnect attempt ``attempt`` (1, 2, ...): doubling, capped, jittered."""
@@ -448,41 +461,66 @@ class AmiMonitor:
         return max(0.0, base * (1 + self._rng.uniform(-c.backoff_jitter, c.backoff_jitter)))
 
     async def _run(self) -> None:
+        """Connect, serve, reconnect, until cancelled. Whatever a session raises ends that
+        session (logged, connected state cleared), never the monitor."""
         attempt = 0
         while True:
-            self._set_status("connecting", f"connecting to {self.config.address}")
-            reason = ""
-            try:
-                session = await self._connect_and_resync()
-            except AmiLoginError as exc:
-                reason = str(exc)
-                log_event(self._log, "ami.login.failed", logging.ERROR,
-                          address=self.config.address, user=self.config.username, error=reason)
-                self._set_status("login_failed", reason)
-            except (OSError, AmiError) as exc:
-                reason = f"cannot connect to {self.config.address}: {exc}"
-                log_event(self._log, "ami.connect.failed", logging.WARNING,
-                          address=self.config.address, error=str(exc))
-                self._set_status("disconnected", reason)
-            except Exception as exc:  # keep monitoring whatever happened
-                reason = f"unexpected error: {type(exc).__name__}: {exc}"
-                log_event(self._log, "ami.monitor.error", logging.ERROR,
-                          address=self.config.address, error=reason)
-                self._set_status("disconnected", reason)
-            else:
-                attempt = 0
-                reason = await self._serve(session)
-                self._connected.clear()
-                self.session = None
-                self.status.reconnects += 1
-                log_event(self._log, "ami.disconnected", logging.WARNING,
-                          address=self.config.address, reason=reason)
-                self._set_status("disconnected", reason)
-            attempt += 1
+            served = await self._one_session()
+            attempt = 1 if served else attempt + 1
             delay = self.backoff(attempt)
             log_event(self._log, "ami.reconnect.wait", logging.INFO, delay_s=round(delay, 3),
                       attempt=attempt)
             await asyncio.sleep(delay)
+
+    async def _one_session(self) -> bool:
+        """One connect-resync-serve cycle; True if the session got connected."""
+        address = self.config.address
+        session: AmiSession | None = None
+        connected = stopping = False
+        try:
+            self._set_status("connecting", f"connecting to {address}")
+            session = await self._connect_and_resync()
+            connected = True
+            reason = await self._serve(session)
+            log_event(self._log, "ami.disconnected", logging.WARNING, address=address,
+                      reason=reason)
+            self._set_status("disconnected", reason)
+        except AmiLoginError as exc:
+            reason = str(exc)
+            log_event(self._log, "ami.login.failed", logging.ERROR, address=address,
+                      user=self.config.username, error=reason)
+            self._set_status("login_failed", reason)
+        except (OSError, AmiError) as exc:
+            if connected:
+                reason = f"connection to {address} lost: {type(exc).__name__}: {exc}"
+                log_event(self._log, "ami.disconnected", logging.WARNING, address=address,
+                          reason=reason)
+            else:
+                reason = f"cannot connect to {address}: {exc}"
+                log_event(self._log, "ami.connect.failed", logging.WARNING, address=address,
+                          error=str(exc))
+            self._set_status("disconnected", reason)
+        except Exception as exc:  # keep monitoring whatever happened
+            reason = f"unexpected error: {type(exc).__name__}: {exc}"
+            log_event(self._log, "ami.monitor.error", logging.ERROR, address=address,
+                      error=reason, connected=connected)
+            with contextlib.suppress(Exception):
+                self._set_status("disconnected", reason)
+        except asyncio.CancelledError:  # stop()
+            stopping = True
+            raise
+        finally:
+            # Never claim a connection we no longer have, however the session ended.
+            self._connected.clear()
+            if connected and not stopping:
+                self.status.reconnects += 1
+            if session is not None:
+                if self.session is session:
+                    self.session = None
+                with contextlib.suppress(Exception):
+                    session.abort()
+                await session.close()
+        return connected
 
     async def _connect_and_resync(self) -> AmiSession:
         session = await AmiSession.open(self.config, self._dispatch, logger=self._log)
@@ -507,25 +545,25 @@ class AmiMonitor:
         return session
 
     async def _serve(self, session: AmiSession) -> str:
-        """Ping with a deadline until the session ends; return why it ended."""
+        """Ping with a deadline until the session ends; return why it ended. A Ping that
+        times out or is answered with an error ends the session (the caller reconnects)."""
         c = self.config
-        try:
-            while True:
-                done, _ = await asyncio.wait({session.closed}, timeout=c.ping_interval_s)
-                if done:
-                    return session.closed.result()
-                try:
-                    await session.action("Ping", timeout=c.ping_timeout_s)
-                except AmiTimeout:
-                    log_event(self._log, "ami.ping.timeout", logging.WARNING,
-                              address=c.address, timeout_s=c.ping_timeout_s)
-                    session.abort()
-                    await session.close()
-                    return f"no reply to Ping within {c.ping_timeout_s} s (half-open connection)"
-                except AmiConnectionLost:
-                    return session.closed.result() if session.closed.done() else "connection lost"
-        finally:
-            await session.close()
+        while True:
+            done, _ = await asyncio.wait({session.closed}, timeout=c.ping_interval_s)
+            if done:
+                return session.closed.result()
+            try:
+                await session.action("Ping", timeout=c.ping_timeout_s)
+            except AmiTimeout:
+                log_event(self._log, "ami.ping.timeout", logging.WARNING,
+                          address=c.address, timeout_s=c.ping_timeout_s)
+                return f"no reply to Ping within {c.ping_timeout_s} s (half-open connection)"
+            except AmiConnectionLost:
+                return session.closed.result() if session.closed.done() else "connection lost"
+            except AmiActionError as exc:
+                log_event(self._log, "ami.ping.error", logging.WARNING, address=c.address,
+                          error=exc.message)
+                return f"Ping answered with an error ({exc.message}); reconnecting"
 
     # messages and actions ----------------------------------------------------
 

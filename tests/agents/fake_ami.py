@@ -7,8 +7,8 @@ with every field in Asterisk's order, ``QueueStatus`` as ``QueueParams``/``Queue
 ``QueueEntry``/``QueueStatusComplete`` (field order from app_queue.c).
 
 It keeps a small queue model so that actions and resyncs answer consistently, and it can
-misbehave on purpose: ignore pings (a half-open connection), dribble its bytes, delay
-replies, drop connections, send arbitrary bytes.
+misbehave on purpose: ignore pings (a half-open connection) or answer them with an error,
+dribble its bytes, delay replies, drop connections, send arbitrary bytes.
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ class FakeAmi:
         self.connections = 0
         self.logins = 0
         self.answer_pings = True
+        self.ping_error = ""  # non-empty: answer Ping with ``Response: Error`` and this message
         self.drip_bytes = 0
         self.drip_delay = 0.0
         self.reply_delay: dict[str, float] = {}
@@ -291,7 +292,9 @@ class FakeAmi:
             conn.send(error("Authentication Required"))
             return
         if action == "Ping":
-            if self.answer_pings:
+            if self.ping_error:
+                conn.send(error(self.ping_error))
+            elif self.answer_pings:
                 conn.send(frame(("Response", "Success"), ("ActionID", aid), ("Ping", "Pong"),
                                 ("Timestamp", f"{time.time():.6f}")))
             return

@@ -289,3 +289,94 @@ def test_config_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert (config.host, config.port, config.username, config.secret) == (
         "10.0.0.5", 5039, "hotline12345", "from-file")
     assert "from-file" not in repr(config)
+
+
+async def test_a_ping_error_reconnects_and_never_claims_a_connection(
+    fake_ami: FakeAmi, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``Response: Error`` to Ping (Asterisk's "Invalid/unknown command" or "Permission
+    denied" after a manager.conf reload) ends the session: logged, status not "connected",
+    reconnect with backoff, and stop() stays quiet."""
+    seed(fake_ami)
+    fake_ami.ping_error = "Permission denied"
+    mon, _ = monitor_for(fake_ami, ping_interval_s=0.05)
+    states: list[str] = []
+    mon._on_status = lambda s: states.append(s.state)
+    with caplog.at_level(logging.INFO, logger="hotline12345.agents.ami"):
+        mon.start()
+        try:
+            await mon.wait_connected(10)
+            await until(lambda: fake_ami.connections >= 3 and mon.status.reconnects >= 2)
+            fake_ami.ping_error = ""
+            await until(lambda: mon.connected and fake_ami.connections == fake_ami.logins)
+            assert mon.status.state == "connected"
+        finally:
+            await mon.stop()
+    assert mon.status.state == "stopped" and not mon.connected
+    assert states[:4] == ["connecting", "connected", "disconnected", "connecting"]
+    errors = [r for r in caplog.records if r.getMessage() == "ami.ping.error"]
+    assert errors and errors[0].fields["error"] == "Permission denied"  # type: ignore[attr-defined]
+    lost = [r for r in caplog.records if r.getMessage() == "ami.disconnected"]
+    assert "Ping answered with an error (Permission denied)" in lost[0].fields["reason"]  # type: ignore[attr-defined]
+    assert any(r.getMessage() == "ami.reconnect.wait" for r in caplog.records)
+
+
+async def test_any_exception_in_a_session_reconnects_and_clears_the_connection(
+    fake_ami: FakeAmi, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected exception while serving (a bug, not an AMI error) is logged as one
+    structured line; the connected state is cleared and the monitor reconnects."""
+    seed(fake_ami)
+    mon, _ = monitor_for(fake_ami, ping_interval_s=0.05)
+    real_action = AmiSession.action
+    boom = {"left": 2}
+
+    async def action(self: AmiSession, name: str, *args: object, **kw: object) -> AmiMessage:
+        if name == "Ping" and boom["left"]:
+            boom["left"] -= 1
+            raise RuntimeError("bug in ping handling")
+        return await real_action(self, name, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(AmiSession, "action", action)
+    with caplog.at_level(logging.INFO, logger="hotline12345.agents.ami"):
+        mon.start()
+        try:
+            await until(lambda: boom["left"] == 0 and mon.connected
+                        and mon.status.connects >= 3)
+            assert mon.status.state == "connected"
+        finally:
+            await mon.stop()
+    errors = [r for r in caplog.records if r.getMessage() == "ami.monitor.error"]
+    assert len(errors) == 2
+    assert errors[0].fields["error"] == (  # type: ignore[attr-defined]
+        "unexpected error: RuntimeError: bug in ping handling")
+    assert mon.status.reconnects == 2 and fake_ami.connections == 3
+
+
+async def test_a_failing_message_handler_ends_the_session_loudly(
+    fake_ami: FakeAmi, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A handler that raises ends the session with one log line; the resync then brings the
+    state back."""
+    seed(fake_ami)
+    seen: list[str] = []
+
+    def on_message(msg: AmiMessage) -> None:
+        seen.append(msg.name)
+        if msg.get("Uniqueid") == "boom" and "boom" not in seen:
+            seen.append("boom")
+            raise ValueError("handler bug")
+
+    mon = AmiMonitor(cfg(fake_ami.port), on_message)
+    with caplog.at_level(logging.INFO, logger="hotline12345.agents.ami"):
+        mon.start()
+        try:
+            await mon.wait_connected(10)
+            fake_ami.caller_join("q-general", FakeCaller("boom", "PJSIP/t-1", "13800138000",
+                                                         "甲", 0))
+            await until(lambda: mon.status.reconnects == 1 and mon.connected)
+        finally:
+            await mon.stop()
+    errors = [r for r in caplog.records if r.getMessage() == "ami.reader.error"]
+    assert errors[0].fields["error"] == (  # type: ignore[attr-defined]
+        "unexpected error while reading: ValueError: handler bug")
