@@ -58,7 +58,11 @@ async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
 
 def monitor_for(ami: FakeAmi, **over: object) -> tuple[AmiMonitor, QueueState]:
     state = QueueState([QueueDef("q-general", "综合受理", 15)])
-    mon = AmiMonitor(cfg(ami.port, **over), lambda m: state.apply(m, T), clock=lambda: T)
+
+    def apply(msg: AmiMessage) -> None:
+        state.apply(msg, T)
+
+    mon = AmiMonitor(cfg(ami.port, **over), apply, clock=lambda: T)
     return mon, state
 
 
