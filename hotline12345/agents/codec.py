@@ -28,7 +28,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Final, Literal
 
-from hotline12345.logs import log_event
+from hotline12345.logs import log_event, mask_number
 
 __all__ = [
     "GREETING_PREFIX",
@@ -129,7 +129,7 @@ class AmiMessage:
 def _sample(text: str) -> str:
     """A short, log-safe sample of a bad frame: long digit runs (numbers) are masked."""
     short = text[:120]
-    return _PHONE_LIKE.sub(lambda m: f"{m.group()[:3]}****{m.group()[-4:]}", short)
+    return _PHONE_LIKE.sub(lambda m: mask_number(m.group()), short)
 
 
 class AmiParser:
