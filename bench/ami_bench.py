@@ -1,7 +1,8 @@
 """AMI events per second into the state model, against panoramisk's parser alone.
 
-The stream is the real Asterisk 22 captures (../shared/asterisk-22-captures/
-ami-queue-call.raw and ami-agi-call.raw) repeated, fed in 64 KiB reads, on one core:
+The stream is the real Asterisk 22 captures (ami-queue-call.raw and ami-agi-call.raw in
+../shared/asterisk-22-captures, or in ``$HOTLINE12345_CAPTURES``, found as the tests find
+them: tests/captures.py) repeated, fed in 64 KiB reads, on one core:
 
 - ours: :class:`AmiParser` (bytes → messages) + :meth:`QueueState.apply` for every message;
 - baseline: panoramisk 1.4's ``AMIProtocol.data_received`` (decode, split, ``Message``),
@@ -25,7 +26,10 @@ sys.path.insert(0, str(REPO))
 from hotline12345.agents.codec import AmiParser  # noqa: E402
 from hotline12345.agents.state import QueueDef, QueueState  # noqa: E402
 
-CAPTURES = REPO.parent / "shared" / "asterisk-22-captures"
+try:  # the tests' rule: $HOTLINE12345_CAPTURES, else ../shared/asterisk-22-captures
+    from tests.captures import CAPTURES
+except RuntimeError as exc:
+    sys.exit(f"ami_bench: {exc}")
 CHUNK = 65536
 TARGET = 50_000
 
@@ -89,8 +93,8 @@ def main() -> int:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
     stream = build_stream(args.repeat)
     reads = chunks(stream)
-    print(f"stream: {len(stream) / 1e6:.1f} MB, captures repeated {args.repeat} times, "
-          f"{len(reads)} reads of {CHUNK} bytes, one core")
+    print(f"stream: {len(stream) / 1e6:.1f} MB, captures from {CAPTURES} repeated "
+          f"{args.repeat} times, {len(reads)} reads of {CHUNK} bytes, one core")
     ours = min((run_ours(reads) for _ in range(args.rounds)), key=lambda r: r[1])
     base = min((run_panoramisk(reads) for _ in range(args.rounds)), key=lambda r: r[1])
     ours_rate = ours[0] / ours[1]

@@ -16,7 +16,7 @@ from hotline12345.agents.store import MemoryStore
 
 from .fake_ami import FakeAmi, FakeCaller, FakeMember
 
-CHROMIUM = "/usr/bin/chromium"
+DEBIAN_CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 AGENT2 = "Local/agent2@agents/n"
@@ -24,13 +24,31 @@ AGENT2 = "Local/agent2@agents/n"
 pytestmark = pytest.mark.slow  # documentation only: it runs in the suite
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _chromium_present() -> None:
-    assert Path(CHROMIUM).exists() or shutil.which("chromium"), (
+def find_chromium() -> str | None:
+    """The chromium on the PATH, else Debian's; the path that is found is the one launched."""
+    return shutil.which("chromium") or (
+        DEBIAN_CHROMIUM if Path(DEBIAN_CHROMIUM).exists() else None)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    found = find_chromium()
+    assert found, (
         "Debian's chromium is missing: run scripts/system-deps.sh (apt-get install chromium)")
+    return found
 
 
-async def test_login_live_caller_and_pause(fake_ami: FakeAmi, tmp_path: Path) -> None:
+def test_the_chromium_found_is_the_one_launched(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / "chromium"
+    fake.write_text("#!/bin/sh\n", encoding="utf-8")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert find_chromium() == str(fake)
+
+
+async def test_login_live_caller_and_pause(fake_ami: FakeAmi, tmp_path: Path,
+                                          chromium: str) -> None:
     from playwright.async_api import async_playwright, expect
 
     fake_ami.add_member("q-general", FakeMember("Local/agent1@agents/n", "Agent One",
@@ -43,7 +61,7 @@ async def test_login_live_caller_and_pause(fake_ami: FakeAmi, tmp_path: Path) ->
         store=MemoryStore(), bcrypt_rounds=4, say=lambda line: None)
     try:
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = await pw.chromium.launch(executable_path=chromium, args=ARGS)
             try:
                 page = await browser.new_page()
                 errors: list[str] = []
@@ -90,7 +108,7 @@ async def test_login_live_caller_and_pause(fake_ami: FakeAmi, tmp_path: Path) ->
         await services.close()
 
 
-async def test_not_connected_banner(tmp_path: Path) -> None:
+async def test_not_connected_banner(tmp_path: Path, chromium: str) -> None:
     from playwright.async_api import async_playwright, expect
 
     services = await start_agents_services(
@@ -99,7 +117,7 @@ async def test_not_connected_banner(tmp_path: Path) -> None:
         bcrypt_rounds=4, say=lambda line: None)
     try:
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = await pw.chromium.launch(executable_path=chromium, args=ARGS)
             try:
                 page = await browser.new_page()
                 await page.goto(services.url + "login")
