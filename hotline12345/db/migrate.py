@@ -29,9 +29,9 @@ from sqlalchemy.engine import Engine, make_url
 from hotline12345 import paths
 from hotline12345.db.base import Base
 from hotline12345.db.engine import make_engine
+from hotline12345.env import DATABASE_URL_ENV
 
 HERE = Path(__file__).resolve().parent
-DATABASE_ENV = "HOTLINE12345_DATABASE_URL"
 _PG_LOCK_KEY = 0x1234_5ABC  # advisory lock id for migrations
 
 
@@ -45,7 +45,7 @@ def load_models() -> MetaData:
 
 
 def resolve_url(url: str | None) -> str:
-    return url or os.environ.get(DATABASE_ENV) or paths.database_url(paths.data_dir())
+    return url or os.environ.get(DATABASE_URL_ENV) or paths.database_url(paths.data_dir())
 
 
 def alembic_config(url: str | None = None) -> Config:

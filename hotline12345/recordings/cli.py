@@ -11,6 +11,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from hotline12345.env import (
+    DATABASE_URL_ENV,
+    LOG_LEVEL_ENV,
+    RECORDINGS_DIR_ENV,
+    REDIS_URL_ENV,
+    VOSK_MODEL_ENV,
+    redact_url,
+)
+
 if TYPE_CHECKING:
     from hotline12345.recordings.settings import RecordingSettings
 
@@ -21,17 +30,17 @@ def _common(parser: argparse.ArgumentParser, model: bool = False) -> None:
     parser.add_argument("--data-dir", metavar="DIR",
                         help="data directory (default: $HOTLINE12345_DATA_DIR, else per user)")
     parser.add_argument("--database-url", metavar="URL",
-                        help="tickets database (default: $HOTLINE12345_DATABASE_URL, else "
+                        help=f"tickets database (default: ${DATABASE_URL_ENV}, else "
                              "SQLite in the data directory)")
     parser.add_argument("--recordings-dir", metavar="DIR",
-                        help="recordings store (default: $HOTLINE12345_RECORDINGS_DIR, else "
+                        help=f"recordings store (default: ${RECORDINGS_DIR_ENV}, else "
                              "<data dir>/recordings)")
     parser.add_argument("--redis-url", metavar="URL",
-                        help="Redis for the job queue (default: $HOTLINE12345_REDIS_URL; "
+                        help=f"Redis for the job queue (default: ${REDIS_URL_ENV}; "
                              "none: the SQL queue)")
     if model:
         parser.add_argument("--model", metavar="PATH",
-                            help="Vosk model directory (default: $HOTLINE12345_VOSK_MODEL, "
+                            help=f"Vosk model directory (default: ${VOSK_MODEL_ENV}, "
                                  "else speech.model in the site file)")
         parser.add_argument("--workers", type=int, metavar="N",
                             help="worker processes (default: 1)")
@@ -88,19 +97,18 @@ def _guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse
         from sqlalchemy.exc import OperationalError
 
         from hotline12345.recordings.queue import QueueUnavailable
-        from hotline12345.recordings.settings import redact_url
 
         try:
             return handler(args)
         except QueueUnavailable as exc:
             print(f"hotline12345 {args.command}: {exc}; start Redis and the database, or check "
-                  "--redis-url/HOTLINE12345_REDIS_URL and --database-url", file=sys.stderr)
+                  f"--redis-url/{REDIS_URL_ENV} and --database-url", file=sys.stderr)
         except OperationalError as exc:
             url = getattr(args, "database_url", None) or os.environ.get(
-                "HOTLINE12345_DATABASE_URL", "the embedded SQLite database")
+                DATABASE_URL_ENV, "the embedded SQLite database")
             print(f"hotline12345 {args.command}: database {redact_url(url)}: cannot use it "
                   f"({str(exc.orig or exc).strip().splitlines()[0]}); check --database-url or "
-                  "HOTLINE12345_DATABASE_URL", file=sys.stderr)
+                  f"{DATABASE_URL_ENV}", file=sys.stderr)
         return 2
 
     return run
@@ -128,7 +136,7 @@ def _worker(args: argparse.Namespace) -> int:
     from hotline12345.recordings.model import ModelError
     from hotline12345.recordings.worker import run_worker
 
-    setup_logging(os.environ.get("HOTLINE12345_LOG_LEVEL", "INFO"))
+    setup_logging(os.environ.get(LOG_LEVEL_ENV, "INFO"))
     settings = _settings(args)
     _migrate(settings)
     try:
@@ -144,7 +152,7 @@ def _transcribe(args: argparse.Namespace) -> int:
     from hotline12345.recordings.model import ModelError
     from hotline12345.recordings.worker import load_settings_model
 
-    setup_logging(os.environ.get("HOTLINE12345_LOG_LEVEL", "WARNING"))
+    setup_logging(os.environ.get(LOG_LEVEL_ENV, "WARNING"))
     settings = _settings(args)
     missing = [f for f in args.files if not os.path.exists(f)]
     for name in missing:
@@ -232,8 +240,6 @@ def _tickets_show(args: argparse.Namespace) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    from hotline12345.recordings.settings import redact_url
-
     settings = _settings(args)
     _migrate(settings)
     print(f"{redact_url(settings.database_url)}: schema up to date")

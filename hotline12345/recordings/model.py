@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hotline12345.env import VOSK_MODEL_ENV
 from hotline12345.logs import log_event
 from hotline12345.recordings.audio import DecodeRate
 
 log = logging.getLogger(__name__)
 
-MODEL_ENV = "HOTLINE12345_VOSK_MODEL"
-_HOW = ("set speech.model in the site file (or --model, or HOTLINE12345_VOSK_MODEL) to an "
+_HOW = (f"set speech.model in the site file (or --model, or {VOSK_MODEL_ENV}) to an "
         "unpacked Vosk model directory such as vosk-model-small-cn-0.22; models are never "
         "downloaded at run time")
 

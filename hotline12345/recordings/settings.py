@@ -18,23 +18,24 @@ legacy numbers     the site's register (number -> mode), to fill the ticket's le
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hotline12345 import paths
+from hotline12345.env import (
+    DATABASE_URL_ENV,
+    RECORDINGS_DIR_ENV,
+    REDIS_PREFIX_ENV,
+    REDIS_URL_ENV,
+    VOSK_MODEL_ENV,
+    redact_url,
+)
 from hotline12345.recordings.audio import AudioLimits
 from hotline12345.recordings.jobs import RecordingJob
-from hotline12345.recordings.model import MODEL_ENV
 from hotline12345.recordings.queue import DEFAULT_PREFIX, RetryPolicy
 from hotline12345.tickets.classify import Rule, rules_from
-
-DATABASE_ENV = "HOTLINE12345_DATABASE_URL"
-RECORDINGS_ENV = "HOTLINE12345_RECORDINGS_DIR"
-REDIS_ENV = "HOTLINE12345_REDIS_URL"
-REDIS_PREFIX_ENV = "HOTLINE12345_REDIS_PREFIX"
 
 #: Test hook: called in the worker as ``hook(stage, job)`` at "claimed", "decoded" and
 #: "committed". Inherited by forked workers; never set in production.
@@ -68,10 +69,6 @@ class RecordingSettings:
         return redact_url(self.redis_url) if self.redis_url else "(none: SQL job queue)"
 
 
-def redact_url(url: str) -> str:
-    return re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", url)
-
-
 def _site_parts(site: Any) -> dict[str, Any]:
     if site is None:
         return {}
@@ -97,16 +94,16 @@ def settings_from(site: Any = None, *, data_dir: str | os.PathLike[str] | None =
     """Settings from the command line, the environment and the site (``load_site(...)``)."""
     env = os.environ if env is None else env
     root = paths.data_dir(data_dir)
-    rec_dir = Path(recordings_dir or env.get(RECORDINGS_ENV) or paths.recordings_dir(root))
+    rec_dir = Path(recordings_dir or env.get(RECORDINGS_DIR_ENV) or paths.recordings_dir(root))
     values: dict[str, Any] = _site_parts(site)
     values.update(
-        database_url=database_url or env.get(DATABASE_ENV) or paths.database_url(root),
+        database_url=database_url or env.get(DATABASE_URL_ENV) or paths.database_url(root),
         recordings_dir=rec_dir,
-        redis_url=(redis_url or env.get(REDIS_ENV) or "").strip() or None,
+        redis_url=(redis_url or env.get(REDIS_URL_ENV) or "").strip() or None,
     )
     if env.get(REDIS_PREFIX_ENV):
         values["redis_prefix"] = env[REDIS_PREFIX_ENV]
-    chosen_model = model or env.get(MODEL_ENV)
+    chosen_model = model or env.get(VOSK_MODEL_ENV)
     if chosen_model:
         values["model_path"] = chosen_model
     if workers is not None:

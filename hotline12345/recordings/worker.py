@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotline12345.db.engine import make_engine
+from hotline12345.env import LOG_LEVEL_ENV
 from hotline12345.logs import log_event
 from hotline12345.recordings.model import LoadedModel, ModelError, inspect_model, load_model
 from hotline12345.recordings.pipeline import Processor
@@ -203,7 +204,7 @@ def _supervisor_main(settings: RecordingSettings, ready: multiprocessing.connect
                      parent_pid: int) -> None:
     from hotline12345.logs import setup_logging
 
-    setup_logging(os.environ.get("HOTLINE12345_LOG_LEVEL", "INFO"))
+    setup_logging(os.environ.get(LOG_LEVEL_ENV, "INFO"))
     try:
         model = load_settings_model(settings)
     except ModelError as exc:

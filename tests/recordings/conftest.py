@@ -198,9 +198,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         url = f"sqlite:///{tmp_path / 'hotline12345.sqlite3'}"
         upgrade(url)
         return url
-    url: str = request.getfixturevalue("pg_database")
-    _reset_pg(url)
-    return url
+    pg_url: str = request.getfixturevalue("pg_database")
+    _reset_pg(pg_url)
+    return pg_url
 
 
 @pytest.fixture

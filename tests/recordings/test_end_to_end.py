@@ -22,7 +22,8 @@ from hotline12345.recordings.worker import WorkerPool, make_sessions, open_queue
 from hotline12345.tickets.classify import Rule
 from hotline12345.tickets.enums import Speaker, TicketStatus
 from hotline12345.tickets.store import get_ticket, ticket_view
-from tests.recordings.ami import CAPTURES, capture_events
+from tests.captures import CAPTURES
+from tests.recordings.ami import capture_events
 from tests.recordings.conftest import (
     REDIS_URL,
     Speech,
