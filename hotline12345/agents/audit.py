@@ -1,9 +1,12 @@
 """The audit log of supervisor actions on seats: who, what, when, and the result.
 
-One table, ``agents_audit``, on its own declarative base (:class:`AuditBase`), in the
-embedded SQLite database under the data directory by default (``HOTLINE12345_DATABASE_URL``
-otherwise). The table is created if missing, so the wallboard needs no migration step; its
-metadata is ``AuditBase.metadata`` for whoever wants it in Alembic.
+One table, ``agents_audit``, declared on the project's one base
+(:class:`hotline12345.db.base.Base`) and created by Alembic revision ``0003``. It lives in
+the embedded SQLite database under the data directory by default
+(``HOTLINE12345_DATABASE_URL`` otherwise). :class:`AuditLog` brings the database to the
+newest schema with :func:`hotline12345.db.migrate.upgrade` when it opens it (idempotent and
+safe beside ``serve``, which runs the same upgrade), so it works on a fresh data directory
+too. A table made by an older ``create_all`` is adopted by the revision.
 
 Results: ``confirmed`` (Asterisk accepted the action and the resulting event arrived),
 ``rejected`` (Asterisk answered ``Response: Error``; its message is kept), ``unconfirmed``
@@ -18,21 +21,20 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, Text, create_engine, event, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy import Integer, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-__all__ = ["AuditBase", "AuditEntry", "AuditLog"]
+from hotline12345.db.base import Base, UtcDateTime
+from hotline12345.db.engine import make_engine
+
+__all__ = ["AuditEntry", "AuditLog"]
 
 
-class AuditBase(DeclarativeBase):
-    """Declarative base of the agents package's own table."""
-
-
-class AuditEntry(AuditBase):
+class AuditEntry(Base):
     __tablename__ = "agents_audit"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)  # UTC
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     user: Mapped[str] = mapped_column(String(64))
     role: Mapped[str] = mapped_column(String(16))
     action: Mapped[str] = mapped_column(String(32))
@@ -45,8 +47,7 @@ class AuditEntry(AuditBase):
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            # SQLite returns naive datetimes: they were written in UTC.
-            "at": (self.at if self.at.tzinfo else self.at.replace(tzinfo=UTC)).isoformat(),
+            "at": self.at.astimezone(UTC).isoformat(),  # UtcDateTime: aware, UTC
             "user": self.user,
             "role": self.role,
             "action": self.action,
@@ -59,21 +60,20 @@ class AuditEntry(AuditBase):
 
 
 class AuditLog:
-    def __init__(self, url: str) -> None:
+    """Records and lists audit entries. Opening one migrates the database at ``url`` to
+    the newest schema (blocking; call it from a thread in async code)."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
-        self._engine = create_engine(url)
-        if self._engine.dialect.name == "sqlite":
+        self._engine = make_engine(url)
+        try:
+            if migrate:
+                from hotline12345.db.migrate import upgrade
 
-            @event.listens_for(self._engine, "connect")
-            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-                cur = dbapi_conn.cursor()
-                try:
-                    cur.execute("PRAGMA journal_mode=WAL")
-                    cur.execute("PRAGMA busy_timeout=5000")
-                finally:
-                    cur.close()
-
-        AuditEntry.__table__.create(self._engine, checkfirst=True)  # type: ignore[attr-defined]
+                upgrade(url, engine=self._engine)
+        except BaseException:
+            self._engine.dispose()
+            raise
         self._lock = asyncio.Lock()
 
     def close(self) -> None:

@@ -1,5 +1,6 @@
 """Wallboard users (bcrypt, roles, the users CLI) and the audit log on SQLite and on the real
-PostgreSQL at 127.0.0.1:5432 (a database of its own per test, dropped afterwards)."""
+PostgreSQL at 127.0.0.1:5432 (a database of its own per test, dropped afterwards): on the
+shared Base, created by Alembic revision 0003, equal to its model."""
 
 from __future__ import annotations
 
@@ -9,9 +10,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, inspect, text
 
-from hotline12345.agents.audit import AuditLog
+from hotline12345.agents.audit import AuditEntry, AuditLog
 from hotline12345.agents.users import UserError, UserStore
+from hotline12345.db.base import Base
+from hotline12345.db.engine import make_engine
+from hotline12345.db.migrate import current_revision, head_revision, load_models, upgrade
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -116,5 +123,81 @@ async def test_audit_log_records_who_what_when_result(audit_url: str) -> None:
             assert len(await again.recent(10)) == 2
         finally:
             again.close()
+    finally:
+        log.close()
+
+
+def schema_diff(url: str) -> list[object]:
+    """Differences between the migrated database and every model (agents_audit included)."""
+    metadata = load_models()
+    assert metadata.tables["agents_audit"] is AuditEntry.__table__
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            return list(compare_metadata(ctx, metadata))
+    finally:
+        engine.dispose()
+
+
+async def test_audit_table_is_on_the_shared_base_and_made_by_migration_0003(
+    audit_url: str,
+) -> None:
+    assert AuditEntry.__table__ is Base.metadata.tables["agents_audit"]
+    log = AuditLog(audit_url)  # a fresh database: the log migrates it
+    try:
+        assert current_revision(audit_url) == head_revision() == "0003"
+        assert schema_diff(audit_url) == []
+        await log.record(user="admin", role="supervisor", action="pause", queue="q-general",
+                         interface="PJSIP/8001", detail={}, result="confirmed", message="ok")
+    finally:
+        log.close()
+
+
+async def test_audit_log_where_the_app_ran_the_migrations(audit_url: str) -> None:
+    upgrade(audit_url)  # as serve does before it starts the wallboard
+    engine = make_engine(audit_url)
+    assert "agents_audit" in inspect(engine).get_table_names()
+    engine.dispose()
+    log = AuditLog(audit_url)
+    try:
+        entry = await log.record(user="li", role="supervisor", action="penalty", queue="",
+                                 interface="PJSIP/8002", detail={"penalty": 2},
+                                 result="unconfirmed", message="")
+        assert await log.recent(5) == [entry]
+    finally:
+        log.close()
+
+
+async def test_an_audit_table_made_by_create_all_is_adopted(audit_url: str) -> None:
+    """The wallboard used to create agents_audit itself (``at`` with a time zone)."""
+    old = MetaData()
+    table = Table("agents_audit", old,
+                  Column("id", Integer, primary_key=True, autoincrement=True),
+                  Column("at", DateTime(timezone=True), nullable=False, index=True),
+                  Column("user", String(64), nullable=False),
+                  Column("role", String(16), nullable=False),
+                  Column("action", String(32), nullable=False),
+                  Column("queue", String(128), nullable=False),
+                  Column("interface", String(128), nullable=False),
+                  Column("detail", Text, nullable=False),
+                  Column("result", String(16), nullable=False),
+                  Column("message", Text, nullable=False))
+    engine = make_engine(audit_url)
+    old.create_all(engine)
+    when = datetime(2026, 11, 28, 7, 11, 20, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(table.insert().values(at=when, user="admin", role="supervisor",
+                                           action="pause", queue="q-general",
+                                           interface="PJSIP/8001", detail="{}",
+                                           result="confirmed", message=""))
+        assert conn.execute(text("SELECT count(*) FROM agents_audit")).scalar() == 1
+    engine.dispose()
+    log = AuditLog(audit_url)
+    try:
+        entries = await log.recent(5)
+        assert [(e["at"], e["user"]) for e in entries] == [("2026-11-28T07:11:20+00:00",
+                                                            "admin")]
+        assert schema_diff(audit_url) == []
     finally:
         log.close()
