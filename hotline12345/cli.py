@@ -4,7 +4,7 @@ area, in ``REGISTRARS`` below."""
 from __future__ import annotations
 
 import argparse
-import signal
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -40,12 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    if hasattr(signal, "SIGPIPE"):  # `hotline12345 register list | head` exits quietly
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
-    return handler(args)
+    try:
+        return handler(args)
+    except BrokenPipeError:
+        # The reader went away (`hotline12345 register list | head`): stop quietly. SIGPIPE
+        # keeps Python's default (ignored), so the long-running `serve` never dies of it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

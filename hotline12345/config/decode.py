@@ -215,8 +215,14 @@ class Decoder:
             if isinstance(value, str):
                 return value
             if isinstance(value, int) and not isinstance(value, bool):
-                # Phone numbers written unquoted: keep the digits, but a leading zero is
-                # already lost by YAML, so ask for quotes in that case.
+                # A number written unquoted. YAML drops leading zeros (057112345 reads as
+                # 57112345); ruamel keeps the written width, so such a number is refused.
+                width = getattr(value, "_width", None)
+                if width is not None and width > len(str(value)):
+                    written = str(value).zfill(width)
+                    self.error(path, f'write "{written}" in quotes: unquoted, YAML reads it as '
+                               f"the number {value} and drops the leading zero")
+                    return _INVALID
                 return str(value)
             self.error(path, f'expected text, got {_describe(value)}; quote it, e.g. "..."')
             return _INVALID

@@ -108,19 +108,22 @@ def _load(path: Path) -> tuple[Site | None, list[ConfigIssue]]:
         return None, issues
     positions = Positions(label)
     tz_name = "Asia/Shanghai"
+    tz_issue = ""
     centre_node = tree.get("centre") if isinstance(tree, dict) else None
-    if isinstance(centre_node, dict) and isinstance(centre_node.get("timezone"), str):
-        tz_name = centre_node["timezone"]
-    try:
-        ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        decoder = Decoder(positions)
-        decoder.decode(SiteFile, tree, "")
-        decoder.error("centre.timezone", f'unknown timezone "{tz_name}"; use an IANA name such '
-                      "as Asia/Shanghai")
-        return None, decoder.issues
+    if isinstance(centre_node, dict) and "timezone" in centre_node:
+        value = centre_node["timezone"]
+        try:
+            if not isinstance(value, str):
+                raise ValueError(value)
+            ZoneInfo(value)
+            tz_name = value
+        except (ZoneInfoNotFoundError, ValueError):
+            # The rest decodes in the default zone, so every other error is listed too.
+            tz_issue = f'unknown timezone "{value}"; use an IANA name such as Asia/Shanghai'
     decoder = Decoder(positions, tz_name)
     site_file: SiteFile | None = decoder.decode(SiteFile, tree, "")
+    if tz_issue:
+        decoder.error("centre.timezone", tz_issue)
     if site_file is None:
         return None, decoder.issues
     checker = _Checker(site_file, positions, path)
@@ -250,6 +253,7 @@ class _Checker:
         self._check_unique()
         self._check_centre()
         self._check_queues()
+        self._check_overflow_cycles()
         self._check_sub_centres()
         self._check_enterprise()
         self._check_prompts()
@@ -311,7 +315,7 @@ class _Checker:
                 owner.setdefault(number, trunk.name)
             if trunk.auth is TrunkAuth.REGISTRATION and not (trunk.host and trunk.username):
                 self.error(f"{tpath}.auth", "registration needs host and username (the password "
-                           f"comes from HOTLINE12345_TRUNK_{trunk.name.upper()}_PASSWORD)")
+                           f"comes from {trunk.password_env})")
             if trunk.auth is TrunkAuth.IP and not trunk.match:
                 self.error(f"{tpath}.match", "IP authentication needs the provider's addresses in "
                            "match, e.g. [203.0.113.10]")
@@ -349,6 +353,28 @@ class _Checker:
                 if rule.after_s <= 0 and rule.waiting_over <= 0:
                     self.error(opath, "give after_s (seconds in queue) or waiting_over (callers "
                                "waiting), greater than 0")
+
+    def _check_overflow_cycles(self) -> None:
+        """Overflow on callers waiting is decided by the router at once, queue after queue;
+        a cycle of such rules would never end."""
+        edges = {q.name: [r.to_queue for r in q.overflow if r.waiting_over > 0 and r.to_queue]
+                 for q in self.site.queues}
+        reported: set[frozenset[str]] = set()
+        for start in edges:
+            stack = [(start, [start])]
+            while stack:
+                node, trail = stack.pop()
+                for nxt in edges.get(node, ()):
+                    if nxt == start:
+                        cycle = frozenset(trail)
+                        if cycle not in reported:
+                            reported.add(cycle)
+                            loop = " → ".join([*trail, start])
+                            self.error(f"queues[{start}].overflow", f"overflow on callers "
+                                       f"waiting goes round in a circle ({loop}); end the chain "
+                                       "at a queue without waiting_over overflow")
+                    elif nxt not in trail and nxt in edges:
+                        stack.append((nxt, [*trail, nxt]))
 
     def _check_sub_centres(self) -> None:
         for centre in self.site.sub_centres:
@@ -494,9 +520,11 @@ class _Checker:
     def _check_rule_conditions(self, rpath: str, rule: Rule, known: set[str]) -> None:
         when = rule.when
         for number in when.dialled:
-            if number not in known:
-                self.error(f"{rpath}.when.dialled", f'"{number}" is neither an access number nor '
-                           "a register number, so this rule can never match")
+            # Any DID reaches the controller (the dialplan's catch-all), so a rule may name a
+            # number outside the register; it must still be a number.
+            if not re.fullmatch(r"\+?[0-9]{1,20}", number):
+                self.error(f"{rpath}.when.dialled", f'"{number}" is not a phone number; use '
+                           'digits, e.g. "12345"')
         for i, pattern in enumerate(when.caller):
             self._check_pattern(f"{rpath}.when.caller[{i}]", pattern)
         if when.time is not None:

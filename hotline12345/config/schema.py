@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, time
 
@@ -51,6 +52,13 @@ class Trunk:
     match: tuple[str, ...] = ()  # source addresses for IP authentication
     username: str = ""  # registration; the password comes from the environment
     codecs: tuple[str, ...] = ("alaw", "ulaw")
+
+    @property
+    def password_env(self) -> str:
+        """``HOTLINE12345_TRUNK_<NAME>_PASSWORD``; characters a shell cannot put in a
+        variable name (``-``) become ``_``."""
+        return "HOTLINE12345_TRUNK_" + re.sub(r"[^A-Za-z0-9]+", "_", self.name).upper() + \
+            "_PASSWORD"
 
 
 @dataclass(frozen=True, slots=True)

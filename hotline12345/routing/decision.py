@@ -33,6 +33,9 @@ class CallContext:
     caller: str | None = None  # None when Asterisk says "unknown"
     enterprise: bool = False  # recognised before routing (e.g. by the CRM)
     answer: str | None = None  # the caller's one answer: None = not asked, "" = no answer
+    # Which question the answer belongs to (Question.purpose). None with an answer means
+    # "the question this call is asked", which the router works out itself.
+    answer_to: str | None = None
     language: str | None = None
     queue_load: Mapping[str, QueueLoad] = field(default_factory=dict)
 

@@ -17,7 +17,7 @@ Order of evaluation:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
@@ -218,8 +218,12 @@ class Router:
             if compiled.matches(ctx, local, enterprise, blocked):
                 return self._apply_rule(compiled.rule, ctx, base, enterprise)
         if (self.enterprise is not None and self.enterprise.ask is not None
-                and not enterprise and ctx.answer is None
+                and not enterprise and ctx.answer_to is None
                 and ctx.dialled in self.enterprise_ask_on):
+            if ctx.answer is not None:
+                # The answer was given without naming its question; this is the question
+                # the call is asked, so decide again with the answer read as its answer.
+                return self.decide(replace(ctx, answer_to="enterprise"))
             ask = self.enterprise.ask
             base.append(f"{ctx.dialled} asks the enterprise question (press {ask.digit})")
             return Decision(Action.ASK, prompts=(), reasons=tuple(base),
@@ -248,7 +252,7 @@ class Router:
                 if caller.startswith(prefix):
                     return True, f"enterprise caller (number starts with {prefix})"
         ask = self.enterprise.ask if self.enterprise else None
-        if (ask is not None and ctx.answer is not None and ctx.answer == ask.digit
+        if (ask is not None and ctx.answer_to == "enterprise" and ctx.answer == ask.digit
                 and ctx.dialled in self.enterprise_ask_on):
             return True, f"enterprise caller (pressed {ask.digit})"
         return False, ""
@@ -265,6 +269,10 @@ class Router:
                     sound(q.prompt), max(len(d) for d in q.options) if q.options else 1,
                     q.timeout_s, q.retries, f"rule:{rule.name}"),
                     variables=MappingProxyType({"HOTLINE_RULE": rule.name}))
+            if ctx.answer_to is not None and ctx.answer_to != f"rule:{rule.name}":
+                reasons.append("the caller has already answered one question: the rule's "
+                               "default applies")
+                return self._action(q.default, ctx, reasons, rule.name)
             chosen = q.options.get(ctx.answer)
             if chosen is None:
                 shown = "no answer" if ctx.answer == "" else f'answer "{ctx.answer}" is no option'
@@ -339,19 +347,21 @@ class Router:
 
     def _queue(self, name: str, priority: int, ctx: CallContext, reasons: list[str],
                prompts: tuple[str, ...] = (), rule: str = "", *, expert: bool = False,
-               row: RegisterRow | None = None, phase: Phase | None = None) -> Decision:
+               row: RegisterRow | None = None, phase: Phase | None = None,
+               _seen: tuple[str, ...] = ()) -> Decision:
         queue = self.queues[name]
         load = ctx.queue_load.get(name) if ctx.queue_load else None
         timeout = queue.timeout_s
         overflow_action, overflow_target = Action.QUEUE, self.general
         for rule_ in queue.overflow:
-            if rule_.waiting_over and load is not None and load.waiting >= rule_.waiting_over:
+            if (rule_.waiting_over and load is not None and load.waiting >= rule_.waiting_over
+                    and rule_.to_queue not in _seen):
                 reasons.append(f"{name} has {load.waiting} callers waiting "
                                f"(overflow at {rule_.waiting_over})")
                 if rule_.to_queue:
                     reasons.append(f"overflow to queue {rule_.to_queue} (多援一)")
                     return self._queue(rule_.to_queue, priority, ctx, reasons, prompts, rule,
-                                       row=row, phase=phase)
+                                       row=row, phase=phase, _seen=(*_seen, name))
                 reasons.append(f"overflow to sub-centre {rule_.to_centre} (多援一)")
                 return self._sub_centre(self.centres[rule_.to_centre], priority, ctx, reasons,
                                         prompts, rule, row, phase)

@@ -40,6 +40,10 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
             if not members or not re.fullmatch(r"[0-9*#-]+", members):
                 raise PatternError(f'"{pattern}": set "[{members}]" must list digits or ranges '
                                    "such as [1-5]")
+            for low, high in re.findall(r"(.)-(.)", members):
+                if low > high:
+                    raise PatternError(f'"{pattern}": range "{low}-{high}" runs backwards; write '
+                                       f"[{high}-{low}]")
             out.append(f"[{members}]")
             i = close
         elif ch == ".":
@@ -52,4 +56,7 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
             raise PatternError(f'"{pattern}": character "{body[i]}" is not allowed in a pattern; '
                                "use digits, X, Z, N, [..], . or !")
         i += 1
-    return re.compile("".join(out))
+    try:
+        return re.compile("".join(out))
+    except re.error as exc:  # anything the checks above missed still names the pattern
+        raise PatternError(f'"{pattern}" is not a valid pattern ({exc})') from None

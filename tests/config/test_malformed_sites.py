@@ -46,7 +46,7 @@ def test_malformed_site(tmp_path: Path, case: str, edits: list[tuple[str, str]],
 
 def test_config_check_lists_all_errors_and_exits_nonzero(tmp_path: Path) -> None:
     text = BASE.replace("    label: 综合\n", "    label: 综合\n    lable: x\n").replace(
-        'dialled: ["12366"]', 'dialled: ["12399"]')
+        "then: {action: queue, target: tax}", "then: {action: queue, target: taxes}")
     path = write(tmp_path, text)
     run = subprocess.run([sys.executable, "-m", "hotline12345.cli", "config", "check", str(path)],
                          capture_output=True, text=True, env={**os.environ, "PYTHONUTF8": "1"})
@@ -54,7 +54,7 @@ def test_config_check_lists_all_errors_and_exits_nonzero(tmp_path: Path) -> None
     lines = run.stdout.strip().splitlines()
     assert len(lines) == 2
     assert lines[0].startswith(f"{path}:13:5 queues[q-general].lable: unknown key")
-    assert lines[1].startswith(f"{path}:38:12 rules[r1].when.dialled:")
+    assert lines[1].startswith(f"{path}:39:27 rules[r1].then.target:")
     assert "2 errors" in run.stderr
 
 
