@@ -71,6 +71,7 @@ def _serve_routed(conn: Connection, core: int | None, data_dir: str, profile: st
     from hotline12345.calls.recorder import CallRecorder
     from hotline12345.calls.store import SqlCallStore
     from hotline12345.config import load_site
+    from hotline12345.ivr.cli import settle_process
     from hotline12345.ivr.flows import Services, build_registry
     from hotline12345.ivr.server import FastAgiServer, ServerConfig
     from hotline12345.logs import setup_logging
@@ -89,6 +90,7 @@ def _serve_routed(conn: Connection, core: int | None, data_dir: str, profile: st
 
     async def main() -> None:
         await server.start()
+        settle_process()  # as `hotline12345 serve` does once started
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         conn.send(server.port)
@@ -216,12 +218,13 @@ def _load(port: int, pid: int, count: int, concurrency: int,
 
 async def _record_sequences(port: int) -> dict[bytes, list[bytes]]:
     sequences: dict[bytes, list[bytes]] = {}
-    for i, dialled in enumerate(DIALLED):
-        script = _scripts(len(DIALLED), port, 10**8)[i]
+    for script in _scripts(len(DIALLED), port, 10**8):
+        dialled = script.env["agi_extension"]
         r = await run_session("127.0.0.1", port, script)
         if r.status != "SUCCESS":
             raise SystemExit(f"routed controller failed a {dialled} call: {r.status} {r.error}")
         sequences[dialled.encode()] = [(c + "\n").encode() for c in r.commands]
+    assert sorted(sequences) == sorted(d.encode() for d in DIALLED)
     return sequences
 
 

@@ -103,15 +103,14 @@ class ConnectionLost(AgiError):
 class Channel(abc.ABC):
     """One call's AGI channel. Subclasses implement :meth:`execute`."""
 
-    env: Environment
-
-    #: Set variables in batches through ``EXEC MSet``; turned off for the channel when
-    #: Asterisk answers ``-2`` (application not found).
-    use_mset = True
+    __slots__ = ("__weakref__", "env", "hung_up", "use_mset")
 
     def __init__(self, env: Environment) -> None:
         self.env = env
         self.hung_up = False
+        #: Set variables in batches through ``EXEC MSet``; turned off for the channel when
+        #: Asterisk answers ``-2`` (application not found).
+        self.use_mset = True
 
     @abc.abstractmethod
     async def execute(self, verb: str, *args: str | int) -> Reply:

@@ -87,6 +87,7 @@ _REPLY_HEAD = re.compile(r"([0-9]{3})([ -])(.*)\Z", re.S)
 _RESULT = re.compile(r"result=(\S*)(?: \((.*)\))?(?: endpos=(-?[0-9]+))?\Z", re.S)
 _INT = re.compile(r"-?[0-9]+\Z")
 _NEEDS_QUOTES = re.compile(r'[ \t"\\]')
+_SPECIAL = re.compile(r'[ \t"\\\r\n\0]')  # _NEEDS_QUOTES or _BREAKS
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _MSET_UNSAFE = re.compile(r"[\x00-\x1f$\x7f]")
 _BREAKS = re.compile(r"[\r\n\0]")
@@ -327,6 +328,11 @@ def parse_reply_line(line: str) -> Reply | None:
 _LONG_NUMBER = re.compile(r"\d{7,}")
 
 
+#: Replies already parsed, by line: the same few ("200 result=0", ...) recur call after
+#: call. Frozen, so shared; bounded; replies carrying data (a variable's value) stay out.
+_REPLIES: dict[str, Reply] = {}
+
+
 def _snippet(text: str) -> str:
     """A bad line for an error message: cut to 80 characters, and any run of 7 digits or
     more masked as logs mask callers' numbers (138****8000), since it may be one."""
@@ -564,10 +570,16 @@ class AgiConnection:
             self._block = [text]
             self._block_bytes = len(raw) + 1
             return
-        reply = parse_reply_line(text)
+        reply = _REPLIES.get(text)
         if reply is None:
-            self._fail(events, f"not an AGI reply: {_snippet(text)!r}")
-            return
+            reply = parse_reply_line(text)
+            if reply is None:
+                self._fail(events, f"not an AGI reply: {_snippet(text)!r}")
+                return
+            if reply.data is None and len(text) <= 48:  # never a variable's value
+                if len(_REPLIES) >= 256:
+                    _REPLIES.clear()
+                _REPLIES[text] = reply
         if reply.code == 100:  # "100 result=0 Trying...": provisional, the real reply follows
             return
         self._reply(reply, events)
@@ -605,6 +617,8 @@ class Quoted(str):
 
 def _arg(verb: str, index: int, value: str | int) -> str:
     if type(value) is str:
+        if value and _SPECIAL.search(value) is None:  # the usual case: as is, one scan
+            return value
         text = value
     elif isinstance(value, str):  # Quoted
         text = str(value)

@@ -86,3 +86,30 @@ def test_bad_options_are_named(args: list[str], message: str, tmp_path: Path) ->
     env = dict(os.environ, HOTLINE12345_DATA_DIR=str(tmp_path))
     r = subprocess.run([*CMD, *args], capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 2 and message in r.stderr
+
+
+def test_settle_process_keeps_the_log_lines_and_tunes_the_collector() -> None:
+    """What serve applies once started (in a child: it changes process-wide settings)."""
+    code = """
+import gc, io, json, logging
+from hotline12345.ivr.cli import GC_GEN0_THRESHOLD, settle_process
+from hotline12345.logs import JsonFormatter, log_event
+stream = io.StringIO()
+handler = logging.StreamHandler(stream)
+handler.setFormatter(JsonFormatter())
+logging.getLogger().handlers[:] = [handler]
+logging.getLogger().setLevel("INFO")
+log = logging.getLogger("hotline12345.test")
+log_event(log, "before", caller="13800138000", n=1)
+settle_process()
+log_event(log, "after", caller="13800138000", n=1)
+before, after = (json.loads(line) for line in stream.getvalue().splitlines())
+print(json.dumps({"same": {**before, "event": "x", "ts": 0} == {**after, "event": "x", "ts": 0},
+                  "caller": after["caller"], "frozen": gc.get_freeze_count(),
+                  "gen0": gc.get_threshold()[0], "expected": GC_GEN0_THRESHOLD}))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert got["same"] and got["caller"] == "138****8000"
+    assert got["frozen"] > 1000 and got["gen0"] == got["expected"] > 700

@@ -288,3 +288,27 @@ async def test_variable_batches_are_reused_without_leaking(serve: ServerFactory)
         assert r.variables == {"A": "1", "B": "x${EVIL}", "C": "a,b(c", "REC": f"7.{i}"}
         assert r.commands == [f'EXEC MSet "A=1,C=a\\\\,b\\\\(c,REC=7.{i}"',
                               'SET VARIABLE B "x${EVIL}"']
+
+
+@pytest.mark.parametrize(("caller", "shown"), [(CALLER, "138****8000"), (None, None)])
+async def test_one_structured_log_line_per_call_with_the_caller_masked(
+        serve: ServerFactory, registry: FlowRegistry, caplog: pytest.LogCaptureFixture,
+        caller: str | None, shown: str | None) -> None:
+    import json
+
+    from hotline12345.logs import JsonFormatter
+
+    caplog.set_level(logging.INFO, logger="hotline12345.ivr.flows.inbound")
+    server = await serve(registry)
+    r = await play(server.port, call("12317", uniqueid="1795849847.31", caller=caller))
+    assert r.status == "SUCCESS"
+    records = [rec for rec in caplog.records if rec.getMessage() == "ivr.inbound"]
+    assert len(records) == 1
+    line = JsonFormatter().format(records[0])
+    assert CALLER not in line
+    got = json.loads(line)
+    assert {k: got[k] for k in ("level", "logger", "event", "uniqueid", "caller", "dialled",
+                                "action", "target", "priority", "answer", "outcome")} == {
+        "level": "info", "logger": "hotline12345.ivr.flows.inbound", "event": "ivr.inbound",
+        "uniqueid": "1795849847.31", "caller": shown, "dialled": "12317", "action": "queue",
+        "target": "rural", "priority": 0, "answer": None, "outcome": "routed"}

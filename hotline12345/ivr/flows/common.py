@@ -44,22 +44,22 @@ def require_uniqueid(env: Environment, override: str | None = None) -> str:
 def dialled_number(env: Environment) -> str:
     """The number the caller dialled: ``?dialled=`` in the AGI URL, else the first AGI
     argument, else ``agi_extension``, else ``agi_dnid``."""
-    candidates = [("query parameter dialled", env.query.get("dialled")),
-                  ("agi_arg_1", env.args[0] if env.args else None),
-                  ("agi_extension", env.extension),
-                  ("agi_dnid", env.dnid)]
-    for source, value in candidates:
-        if value is None or value == "":
-            continue
-        if _NUMBER.match(value):
-            return value
-        if source in ("query parameter dialled", "agi_arg_1"):
+    for source, value in (("query parameter dialled", env.query.get("dialled")),
+                          ("agi_arg_1", env.args[0] if env.args else None)):
+        if value:
+            if _NUMBER.match(value):
+                return value
             raise FlowInputError(f"{source} {value[:40]!r}: expected the dialled number (digits)")
+    for value in (env.extension, env.dnid):
+        if value and _NUMBER.match(value):
+            return value
     raise FlowInputError("no dialled number: call AGI(agi://HOST:4573/inbound?dialled=${EXTEN}) "
                          "or pass ${EXTEN} as the first argument")
 
 
 def flag(env: Environment, name: str) -> bool:
+    if not env.query:
+        return False
     value = env.query.get(name, "").strip().lower()
     if value in _TRUE:
         return True

@@ -16,6 +16,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from types import MappingProxyType
 
 from hotline12345.calls.store import RoutedCall
 from hotline12345.ivr.channel import Channel, ChannelHungUp
@@ -27,12 +28,14 @@ from hotline12345.ivr.flows.common import (
     require_uniqueid,
     utc_now,
 )
-from hotline12345.logs import log_event
+from hotline12345.logs import mask_number
 from hotline12345.routing import Action, CallContext, Decision, Question, QueueLoad, Router
 
 log = logging.getLogger(__name__)
 
 REC_VARIABLE = "HOTLINE_REC"
+
+_NO_LOAD: Mapping[str, QueueLoad] = MappingProxyType({})
 
 
 async def ask_once(channel: Channel, question: Question) -> str:
@@ -60,11 +63,12 @@ class InboundFlow:
         env = channel.env
         uniqueid = require_uniqueid(env)
         dialled = dialled_number(env)
+        caller = env.callerid
         started = self.clock()
-        ctx = CallContext(dialled=dialled, at=started, caller=env.callerid,
+        ctx = CallContext(dialled=dialled, at=started, caller=caller,
                           enterprise=flag(env, "enterprise"),
                           language=env.query.get("language") or env.language,
-                          queue_load=self.queue_load() if self.queue_load else {})
+                          queue_load=self.queue_load() if self.queue_load else _NO_LOAD)
         decision = self.router.decide(ctx)
         answer: str | None = None
         outcome = "failed"
@@ -93,14 +97,18 @@ class InboundFlow:
             outcome = "hangup"
             raise
         finally:
+            action = decision.action.value
             self.recorder.submit(RoutedCall(
-                uniqueid=uniqueid, caller=env.callerid, caller_name=env.calleridname,
-                dialled=dialled, action=decision.action.value, target=decision.target or None,
+                uniqueid=uniqueid, caller=caller, caller_name=env.calleridname,
+                dialled=dialled, action=action, target=decision.target or None,
                 priority=decision.priority, reasons=decision.reasons, answer=answer,
                 outcome=outcome, started_at=started, routed_at=routed_at))
-            log_event(log, "ivr.inbound", uniqueid=uniqueid, caller=env.callerid,
-                      dialled=dialled, action=decision.action.value, target=decision.target,
-                      priority=decision.priority, answer=answer, outcome=outcome)
+            if log.isEnabledFor(logging.INFO):  # log_event's fields, built directly: per call
+                log.info("ivr.inbound", extra={"fields": {
+                    "uniqueid": uniqueid,
+                    "caller": mask_number(caller) if caller is not None else None,
+                    "dialled": dialled, "action": action, "target": decision.target,
+                    "priority": decision.priority, "answer": answer, "outcome": outcome}})
 
     @staticmethod
     async def _set_variables(channel: Channel, decision: Decision, uniqueid: str) -> None:
