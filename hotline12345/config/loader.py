@@ -285,10 +285,10 @@ class _Checker:
         for name in sorted(taken):
             self.error(f"sub_centres[{name}]", f'"{name}" is both a queue and a sub-centre; '
                        "rename one")
-        expert_names = {f"{q.name}-expert" for q in self.site.queues if q.expert_seats}
-        for name in sorted(expert_names & self.queues):
+        experts = {q.expert_queue: q.name for q in self.site.queues if q.expert_seats}
+        for name in sorted(experts.keys() & self.queues):
             self.error(f"queues[{name}]", f'"{name}" clashes with the expert-seat queue of '
-                       f'"{name.removesuffix("-expert")}"; rename it')
+                       f'"{experts[name]}"; rename it')
 
     def _check_centre(self) -> None:
         centre = self.site.centre

@@ -40,6 +40,11 @@ class ActionKind(enum.StrEnum):
     ASK = "ask"
 
 
+def expert_queue_name(queue: str) -> str:
+    """The Asterisk queue that holds the expert seats of ``queue``."""
+    return f"{queue}-expert"
+
+
 @dataclass(frozen=True, slots=True)
 class Trunk:
     name: str
@@ -95,6 +100,11 @@ class Queue:
     expert_seats: tuple[str, ...] = ()  # 专家座席: a separate Asterisk queue "<name>-expert"
     overflow: tuple[Overflow, ...] = ()
     announce: str = ""  # prompt id played periodically to waiting callers
+
+    @property
+    def expert_queue(self) -> str:
+        """The Asterisk queue of this queue's expert seats (专家座席)."""
+        return expert_queue_name(self.name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -374,7 +374,7 @@ class Router:
         if overflow_target == name:
             overflow_target = ""
         action = Action.EXPERT if expert else Action.QUEUE
-        asterisk_queue = f"{name}-expert" if expert else name
+        asterisk_queue = queue.expert_queue if expert else name
         reasons.append(f"{'expert seats of ' if expert else ''}queue {name} ({queue.label}), "
                        f"priority {priority}, overflow after {timeout} s"
                        + (f" to {overflow_target}" if overflow_target else ""))
