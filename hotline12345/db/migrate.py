@@ -37,6 +37,7 @@ _PG_LOCK_KEY = 0x1234_5ABC  # advisory lock id for migrations
 
 def load_models() -> MetaData:
     """Import every module that declares tables, and return the shared metadata."""
+    import hotline12345.agents.audit
     import hotline12345.calls.models
     import hotline12345.recordings.models
     import hotline12345.tickets.models  # noqa: F401
