@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from hotline12345.db.engine import error_text
 from hotline12345.logs import log_event
 from hotline12345.recordings.audio import (
     Audio,
@@ -35,7 +36,13 @@ from hotline12345.recordings.settings import RecordingSettings
 from hotline12345.recordings.transcribe import decode, dialogue, dialogue_text
 from hotline12345.tickets.classify import classify
 from hotline12345.tickets.enums import Speaker
-from hotline12345.tickets.store import TicketDraft, UtteranceDraft, save_ticket, ticket_id_for
+from hotline12345.tickets.store import (
+    TicketDraft,
+    UtteranceDraft,
+    fit_draft,
+    save_ticket,
+    ticket_id_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,22 +92,24 @@ def _parse_time(value: str | None) -> datetime | None:
     except ValueError:
         try:
             return datetime.fromtimestamp(float(value), UTC)
-        except ValueError:
+        except (ValueError, OverflowError, OSError):  # not a time, nan, inf, out of range
             return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def mode_value(mode: str | None) -> str | None:
     """The dialplan passes a mode's ASCII code (``dual_number``); tickets hold its Chinese
-    value (``双号并行``)."""
+    value (``双号并行``). Anything else is no mode: None (the register may still know the
+    number's mode), never the raw string, which the column would refuse or keep as junk."""
     if not mode:
         return None
     from hotline12345.legacy_numbers.model import Mode
 
+    mode = mode.strip()
     for member in Mode:
         if mode in (member.code, member.value, member.name):
             return member.value
-    return mode
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +159,8 @@ def transcribe_call(job: RecordingJob, files: dict[Leg, Path], model: LoadedMode
     legacy_mode = mode_value(meta.get("legacy_mode"))
     if not legacy_number and dialled and dialled in settings.legacy_modes:
         legacy_number, legacy_mode = dialled, settings.legacy_modes[dialled]
+    elif legacy_number and legacy_mode is None:  # unknown or no mode from the dialplan
+        legacy_mode = settings.legacy_modes.get(legacy_number)
     route = ((f"{facts.action}:{facts.target}" if facts.target else facts.action)
              if facts.action else meta.get("route"))
     queue = meta.get("queue")
@@ -160,7 +171,7 @@ def transcribe_call(job: RecordingJob, files: dict[Leg, Path], model: LoadedMode
     ended = _parse_time(meta.get("ended_at")) or datetime.fromtimestamp(newest, UTC)
     started = (_parse_time(meta.get("started_at")) or facts.started_at
                or datetime.fromtimestamp(ended.timestamp() - duration, UTC))
-    return TicketDraft(
+    draft = TicketDraft(
         uniqueid=job.uniqueid, caller=caller, caller_name=meta.get("caller_name") or
         facts.caller_name, dialled=dialled, legacy_number=legacy_number,
         legacy_mode=legacy_mode, route=route, queue=queue, seat=meta.get("seat"),
@@ -176,6 +187,14 @@ def transcribe_call(job: RecordingJob, files: dict[Leg, Path], model: LoadedMode
         utterances=[UtteranceDraft(u.speaker, u.start, u.end, u.text,
                                    [w.as_dict() for w in u.words]) for u in utterances],
     )
+    fitted, cut = fit_draft(draft)
+    unknown_mode = bool(meta.get("legacy_mode")) and mode_value(meta["legacy_mode"]) is None
+    if cut or unknown_mode:  # the field names only: the values are the caller's data
+        log_event(log, "recordings.ticket.fitted", logging.WARNING, uniqueid=job.uniqueid,
+                  cut=cut, unknown_legacy_mode=unknown_mode,
+                  hint="call facts longer than their columns were cut; a legacy mode that is "
+                       "no Mode code was dropped")
+    return fitted
 
 
 def missing_message(job: RecordingJob, recordings_dir: Path) -> str:
@@ -184,6 +203,19 @@ def missing_message(job: RecordingJob, recordings_dir: Path) -> str:
     return (f"{recordings_dir}: no recording for call {job.uniqueid}: expected {names}{listed}; "
             "check that MixMonitor writes to the recordings directory this worker reads "
             "(HOTLINE12345_RECORDINGS_DIR), then hotline12345 jobs retry " + job.uniqueid)
+
+
+def _where(exc: BaseException) -> str:
+    """Where our code raised an exception or called what raised it (``store.py:120 in
+    save_ticket``), for a log line that must not carry the exception's message."""
+    where = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if "hotline12345" in code.co_filename:
+            where = f"{Path(code.co_filename).name}:{tb.tb_lineno} in {code.co_name}"
+        tb = tb.tb_next
+    return where
 
 
 class Processor:
@@ -229,7 +261,7 @@ class Processor:
                 done = ticket_id_for(session, job.uniqueid)
                 facts = call_facts(session, job.uniqueid) if done is None else CallFacts()
         except SQLAlchemyError as exc:
-            self._defer_infra(claimed, f"database unavailable: {exc.__class__.__name__}")
+            self._defer_infra(claimed, f"database unavailable: {error_text(exc)}")
             return
         if done is not None:  # committed before, not acknowledged (a crash or Redis outage)
             self.queue.complete(claimed, None)
@@ -308,10 +340,11 @@ class Processor:
                 delay = min(delay * 2, 5.0)
                 beat()
             except Exception as exc:  # e.g. a value the database refuses: not transient
-                error = (f"call {claimed.job.uniqueid}: cannot store the ticket: "
-                         f"{exc.__class__.__name__}: {exc}")
-                log.exception("recordings.commit.error",
-                              extra={"fields": {"uniqueid": claimed.job.uniqueid}})
+                # error_text, never str(exc): the statement's parameters and PostgreSQL's
+                # DETAIL hold the caller's number and the transcript
+                error = f"call {claimed.job.uniqueid}: cannot store the ticket: {error_text(exc)}"
+                log_event(log, "recordings.commit.error", logging.ERROR,
+                          uniqueid=claimed.job.uniqueid, error=error, where=_where(exc))
                 attempts = claimed.attempts + 1
                 if attempts >= self.queue.policy.max_attempts:
                     self._dead(claimed, f"{error} (gave up after {attempts} attempts)")

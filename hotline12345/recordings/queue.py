@@ -34,9 +34,18 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
+from hotline12345.db.engine import error_text
 from hotline12345.logs import log_event
 from hotline12345.recordings.jobs import JobError, RecordingJob
 from hotline12345.recordings.models import JobState, RecordingJobRow
@@ -52,6 +61,15 @@ Writer = Callable[[Session], object]
 
 class QueueUnavailable(Exception):
     """Redis or the database cannot be reached; try again later. Nothing was lost."""
+
+
+def transient(exc: SQLAlchemyError) -> bool:
+    """Whether a database error means "unreachable or busy, try again" (connection lost,
+    database locked, pool exhausted) rather than "this statement is refused" (a value too
+    long, a constraint), which no retry mends."""
+    if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,11 +170,10 @@ class SqlJobQueue:
         try:
             with self.sessions.begin() as session:
                 return fn(session)
-        except IntegrityError:
-            raise
         except SQLAlchemyError as exc:
-            raise QueueUnavailable(f"database: {exc.__class__.__name__}: "
-                                   f"{str(exc).splitlines()[0]}") from exc
+            if not transient(exc):  # refused (e.g. a constraint): the caller decides
+                raise
+            raise QueueUnavailable(f"database: {error_text(exc)}") from exc
 
     def enqueue(self, job: RecordingJob) -> bool:
         now = time.time()
@@ -518,11 +535,10 @@ class RedisJobQueue:
             try:
                 with self.sessions.begin() as session:
                     write(session)
-            except IntegrityError:
-                raise
             except SQLAlchemyError as exc:
-                raise QueueUnavailable(f"database: {exc.__class__.__name__}: "
-                                       f"{str(exc).splitlines()[0]}") from exc
+                if not transient(exc):
+                    raise
+                raise QueueUnavailable(f"database: {error_text(exc)}") from exc
         # The ticket is committed. If Redis is away the entry stays pending and is
         # reclaimed later; the ticket then exists and the job is just acknowledged.
         deadline = time.monotonic() + self.ack_retry_s

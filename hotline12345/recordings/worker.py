@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotline12345.db.engine import make_engine
+from hotline12345.db.engine import error_text, make_engine
 from hotline12345.env import LOG_LEVEL_ENV
 from hotline12345.logs import log_event
 from hotline12345.recordings.model import LoadedModel, ModelError, inspect_model, load_model
@@ -152,7 +152,7 @@ class WorkerPool:
             return scan(self.settings.recordings_dir, self._queue, self._sessions,
                         self.settings.limits.settle_seconds)
         except Exception as exc:  # Redis or the database away: scan again next time
-            log_event(log, "recordings.scan.failed", logging.WARNING, error=str(exc))
+            log_event(log, "recordings.scan.failed", logging.WARNING, error=error_text(exc))
             return []
 
     def run(self, should_stop: Callable[[], bool], interval_s: float = 0.5) -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -52,6 +52,52 @@ class TicketDraft:
     utterances: Sequence[UtteranceDraft] = field(default_factory=tuple)
 
 
+def _limits() -> dict[str, int]:
+    """The length of every bounded string column of ``tickets`` that a draft fills."""
+    names = {f.name for f in fields(TicketDraft)}
+    out: dict[str, int] = {}
+    for column in Ticket.__table__.columns:
+        if (column.name in names and isinstance(column.type, String)
+                and column.type.length is not None):
+            out[column.name] = column.type.length
+    return out
+
+
+#: Column lengths a draft is fitted to (caller_name 200, seat 200, legacy_mode 16, ...).
+DRAFT_LIMITS: dict[str, int] = _limits()
+
+
+def fit_draft(draft: TicketDraft) -> tuple[TicketDraft, list[str]]:
+    """The draft with every string that a column would refuse made to fit: NUL characters
+    (PostgreSQL refuses them) removed, values longer than their column cut to its length.
+    Returns the draft and the names of the fields changed (for a log line; never the
+    values). Call facts come from AMI and the dialplan, so a 300-character seat name still
+    makes a ticket, just with the name cut."""
+    changes: dict[str, Any] = {}
+    for name, limit in DRAFT_LIMITS.items():
+        value = getattr(draft, name)
+        if not isinstance(value, str):
+            continue
+        fitted = value.replace("\x00", "")
+        if len(fitted) > limit:
+            fitted = fitted[:limit]
+        if fitted != value:
+            changes[name] = fitted
+    if "\x00" in draft.transcript:
+        changes["transcript"] = draft.transcript.replace("\x00", "")
+    if not changes:
+        return draft, []
+    return replace(draft, **changes), sorted(changes)
+
+
+def mask_name(name: str | None) -> str:
+    """A caller's name as shown to users, as the wallboard shows it: the first character
+    and up to two stars (王小明 -> 王**, 王明 -> 王*); a one-character name stays."""
+    if not name or name in ("<unknown>", "unknown"):
+        return ""
+    return name[0] + "*" * min(2, len(name) - 1) if len(name) > 1 else name
+
+
 def ticket_id_for(session: Session, uniqueid: str) -> int | None:
     found = session.scalar(select(Ticket.id).where(Ticket.uniqueid == uniqueid))
     return int(found) if found is not None else None
@@ -60,7 +106,9 @@ def ticket_id_for(session: Session, uniqueid: str) -> int | None:
 def save_ticket(session: Session, draft: TicketDraft) -> tuple[int, bool]:
     """Add the ticket in ``session`` (the caller commits). Returns ``(id, created)``; if a
     ticket for the uniqueid exists, or another worker inserts one concurrently, that one's id
-    is returned and nothing is added."""
+    is returned and nothing is added. Values too long for their columns are cut
+    (:func:`fit_draft`)."""
+    draft, _changed = fit_draft(draft)
     existing = ticket_id_for(session, draft.uniqueid)
     if existing is not None:
         return existing, False
@@ -95,14 +143,15 @@ def get_ticket(session: Session, uniqueid: str) -> Ticket | None:
 
 
 def ticket_view(ticket: Ticket) -> dict[str, Any]:
-    """The ticket as shown to users and the API: the caller masked, times as ISO strings."""
+    """The ticket as shown to users and the API: the caller's number and name masked (as the
+    wallboard shows them), times as ISO strings."""
 
     def iso(value: datetime | None) -> str | None:
         return value.isoformat() if value is not None else None
 
     return {
         "id": ticket.id, "uniqueid": ticket.uniqueid, "status": ticket.status.value,
-        "caller": ticket.caller_masked, "caller_name": ticket.caller_name,
+        "caller": ticket.caller_masked, "caller_name": mask_name(ticket.caller_name),
         "dialled": ticket.dialled, "legacy_number": ticket.legacy_number,
         "legacy_mode": ticket.legacy_mode, "route": ticket.route, "queue": ticket.queue,
         "seat": ticket.seat, "call_started_at": iso(ticket.call_started_at),
