@@ -73,6 +73,7 @@ def _serve_routed(conn: Connection, core: int | None, data_dir: str, profile: st
     from hotline12345.config import load_site
     from hotline12345.ivr.cli import settle_process
     from hotline12345.ivr.flows import Services, build_registry
+    from hotline12345.ivr.queue_load import QueueLoadBoard
     from hotline12345.ivr.server import FastAgiServer, ServerConfig
     from hotline12345.logs import setup_logging
     from hotline12345.paths import database_url
@@ -85,7 +86,8 @@ def _serve_routed(conn: Connection, core: int | None, data_dir: str, profile: st
 
     store = SqlCallStore(database_url(Path(data_dir)))
     recorder = CallRecorder(store)
-    registry = build_registry(Services(Router(load_site(None)), recorder))
+    board = QueueLoadBoard()  # as serve: empty here (no AMI), read by every decision
+    registry = build_registry(Services(Router(load_site(None)), recorder, queue_load=board))
     server = FastAgiServer(registry, ServerConfig(port=0, max_sessions=5000))
 
     async def main() -> None:

@@ -111,6 +111,7 @@ def _serve(args: argparse.Namespace) -> int:
     from hotline12345.calls.store import SqlCallStore
     from hotline12345.config import ConfigError, load_site
     from hotline12345.ivr.flows import Services, build_registry
+    from hotline12345.ivr.queue_load import QueueLoadBoard
     from hotline12345.ivr.server import FastAgiServer, ServerConfig
     from hotline12345.paths import data_dir, database_url
     from hotline12345.routing import Router
@@ -150,7 +151,8 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     store = SqlCallStore(url)
     recorder = CallRecorder(store)
-    registry = build_registry(Services(Router(site), recorder))
+    queue_load = QueueLoadBoard()  # live waiting callers per queue, once AMI is followed
+    registry = build_registry(Services(Router(site), recorder, queue_load=queue_load))
     server = FastAgiServer(registry, config)
 
     async def run() -> None:
@@ -176,9 +178,13 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"hotline12345 serve: the wallboard could not start: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
         async with services:
+            queue_load.follow(services.runtime)  # overflow rules see the AMI monitor's queues
             settle_process()
-            await stop.wait()
-            await server.shutdown()
+            try:
+                await stop.wait()
+                await server.shutdown()
+            finally:
+                await queue_load.stop()
 
     try:
         asyncio.run(run())
