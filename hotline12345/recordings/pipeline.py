@@ -136,7 +136,8 @@ def call_facts(session: Session, uniqueid: str) -> CallFacts:
 
 def transcribe_call(job: RecordingJob, files: dict[Leg, Path], model: LoadedModel,
                     settings: RecordingSettings, facts: CallFacts | None = None,
-                    heartbeat: Callable[[], None] | None = None) -> TicketDraft:
+                    heartbeat: Callable[[], None] | None = None,
+                    on_chunk: Callable[[], None] | None = None) -> TicketDraft:
     """Decode the call's legs and build its ticket. Raises :class:`BadRecording` or
     :class:`RecordingNotReady` for a file that cannot be used (yet)."""
     facts = facts or CallFacts()
@@ -147,7 +148,8 @@ def transcribe_call(job: RecordingJob, files: dict[Leg, Path], model: LoadedMode
     audios: dict[Leg, Audio] = {leg: read_recording(path, settings.limits, rate)
                                 for leg, path in chosen.items()}
     per_leg = [decode(model, audio, _LEG_SPEAKER[leg], grammar=settings.grammar,
-                      heartbeat=heartbeat, heartbeat_every=settings.heartbeat_s)
+                      heartbeat=heartbeat, heartbeat_every=settings.heartbeat_s,
+                      on_chunk=on_chunk)
                for leg, audio in audios.items()]
     utterances = dialogue(*per_leg)
     text = " ".join(u.text for u in utterances)
@@ -281,8 +283,10 @@ class Processor:
             return
         started = time.monotonic()
         try:
+            decoding = ((lambda: self._hook("decoding", job)) if self.settings.hook is not None
+                        else None)
             draft = transcribe_call(job, files, self.model, self.settings, facts,
-                                    heartbeat=self._heartbeat(claimed))
+                                    heartbeat=self._heartbeat(claimed), on_chunk=decoding)
         except RecordingNotReady as exc:
             self.queue.defer(claimed, exc.retry_after, None, False)
             return

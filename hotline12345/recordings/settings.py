@@ -37,8 +37,9 @@ from hotline12345.recordings.jobs import RecordingJob
 from hotline12345.recordings.queue import DEFAULT_PREFIX, RetryPolicy
 from hotline12345.tickets.classify import Rule, rules_from
 
-#: Test hook: called in the worker as ``hook(stage, job)`` at "claimed", "decoded" and
-#: "committed". Inherited by forked workers; never set in production.
+#: Test hook: called in the worker as ``hook(stage, job)`` at "claimed", "decoding" (after
+#: every chunk Vosk takes), "decoded" and "committed". Inherited by forked workers; never
+#: set in production (without it the decode loop makes no extra call).
 Hook = Callable[[str, RecordingJob], None]
 
 

@@ -65,8 +65,11 @@ def recognizer(model: LoadedModel, rate: int, grammar: Sequence[str] = ()) -> An
 
 def raw_results(model: LoadedModel, pcm: bytes, rate: int, *, grammar: Sequence[str] = (),
                 heartbeat: Callable[[], None] | None = None,
-                heartbeat_every: float = 5.0) -> list[dict[str, Any]]:
-    """Stream 16-bit mono ``pcm`` through a fresh recogniser; Vosk's result objects in order."""
+                heartbeat_every: float = 5.0,
+                on_chunk: Callable[[], None] | None = None) -> list[dict[str, Any]]:
+    """Stream 16-bit mono ``pcm`` through a fresh recogniser; Vosk's result objects in order.
+    ``heartbeat`` is called every ``heartbeat_every`` seconds, ``on_chunk`` (tests: stop a
+    worker in mid-decode) after every chunk the recogniser has taken."""
     rec = recognizer(model, rate, grammar)
     step = int(rate * CHUNK_SECONDS) * 2
     results: list[dict[str, Any]] = []
@@ -74,6 +77,8 @@ def raw_results(model: LoadedModel, pcm: bytes, rate: int, *, grammar: Sequence[
     for offset in range(0, len(pcm), step):
         if rec.AcceptWaveform(pcm[offset:offset + step]):
             results.append(json.loads(rec.Result()))
+        if on_chunk is not None:
+            on_chunk()
         if heartbeat is not None and time.monotonic() - last_beat >= heartbeat_every:
             heartbeat()
             last_beat = time.monotonic()
@@ -96,10 +101,11 @@ def utterances_from(results: Iterable[dict[str, Any]], speaker: Speaker) -> list
 
 
 def decode(model: LoadedModel, audio: Audio, speaker: Speaker, *, grammar: Sequence[str] = (),
-           heartbeat: Callable[[], None] | None = None,
-           heartbeat_every: float = 5.0) -> list[Utterance]:
+           heartbeat: Callable[[], None] | None = None, heartbeat_every: float = 5.0,
+           on_chunk: Callable[[], None] | None = None) -> list[Utterance]:
     return utterances_from(raw_results(model, audio.pcm, audio.rate, grammar=grammar,
-                                       heartbeat=heartbeat, heartbeat_every=heartbeat_every),
+                                       heartbeat=heartbeat, heartbeat_every=heartbeat_every,
+                                       on_chunk=on_chunk),
                            speaker)
 
 

@@ -42,7 +42,9 @@ def gate_hook(control: Path, stage: str) -> Hook:
         gate = control / f"gate-{job.uniqueid}"
         if at != stage or not gate.exists():
             return
-        (control / f"reached-{job.uniqueid}").write_text(str(os.getpid()))
+        partial = control / f"writing-{job.uniqueid}-{os.getpid()}"
+        partial.write_text(str(os.getpid()))
+        partial.replace(control / f"reached-{job.uniqueid}")  # whole, or not there yet
         while gate.exists():
             time.sleep(0.02)
 
@@ -78,14 +80,17 @@ def _no_duplicates(settings: RecordingSettings, ids: list[str]) -> None:
 def test_worker_killed_mid_decode(model: LoadedModel, speech: Speech, sqlite_url: str,
                                   tmp_path: Path, queue_kind: str,
                                   request: pytest.FixtureRequest) -> None:
-    """SIGKILL while Vosk is decoding: the job is reclaimed when the lease runs out."""
+    """SIGKILL while Vosk is decoding: the job is reclaimed when the lease runs out. The
+    worker is stopped inside the decode loop, after Vosk took the first chunk of a leg."""
     rec = tmp_path / "recordings"
+    control = tmp_path / "control"
     make_call(rec, "50.1", speech)
     redis_kw = ({"redis_url": REDIS_URL, "redis_prefix": request.getfixturevalue("redis_prefix")}
                 if queue_kind == "redis" else {})
-    settings = base_settings(sqlite_url, rec, **redis_kw)
+    settings = base_settings(sqlite_url, rec, hook=gate_hook(control, "decoding"), **redis_kw)
     sessions = make_sessions(settings)
     queue = open_queue(settings, sessions)
+    gate = _gate(control, "50.1")
     queue.enqueue(RecordingJob("50.1", "ami:Hangup"))
 
     def in_flight() -> bool:
@@ -98,11 +103,13 @@ def test_worker_killed_mid_decode(model: LoadedModel, speech: Speech, sqlite_url
             return s.scalar(select(RecordingJobRow.state)) is JobState.RUNNING
 
     pool = WorkerPool(settings, model, size=1, scan_enabled=False).start()
+    reached = control / "reached-50.1"
     try:
-        assert wait_for(in_flight, timeout=30, every=0.02)
-        time.sleep(0.3)  # now decoding: two legs of about 5 s of audio take seconds
-        victim = pool.pids()[0]
-        os.kill(victim, signal.SIGKILL)
+        assert wait_for(reached.exists, timeout=60, tick=pool.check)
+        victim = int(reached.read_text())
+        assert victim == pool.pids()[0] and in_flight()
+        os.kill(victim, signal.SIGKILL)  # stopped in the decode loop: mid-decode
+        gate.unlink()  # the next worker decodes through
         assert wait_for(lambda: victim not in pool.pids(), timeout=10, tick=pool.check)
         assert count_tickets(sqlite_url) == 0, "killed before the ticket was committed"
         _settle(pool, settings, ["50.1"])
