@@ -32,7 +32,6 @@ from hotline12345.routing.patterns import PatternError, compile_pattern
 
 _SOUND_REF = re.compile(r"(?<![/\w.-])hotline12345/([A-Za-z0-9_-]+)")
 _LOCAL_REF = re.compile(r"Local/([^@/,&)]+)@([^/,&)]+)")
-_PJSIP_REF = re.compile(r"PJSIP/(?:([^@/,&)$]+)@)?([^@/,&)$]+)")
 _JUMP_APPS = {"goto", "gotoif", "gosub", "gosubif"}
 _QUEUE_STRATEGIES = {"ringall", "leastrecent", "fewestcalls", "random", "rrmemory",
                      "rrordered", "linear", "wrandom"}
@@ -91,6 +90,13 @@ class _Checker:
 
     def warning(self, file: str, line: int, code: str, message: str) -> None:
         self.findings.append(Finding(file, line, Severity.WARNING, code, message))
+
+    def required(self, found: Section | None, file: str, code: str,
+                 message: str) -> Section | None:
+        """``found``; when it is None, an error on ``file`` as a whole (something missing)."""
+        if found is None:
+            self.error(file, 0, code, message)
+        return found
 
     def run(self, present: list[str]) -> None:
         for name in present:
@@ -407,10 +413,9 @@ class _Checker:
         if enabled is None or enabled.value.lower() not in ("yes", "true", "1", "on"):
             self.error("manager.conf", gen.line if gen else 0, "ami-disabled",
                        "[general] must have enabled=yes for the AMI monitor to connect")
-        user = conf.first(names.AMI_USER)
+        user = self.required(conf.first(names.AMI_USER), "manager.conf", "ami-user-missing",
+                             f"no [{names.AMI_USER}] user: the AMI monitor cannot log in")
         if user is None:
-            self.error("manager.conf", 0, "ami-user-missing",
-                       f"no [{names.AMI_USER}] user: the AMI monitor cannot log in")
             return
         secret = user.get("secret")
         if secret is None or not secret.value:
@@ -461,10 +466,10 @@ class _Checker:
                 self.error(tr.file, tr.line, "transport-missing",
                            f"endpoint {sec.name}: transport {tr.value} is not defined")
         for trunk in self.site.centre.trunks:
-            ep = endpoints.get(trunk.name)
+            ep = self.required(endpoints.get(trunk.name), "pjsip.conf", "endpoint-missing",
+                               f"trunk {trunk.name} has no [{trunk.name}] type=endpoint; render "
+                               "again")
             if ep is None:
-                self.error("pjsip.conf", 0, "endpoint-missing",
-                           f"trunk {trunk.name} has no [{trunk.name}] type=endpoint; render again")
                 continue
             ctx = ep.get("context")
             if ctx is None or ctx.value != names.trunk_context(trunk.name):
@@ -507,10 +512,10 @@ class _Checker:
         used: dict[str, tuple[str, int, str]] = {}
         for steps in self.contexts.values():
             for s in steps:
-                for _, ep in _PJSIP_REF.findall(s.data):
+                for ep in names.pjsip_endpoints(s.data):
                     used.setdefault(ep, (s.file, s.line, f"{s.app}({s.data})"))
         for dial, where in site_dials(self.site).items():
-            for _, ep in _PJSIP_REF.findall(dial):
+            for ep in names.pjsip_endpoints(dial):
                 used.setdefault(ep, ("pjsip.conf", 0, where))
         for ep, (file, line, where) in sorted(used.items()):
             if ep not in endpoints:

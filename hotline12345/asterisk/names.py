@@ -33,6 +33,16 @@ PLACEHOLDER_PREFIX = "CHANGE_ME_"
 
 _SECTION_SAFE = re.compile(r"[^A-Za-z0-9]+")
 
+#: The PJSIP endpoint named in a dial string or an application argument: ``PJSIP/8001`` or
+#: ``PJSIP/110@telecom`` (the endpoint is the part after ``@``). The one definition the
+#: renderer's site dial strings and the checker's dialplan steps are read with.
+PJSIP_DIAL = re.compile(r"PJSIP/(?:[^@/,&)$]+@)?([^@/,&)$]+)")
+
+
+def pjsip_endpoints(text: str) -> list[str]:
+    """Every PJSIP endpoint ``text`` dials, in order (``PJSIP/a&PJSIP/110@b`` -> a, b)."""
+    return PJSIP_DIAL.findall(text)
+
 
 def trunk_context(trunk: str) -> str:
     """The inbound dialplan context of a trunk (also its PJSIP endpoint's ``context=``)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,12 +144,6 @@ def _header(site: Site, file: str, purpose: str) -> list[str]:
 
 def _comment(text: str) -> str:
     return " ".join(text.split()).replace(";", ",")
-
-
-def _dial_endpoint(dial: str) -> str | None:
-    """The PJSIP endpoint of a dial string such as ``PJSIP/110@telecom`` or ``PJSIP/8001``."""
-    m = re.fullmatch(r"PJSIP/(?:[^@&,]+@)?([^@&,/]+)", dial)
-    return m.group(1) if m else None
 
 
 def all_asterisk_queues(site: Site) -> list[str]:
@@ -642,16 +636,6 @@ def _pjsip_trunk(tr: Trunk, secrets: _Secrets) -> list[str]:
                   f"endpoint={tr.name}",
                   ""]
     return lines
-
-
-def endpoints_in(dials: Iterable[str]) -> dict[str, str]:
-    """PJSIP endpoint -> the first dial string naming it."""
-    out: dict[str, str] = {}
-    for dial in dials:
-        ep = _dial_endpoint(dial)
-        if ep is not None:
-            out.setdefault(ep, dial)
-    return out
 
 
 def site_dials(site: Site) -> Mapping[str, str]:

@@ -261,3 +261,12 @@ def test_site_managed_endpoints_in_the_local_include_count(shipped_copy: Path,
     assert [f for f in result.findings if f.code == "endpoint-undefined"] == []
     assert result.ok
     assert {f.code for f in result.warnings} == {"placeholder-secret"}
+
+
+def test_one_reading_of_pjsip_dial_strings() -> None:
+    """The renderer's site dial strings and the checker's dialplan steps share one regex."""
+    from hotline12345.asterisk.names import pjsip_endpoints
+    assert pjsip_endpoints("Dial(PJSIP/8001&PJSIP/110@telecom,${HOTLINE_LINKAGE_RING})") == [
+        "8001", "telecom"]
+    assert pjsip_endpoints("Dial(${HOTLINE_DIAL},30)") == []
+    assert pjsip_endpoints("Originate(PJSIP/subcentre-tax,exten,x,join,1)") == ["subcentre-tax"]
