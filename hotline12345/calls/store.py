@@ -132,6 +132,8 @@ _SURVEY_COLUMNS: Final = ("survey_score", "survey_at")
 def _sqlite_datetime(value: datetime) -> str:
     """An aware datetime as the ``UtcDateTime`` column stores it in SQLite (checked against
     the column's bind processor when the store opens)."""
+    if value.tzinfo is UTC:  # the usual case: "YYYY-MM-DD HH:MM:SS.ffffff+00:00", cut
+        return value.isoformat(" ", "microseconds")[:26]
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
@@ -212,6 +214,8 @@ class SqlCallStore:
         column = CallRecord.__table__.c.started_at
         process = column.type.dialect_impl(dialect).bind_processor(dialect)
         for sample in (datetime(2026, 11, 28, 6, 30, tzinfo=UTC),
+                       datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, 999999,
+                                                               tzinfo=UTC),
                        datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=8)))):
             expected = process(sample) if process is not None else sample
             if _sqlite_datetime(sample) != expected:  # pragma: no cover - SA changed format
