@@ -10,6 +10,7 @@ variable                   what it sets
 ``RECORDINGS_DIR_ENV``     where MixMonitor writes and the workers read; also the default of
                            ``asterisk-conf render --recordings-dir``
 ``VOSK_MODEL_ENV``         the Vosk model directory
+``SCAN_WINDOW_ENV``        days of recordings the directory scan looks at (0: all)
 ``LOG_LEVEL_ENV``          the level of the structured log
 =========================  ===================================================================
 
@@ -26,6 +27,7 @@ REDIS_URL_ENV: Final = "HOTLINE12345_REDIS_URL"
 REDIS_PREFIX_ENV: Final = "HOTLINE12345_REDIS_PREFIX"
 RECORDINGS_DIR_ENV: Final = "HOTLINE12345_RECORDINGS_DIR"
 VOSK_MODEL_ENV: Final = "HOTLINE12345_VOSK_MODEL"
+SCAN_WINDOW_ENV: Final = "HOTLINE12345_SCAN_WINDOW_DAYS"
 LOG_LEVEL_ENV: Final = "HOTLINE12345_LOG_LEVEL"
 
 

@@ -16,6 +16,7 @@ from hotline12345.env import (
     LOG_LEVEL_ENV,
     RECORDINGS_DIR_ENV,
     REDIS_URL_ENV,
+    SCAN_WINDOW_ENV,
     VOSK_MODEL_ENV,
     redact_url,
 )
@@ -46,11 +47,18 @@ def _common(parser: argparse.ArgumentParser, model: bool = False) -> None:
                             help="worker processes (default: 1)")
 
 
+def _scan_window(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scan-window-days", type=float, metavar="DAYS",
+                        help=f"the directory scan looks at recordings modified within DAYS "
+                             f"(default: ${SCAN_WINDOW_ENV}, else 3; 0: the whole directory)")
+
+
 def register_recordings_cmds(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     worker = sub.add_parser("worker", help="transcribe recorded calls into tickets (run on "
                                            "any number of machines sharing Redis and the "
                                            "recordings store)")
     _common(worker, model=True)
+    _scan_window(worker)
     worker.set_defaults(handler=_guarded(_worker))
 
     tr = sub.add_parser("transcribe", help="import recordings as tickets, with a progress "
@@ -74,6 +82,7 @@ def register_recordings_cmds(sub: argparse._SubParsersAction[argparse.ArgumentPa
     retry.set_defaults(handler=_guarded(_jobs_retry))
     scan = jsub.add_parser("scan", help="enqueue recordings that have no ticket yet")
     _common(scan)
+    _scan_window(scan)
     scan.set_defaults(handler=_guarded(_jobs_scan))
 
     tickets = sub.add_parser("tickets", help="tickets made from recorded calls")
@@ -97,9 +106,12 @@ def _guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse
         from sqlalchemy.exc import OperationalError
 
         from hotline12345.recordings.queue import QueueUnavailable
+        from hotline12345.recordings.settings import SettingsError
 
         try:
             return handler(args)
+        except SettingsError as exc:
+            print(f"hotline12345 {args.command}: {exc}", file=sys.stderr)
         except QueueUnavailable as exc:
             print(f"hotline12345 {args.command}: {exc}; start Redis and the database, or check "
                   f"--redis-url/{REDIS_URL_ENV} and --database-url", file=sys.stderr)
@@ -122,7 +134,8 @@ def _settings(args: argparse.Namespace) -> RecordingSettings:
     return settings_from(site, data_dir=args.data_dir, database_url=args.database_url,
                          recordings_dir=args.recordings_dir, redis_url=args.redis_url,
                          model=getattr(args, "model", None),
-                         workers=getattr(args, "workers", None))
+                         workers=getattr(args, "workers", None),
+                         scan_window_days=getattr(args, "scan_window_days", None))
 
 
 def _migrate(settings: RecordingSettings) -> None:
@@ -217,12 +230,19 @@ def _jobs_scan(args: argparse.Namespace) -> int:
     _migrate(settings)
     sessions = make_sessions(settings)
     queue = open_queue(settings, sessions)
-    added = scan(settings.recordings_dir, queue, sessions, settings.limits.settle_seconds)
-    queue.close()
+    try:
+        added = scan(settings.recordings_dir, queue, sessions, settings.limits.settle_seconds,
+                     window_s=settings.scan_window_s)
+    finally:
+        queue.close()
+        sessions.kw["bind"].dispose()
     for uid in added:
         print(uid)
+    window = (f"modified in the last {settings.scan_window_s / 86400:g} days"
+              if settings.scan_window_s > 0 else "all")
     print(f"{len(added)} recording{'s' if len(added) != 1 else ''} queued from "
-          f"{settings.recordings_dir}", file=sys.stderr)
+          f"{settings.recordings_dir} ({window}; --scan-window-days 0 looks at every file)",
+          file=sys.stderr)
     return 0
 
 

@@ -87,7 +87,7 @@ class RecordingName:
 def parse_name(path: str | Path) -> RecordingName | None:
     """Split a recording's file name into uniqueid, leg and extension; None if it does not
     follow the convention (unknown extension, or a stem that is no uniqueid)."""
-    name = Path(path).name
+    name = path if isinstance(path, str) and "/" not in path else Path(path).name
     stem, dot, ext = name.rpartition(".")
     if not dot or ext.lower() not in FORMATS:
         return None

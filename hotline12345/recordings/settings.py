@@ -9,6 +9,7 @@ recordings         ``--recordings-dir``, ``HOTLINE12345_RECORDINGS_DIR``, ``<dat
 Redis              ``--redis-url``, ``HOTLINE12345_REDIS_URL``; none: the SQL job queue
 Redis key prefix   ``HOTLINE12345_REDIS_PREFIX``, ``hotline12345:recordings``
 model              ``--model``, ``HOTLINE12345_VOSK_MODEL``, the site file's ``speech.model``
+scan window        ``--scan-window-days``, ``HOTLINE12345_SCAN_WINDOW_DAYS``, 3 days (0: all)
 dither, language   the site file's ``speech.dither_zero`` / ``speech.language``
 keyword rules      the site file's ``classification`` list
 legacy numbers     the site's register (number -> mode), to fill the ticket's legacy fields
@@ -29,12 +30,14 @@ from hotline12345.env import (
     RECORDINGS_DIR_ENV,
     REDIS_PREFIX_ENV,
     REDIS_URL_ENV,
+    SCAN_WINDOW_ENV,
     VOSK_MODEL_ENV,
     redact_url,
 )
 from hotline12345.recordings.audio import AudioLimits
 from hotline12345.recordings.jobs import RecordingJob
 from hotline12345.recordings.queue import DEFAULT_PREFIX, RetryPolicy
+from hotline12345.recordings.scan import DEFAULT_WINDOW_S
 from hotline12345.tickets.classify import Rule, rules_from
 
 #: Test hook: called in the worker as ``hook(stage, job)`` at "claimed", "decoding" (after
@@ -61,6 +64,7 @@ class RecordingSettings:
     legacy_modes: Mapping[str, str] = field(default_factory=dict)  # number -> Mode value
     missing_grace_s: float = 30.0  # how long a job waits for its files to appear
     scan_interval_s: float = 60.0
+    scan_window_s: float = DEFAULT_WINDOW_S  # the scan looks at files this recent (0: all)
     heartbeat_s: float = 5.0
     db_retry_s: float = 30.0  # how long a decoded job retries its commit before re-queueing
     reconnect_max_s: float = 5.0  # longest pause between attempts to reach the queue
@@ -68,6 +72,22 @@ class RecordingSettings:
 
     def redacted_redis(self) -> str:
         return redact_url(self.redis_url) if self.redis_url else "(none: SQL job queue)"
+
+
+class SettingsError(ValueError):
+    """A setting from the command line or the environment that cannot be used; the
+    message names it and says what is expected."""
+
+
+def _days(value: str | float, source: str) -> float:
+    try:
+        days = float(value)
+    except ValueError:
+        days = -1.0
+    if not days >= 0 or days == float("inf"):
+        raise SettingsError(f"{source}={value!r}: expected a number of days >= 0 (e.g. 3; "
+                            "0 scans the whole recordings directory)")
+    return days * 86400.0
 
 
 def _site_parts(site: Any) -> dict[str, Any]:
@@ -90,7 +110,8 @@ def _site_parts(site: Any) -> dict[str, Any]:
 def settings_from(site: Any = None, *, data_dir: str | os.PathLike[str] | None = None,
                   database_url: str | None = None, recordings_dir: str | None = None,
                   redis_url: str | None = None, model: str | None = None,
-                  workers: int | None = None, env: Mapping[str, str] | None = None,
+                  workers: int | None = None, scan_window_days: float | None = None,
+                  env: Mapping[str, str] | None = None,
                   **overrides: Any) -> RecordingSettings:
     """Settings from the command line, the environment and the site (``load_site(...)``)."""
     env = os.environ if env is None else env
@@ -109,5 +130,9 @@ def settings_from(site: Any = None, *, data_dir: str | os.PathLike[str] | None =
         values["model_path"] = chosen_model
     if workers is not None:
         values["workers"] = workers
+    if scan_window_days is not None:
+        values["scan_window_s"] = _days(scan_window_days, "--scan-window-days")
+    elif env.get(SCAN_WINDOW_ENV, "").strip():
+        values["scan_window_s"] = _days(env[SCAN_WINDOW_ENV].strip(), SCAN_WINDOW_ENV)
     values.update(overrides)
     return RecordingSettings(**values)

@@ -38,7 +38,7 @@ from hotline12345.recordings.queue import (
     RedisJobQueue,
     SqlJobQueue,
 )
-from hotline12345.recordings.scan import scan
+from hotline12345.recordings.scan import Scanner
 from hotline12345.recordings.settings import RecordingSettings
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,8 @@ class WorkerPool:
         self._serial = 0
         self._sessions: sessionmaker[Session] | None = None
         self._queue: JobQueue | None = None
+        self.scanner = Scanner(settings.recordings_dir, settings.limits.settle_seconds,
+                               settings.scan_window_s)
 
     def _spawn(self, slot: int) -> None:
         self._serial += 1
@@ -149,8 +151,7 @@ class WorkerPool:
                 self._sessions = make_sessions(self.settings)
                 self._queue = open_queue(self.settings, self._sessions)
             assert self._sessions is not None
-            return scan(self.settings.recordings_dir, self._queue, self._sessions,
-                        self.settings.limits.settle_seconds)
+            return self.scanner.scan(self._queue, self._sessions)
         except Exception as exc:  # Redis or the database away: scan again next time
             log_event(log, "recordings.scan.failed", logging.WARNING, error=error_text(exc))
             return []
