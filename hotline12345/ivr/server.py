@@ -5,6 +5,18 @@ capped; the environment must arrive within ``env_timeout_s`` and within the code
 size limits; then the flow named by ``agi_network_script`` runs, each command bounded by
 ``command_timeout_s`` and the whole session by ``session_budget_s``.
 
+Each connection is an ``asyncio.Protocol`` that drives its flow's coroutine itself: the
+flow starts in the ``data_received`` that completes the environment and is resumed with
+each reply (or with the error that ends its command) in the ``data_received`` that brings
+it, after every event of that TCP segment is known (a ``HANGUP`` line that came with the
+reply included). There is no asyncio Task, future or loop round trip per command. A flow
+that awaits anything other than its channel (``asyncio.sleep``, a lock, another service)
+is handed to an asyncio Task at that point and its commands then wait on futures;
+``asyncio.current_task()`` is ``None`` until then, so code that needs a Task
+(``asyncio.timeout``, ``TaskGroup``) first awaits ``asyncio.sleep(0)``. Deadlines are
+checked by one periodic sweep for all sessions. A finished session breaks its own
+reference cycles, so reference counting frees it without the cyclic GC.
+
 How a session ends, as Asterisk sees it (``AGISTATUS`` after ``AGI()``):
 
 - the flow returned: the socket is closed, Asterisk reports SUCCESS (or HANGUP);
