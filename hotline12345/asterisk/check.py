@@ -11,7 +11,11 @@ Cross-checks, against the site file the directory was rendered from:
   contexts, and the controller's fallback (AGISTATUS) is in place;
 - no DID appears twice (within a context, or as an access number of two trunks);
 - secrets are no placeholders, the AMI user is least-privilege and bound by permit/deny;
-- every trunk has its endpoint, AOR, identify or registration and auth.
+- every trunk has its endpoint, AOR, identify or registration and auth;
+- in a deployed directory (/etc/asterisk, where the host's own extensions.conf, manager.conf...
+  sit beside the rendered files): each host file includes its rendered file as its last line,
+  manager.conf has the [general] that ``[general](+)`` adds to and AMI ends up enabled, and no
+  two PJSIP transports bind the same address.
 """
 
 from __future__ import annotations
@@ -22,7 +26,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hotline12345.asterisk import names
-from hotline12345.asterisk.conffile import ConfFile, Section, Step, dialplan, read, split_app
+from hotline12345.asterisk.conffile import (
+    ConfFile,
+    Section,
+    Step,
+    dialplan,
+    include_target,
+    read,
+    split_app,
+    strip_comment,
+)
 from hotline12345.asterisk.findings import Finding, Severity
 from hotline12345.asterisk.lint import lint_dir
 from hotline12345.asterisk.prompts import catalogue, find_audio, wav_problem
@@ -68,6 +81,7 @@ def check_dir(directory: Path, site: Site, *, sounds: Path | None = None,
     if run_lint:
         checker.findings += lint_dir(directory, present)
     checker.run(present)
+    checker.check_stock()
     if sounds is not None:
         checker.check_audio(sounds)
     result = CheckResult(sorted(set(checker.findings),
@@ -104,8 +118,8 @@ class _Checker:
             self.confs[name] = conf
             for file, line, message in conf.problems:
                 self.error(file, line, "syntax", message)
-        if "extensions.conf" in self.confs:
-            contexts, problems = dialplan(self.confs["extensions.conf"])
+        if names.EXTENSIONS in self.confs:
+            contexts, problems = dialplan(self.confs[names.EXTENSIONS])
             self.contexts = contexts
             for file, line, message in problems:
                 self.error(file, line, "syntax", message)
@@ -113,20 +127,29 @@ class _Checker:
             self.check_routes()
             self.check_dids()
             self.check_fallback()
-        if "queues.conf" in self.confs:
+        if names.QUEUES in self.confs:
             self.check_queues()
         self.check_prompt_refs()
-        if "manager.conf" in self.confs:
+        if names.MANAGER in self.confs:
             self.check_manager()
-        if "pjsip.conf" in self.confs:
+        if names.PJSIP in self.confs:
             self.check_pjsip()
 
     # -- dialplan -----------------------------------------------------------------------
 
     def _context_line(self, name: str) -> int:
-        conf = self.confs["extensions.conf"]
+        conf = self.confs[names.EXTENSIONS]
         sec = conf.first(name)
         return sec.line if sec else 0
+
+    def settings(self) -> dict[str, tuple[Step, str]]:
+        """The render-time settings: name -> (step, value) of each ``Set()`` in [settings]."""
+        out: dict[str, tuple[Step, str]] = {}
+        for step in self.contexts.get(names.CTX_SETTINGS, ()):
+            if step.app.lower() == "set" and "=" in step.data:
+                key, _, value = step.data.partition("=")
+                out.setdefault(key.strip(), (step, value.strip()))
+        return out
 
     def _has_exten(self, context: str, exten: str) -> bool:
         """Whether ``exten`` exists in ``context``, literally or through a pattern."""
@@ -150,7 +173,7 @@ class _Checker:
             return True
         if context not in self.contexts:
             self.error(step.file, step.line, "context-missing",
-                       f'{what} names context "{context}", which extensions.conf does not '
+                       f'{what} names context "{context}", which {names.EXTENSIONS} does not '
                        "define; add the context or fix the name")
             return False
         return True
@@ -186,14 +209,14 @@ class _Checker:
         for steps in self.contexts.values():
             for step in steps:
                 self._check_step(step, step.app, step.data)
-        pjsip = self.confs.get("pjsip.conf")
+        pjsip = self.confs.get(names.PJSIP)
         if pjsip is not None:
             for sec in pjsip.sections:
                 ctx = sec.get("context")
                 if sec.type == "endpoint" and ctx is not None and ctx.value not in self.contexts:
                     self.error(ctx.file, ctx.line, "context-missing",
                                f'endpoint {sec.name} sends calls to context "{ctx.value}", which '
-                               "extensions.conf does not define")
+                               f"{names.EXTENSIONS} does not define")
 
     def _check_step(self, step: Step, app: str, data: str) -> None:
         lower = app.lower()
@@ -236,7 +259,7 @@ class _Checker:
         for trunk in self.site.centre.trunks:
             ctx = names.trunk_context(trunk.name)
             if ctx not in self.contexts:
-                self.error("extensions.conf", 0, "context-missing",
+                self.error(names.EXTENSIONS, 0, "context-missing",
                            f"trunk {trunk.name} has no inbound context [{ctx}]; render again")
                 continue
             line = self._context_line(ctx)
@@ -246,11 +269,11 @@ class _Checker:
             for number, what in wanted:
                 steps = [s for s in self.contexts[ctx] if s.exten == number]
                 if not steps:
-                    self.error("extensions.conf", line, "no-route",
+                    self.error(names.EXTENSIONS, line, "no-route",
                                f"{what} has no route in [{ctx}]: calls to it on trunk "
                                f"{trunk.name} never reach the controller; render again")
                 elif not any(self._goes_inbound(s) for s in steps):
-                    self.error("extensions.conf", steps[0].line, "no-route",
+                    self.error(names.EXTENSIONS, steps[0].line, "no-route",
                                f"{what} in [{ctx}] does not go to [{names.CTX_INBOUND}] (the "
                                "controller); render again")
 
@@ -292,13 +315,13 @@ class _Checker:
     def check_fallback(self) -> None:
         steps = self.contexts.get(names.CTX_INBOUND)
         if steps is None:
-            self.error("extensions.conf", 0, "context-missing",
+            self.error(names.EXTENSIONS, 0, "context-missing",
                        f"[{names.CTX_INBOUND}] (the step that calls the controller) is missing")
             return
         line = self._context_line(names.CTX_INBOUND)
         agi = [s for s in steps if s.app.lower() == "agi" and "/inbound" in s.data]
         if not agi:
-            self.error("extensions.conf", line, "no-controller",
+            self.error(names.EXTENSIONS, line, "no-controller",
                        f"[{names.CTX_INBOUND}] never calls AGI(agi://HOST:PORT/inbound,...)")
             return
         if "${EXTEN}" not in agi[0].data.split(",", 1)[-1]:
@@ -322,7 +345,7 @@ class _Checker:
     # -- queues -------------------------------------------------------------------------
 
     def check_queues(self) -> None:
-        conf = self.confs["queues.conf"]
+        conf = self.confs[names.QUEUES]
         defined = {s.name: s for s in conf.sections if s.name != "general"}
         for sec in conf.sections:
             if sec.name == "general":
@@ -334,8 +357,8 @@ class _Checker:
                            f"{', '.join(sorted(_QUEUE_STRATEGIES))}")
         for queue in all_asterisk_queues(self.site):
             if queue not in defined:
-                self.error("queues.conf", 0, "queue-missing",
-                           f'queue "{queue}" of the site file is not in queues.conf; the '
+                self.error(names.QUEUES, 0, "queue-missing",
+                           f'queue "{queue}" of the site file is not in {names.QUEUES}; the '
                            "controller may send calls there; render again")
         known = set(all_asterisk_queues(self.site))
         for name, sec in defined.items():
@@ -349,13 +372,11 @@ class _Checker:
                     name = s.data.split(",")[0].strip()
                     if name and "$" not in name and name not in defined:
                         self.error(s.file, s.line, "queue-missing",
-                                   f'Queue({name}): queue "{name}" is not in queues.conf')
-        ext = self.confs.get("extensions.conf")
-        glob = ext.first("globals") if ext else None
-        gen = glob.get("HOTLINE_GENERAL_QUEUE") if glob else None
-        if gen is not None and gen.value not in defined:
-            self.error(gen.file, gen.line, "queue-missing",
-                       f'HOTLINE_GENERAL_QUEUE is "{gen.value}", which queues.conf does not '
+                                   f'Queue({name}): queue "{name}" is not in {names.QUEUES}')
+        gen = self.settings().get("HOTLINE_GENERAL_QUEUE")
+        if gen is not None and gen[1] not in defined:
+            self.error(gen[0].file, gen[0].line, "queue-missing",
+                       f'HOTLINE_GENERAL_QUEUE is "{gen[1]}", which {names.QUEUES} does not '
                        "define: the fallback would fail")
 
     # -- prompts ------------------------------------------------------------------------
@@ -365,7 +386,7 @@ class _Checker:
         for steps in self.contexts.values():
             for s in steps:
                 refs += [(s.file, s.line, pid) for pid in _SOUND_REF.findall(s.data)]
-        queues = self.confs.get("queues.conf")
+        queues = self.confs.get(names.QUEUES)
         if queues is not None:
             for sec in queues.sections:
                 for e in sec.entries:
@@ -407,26 +428,26 @@ class _Checker:
             self.error(file, line, "placeholder-secret", message)
 
     def check_manager(self) -> None:
-        conf = self.confs["manager.conf"]
+        conf = self.confs[names.MANAGER]
         gen = conf.first("general")
         enabled = gen.get("enabled") if gen else None
         if enabled is None or enabled.value.lower() not in ("yes", "true", "1", "on"):
-            self.error("manager.conf", gen.line if gen else 0, "ami-disabled",
+            self.error(names.MANAGER, gen.line if gen else 0, "ami-disabled",
                        "[general] must have enabled=yes for the AMI monitor to connect")
-        user = self.required(conf.first(names.AMI_USER), "manager.conf", "ami-user-missing",
+        user = self.required(conf.first(names.AMI_USER), names.MANAGER, "ami-user-missing",
                              f"no [{names.AMI_USER}] user: the AMI monitor cannot log in")
         if user is None:
             return
         secret = user.get("secret")
         if secret is None or not secret.value:
-            self.error("manager.conf", user.line, "ami-secret",
+            self.error(names.MANAGER, user.line, "ami-secret",
                        f"[{names.AMI_USER}] has no secret")
         elif names.is_placeholder(secret.value):
             self._placeholder(secret.file, secret.line, f"the AMI secret of [{names.AMI_USER}]",
                               names.AMI_SECRET_ENV)
         permits, denies = user.values("permit"), user.values("deny")
         if not denies or not permits:
-            self.error("manager.conf", user.line, "ami-open",
+            self.error(names.MANAGER, user.line, "ami-open",
                        f"[{names.AMI_USER}] needs deny=0.0.0.0/0.0.0.0 and permit=<controller "
                        "address>: without both it accepts logins from anywhere")
         for e in user.entries:
@@ -450,10 +471,79 @@ class _Checker:
                              f"{key}={entry.value} grants {', '.join(extra)}, which the AMI "
                              "monitor does not use")
 
+    # -- the host's own files (a deployed /etc/asterisk) ---------------------------------
+
+    def check_stock(self) -> None:
+        included = {ours for ours, stock in names.STOCK_FILES.items()
+                    if ours in self.confs and (self.dir / stock).is_file()
+                    and self._check_include(ours, stock)}
+        if names.MANAGER in included:
+            self._check_stock_manager()
+        if names.PJSIP in included:
+            self._check_transports()
+
+    def _check_include(self, ours: str, stock: str) -> bool:
+        """Whether ``stock`` includes ``ours`` (an error if not, or if misplaced)."""
+        lines = (self.dir / stock).read_text(encoding="utf-8", errors="replace").splitlines()
+        found = [(n, inc) for n, ln in enumerate(lines, 1)
+                 if (inc := include_target(ln)) is not None and Path(inc[0]).name == ours]
+        if not found:
+            self.error(stock, 0, "include-missing",
+                       f"{stock} does not include {ours}, so Asterisk never reads it; add "
+                       f"`#include {ours}` as its last line")
+            return False
+        at, (_, optional) = found[-1]
+        if optional:
+            self.warning(stock, at, "include-optional",
+                         f"#tryinclude {ours} is skipped without a word when the file is "
+                         "missing; use #include")
+        rest = [(n, strip_comment(ln)) for n, ln in enumerate(lines[at:], at + 1)]
+        after = next(((n, ln) for n, ln in rest if ln), None)
+        if after is not None and not after[1].startswith(("[", "#")):
+            self.error(stock, after[0], "include-position",
+                       f'"{after[1][:40]}" follows #include {ours}, so Asterisk adds it to the '
+                       f"last section of {ours}; make the #include the last line of {stock}")
+        return True
+
+    def _check_stock_manager(self) -> None:
+        conf = read(self.dir, "manager.conf")
+        general = [s for s in conf.sections if s.name == "general"]
+        if not general or general[0].file == names.MANAGER:
+            self.error("manager.conf", 0, "ami-general-missing",
+                       f"manager.conf has no [general] before #include {names.MANAGER}: "
+                       "Asterisk refuses its [general](+) and loads no AMI settings; add "
+                       "[general] (with enabled=yes) before the #include")
+            return
+        first = general[0]  # Asterisk reads the first [general]; (+) sections add to it
+        entries = first.entries + [e for s in general[1:] if s.options == "+"
+                                   for e in s.entries]
+        enabled = [e for e in entries if e.key == "enabled"]
+        if not enabled or enabled[-1].value.lower() not in ("yes", "true", "1", "on"):
+            where = enabled[-1] if enabled else None
+            self.error(where.file if where else "manager.conf",
+                       where.line if where else first.line, "ami-disabled",
+                       "AMI ends up disabled (the last enabled= of manager.conf's [general] is "
+                       "not yes): the AMI monitor cannot connect")
+
+    def _check_transports(self) -> None:
+        seen: dict[tuple[str, str], Section] = {}
+        for sec in read(self.dir, "pjsip.conf").sections:
+            if sec.type != "transport":
+                continue
+            key = (_value(sec, "protocol") or "udp", _value(sec, "bind"))
+            if key in seen:
+                first = seen[key]
+                self.error(sec.file, sec.line, "transport-clash",
+                           f"transport {sec.name} binds {key[1]} ({key[0]}) like {first.name} "
+                           f"({first.file}:{first.line}); Asterisk cannot bind both: keep one "
+                           "and point the endpoints at it")
+            else:
+                seen[key] = sec
+
     # -- pjsip.conf ---------------------------------------------------------------------
 
     def check_pjsip(self) -> None:
-        conf = self.confs["pjsip.conf"]
+        conf = self.confs[names.PJSIP]
         by_type: dict[str, dict[str, Section]] = {}
         for sec in conf.sections:
             by_type.setdefault(sec.type, {}).setdefault(sec.name, sec)
@@ -466,24 +556,24 @@ class _Checker:
                 self.error(tr.file, tr.line, "transport-missing",
                            f"endpoint {sec.name}: transport {tr.value} is not defined")
         for trunk in self.site.centre.trunks:
-            ep = self.required(endpoints.get(trunk.name), "pjsip.conf", "endpoint-missing",
+            ep = self.required(endpoints.get(trunk.name), names.PJSIP, "endpoint-missing",
                                f"trunk {trunk.name} has no [{trunk.name}] type=endpoint; render "
                                "again")
             if ep is None:
                 continue
             ctx = ep.get("context")
             if ctx is None or ctx.value != names.trunk_context(trunk.name):
-                self.error(ctx.file if ctx else "pjsip.conf", ctx.line if ctx else ep.line,
+                self.error(ctx.file if ctx else names.PJSIP, ctx.line if ctx else ep.line,
                            "endpoint-context",
                            f"endpoint {trunk.name} must send calls to context "
                            f"{names.trunk_context(trunk.name)}")
             if trunk.name not in by_type.get("aor", {}):
-                self.error("pjsip.conf", ep.line, "aor-missing",
+                self.error(names.PJSIP, ep.line, "aor-missing",
                            f"trunk {trunk.name} has no [{trunk.name}] type=aor")
             identified = [s for s in by_type.get("identify", {}).values()
                           if _value(s, "endpoint") == trunk.name and s.values("match")]
             if trunk.auth is TrunkAuth.IP and not identified:
-                self.error("pjsip.conf", ep.line, "identify-missing",
+                self.error(names.PJSIP, ep.line, "identify-missing",
                            f"IP trunk {trunk.name} has no type=identify section with match=: its "
                            "calls would be rejected")
             if trunk.auth is TrunkAuth.REGISTRATION:
@@ -491,7 +581,7 @@ class _Checker:
                         if _value(s, "endpoint") == trunk.name
                         or s.name == f"{trunk.name}-registration"]
                 if not regs:
-                    self.error("pjsip.conf", ep.line, "registration-missing",
+                    self.error(names.PJSIP, ep.line, "registration-missing",
                                f"trunk {trunk.name} uses registration but has no "
                                "type=registration section")
         for name, sec in auths.items():
@@ -516,12 +606,12 @@ class _Checker:
                     used.setdefault(ep, (s.file, s.line, f"{s.app}({s.data})"))
         for dial, where in site_dials(self.site).items():
             for ep in names.pjsip_endpoints(dial):
-                used.setdefault(ep, ("pjsip.conf", 0, where))
+                used.setdefault(ep, (names.PJSIP, 0, where))
         for ep, (file, line, where) in sorted(used.items()):
             if ep not in endpoints:
                 self.warning(file, line, "endpoint-undefined",
                              f"PJSIP endpoint {ep} (used by {where}) is not defined in "
-                             "pjsip.conf; define it in pjsip_hotline12345_local.conf")
+                             f"{names.PJSIP}; define it in {names.PJSIP_LOCAL}")
 
 
 def _value(section: Section, key: str) -> str:

@@ -74,6 +74,13 @@ def strip_comment(line: str) -> str:
     return "".join(out).strip()
 
 
+def include_target(line: str) -> tuple[str, bool] | None:
+    """``#include x.conf`` -> (``x.conf``, False); ``#tryinclude x.conf`` -> (``x.conf``, True);
+    any other line -> None."""
+    inc = _INCLUDE.match(strip_comment(line))
+    return (inc.group(2).strip(), bool(inc.group(1))) if inc else None
+
+
 def read(directory: Path, name: str) -> ConfFile:
     """Read ``directory/name`` (and its includes); names in results are relative."""
     conf = ConfFile([], [], [])

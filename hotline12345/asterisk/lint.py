@@ -9,6 +9,10 @@ Its limits, and how this module routes around them:
 - Config templates: its section regex accepts only a one-character template list, so
   ``[name](template)`` is a bogus ``E_CONF_BAD_LINE`` and ``[name](!)`` an ``I_NOTIMPL_TEMPLATES``.
   The renderer writes no templates; in site-managed include files both become warnings.
+- ``[general](+)`` (add to a section defined earlier, here the host's own manager.conf
+  ``[general]``) is read as a bad line, and every entry under it as outside any section. A
+  file with such headers is linted as a copy without the ``(+)`` (same lines, same numbers);
+  :mod:`hotline12345.asterisk.check` checks the appending itself.
 - Only extensions.conf gets semantic checks (applications, functions, gotos, priorities).
   queues.conf, manager.conf and pjsip.conf get its generic syntax check (sections,
   ``key=value``, whitespace, ``#include``); :mod:`hotline12345.asterisk.check` does the rest.
@@ -22,15 +26,21 @@ Its limits, and how this module routes around them:
 from __future__ import annotations
 
 import re
+import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from hotline12345.asterisk import names
 from hotline12345.asterisk.findings import Finding, Severity
 
 _LOCK = threading.Lock()
 _REGISTERED = False
 _TEMPLATE_SECTION = re.compile(r"^\s*\[[^\]]+\]\([^)]*\)\s*(;.*)?$")
+_APPEND_SECTION = re.compile(r"^(\s*\[[^\]]+\])\(\+\)", re.M)
+DIALPLAN_FILES = (names.EXTENSIONS, "extensions.conf")
 ORIGINATE_OPTIONS = "abBCcnv"
 
 
@@ -91,30 +101,44 @@ def lint_dir(directory: Path, files: list[str]) -> list[Finding]:
         MessageDefManager.muted = True
         try:
             for name in files:
-                path = directory / name
-                if not path.is_file():
+                if not (directory / name).is_file():
                     continue
                 MessageDefManager.reset()
-                try:
-                    if name == "extensions.conf":
-                        dp_parser = FileDialplanParser()
-                        dp_parser.include(str(path))
-                        dialplan = next(iter(dp_parser))
-                        dialplan.walk_jump_destinations()
-                    else:
-                        cf_parser = FileConfigParser()
-                        cf_parser.include(str(path))
-                        for _ in cf_parser:
-                            pass
-                except Exception as exc:  # asterisklint bug on odd input: report, go on
-                    findings.append(Finding(name, 0, Severity.ERROR, "asterisklint-crash",
-                                            f"asterisklint could not parse the file ({exc}); "
-                                            "look for a malformed line"))
-                findings += _collect(directory, MessageDefManager.raised)
+                with _lintable(directory, name) as base:
+                    path = base / name
+                    try:
+                        if name in DIALPLAN_FILES:
+                            dp_parser = FileDialplanParser()
+                            dp_parser.include(str(path))
+                            dialplan = next(iter(dp_parser))
+                            dialplan.walk_jump_destinations()
+                        else:
+                            cf_parser = FileConfigParser()
+                            cf_parser.include(str(path))
+                            for _ in cf_parser:
+                                pass
+                    except Exception as exc:  # asterisklint bug on odd input: report, go on
+                        findings.append(Finding(name, 0, Severity.ERROR, "asterisklint-crash",
+                                                f"asterisklint could not parse the file ({exc}); "
+                                                "look for a malformed line"))
+                    findings += _collect(base, MessageDefManager.raised)
         finally:
             MessageDefManager.reset()
             MessageDefManager.muted = was_muted
     return findings
+
+
+@contextmanager
+def _lintable(directory: Path, name: str) -> Iterator[Path]:
+    """The directory to lint ``name`` in: ``directory``, or a scratch copy of the file without
+    its ``(+)`` section options (same lines, so the same line numbers)."""
+    text = (directory / name).read_text(encoding="utf-8", errors="replace")
+    if not _APPEND_SECTION.search(text):
+        yield directory
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        (Path(scratch) / name).write_text(_APPEND_SECTION.sub(r"\1", text), encoding="utf-8")
+        yield Path(scratch)
 
 
 def _collect(directory: Path, raised: dict[str, list[Any]]) -> list[Finding]:

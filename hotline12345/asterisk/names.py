@@ -10,10 +10,24 @@ from __future__ import annotations
 
 import re
 
+# The files ``asterisk-conf render`` writes. Each is pulled into the host's own file of the
+# same kind with ``#include`` (STOCK_FILES), so the host's other contexts, queues, AMI users and
+# endpoints stay as they are.
+EXTENSIONS = "extensions_hotline12345.conf"
+QUEUES = "queues_hotline12345.conf"
+MANAGER = "manager_hotline12345.conf"
+PJSIP = "pjsip_hotline12345.conf"
 #: The files ``asterisk-conf render`` writes, in this order.
-CONF_FILES = ("extensions.conf", "queues.conf", "manager.conf", "pjsip.conf")
+CONF_FILES = (EXTENSIONS, QUEUES, MANAGER, PJSIP)
+#: Rendered file -> the file in /etc/asterisk that includes it.
+STOCK_FILES = {EXTENSIONS: "extensions.conf", QUEUES: "queues.conf", MANAGER: "manager.conf",
+               PJSIP: "pjsip.conf"}
+#: The site's own PJSIP endpoints (seats, sub-centre links), which the rendered pjsip file
+#: pulls in with ``#tryinclude``.
+PJSIP_LOCAL = "pjsip_hotline12345_local.conf"
 
 # Dialplan contexts.
+CTX_SETTINGS = "hotline12345-settings"
 CTX_INBOUND = "hotline12345-inbound"
 CTX_QUEUE = "hotline12345-queue"
 CTX_RECORD = "hotline12345-record"

@@ -1,5 +1,7 @@
-"""Render the Asterisk 22 configuration of a site: extensions.conf, queues.conf, manager.conf,
-pjsip.conf.
+"""Render the Asterisk 22 configuration of a site: the files of ``names.CONF_FILES``
+(``extensions_hotline12345.conf``, ``queues_hotline12345.conf``...), each meant to be pulled
+into the host's own file of that kind by an ``#include`` line, so nothing the host already
+has is overwritten.
 
 ``render(site, options)`` is pure apart from reading secrets from the environment (through
 :func:`hotline12345.secrets.read_secret`): the same site, options and environment give the
@@ -25,6 +27,7 @@ from hotline12345.asterisk.names import (
     CTX_QUEUE,
     CTX_RECORD,
     CTX_SEAT_TRANSFER,
+    CTX_SETTINGS,
     CTX_SUB_CENTRE,
     expert_queue_name,
     trunk_context,
@@ -103,10 +106,10 @@ def render(site: Site, options: RenderOptions | None = None) -> Rendered:
     opts.validate()
     secrets = _Secrets()
     files = {
-        "extensions.conf": _extensions(site, opts),
-        "queues.conf": _queues(site, opts),
-        "manager.conf": _manager(site, opts, secrets),
-        "pjsip.conf": _pjsip(site, secrets),
+        names.EXTENSIONS: _extensions(site, opts),
+        names.QUEUES: _queues(site, opts),
+        names.MANAGER: _manager(site, opts, secrets),
+        names.PJSIP: _pjsip(site, secrets),
     }
     assert tuple(files) == names.CONF_FILES
     return Rendered(files, tuple(secrets.missing))
@@ -132,12 +135,14 @@ class _Secrets:
 
 
 def _header(site: Site, file: str, purpose: str) -> list[str]:
+    stock = names.STOCK_FILES[file]
     return [
         f"; {file} for hotline12345 ({site.centre.name}): {purpose}",
         f"; Rendered from the site file {Path(site.source).name} by `hotline12345 asterisk-conf "
         "render`.",
         "; Do not edit: change the site file, render again, then check with `hotline12345 "
         "asterisk-conf check`.",
+        f"; /etc/asterisk/{stock} pulls it in with this as its last line: #include {file}",
         "",
     ]
 
@@ -163,7 +168,7 @@ def _extensions(site: Site, opts: RenderOptions) -> str:
     rec = "${HOTLINE_REC_DIR}/"
     mixed, caller, seat = (rec + file_name("${HOTLINE_REC}", leg, DEFAULT_FORMAT)
                            for leg in (Leg.MIXED, Leg.CALLER, Leg.SEAT))
-    lines = _header(site, "extensions.conf", "the dialplan")
+    lines = _header(site, names.EXTENSIONS, "the dialplan")
     lines += [
         "; How a call runs",
         "; 1. A trunk delivers the call to its context hotline12345-from-<trunk>. Every 12345",
@@ -182,19 +187,12 @@ def _extensions(site: Site, opts: RenderOptions) -> str:
         "; 5. MixMonitor records every connected call; the survey (好差评) runs when the seat",
         ";    hangs up first (Queue option c); a hangup handler closes the recording.",
         "",
-        "[general]",
-        "static=yes",
-        "writeprotect=yes",
-        "clearglobalvars=no",
-        "",
-        "[globals]",
-        f"HOTLINE_AGI={opts.agi_url}",
-        f"HOTLINE_GENERAL_QUEUE={general}",
-        f"HOTLINE_REC_DIR={opts.recordings_dir.rstrip('/')}",
-        f"HOTLINE_SUB_CENTRE_RING={opts.sub_centre_ring_s}",
-        f"HOTLINE_LINKAGE_RING={opts.linkage_ring_s}",
-        f"HOTLINE_LINKAGE_PRIO={linkage_prio.priority if linkage_prio else 0}",
-        f"HOTLINE_3WAY_SEAT_WAIT={opts.three_way_seat_wait_s}",
+        "; No [general] or [globals] here: this file is #included into the host's",
+        "; extensions.conf, and Asterisk reads only the first section of each of those names.",
+        "; The render-time settings are channel variables, set by a Gosub on every channel that",
+        "; starts in this dialplan (a call from a trunk, a three-way leg, a seat's transfer).",
+        f"[{CTX_SETTINGS}]",
+        *_settings(site, opts, general, linkage_prio.priority if linkage_prio else 0),
         "",
     ]
     for trunk in f.centre.trunks:
@@ -209,6 +207,20 @@ def _extensions(site: Site, opts: RenderOptions) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+def _settings(site: Site, opts: RenderOptions, general: str, linkage_prio: int) -> list[str]:
+    values = [
+        ("HOTLINE_AGI", opts.agi_url),
+        ("HOTLINE_GENERAL_QUEUE", general),
+        ("HOTLINE_REC_DIR", opts.recordings_dir.rstrip("/")),
+        ("HOTLINE_SUB_CENTRE_RING", str(opts.sub_centre_ring_s)),
+        ("HOTLINE_LINKAGE_RING", str(opts.linkage_ring_s)),
+        ("HOTLINE_LINKAGE_PRIO", str(linkage_prio)),
+        ("HOTLINE_3WAY_SEAT_WAIT", str(opts.three_way_seat_wait_s)),
+    ]
+    steps = [f"Set({name}={value})" for name, value in values] + ["Return()"]
+    return [f"exten => s,1,{steps[0]}", *(f" same => n,{step}" for step in steps[1:])]
+
+
 def _route(number: str, trunk: str, target: str = "${EXTEN}") -> list[str]:
     return [f"exten => {number},1,Set(HOTLINE_TRUNK={trunk})",
             f" same => n,Goto({CTX_INBOUND},{target},1)"]
@@ -216,7 +228,7 @@ def _route(number: str, trunk: str, target: str = "${EXTEN}") -> list[str]:
 
 def _trunk_context(site: Site, trunk: Trunk) -> list[str]:
     label = f" ({_comment(trunk.label)})" if trunk.label else ""
-    lines = [f"; Trunk {trunk.name}{label}: pjsip.conf sends its calls here.",
+    lines = [f"; Trunk {trunk.name}{label}: its endpoint in {names.PJSIP} sends its calls here.",
              f"[{trunk_context(trunk.name)}]",
              "; 12345 access numbers of this trunk"]
     for number in trunk.access_numbers:
@@ -244,6 +256,7 @@ def _inbound_context() -> list[str]:
         "; Every inbound call: the controller decides, the dialplan acts on its variables.",
         f"[{CTX_INBOUND}]",
         "exten => _X.,1,NoOp(hotline12345 inbound ${EXTEN} on trunk ${HOTLINE_TRUNK})",
+        f" same => n,Gosub({CTX_SETTINGS},s,1)",
         f" same => n,Set(CHANNEL(hangup_handler_push)={CTX_HANGUP},s,1)",
         " same => n,Answer()",
         " same => n,Set(HOTLINE_DIALLED=${EXTEN})",
@@ -414,7 +427,8 @@ def _linkage_contexts() -> list[str]:
         "; The Local channel's other half: wait for a 12345 seat (Local channels copy the",
         "; Originate v() variables, so HOTLINE_QUEUE and QUEUE_PRIO are set here).",
         f"[{CTX_3WAY_SEAT}]",
-        "exten => seat,1,Queue(${HOTLINE_QUEUE},,,,${HOTLINE_3WAY_SEAT_WAIT})",
+        f"exten => seat,1,Gosub({CTX_SETTINGS},s,1)",
+        " same => n,Queue(${HOTLINE_QUEUE},,,,${HOTLINE_3WAY_SEAT_WAIT})",
         " same => n,Hangup()",
         "",
     ]
@@ -455,7 +469,8 @@ def _seat_transfer_context(site: Site) -> list[str]:
                                             _comment(c.label)))
     for number, (dial, ring, label) in targets.items():
         lines += [f"; {label}",
-                  f"exten => {number},1,Dial({dial},{ring})",
+                  f"exten => {number},1,Gosub({CTX_SETTINGS},s,1)",
+                  f" same => n,Dial({dial},{ring})",
                   " same => n,Hangup()"]
     lines.append("")
     return lines
@@ -465,12 +480,12 @@ def _seat_transfer_context(site: Site) -> list[str]:
 
 
 def _queues(site: Site, opts: RenderOptions) -> str:
-    lines = _header(site, "queues.conf", "one queue per skill queue and per expert-seat group")
+    lines = _header(site, names.QUEUES, "one queue per skill queue and per expert-seat group")
     lines += [
-        "[general]",
-        "persistentmembers=yes",
-        "autofill=yes",
-        "shared_lastcall=yes",
+        "; No [general]: app_queue reads only the first one, the host's queues.conf's. The",
+        "; queues rely on Asterisk 22's defaults there (persistentmembers=yes: seats logged in",
+        "; over AMI survive a restart; shared_lastcall=yes: wrap-up counts across queues) and",
+        "; set autofill=yes themselves.",
         "",
     ]
     prompts = site.file.prompts
@@ -487,6 +502,7 @@ def _queues(site: Site, opts: RenderOptions) -> str:
                       f"servicelevel={q.service_level_s}",
                       f"timeout={opts.member_ring_s}",
                       "retry=5",
+                      "autofill=yes",
                       f"wrapuptime={q.wrapup_s}",
                       "timeoutpriority=app",
                       "ringinuse=no",
@@ -520,16 +536,15 @@ def _manager(site: Site, opts: RenderOptions, secrets: _Secrets) -> str:
     any_net = "0.0.0.0/0.0.0.0" if host.version == 4 else "::/0"
     one = f"{host}/255.255.255.255" if host.version == 4 else f"{host}/128"
     secret = secrets.get(names.AMI_SECRET_ENV)
-    lines = _header(site, "manager.conf", "the AMI user of the hotline12345 AMI monitor")
+    lines = _header(site, names.MANAGER, "the AMI user of the hotline12345 AMI monitor")
     lines += [
-        "[general]",
+        "; (+) adds these to the [general] section manager.conf already has (it must have one",
+        "; before the #include line); coming after its own lines, they win. They apply to every",
+        "; AMI user of this host.",
+        "[general](+)",
         "enabled=yes",
         f"port={opts.ami_port}",
         f"bindaddr={bind}",
-        "displayconnects=no",
-        "timestampevents=yes",
-        "authtimeout=10",
-        "authlimit=20",
         "",
         "; Least privilege: read only call, agent and user events; write only class agent",
         "; (QueueAdd/QueueRemove/QueuePause/QueuePenalty). QueueStatus, QueueSummary and Ping",
@@ -550,7 +565,7 @@ def _manager(site: Site, opts: RenderOptions, secrets: _Secrets) -> str:
 
 
 def _pjsip(site: Site, secrets: _Secrets) -> str:
-    lines = _header(site, "pjsip.conf", "one transport per protocol, one set of sections per "
+    lines = _header(site, names.PJSIP, "one transport per protocol, one set of sections per "
                     "trunk")
     trunks = site.centre.trunks
     used = [t for t in TRANSPORTS if any(tr.transport == t for tr in trunks)]
@@ -571,8 +586,8 @@ def _pjsip(site: Site, secrets: _Secrets) -> str:
     for tr in trunks:
         lines += _pjsip_trunk(tr, secrets)
     lines += ["; Seats (queue members such as PJSIP/8001) and sub-centre links are site-managed:",
-              "; define them in pjsip_hotline12345_local.conf next to this file.",
-              "#tryinclude pjsip_hotline12345_local.conf"]
+              f"; define them in {names.PJSIP_LOCAL} next to this file.",
+              f"#tryinclude {names.PJSIP_LOCAL}"]
     return "\n".join(lines) + "\n"
 
 

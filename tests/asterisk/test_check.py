@@ -17,7 +17,7 @@ from hotline12345.asterisk.lint import lint_dir
 from hotline12345.cli import main
 from hotline12345.config import Site
 
-from .conftest import SHIPPED
+from .conftest import EXT, MANAGER, PJSIP, QUEUES, SHIPPED
 
 
 def line_of(path: Path, text: str, nth: int = 1) -> int:
@@ -48,9 +48,9 @@ def test_placeholder_secrets_are_errors_naming_file_and_line(site: Site) -> None
     result = check_dir(SHIPPED, site)
     assert not result.ok
     assert [(f.file, f.line, f.code) for f in result.errors] == [
-        ("manager.conf", line_of(SHIPPED / "manager.conf", "secret=CHANGE_ME"),
+        (MANAGER, line_of(SHIPPED / MANAGER, "secret=CHANGE_ME"),
          "placeholder-secret"),
-        ("pjsip.conf", line_of(SHIPPED / "pjsip.conf", "password=CHANGE_ME"),
+        (PJSIP, line_of(SHIPPED / PJSIP, "password=CHANGE_ME"),
          "placeholder-secret"),
     ]
     assert "HOTLINE12345_AMI_SECRET" in result.errors[0].message
@@ -60,7 +60,7 @@ def test_placeholder_secrets_are_errors_naming_file_and_line(site: Site) -> None
 def test_cli_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["asterisk-conf", "check", str(SHIPPED)]) == 1
     out = capsys.readouterr()
-    assert "manager.conf:" in out.out and "placeholder-secret" in out.out
+    assert f"{MANAGER}:" in out.out and "placeholder-secret" in out.out
     assert "2 errors" in out.err
     assert main(["asterisk-conf", "check", str(SHIPPED), "--allow-placeholders"]) == 0
     assert "0 errors" in capsys.readouterr().out
@@ -110,80 +110,81 @@ TELECOM_12317 = ("exten => 12317,1,Set(HOTLINE_TRUNK=telecom)\n"
 FALLBACK_GOTO = " same => n,Goto(hotline12345-queue,s,1)\n; announce_hangup"
 
 CATALOGUE = [
-    Broken("register DID without a route", "extensions.conf",
+    Broken("register DID without a route", EXT,
            replace_once(TELECOM_12317, ""), "no-route", "[hotline12345-from-telecom]"),
-    Broken("DID twice in a context", "extensions.conf",
+    Broken("DID twice in a context", EXT,
            replace_once(TELECOM_12317, TELECOM_12317 + TELECOM_12317), "did-twice",
            "exten => 12317,1,Set(HOTLINE_TRUNK=telecom)", nth=2),
-    Broken("asterisklint sees the same duplicate", "extensions.conf",
+    Broken("asterisklint sees the same duplicate", EXT,
            replace_once(TELECOM_12317, TELECOM_12317 + TELECOM_12317), "E_DP_PRIO_DUPE",
            "exten => 12317,1,Set(HOTLINE_TRUNK=telecom)", nth=2),
-    Broken("another trunk's access number", "extensions.conf",
+    Broken("another trunk's access number", EXT,
            replace_once(TELECOM_12317, TELECOM_12317 + TELECOM_12317.replace("12317",
                                                                              "057112345")),
            "did-twice", "exten => 057112345,1,Set(HOTLINE_TRUNK=telecom)"),
-    Broken("goto to a missing context", "extensions.conf",
+    Broken("goto to a missing context", EXT,
            replace_once(FALLBACK_GOTO, FALLBACK_GOTO.replace("-queue,", "-queues,")),
            "context-missing", "Goto(hotline12345-queues,s,1)"),
-    Broken("asterisklint sees the missing context", "extensions.conf",
+    Broken("asterisklint sees the missing context", EXT,
            replace_once(FALLBACK_GOTO, FALLBACK_GOTO.replace("-queue,", "-queues,")),
            "E_DP_GOTO_NOCONTEXT", "Goto(hotline12345-queues,s,1)"),
-    Broken("jump to a missing label", "extensions.conf",
+    Broken("jump to a missing label", EXT,
            replace_once("n(hangup),Hangup(16)", "n(hang_up),Hangup(16)"),
            "label-missing", '"announce_hangup"]?hangup)'),
-    Broken("hangup handler in a missing context", "extensions.conf",
+    Broken("hangup handler in a missing context", EXT,
            replace_once("hangup_handler_push)=hotline12345-hangup,",
                         "hangup_handler_push)=hotline12345-hangups,"),
            "context-missing", "hangup_handler_push"),
-    Broken("Local channel to a missing extension", "extensions.conf",
-           replace_once("exten => seat,1,Queue(", "exten => seats,1,Queue("),
+    Broken("Local channel to a missing extension", EXT,
+           replace_once("exten => seat,1,Gosub(", "exten => seats,1,Gosub("),
            "extension-missing", "Originate(Local/seat@"),
-    Broken("no AGISTATUS fallback", "extensions.conf",
+    Broken("no AGISTATUS fallback", EXT,
            drop_lines(' same => n,GotoIf($["${AGISTATUS}" != "SUCCESS"]?fallback)'),
            "no-fallback", "AGI(${HOTLINE_AGI}/inbound,"),
-    Broken("unknown application", "extensions.conf",
+    Broken("unknown application", EXT,
            replace_once(" same => n,Answer()", " same => n,Answre()"),
            "E_APP_MISSING", " same => n,Answre()"),
-    Broken("bad Originate option (asterisklint knows Asterisk 22's)", "extensions.conf",
+    Broken("bad Originate option (asterisklint knows Asterisk 22's)", EXT,
            replace_once("acnv(", "acnxv("), "E_APP_ARG_BADOPT", "acnxv("),
-    Broken("queue missing from queues.conf", "queues.conf",
+    Broken("queue missing from queues.conf", QUEUES,
            drop_block("[market]", "; "), "queue-missing", ""),
-    Broken("Queue() of an undefined queue", "extensions.conf",
-           replace_once("exten => seat,1,Queue(${HOTLINE_QUEUE}",
-                        "exten => seat,1,Queue(nosuch"),
-           "queue-missing", "exten => seat,1,Queue(nosuch"),
+    Broken("Queue() of an undefined queue", EXT,
+           replace_once(" same => n,Queue(${HOTLINE_QUEUE},,,,",
+                        " same => n,Queue(nosuch,,,,"),
+           "queue-missing", " same => n,Queue(nosuch,,,,"),
     Broken("general queue that queues.conf does not define ([general] is no queue)",
-           "extensions.conf",
-           replace_once("HOTLINE_GENERAL_QUEUE=q-general\n", "HOTLINE_GENERAL_QUEUE=general\n"),
-           "queue-missing", "HOTLINE_GENERAL_QUEUE=general"),
-    Broken("bad queue strategy", "queues.conf",
+           EXT,
+           replace_once("Set(HOTLINE_GENERAL_QUEUE=q-general)",
+                        "Set(HOTLINE_GENERAL_QUEUE=general)"),
+           "queue-missing", "Set(HOTLINE_GENERAL_QUEUE=general)"),
+    Broken("bad queue strategy", QUEUES,
            replace_once("strategy=rrmemory", "strategy=roundrobin"), "queue-strategy",
            "strategy=roundrobin"),
-    Broken("unknown prompt", "queues.conf",
+    Broken("unknown prompt", QUEUES,
            replace_once("periodic-announce=hotline12345/queue-hold",
                         "periodic-announce=hotline12345/queue-hodl"),
            "prompt-missing", "periodic-announce=hotline12345/queue-hodl"),
-    Broken("syntax error in queues.conf", "queues.conf",
+    Broken("syntax error in queues.conf", QUEUES,
            replace_once("retry=5\n", "retry 5\n"), "E_CONF_BAD_LINE", "retry 5"),
-    Broken("our reader sees the syntax error too", "queues.conf",
+    Broken("our reader sees the syntax error too", QUEUES,
            replace_once("retry=5\n", "retry 5\n"), "syntax", "retry 5"),
-    Broken("AMI user may write everything", "manager.conf",
+    Broken("AMI user may write everything", MANAGER,
            replace_once("write=agent", "write=agent,system,originate"), "ami-privilege",
            "write=agent,system,originate"),
-    Broken("AMI user may log in from anywhere", "manager.conf",
+    Broken("AMI user may log in from anywhere", MANAGER,
            replace_once("permit=127.0.0.1/255.255.255.255", "permit=0.0.0.0/0.0.0.0"),
            "ami-open", "permit=0.0.0.0/0.0.0.0"),
-    Broken("AMI user without deny/permit", "manager.conf",
+    Broken("AMI user without deny/permit", MANAGER,
            drop_lines("deny=", "permit="), "ami-open", "[hotline12345]"),
-    Broken("trunk endpoint sends calls to a missing context", "pjsip.conf",
+    Broken("trunk endpoint sends calls to a missing context", PJSIP,
            replace_once("context=hotline12345-from-telecom", "context=from-telecom"),
            "context-missing", "context=from-telecom"),
-    Broken("IP trunk without identify", "pjsip.conf",
+    Broken("IP trunk without identify", PJSIP,
            drop_block("[telecom-identify]", "; "), "identify-missing", "[telecom]"),
-    Broken("registration without its auth section", "pjsip.conf",
+    Broken("registration without its auth section", PJSIP,
            drop_block("[unicom-auth]", "[unicom-registration]"), "auth-missing",
            "outbound_auth=unicom-auth"),
-    Broken("missing file", "manager.conf", lambda text: "", "missing-file", ""),
+    Broken("missing file", MANAGER, lambda text: "", "missing-file", ""),
 ]
 
 

@@ -22,7 +22,7 @@ from hotline12345.config import Site
 from hotline12345.recordings.naming import Leg, file_name
 from hotline12345.routing import CallContext, Router
 
-from .conftest import SHIPPED
+from .conftest import EXT, MANAGER, PJSIP, QUEUES, SHIPPED
 
 
 def sections(text: str) -> dict[str, str]:
@@ -64,8 +64,8 @@ def test_render_is_deterministic_through_the_cli(tmp_path: Path) -> None:
 
 
 def test_shipped_render_holds_only_placeholder_secrets() -> None:
-    manager = (SHIPPED / "manager.conf").read_text(encoding="utf-8")
-    pjsip = (SHIPPED / "pjsip.conf").read_text(encoding="utf-8")
+    manager = (SHIPPED / MANAGER).read_text(encoding="utf-8")
+    pjsip = (SHIPPED / PJSIP).read_text(encoding="utf-8")
     assert re.findall(r"^secret=(.*)$", manager, re.M) == [placeholder("HOTLINE12345_AMI_SECRET")]
     assert re.findall(r"^password=(.*)$", pjsip, re.M) == [
         placeholder("HOTLINE12345_TRUNK_UNICOM_PASSWORD")]
@@ -82,8 +82,8 @@ def test_secrets_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, site
     monkeypatch.setenv("HOTLINE12345_TRUNK_UNICOM_PASSWORD_FILE", str(secret_file))
     out = render(site)
     assert out.placeholders == ()
-    assert "secret=s3cr\\;et\n" in out.files["manager.conf"]  # ; would start a comment
-    assert "password=trunk-pass\n" in out.files["pjsip.conf"]
+    assert "secret=s3cr\\;et\n" in out.files[MANAGER]  # ; would start a comment
+    assert "password=trunk-pass\n" in out.files[PJSIP]
     assert "CHANGE_ME" not in "".join(out.files.values())
     out.write(tmp_path / "conf")
     result = check_dir(tmp_path / "conf", site)
@@ -108,15 +108,15 @@ def test_a_secret_with_a_control_character_is_refused(monkeypatch: pytest.Monkey
 
 def test_controller_address_is_a_render_option(site: Site) -> None:
     out = render(site, RenderOptions(agi_host="10.0.0.5", agi_port=4600))
-    assert "HOTLINE_AGI=agi://10.0.0.5:4600\n" in out.files["extensions.conf"]
-    manager = out.files["manager.conf"]
+    assert "Set(HOTLINE_AGI=agi://10.0.0.5:4600)\n" in out.files[EXT]
+    manager = out.files[MANAGER]
     assert "permit=10.0.0.5/255.255.255.255\n" in manager
     assert "deny=0.0.0.0/0.0.0.0\n" in manager
     assert "bindaddr=0.0.0.0\n" in manager  # the controller is remote
     v6 = render(site, RenderOptions(agi_host="::1"))
-    assert "HOTLINE_AGI=agi://[::1]:4573\n" in v6.files["extensions.conf"]
-    assert "permit=::1/128\n" in v6.files["manager.conf"]
-    assert "bindaddr=::1\n" in v6.files["manager.conf"]
+    assert "Set(HOTLINE_AGI=agi://[::1]:4573)\n" in v6.files[EXT]
+    assert "permit=::1/128\n" in v6.files[MANAGER]
+    assert "bindaddr=::1\n" in v6.files[MANAGER]
 
 
 @pytest.mark.parametrize("options, match", [
@@ -138,7 +138,7 @@ def test_cli_reports_bad_options(capsys: pytest.CaptureFixture[str], tmp_path: P
 
 
 def test_every_register_number_is_routed_in_every_inbound_context(site: Site) -> None:
-    text = (SHIPPED / "extensions.conf").read_text(encoding="utf-8")
+    text = (SHIPPED / EXT).read_text(encoding="utf-8")
     secs = sections(text)
     register = [r.number for r in site.register]
     assert len(register) == 29
@@ -150,7 +150,7 @@ def test_every_register_number_is_routed_in_every_inbound_context(site: Site) ->
 
 
 def test_no_did_appears_twice(site: Site) -> None:
-    secs = sections((SHIPPED / "extensions.conf").read_text(encoding="utf-8"))
+    secs = sections((SHIPPED / EXT).read_text(encoding="utf-8"))
     owner = {n: t.name for t in site.centre.trunks for n in t.access_numbers}
     for name, body in secs.items():
         firsts = re.findall(r"^exten => ([^,]+),1,", body, re.M)
@@ -162,7 +162,7 @@ def test_no_did_appears_twice(site: Site) -> None:
 
 
 def test_fallback_follows_the_inbound_agi_and_reaches_the_general_queue(site: Site) -> None:
-    text = (SHIPPED / "extensions.conf").read_text(encoding="utf-8")
+    text = (SHIPPED / EXT).read_text(encoding="utf-8")
     body = sections(text)[CTX_INBOUND]
     lines = [ln for ln in body.splitlines() if not ln.startswith(";")]
     agi = next(i for i, ln in enumerate(lines) if "AGI(${HOTLINE_AGI}/inbound,${EXTEN}," in ln)
@@ -171,11 +171,11 @@ def test_fallback_follows_the_inbound_agi_and_reaches_the_general_queue(site: Si
     fallback = next(i for i, ln in enumerate(lines) if "n(fallback)" in ln)
     tail = "\n".join(lines[fallback:])
     assert "Set(HOTLINE_QUEUE=${HOTLINE_GENERAL_QUEUE})" in tail
-    assert f"HOTLINE_GENERAL_QUEUE={site.centre.general_queue}\n" in text
+    assert f"Set(HOTLINE_GENERAL_QUEUE={site.centre.general_queue})\n" in text
 
 
 def test_mixmonitor_follows_the_recording_naming_convention() -> None:
-    text = (SHIPPED / "extensions.conf").read_text(encoding="utf-8")
+    text = (SHIPPED / EXT).read_text(encoding="utf-8")
     line = next(ln for ln in text.splitlines() if "MixMonitor(" in ln)
     m = re.search(r"MixMonitor\(([^,]+),b?r\(([^)]+)\)t\(([^)]+)\)\)", line)
     assert m, line
@@ -184,7 +184,7 @@ def test_mixmonitor_follows_the_recording_naming_convention() -> None:
     # r() records what Asterisk reads from the inbound channel: the caller's own voice.
     assert (mixed, caller, seat) == (file_name(rec, Leg.MIXED), file_name(rec, Leg.CALLER),
                                      file_name(rec, Leg.SEAT))
-    assert "HOTLINE_REC_DIR=/var/spool/asterisk/monitor/hotline12345\n" in text
+    assert "Set(HOTLINE_REC_DIR=/var/spool/asterisk/monitor/hotline12345)\n" in text
 
 
 def _decisions(site: Site) -> list[dict[str, str]]:
@@ -210,8 +210,8 @@ def _decisions(site: Site) -> list[dict[str, str]]:
 
 
 def test_the_dialplan_acts_on_every_decision_the_router_makes(site: Site) -> None:
-    text = (SHIPPED / "extensions.conf").read_text(encoding="utf-8")
-    queues = set(sections((SHIPPED / "queues.conf").read_text(encoding="utf-8"))) - {"general"}
+    text = (SHIPPED / EXT).read_text(encoding="utf-8")
+    queues = set(sections((SHIPPED / QUEUES).read_text(encoding="utf-8"))) - {"general"}
     known_prompts = set(catalogue(site))
     decisions = _decisions(site)
     assert len(decisions) > 100
@@ -236,10 +236,10 @@ def test_the_dialplan_acts_on_every_decision_the_router_makes(site: Site) -> Non
 def test_the_dialplan_queues_on_the_site_queue_name_the_controller_sets(site: Site) -> None:
     """Queue() takes HOTLINE_QUEUE as the controller set it: the queues.conf sections carry
     the site's names, so AMI actions and events use them too."""
-    queues = sections((SHIPPED / "queues.conf").read_text(encoding="utf-8"))
-    assert "strategy" not in queues["general"]  # app_queue's own settings only
+    queues = sections((SHIPPED / QUEUES).read_text(encoding="utf-8"))
+    assert "general" not in queues  # the host's queues.conf has app_queue's own settings
     assert site.centre.general_queue in queues
-    text = (SHIPPED / "extensions.conf").read_text(encoding="utf-8")
+    text = (SHIPPED / EXT).read_text(encoding="utf-8")
     assert re.findall(r"Queue\((\$\{\w+\})", text) == ["${HOTLINE_QUEUE}"] * 4
     # The three-way call's Local channel queues for a seat with the caller's HOTLINE_QUEUE.
     assert "acnv(HOTLINE_CONF=${HOTLINE_CONF}^HOTLINE_QUEUE=${HOTLINE_QUEUE}^" in text
@@ -249,7 +249,7 @@ def test_the_dialplan_queues_on_the_site_queue_name_the_controller_sets(site: Si
 
 
 def test_queues_conf_has_every_queue_with_its_settings(site: Site) -> None:
-    queues = sections((SHIPPED / "queues.conf").read_text(encoding="utf-8"))
+    queues = sections((SHIPPED / QUEUES).read_text(encoding="utf-8"))
     for q in site.queues:
         groups = [(q.name, q.members)]
         if q.expert_seats:
@@ -267,14 +267,14 @@ def test_queues_conf_has_every_queue_with_its_settings(site: Site) -> None:
 
 
 def test_ami_user_is_least_privilege() -> None:
-    user = sections((SHIPPED / "manager.conf").read_text(encoding="utf-8"))["hotline12345"]
+    user = sections((SHIPPED / MANAGER).read_text(encoding="utf-8"))["hotline12345"]
     assert "read=call,agent,user\n" in user
     assert "write=agent\n" in user
     assert user.index("deny=0.0.0.0/0.0.0.0") < user.index("permit=127.0.0.1/255.255.255.255")
 
 
 def test_pjsip_has_a_section_set_per_trunk() -> None:
-    text = (SHIPPED / "pjsip.conf").read_text(encoding="utf-8")
+    text = (SHIPPED / PJSIP).read_text(encoding="utf-8")
     assert "[telecom-identify]\ntype=identify\nendpoint=telecom\n" \
            "match=203.0.113.10,203.0.113.11\n" in text
     assert "context=hotline12345-from-telecom\n" in text
