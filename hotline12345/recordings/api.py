@@ -12,11 +12,19 @@ import time
 from collections import deque
 from typing import Any
 
+from hotline12345.db.engine import error_text
+from hotline12345.env import DATABASE_URL_ENV, REDIS_URL_ENV
 from hotline12345.logs import log_event
 from hotline12345.recordings.jobs import RecordingEvents, RecordingJob
-from hotline12345.recordings.queue import FailedJob, QueueUnavailable, SqlJobQueue
+from hotline12345.recordings.queue import FailedJob, JobQueue, QueueUnavailable, SqlJobQueue
 from hotline12345.recordings.settings import RecordingSettings
-from hotline12345.recordings.worker import make_sessions, open_queue
+from hotline12345.recordings.worker import (
+    dispose_sessions,
+    make_sessions,
+    open_queue,
+    queue_for,
+    sessions_for,
+)
 from hotline12345.tickets.store import get_ticket, ticket_view
 
 log = logging.getLogger(__name__)
@@ -24,9 +32,8 @@ log = logging.getLogger(__name__)
 
 def failed_jobs(settings: RecordingSettings, limit: int = 1000) -> list[FailedJob]:
     """Every dead-lettered job with its reason, oldest first."""
-    sessions = make_sessions(settings)
     out: list[FailedJob] = []
-    try:
+    with sessions_for(settings) as sessions:
         if settings.redis_url:
             queue = open_queue(settings, sessions)
             try:
@@ -34,40 +41,33 @@ def failed_jobs(settings: RecordingSettings, limit: int = 1000) -> list[FailedJo
             finally:
                 queue.close()
         out.extend(SqlJobQueue(sessions, settings.policy).failed(limit))
-    finally:
-        bind = sessions.kw.get("bind")
-        if bind is not None:
-            bind.dispose()
     out.sort(key=lambda f: f.failed_at)
     return out[:limit]
 
 
 def retry_failed(settings: RecordingSettings, uniqueid: str) -> bool:
     """Put a failed job back in its queue; False if no failed job has that uniqueid."""
-    sessions = make_sessions(settings)
-    if settings.redis_url:
-        queue = open_queue(settings, sessions)
-        try:
-            if queue.retry_failed(uniqueid):
-                return True
-        finally:
-            queue.close()
-    return SqlJobQueue(sessions, settings.policy).retry_failed(uniqueid)
+    with sessions_for(settings) as sessions:
+        if settings.redis_url:
+            queue = open_queue(settings, sessions)
+            try:
+                if queue.retry_failed(uniqueid):
+                    return True
+            finally:
+                queue.close()
+        return SqlJobQueue(sessions, settings.policy).retry_failed(uniqueid)
 
 
 def enqueue(settings: RecordingSettings, job: RecordingJob) -> bool:
-    sessions = make_sessions(settings)
-    queue = open_queue(settings, sessions)
-    try:
+    """Add one job (idempotent on its uniqueid); True if it was new. For a stream of jobs
+    use :class:`JobSink`, which keeps its connections."""
+    with queue_for(settings) as queue:
         return queue.enqueue(job)
-    finally:
-        queue.close()
 
 
 def ticket(settings: RecordingSettings, uniqueid: str) -> dict[str, Any] | None:
-    """The ticket of a call as shown to users (caller masked), or None."""
-    sessions = make_sessions(settings)
-    with sessions() as session:
+    """The ticket of a call as shown to users (caller's number and name masked), or None."""
+    with sessions_for(settings) as sessions, sessions() as session:
         found = get_ticket(session, uniqueid)
         return ticket_view(found) if found is not None else None
 
@@ -77,17 +77,27 @@ class JobSink:
 
     ``handle_event(event)`` feeds an AMI event (a dict of headers) through
     :class:`RecordingEvents`; a finished recording becomes a job, handed to a writer thread
-    that enqueues it, retrying while Redis or the database is away (the directory scan
-    catches anything still queued here if the process dies)."""
+    that enqueues it. The thread never dies of an error: while Redis or the database is
+    away it retries with backoff (up to ``max_pause_s``); if the queue cannot even be
+    opened (a wrong URL, say) it logs why and tries again; a job whose enqueueing fails
+    otherwise ``max_failures`` times running is logged and dropped, so that it does not
+    hold up the others. The directory scan finds dropped jobs, and anything still queued
+    here if the process dies."""
 
-    def __init__(self, settings: RecordingSettings, max_pending: int = 100_000) -> None:
+    def __init__(self, settings: RecordingSettings, max_pending: int = 100_000,
+                 retry_s: float = 0.2, max_pause_s: float = 5.0, max_failures: int = 5) -> None:
         self.settings = settings
         self.events = RecordingEvents()
         self.max_pending = max_pending
+        self.retry_s = retry_s
+        self.max_pause_s = max_pause_s
+        self.max_failures = max_failures
         self._pending: deque[RecordingJob] = deque()
         self._cond = threading.Condition()
         self._closed = False
+        self._wake = threading.Event()
         self.enqueued = 0
+        self.dropped = 0
         self._thread = threading.Thread(target=self._run, name="recording-jobs", daemon=True)
         self._thread.start()
 
@@ -100,11 +110,15 @@ class JobSink:
     def submit(self, job: RecordingJob) -> None:
         with self._cond:
             if len(self._pending) >= self.max_pending:
+                self.dropped += 1
                 log_event(log, "recordings.sink.dropped", logging.ERROR, uniqueid=job.uniqueid,
                           hint="the queue is unreachable; the directory scan will find it")
                 return
             self._pending.append(job)
             self._cond.notify()
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def flush(self, timeout: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -118,30 +132,72 @@ class JobSink:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+        self._wake.set()
         self._thread.join(timeout)
 
+    def _next(self) -> RecordingJob | None:
+        with self._cond:
+            while not self._pending and not self._closed:
+                self._cond.wait()
+            return self._pending[0] if self._pending else None
+
+    def _done(self, job: RecordingJob) -> None:
+        with self._cond:
+            if self._pending and self._pending[0] is job:
+                self._pending.popleft()
+            self._cond.notify_all()
+
     def _run(self) -> None:
-        sessions = make_sessions(self.settings)
-        queue = open_queue(self.settings, sessions)
-        pause = 0.2
+        sessions = None
+        queue: JobQueue | None = None
+        pause = self.retry_s
+        failures = 0  # of the job at the head, other than "unavailable"
         while True:
-            with self._cond:
-                while not self._pending and not self._closed:
-                    self._cond.wait()
-                if self._closed and not self._pending:
-                    break
-                job = self._pending[0]
+            job = self._next()
+            if job is None:  # closed, nothing left
+                break
             try:
+                if queue is None:
+                    if sessions is None:
+                        sessions = make_sessions(self.settings)
+                    queue = open_queue(self.settings, sessions)
                 if queue.enqueue(job):
                     self.enqueued += 1
-                pause = 0.2
+                pause, failures = self.retry_s, 0
+                self._done(job)
+                continue
             except QueueUnavailable as exc:
                 log_event(log, "recordings.sink.retry", logging.WARNING, uniqueid=job.uniqueid,
-                          error=str(exc))
-                time.sleep(pause)
-                pause = min(pause * 2, 5.0)
-                continue
-            with self._cond:
-                self._pending.popleft()
-                self._cond.notify_all()
-        queue.close()
+                          error=str(exc), retry_in_s=pause)
+            except Exception as exc:  # never let the thread die: log, back off, go on
+                if queue is None:
+                    log_event(log, "recordings.sink.open_failed", logging.ERROR,
+                              error=error_text(exc), retry_in_s=pause,
+                              redis=self.settings.redacted_redis(),
+                              hint=f"check {REDIS_URL_ENV} and {DATABASE_URL_ENV}; jobs "
+                                   "wait here meanwhile")
+                else:
+                    failures += 1
+                    gave_up = failures >= self.max_failures
+                    log_event(log, "recordings.sink.error", logging.ERROR,
+                              uniqueid=job.uniqueid, error=error_text(exc),
+                              attempts=failures, dropped=gave_up,
+                              hint="the directory scan will find the recording"
+                                   if gave_up else f"retrying in {pause:g} s")
+                    if gave_up:
+                        self.dropped += 1
+                        pause, failures = self.retry_s, 0
+                        self._done(job)
+                        continue
+            if self._closed:
+                with self._cond:
+                    left = len(self._pending)
+                log_event(log, "recordings.sink.abandoned", logging.ERROR, jobs=left,
+                          hint="closed while the queue was unreachable; the directory scan "
+                               "will find these recordings")
+                break
+            self._wake.wait(pause)
+            pause = min(pause * 2, self.max_pause_s)
+        if queue is not None:
+            queue.close()
+        dispose_sessions(sessions)

@@ -29,7 +29,7 @@ from hotline12345.recordings.models import JobState, RecordingJobRow
 from hotline12345.recordings.naming import Leg, parse_name
 from hotline12345.recordings.queue import SqlJobQueue
 from hotline12345.recordings.settings import RecordingSettings
-from hotline12345.recordings.worker import WorkerPool, make_sessions
+from hotline12345.recordings.worker import WorkerPool, dispose_sessions, make_sessions
 from hotline12345.tickets.models import Ticket
 
 
@@ -144,7 +144,5 @@ def transcribe_files(files: Sequence[str | os.PathLike[str]], settings: Recordin
             report.failed[uid] = error or "failed"
         elif state is JobState.DONE:
             report.done += 1
-    bind = sessions.kw.get("bind")
-    if bind is not None:
-        bind.dispose()
+    dispose_sessions(sessions)
     return report

@@ -224,18 +224,17 @@ def _jobs_retry(args: argparse.Namespace) -> int:
 
 def _jobs_scan(args: argparse.Namespace) -> int:
     from hotline12345.recordings.scan import scan
-    from hotline12345.recordings.worker import make_sessions, open_queue
+    from hotline12345.recordings.worker import open_queue, sessions_for
 
     settings = _settings(args)
     _migrate(settings)
-    sessions = make_sessions(settings)
-    queue = open_queue(settings, sessions)
-    try:
-        added = scan(settings.recordings_dir, queue, sessions, settings.limits.settle_seconds,
-                     window_s=settings.scan_window_s)
-    finally:
-        queue.close()
-        sessions.kw["bind"].dispose()
+    with sessions_for(settings) as sessions:
+        queue = open_queue(settings, sessions)
+        try:
+            added = scan(settings.recordings_dir, queue, sessions,
+                         settings.limits.settle_seconds, window_s=settings.scan_window_s)
+        finally:
+            queue.close()
     for uid in added:
         print(uid)
     window = (f"modified in the last {settings.scan_window_s / 86400:g} days"

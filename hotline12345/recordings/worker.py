@@ -12,6 +12,7 @@ event loop: each worker is a plain process looping claim -> transcribe -> commit
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -21,10 +22,11 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotline12345.db.engine import error_text, make_engine
@@ -47,8 +49,27 @@ _FORK = multiprocessing.get_context("fork")
 
 
 def make_sessions(settings: RecordingSettings) -> sessionmaker[Session]:
+    """Sessions on a new engine; whoever makes them disposes of the engine
+    (:func:`dispose_sessions`, or use :func:`sessions_for`)."""
     engine = make_engine(settings.database_url, pool_pre_ping=True)
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def dispose_sessions(sessions: sessionmaker[Session] | None) -> None:
+    """Close the connections of the engine behind ``sessions``."""
+    bind = sessions.kw.get("bind") if sessions is not None else None
+    if isinstance(bind, Engine):
+        bind.dispose()
+
+
+@contextlib.contextmanager
+def sessions_for(settings: RecordingSettings) -> Iterator[sessionmaker[Session]]:
+    """Sessions for one piece of work; the engine is disposed of afterwards."""
+    sessions = make_sessions(settings)
+    try:
+        yield sessions
+    finally:
+        dispose_sessions(sessions)
 
 
 def open_queue(settings: RecordingSettings, sessions: sessionmaker[Session]) -> JobQueue:
@@ -57,6 +78,17 @@ def open_queue(settings: RecordingSettings, sessions: sessionmaker[Session]) -> 
         return RedisJobQueue.from_url(settings.redis_url, sessions, settings.policy,
                                       settings.redis_prefix, ack_retry_s=settings.db_retry_s)
     return SqlJobQueue(sessions, settings.policy)
+
+
+@contextlib.contextmanager
+def queue_for(settings: RecordingSettings) -> Iterator[JobQueue]:
+    """The job queue for one piece of work; its connections and engine are closed after."""
+    with sessions_for(settings) as sessions:
+        queue = open_queue(settings, sessions)
+        try:
+            yield queue
+        finally:
+            queue.close()
 
 
 def load_settings_model(settings: RecordingSettings) -> LoadedModel:
@@ -88,6 +120,7 @@ def _worker_main(settings: RecordingSettings, model: LoadedModel, consumer: str,
             log.exception("recordings.worker.error", extra={"fields": {"consumer": consumer}})
             stop.wait(1.0)
     queue.close()
+    dispose_sessions(sessions)
 
 
 class WorkerPool:
@@ -148,7 +181,8 @@ class WorkerPool:
     def scan_now(self) -> list[str]:
         try:
             if self._queue is None:
-                self._sessions = make_sessions(self.settings)
+                if self._sessions is None:
+                    self._sessions = make_sessions(self.settings)
                 self._queue = open_queue(self.settings, self._sessions)
             assert self._sessions is not None
             return self.scanner.scan(self._queue, self._sessions)
@@ -175,6 +209,9 @@ class WorkerPool:
                 proc.join(5)
         if self._queue is not None:
             self._queue.close()
+            self._queue = None
+        dispose_sessions(self._sessions)  # the scan's engine
+        self._sessions = None
         log_event(log, "recordings.pool.stopped", restarts=self.restarts)
 
 
