@@ -3,7 +3,8 @@
 ``upgrade(url)`` brings a database to the newest schema; it is idempotent and safe to call
 from several processes at once (PostgreSQL: an advisory lock; SQLite: a lock file beside
 the database). Tables made earlier by ``Base.metadata.create_all`` are adopted by the first
-revision rather than created twice.
+revision rather than created twice. Read-only commands call ``check_schema(url)``
+instead, which changes nothing and says how to create a missing schema.
 
 A new table or column needs a new revision in ``hotline12345/db/migrations/versions``:
 ``.venv/bin/alembic -c hotline12345/db/alembic.ini -x url=sqlite:////tmp/x.db revision
@@ -104,3 +105,29 @@ def current_revision(url: str) -> str | None:
 def head_revision() -> str | None:
     head: str | None = ScriptDirectory.from_config(alembic_config()).get_current_head()
     return head
+
+
+class SchemaMissing(Exception):
+    """The database has no hotline12345 schema, or an older one; the message says how to
+    create or upgrade it."""
+
+
+def check_schema(url: str) -> None:
+    """For read-only commands, which never migrate: raise :class:`SchemaMissing` unless the
+    database at ``url`` exists and is at the newest revision. An SQLite file that does not
+    exist is not created."""
+    from hotline12345.env import redact_url
+
+    fix = "create it with: hotline12345 db upgrade (serve and worker do it at start-up too)"
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not Path(database).exists():
+            raise SchemaMissing(f"no database at {database}; {fix}")
+    current = current_revision(url)
+    head = head_revision()
+    if current is None:
+        raise SchemaMissing(f"database {redact_url(url)} has no hotline12345 schema; {fix}")
+    if current != head:
+        raise SchemaMissing(f"database {redact_url(url)} is at schema revision {current}, this "
+                            f"version needs {head}; upgrade it with: hotline12345 db upgrade")

@@ -87,7 +87,8 @@ def register_recordings_cmds(sub: argparse._SubParsersAction[argparse.ArgumentPa
 
     tickets = sub.add_parser("tickets", help="tickets made from recorded calls")
     tsub = tickets.add_subparsers(dest="tickets_command", metavar="ACTION", required=True)
-    show = tsub.add_parser("show", help="print a call's ticket as JSON (caller masked)")
+    show = tsub.add_parser("show", help="print a call's ticket as JSON (the caller's number "
+                                        "and name masked)")
     show.add_argument("uniqueid")
     _common(show)
     show.set_defaults(handler=_guarded(_tickets_show))
@@ -144,6 +145,18 @@ def _migrate(settings: RecordingSettings) -> None:
     upgrade(settings.database_url)
 
 
+def _schema_ready(settings: RecordingSettings, command: str) -> bool:
+    """Read-only commands do not migrate: say so when the schema is missing or old."""
+    from hotline12345.db.migrate import SchemaMissing, check_schema
+
+    try:
+        check_schema(settings.database_url)
+    except SchemaMissing as exc:
+        print(f"hotline12345 {command}: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def _worker(args: argparse.Namespace) -> int:
     from hotline12345.logs import setup_logging
     from hotline12345.recordings.model import ModelError
@@ -196,7 +209,8 @@ def _jobs_failed(args: argparse.Namespace) -> int:
     from hotline12345.recordings.api import failed_jobs
 
     settings = _settings(args)
-    _migrate(settings)
+    if not _schema_ready(settings, "jobs failed"):
+        return 2
     items = failed_jobs(settings)
     for item in items:
         if args.json:
@@ -249,7 +263,8 @@ def _tickets_show(args: argparse.Namespace) -> int:
     from hotline12345.recordings.api import ticket
 
     settings = _settings(args)
-    _migrate(settings)
+    if not _schema_ready(settings, "tickets show"):
+        return 2
     view = ticket(settings, args.uniqueid)
     if view is None:
         print(f"{args.uniqueid}: no ticket (is it in hotline12345 jobs failed?)", file=sys.stderr)

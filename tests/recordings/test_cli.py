@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session
 
 from hotline12345.recordings.model import ModelError
 from hotline12345.recordings.settings import RecordingSettings
@@ -143,3 +144,49 @@ def test_serve_refuses_to_start_with_a_broken_model(tmp_path: Path) -> None:
                          env=_env(tmp_path, HOTLINE12345_VOSK_MODEL=str(tmp_path / "gone")))
     assert out.returncode == 2
     assert f"hotline12345 serve: Vosk model {tmp_path / 'gone'}: directory not found" in out.stderr
+
+
+def test_read_only_commands_do_not_migrate(tmp_path: Path) -> None:
+    database = tmp_path / "data" / "hotline12345.sqlite3"
+    for command in (["jobs", "failed"], ["tickets", "show", "1.1"]):
+        out = subprocess.run([*CLI, *command], capture_output=True, text=True, timeout=60,
+                             env=_env(tmp_path))
+        assert out.returncode == 2, out.stderr
+        assert f"hotline12345 {' '.join(command[:2])}: no database at {database}" in out.stderr
+        assert "hotline12345 db upgrade" in out.stderr
+        assert not database.exists(), "a read-only command created the database"
+
+    database.touch()  # a database without the schema
+    out = subprocess.run([*CLI, "jobs", "failed"], capture_output=True, text=True, timeout=60,
+                         env=_env(tmp_path))
+    assert out.returncode == 2
+    assert "has no hotline12345 schema; create it with: hotline12345 db upgrade" in out.stderr
+    from hotline12345.db.migrate import current_revision
+
+    assert current_revision(f"sqlite:///{database}") is None  # still nothing created
+
+    assert subprocess.run([*CLI, "db", "upgrade"], capture_output=True, timeout=60,
+                          env=_env(tmp_path)).returncode == 0
+    out = subprocess.run([*CLI, "jobs", "failed"], capture_output=True, text=True, timeout=60,
+                         env=_env(tmp_path))
+    assert out.returncode == 0 and "0 failed jobs" in out.stderr
+
+
+def test_tickets_show_masks_the_callers_number_and_name(tmp_path: Path) -> None:
+    from hotline12345.db.engine import make_engine
+    from hotline12345.db.migrate import upgrade
+    from hotline12345.tickets.store import TicketDraft, save_ticket
+
+    url = f"sqlite:///{tmp_path / 'data' / 'hotline12345.sqlite3'}"
+    (tmp_path / "data").mkdir()
+    upgrade(url)
+    engine = make_engine(url)
+    with Session(engine) as s, s.begin():
+        save_ticket(s, TicketDraft(uniqueid="1.2", caller="13900139000", caller_name="王小明"))
+    engine.dispose()
+    out = subprocess.run([*CLI, "tickets", "show", "1.2"], capture_output=True, text=True,
+                         timeout=60, env=_env(tmp_path))
+    assert out.returncode == 0, out.stderr
+    view = json.loads(out.stdout)
+    assert (view["caller"], view["caller_name"]) == ("139****9000", "王**")
+    assert "13900139000" not in out.stdout and "王小明" not in out.stdout
