@@ -31,6 +31,7 @@ from hotline12345.asterisk.conffile import (
     Section,
     Step,
     dialplan,
+    exten_matches,
     include_target,
     read,
     split_app,
@@ -41,10 +42,13 @@ from hotline12345.asterisk.lint import lint_dir
 from hotline12345.asterisk.prompts import catalogue, find_audio, wav_problem
 from hotline12345.asterisk.render import AMI_READ, AMI_WRITE, all_asterisk_queues, site_dials
 from hotline12345.config.schema import Site, TrunkAuth
-from hotline12345.routing.patterns import PatternError, compile_pattern
 
 _SOUND_REF = re.compile(r"(?<![/\w.-])hotline12345/([A-Za-z0-9_-]+)")
 _LOCAL_REF = re.compile(r"Local/([^@/,&)]+)@([^/,&)]+)")
+#: Numbers no site lists, one of each shape a provider may deliver: every trunk context must
+#: still send them to the controller (which queues unknown numbers for a human).
+_PROBES = (("99999", "an unlisted national number"), ("+8657199999", "an E.164 number (+86...)"),
+           ("9", "a one-digit number"))
 _JUMP_APPS = {"goto", "gotoif", "gosub", "gosubif"}
 _QUEUE_STRATEGIES = {"ringall", "leastrecent", "fewestcalls", "random", "rrmemory",
                      "rrordered", "linear", "wrandom"}
@@ -153,16 +157,7 @@ class _Checker:
 
     def _has_exten(self, context: str, exten: str) -> bool:
         """Whether ``exten`` exists in ``context``, literally or through a pattern."""
-        for s in self.contexts.get(context, ()):
-            if s.exten == exten:
-                return True
-            if s.exten.startswith("_"):
-                try:
-                    if compile_pattern(s.exten).fullmatch(exten):
-                        return True
-                except PatternError:
-                    continue
-        return False
+        return any(exten_matches(s.exten, exten) for s in self.contexts.get(context, ()))
 
     def _has_label(self, context: str, exten: str | None, label: str) -> bool:
         return any(s.label == label and (exten is None or s.exten == exten)
@@ -194,7 +189,8 @@ class _Checker:
             prio = parts[0]
         if "$" in context:
             return
-        if "$" not in exten and not self._has_exten(context, exten):
+        same = (context, exten) == (step.context, step.exten)  # its own extension
+        if "$" not in exten and not same and not self._has_exten(context, exten):
             self.error(step.file, step.line, "extension-missing",
                        f'{step.app} jumps to extension "{exten}" of [{context}], which has no '
                        "such extension")
@@ -276,6 +272,29 @@ class _Checker:
                     self.error(names.EXTENSIONS, steps[0].line, "no-route",
                                f"{what} in [{ctx}] does not go to [{names.CTX_INBOUND}] (the "
                                "controller); render again")
+            for number, what in _PROBES:
+                pattern = next((s.exten for s in self.contexts[ctx]
+                                if s.priority == 1 and exten_matches(s.exten, number)), None)
+                steps = [s for s in self.contexts[ctx] if s.exten == pattern]
+                if pattern is None or not any(self._goes_inbound(s) for s in steps):
+                    self.error(names.EXTENSIONS, steps[0].line if steps else line, "no-route",
+                               f"[{ctx}] does not send {what} such as {number} to "
+                               f"[{names.CTX_INBOUND}]: such calls on trunk {trunk.name} are "
+                               f"dropped; it needs the catch-alls {', '.join(names.CATCH_ALL)}")
+        self._check_inbound_takes([n for t in self.site.centre.trunks for n in t.access_numbers]
+                                  + list(register) + [n for n, _ in _PROBES])
+
+    def _check_inbound_takes(self, numbers: list[str]) -> None:
+        """[inbound] has an extension for every number a trunk context passes on to it."""
+        if names.CTX_INBOUND not in self.contexts:
+            return  # check_fallback reports it
+        for number in numbers:
+            if not self._has_exten(names.CTX_INBOUND, number):
+                self.error(names.EXTENSIONS, self._context_line(names.CTX_INBOUND), "no-route",
+                           f"[{names.CTX_INBOUND}] has no extension matching {number}: calls "
+                           f"the trunk contexts pass on with it are dropped; its extension "
+                           f"should be {names.INBOUND_PATTERN}")
+                return
 
     @staticmethod
     def _goes_inbound(step: Step) -> bool:

@@ -196,6 +196,41 @@ def dialplan(conf: ConfFile) -> tuple[dict[str, list[Step]], list[tuple[str, int
     return contexts, problems
 
 
+_PATTERN_CLASSES = {"X": "[0-9]", "Z": "[1-9]", "N": "[2-9]"}
+
+
+def exten_matches(exten: str, dialled: str) -> bool:
+    """Whether the dialplan extension ``exten`` (a name, or a ``_`` pattern: X Z N,
+    ``[+0-9]`` sets, ``.`` one or more, ``!`` zero or more) takes the number ``dialled``.
+    Dashes are ignored, as Asterisk ignores them."""
+    if not exten.startswith("_"):
+        return exten.replace("-", "") == dialled.replace("-", "")
+    out: list[str] = []
+    body, i = exten[1:], 0
+    while i < len(body):
+        ch = body[i]
+        if ch.upper() in _PATTERN_CLASSES:
+            out.append(_PATTERN_CLASSES[ch.upper()])
+        elif ch == "[":
+            close = body.find("]", i + 1)
+            if close == -1:
+                return False  # Asterisk rejects the pattern
+            members = body[i + 1:close]
+            out.append("[" + "".join(re.escape(c) if c != "-" else "-" for c in members) + "]")
+            i = close
+        elif ch == ".":
+            out.append(".+")
+        elif ch == "!":
+            out.append(".*")
+        elif ch != "-":
+            out.append(re.escape(ch))
+        i += 1
+    try:
+        return re.fullmatch("".join(out), dialled) is not None
+    except re.error:
+        return False
+
+
 def _int(text: str, fallback: int) -> int:
     try:
         return int(text)

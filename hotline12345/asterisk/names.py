@@ -38,6 +38,12 @@ CTX_3WAY_SEAT = "hotline12345-3way-seat"
 CTX_HANGUP = "hotline12345-hangup"
 CTX_SEAT_TRANSFER = "hotline12345-seat-transfer"
 
+#: The catch-all extensions of every trunk context: any national number (two digits or more),
+#: any E.164 number (+86...), any single digit. ``_X.`` alone misses the last two.
+CATCH_ALL = ("_X.", "_+X.", "_X")
+#: The inbound context's one extension: everything a trunk context passes on.
+INBOUND_PATTERN = "_[+0-9]!"
+
 #: The AMI user the AMI monitor logs in as.
 AMI_USER = "hotline12345"
 AMI_SECRET_ENV = "HOTLINE12345_AMI_SECRET"

@@ -242,8 +242,9 @@ def _trunk_context(site: Site, trunk: Trunk) -> list[str]:
         "; A call without a DID counts as a call to this trunk's first access number.",
         *_route("s", trunk.name, trunk.access_numbers[0]),
         "; Any other number still reaches the controller (it sends unknown numbers to the",
-        "; general queue, so the caller still reaches a human).",
-        *_route("_X.", trunk.name),
+        "; general queue, so the caller still reaches a human): national numbers, E.164",
+        "; (+86...) and single digits.",
+        *(line for pattern in names.CATCH_ALL for line in _route(pattern, trunk.name)),
         "",
     ]
     return lines
@@ -254,8 +255,11 @@ def _inbound_context() -> list[str]:
         return f' same => n,GotoIf($["${{HOTLINE_ACTION}}" = "{action}"]?{target})'
     return [
         "; Every inbound call: the controller decides, the dialplan acts on its variables.",
+        "; Its one extension matches whatever a trunk context passes on: digits or +digits,",
+        "; one digit or more.",
         f"[{CTX_INBOUND}]",
-        "exten => _X.,1,NoOp(hotline12345 inbound ${EXTEN} on trunk ${HOTLINE_TRUNK})",
+        f"exten => {names.INBOUND_PATTERN},1,NoOp(hotline12345 inbound ${{EXTEN}} on trunk "
+        "${HOTLINE_TRUNK})",
         f" same => n,Gosub({CTX_SETTINGS},s,1)",
         f" same => n,Set(CHANNEL(hangup_handler_push)={CTX_HANGUP},s,1)",
         " same => n,Answer()",

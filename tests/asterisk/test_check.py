@@ -112,6 +112,17 @@ FALLBACK_GOTO = " same => n,Goto(hotline12345-queue,s,1)\n; announce_hangup"
 CATALOGUE = [
     Broken("register DID without a route", EXT,
            replace_once(TELECOM_12317, ""), "no-route", "[hotline12345-from-telecom]"),
+    Broken("trunk context without the E.164 catch-all", EXT,
+           replace_once("exten => _+X.,1,Set(HOTLINE_TRUNK=telecom)\n"
+                        " same => n,Goto(hotline12345-inbound,${EXTEN},1)\n", ""),
+           "no-route", "[hotline12345-from-telecom]"),
+    Broken("trunk context without the one-digit catch-all", EXT,
+           replace_once("exten => _X,1,Set(HOTLINE_TRUNK=unicom)\n"
+                        " same => n,Goto(hotline12345-inbound,${EXTEN},1)\n", ""),
+           "no-route", "[hotline12345-from-unicom]"),
+    Broken("inbound context that takes only _X.", EXT,
+           replace_once("exten => _[+0-9]!,1,NoOp(", "exten => _X.,1,NoOp("),
+           "no-route", "[hotline12345-inbound]", nth=2),  # 1st: the header comment
     Broken("DID twice in a context", EXT,
            replace_once(TELECOM_12317, TELECOM_12317 + TELECOM_12317), "did-twice",
            "exten => 12317,1,Set(HOTLINE_TRUNK=telecom)", nth=2),

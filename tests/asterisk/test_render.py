@@ -149,6 +149,31 @@ def test_every_register_number_is_routed_in_every_inbound_context(site: Site) ->
         assert missing == [], f"{trunk.name}: no route for {missing}"
 
 
+def matches(pattern: str, number: str) -> bool:
+    """Asterisk's extension matching, written out for the test: X Z N, [sets], . and !."""
+    if not pattern.startswith("_"):
+        return pattern == number
+    rx = ""
+    for token in re.findall(r"\[[^\]]*\]|.", pattern[1:]):
+        rx += {"X": "[0-9]", "Z": "[1-9]", "N": "[2-9]", ".": ".+", "!": ".*"}.get(
+            token, token if token.startswith("[") else re.escape(token))
+    return re.fullmatch(rx, number) is not None
+
+
+@pytest.mark.parametrize("number", ["+8657112317", "+12025550123", "5", "99999"])
+def test_every_shape_of_number_reaches_the_controller(site: Site, number: str) -> None:
+    """E.164 (+86...) and one-digit DIDs are not dropped: _X. matches neither."""
+    secs = sections((SHIPPED / EXT).read_text(encoding="utf-8"))
+    for trunk in site.centre.trunks:
+        body = secs[trunk_context(trunk.name)]
+        hits = [m for m in re.finditer(r"^exten => ([^,]+),1,Set\(HOTLINE_TRUNK=[\w-]+\)\n"
+                                       rf" same => n,Goto\({CTX_INBOUND},\$\{{EXTEN\}},1\)$",
+                                       body, re.M) if matches(m.group(1), number)]
+        assert hits, f"{trunk.name}: {number} matches no route to the controller"
+    inbound = re.findall(r"^exten => ([^,]+),1,", secs[CTX_INBOUND], re.M)
+    assert any(matches(p, number) for p in inbound), f"[{CTX_INBOUND}] drops {number}"
+
+
 def test_no_did_appears_twice(site: Site) -> None:
     secs = sections((SHIPPED / EXT).read_text(encoding="utf-8"))
     owner = {n: t.name for t in site.centre.trunks for n in t.access_numbers}
