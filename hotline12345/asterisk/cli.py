@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from hotline12345.asterisk.prompts import (
 )
 from hotline12345.asterisk.render import RenderError, RenderOptions, render
 from hotline12345.config.cli import add_config_option, site_from_args
+from hotline12345.env import RECORDINGS_DIR_ENV
 from hotline12345.secrets import SecretError
 
 SOUNDS_HINT = "/var/lib/asterisk/sounds/hotline12345"
@@ -36,8 +38,10 @@ def register_asterisk_cmds(sub: argparse._SubParsersAction[argparse.ArgumentPars
                    help=f"the controller's FastAGI port (default {d.agi_port})")
     r.add_argument("--ami-port", type=int, default=d.ami_port, metavar="PORT",
                    help=f"AMI port (default {d.ami_port})")
-    r.add_argument("--recordings-dir", default=d.recordings_dir, metavar="PATH",
-                   help=f"where MixMonitor writes (default {d.recordings_dir})")
+    r.add_argument("--recordings-dir", metavar="PATH",
+                   help=f"where MixMonitor writes (default: ${RECORDINGS_DIR_ENV}, the "
+                   f"directory the recordings workers read, else {d.recordings_dir}); a "
+                   f"deployment sets {RECORDINGS_DIR_ENV} for both")
     r.set_defaults(handler=_render)
 
     c = csub.add_parser("check", help="asterisklint plus cross-checks against the site file; "
@@ -69,12 +73,17 @@ def register_asterisk_cmds(sub: argparse._SubParsersAction[argparse.ArgumentPars
 
 def _render(args: argparse.Namespace) -> int:
     site = site_from_args(args)
+    from_env = os.environ.get(RECORDINGS_DIR_ENV, "").strip()
+    recordings_dir = args.recordings_dir or from_env or RenderOptions().recordings_dir
     options = RenderOptions(agi_host=args.agi_host, agi_port=args.agi_port,
-                            ami_port=args.ami_port, recordings_dir=args.recordings_dir)
+                            ami_port=args.ami_port, recordings_dir=recordings_dir)
     try:
         rendered = render(site, options)
     except (RenderError, SecretError) as exc:
-        print(f"asterisk-conf render: {exc}", file=sys.stderr)
+        message = str(exc)
+        if "--recordings-dir" in message and not args.recordings_dir and from_env:
+            message += f" (the value comes from {RECORDINGS_DIR_ENV})"
+        print(f"asterisk-conf render: {message}", file=sys.stderr)
         return 2
     out = Path(args.out)
     for path in rendered.write(out):

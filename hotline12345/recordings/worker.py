@@ -30,7 +30,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotline12345.db.engine import error_text, make_engine
-from hotline12345.env import LOG_LEVEL_ENV
+from hotline12345.env import LOG_LEVEL_ENV, VOSK_MODEL_ENV
 from hotline12345.logs import log_event
 from hotline12345.recordings.model import LoadedModel, ModelError, inspect_model, load_model
 from hotline12345.recordings.pipeline import Processor
@@ -277,15 +277,22 @@ def start_embedded_pool(settings: RecordingSettings, *, workers: int = 1,
                         load_timeout_s: float = 300.0) -> EmbeddedPool | None:
     """For ``hotline12345 serve``: one worker pool on the embedded defaults.
 
-    Returns None (and logs why) when no model is configured, since calls are still routed
-    and recordings wait for a worker. Raises :class:`ModelError` at once when a model is
-    configured but missing, incomplete or damaged. Call it from synchronous start-up code;
-    it blocks until the model is loaded."""
+    Returns None (and logs what that means) when no model is configured: calls are still
+    routed and recorded, but nothing here scans, queues or transcribes the recordings; a
+    ``hotline12345 worker`` elsewhere does, or nothing does. Raises :class:`ModelError` at
+    once when a model is configured but missing, incomplete or damaged. Call it from
+    synchronous start-up code; it blocks until the model is loaded."""
     if not settings.model_path:
         log_event(log, "recordings.pool.disabled", logging.WARNING,
-                  hint="no speech.model in the site file: recordings are queued but not "
-                       "transcribed; set speech.model (or HOTLINE12345_VOSK_MODEL) or run "
-                       "hotline12345 worker elsewhere")
+                  recordings_dir=str(settings.recordings_dir),
+                  hint=f"no Vosk model configured (speech.model in the site file, or "
+                       f"{VOSK_MODEL_ENV}): this process runs no transcription worker and no "
+                       f"directory scan, so recordings stay in the recordings directory "
+                       f"without tickets and nothing is queued for them. Set the model and "
+                       f"restart, or run hotline12345 worker on a machine that shares the "
+                       f"recordings directory and the database: its scan picks up recordings "
+                       f"of the last {settings.scan_window_s / 86400:g} days (older ones: "
+                       f"hotline12345 jobs scan --scan-window-days 0)")
         return None
     inspect_model(settings.model_path)  # layout errors at once, before spawning
     parent, child = _SPAWN.Pipe(duplex=False)

@@ -4,6 +4,7 @@ SIGTERM), ``tickets show``, ``db upgrade``; and the pool ``serve`` starts."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -105,7 +106,8 @@ def test_db_upgrade(tmp_path: Path) -> None:
     assert out.returncode == 0 and "schema up to date" in out.stdout
 
 
-def test_the_pool_serve_starts(speech: Speech, tmp_path: Path) -> None:
+def test_the_pool_serve_starts(speech: Speech, tmp_path: Path,
+                               caplog: pytest.LogCaptureFixture) -> None:
     db = f"sqlite:///{tmp_path / 'db.sqlite3'}"
     from hotline12345.db.migrate import upgrade
 
@@ -113,7 +115,15 @@ def test_the_pool_serve_starts(speech: Speech, tmp_path: Path) -> None:
     rec = tmp_path / "recordings"
     make_call(rec, "92.1", speech, legs=False)
     settings = RecordingSettings(database_url=db, recordings_dir=rec, language="ko")
-    assert start_embedded_pool(settings) is None  # no model configured: calls still routed
+    with caplog.at_level(logging.WARNING):
+        assert start_embedded_pool(settings) is None  # no model configured: calls still routed
+    [disabled] = [r for r in caplog.records if r.getMessage() == "recordings.pool.disabled"]
+    fields = disabled.fields  # type: ignore[attr-defined]
+    assert fields["recordings_dir"] == str(rec)
+    assert "no transcription worker and no directory scan" in fields["hint"]
+    assert "nothing is queued" in fields["hint"] and "queued but" not in fields["hint"]
+    assert "hotline12345 worker" in fields["hint"]
+    assert count_tickets(db) == 0
     with pytest.raises(ModelError, match="directory not found"):
         start_embedded_pool(RecordingSettings(database_url=db, recordings_dir=rec,
                                               model_path=str(tmp_path / "none")))
