@@ -7,8 +7,11 @@ Cross-checks, against the site file the directory was rendered from:
 - every queue the dialplan or the controller may use exists in queues.conf;
 - every prompt referenced (``hotline12345/<id>``) is a known prompt, and, given ``sounds``,
   has audio Asterisk can play;
-- every register number and access number has a route to the controller in its trunks'
-  contexts, and the controller's fallback (AGISTATUS) is in place;
+- every register number and access number has a route of its own to the controller in every
+  trunk context, and so do numbers of every other shape (catch-alls); a call without a DID in
+  its Request-URI (``s``, or a registration trunk's ``contact_user``) takes it from the To
+  header; the controller's fallback (AGISTATUS) is in place. Whether a provider really puts
+  the DID into the Request-URI or the To header only a test call shows;
 - no DID appears twice (within a context, or as an access number of two trunks);
 - secrets are no placeholders, the AMI user is least-privilege and bound by permit/deny;
 - every trunk has its endpoint, AOR, identify or registration and auth;
@@ -41,7 +44,7 @@ from hotline12345.asterisk.findings import Finding, Severity
 from hotline12345.asterisk.lint import lint_dir
 from hotline12345.asterisk.prompts import catalogue, find_audio, wav_problem
 from hotline12345.asterisk.render import AMI_READ, AMI_WRITE, all_asterisk_queues, site_dials
-from hotline12345.config.schema import Site, TrunkAuth
+from hotline12345.config.schema import Site, Trunk, TrunkAuth
 
 _SOUND_REF = re.compile(r"(?<![/\w.-])hotline12345/([A-Za-z0-9_-]+)")
 _LOCAL_REF = re.compile(r"Local/([^@/,&)]+)@([^/,&)]+)")
@@ -281,8 +284,52 @@ class _Checker:
                                f"[{ctx}] does not send {what} such as {number} to "
                                f"[{names.CTX_INBOUND}]: such calls on trunk {trunk.name} are "
                                f"dropped; it needs the catch-alls {', '.join(names.CATCH_ALL)}")
+            self._check_did_recovery(trunk, ctx, line)
         self._check_inbound_takes([n for t in self.site.centre.trunks for n in t.access_numbers]
                                   + list(register) + [n for n, _ in _PROBES])
+
+    def _recovers_did(self, ctx: str, exten: str, depth: int = 0) -> bool:
+        """Whether ``exten`` of ``ctx`` takes the DID from the To header (directly, or by a
+        Goto to an extension of the same context that does)."""
+        for s in self.contexts.get(ctx, ()):
+            if s.exten != exten:
+                continue
+            target = [p.strip() for p in re.sub(r"\(.*\)$", "", s.data).split(",")]
+            if s.app.lower() == "gosub" and target[0] == names.CTX_DID_FROM_TO:
+                return True
+            if s.app.lower() == "goto" and len(target) == 2 and depth < 3 and \
+                    target[0] != exten and self._recovers_did(ctx, target[0], depth + 1):
+                return True
+        return False
+
+    def _check_did_recovery(self, trunk: Trunk, ctx: str, line: int) -> None:
+        first = trunk.access_numbers[0]
+        if not self._recovers_did(ctx, "s"):
+            self.error(names.EXTENSIONS, line, "no-did-recovery",
+                       f'[{ctx}] extension "s" does not take the DID from the To header '
+                       f"(Gosub({names.CTX_DID_FROM_TO},s,1({first}))): calls without a DID "
+                       f"in the Request-URI would all count as {first}; render again")
+        pjsip = self.confs.get(names.PJSIP)
+        if trunk.auth is not TrunkAuth.REGISTRATION or pjsip is None:
+            return
+        reg = next((s for s in pjsip.sections if s.type == "registration" and
+                    (_value(s, "endpoint") == trunk.name or
+                     s.name == f"{trunk.name}-registration")), None)
+        if reg is None:
+            return  # check_pjsip reports it
+        user = reg.get("contact_user")
+        if user is None or not user.value or user.value.lstrip("+").isdigit():
+            self.error(user.file if user else reg.file, user.line if user else reg.line,
+                       "contact-user",
+                       f"registration {reg.name} of trunk {trunk.name} needs contact_user="
+                       f"{names.CONTACT_USER} (a name, not a number): without it Asterisk "
+                       "registers the Contact sip:s@..., a provider that calls the Contact "
+                       f"sends every call as s and each DID would count as {first}")
+        elif not self._recovers_did(ctx, user.value):
+            self.error(names.EXTENSIONS, line, "no-did-recovery",
+                       f"calls to the registration's Contact user {user.value} have no "
+                       f"extension in [{ctx}] that takes the DID from the To header; render "
+                       "again")
 
     def _check_inbound_takes(self, numbers: list[str]) -> None:
         """[inbound] has an extension for every number a trunk context passes on to it."""

@@ -29,6 +29,7 @@ PJSIP_LOCAL = "pjsip_hotline12345_local.conf"
 # Dialplan contexts.
 CTX_SETTINGS = "hotline12345-settings"
 CTX_INBOUND = "hotline12345-inbound"
+CTX_DID_FROM_TO = "hotline12345-did-from-to"
 CTX_QUEUE = "hotline12345-queue"
 CTX_RECORD = "hotline12345-record"
 CTX_SUB_CENTRE = "hotline12345-sub-centre"
@@ -43,6 +44,12 @@ CTX_SEAT_TRANSFER = "hotline12345-seat-transfer"
 CATCH_ALL = ("_X.", "_+X.", "_X")
 #: The inbound context's one extension: everything a trunk context passes on.
 INBOUND_PATTERN = "_[+0-9]!"
+
+#: The user part of the Contact a registration trunk registers (pjsip ``contact_user``). A
+#: provider that sends its calls to that Contact puts it in the Request-URI, so every call
+#: would arrive as this extension: a name, never a DID, so the trunk context recognises it
+#: and takes the dialled number from the To header instead.
+CONTACT_USER = "hotline12345"
 
 #: The AMI user the AMI monitor logs in as.
 AMI_USER = "hotline12345"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from hotline12345.asterisk import names
 from hotline12345.asterisk.names import (
     CTX_3WAY_SEAT,
     CTX_CONFERENCE,
+    CTX_DID_FROM_TO,
     CTX_HANGUP,
     CTX_INBOUND,
     CTX_LINKAGE,
@@ -147,6 +149,11 @@ def _header(site: Site, file: str, purpose: str) -> list[str]:
     ]
 
 
+def _wrapped(text: str, width: int = 88) -> list[str]:
+    """``text`` as comment lines."""
+    return [f"; {line}" for line in textwrap.wrap(text, width - 2)]
+
+
 def _comment(text: str) -> str:
     return " ".join(text.split()).replace(";", ",")
 
@@ -197,6 +204,7 @@ def _extensions(site: Site, opts: RenderOptions) -> str:
     ]
     for trunk in f.centre.trunks:
         lines += _trunk_context(site, trunk)
+    lines += _did_from_to_context()
     lines += _inbound_context()
     lines += _queue_contexts()
     lines += _record_context(mixed, caller, seat)
@@ -238,9 +246,21 @@ def _trunk_context(site: Site, trunk: Trunk) -> list[str]:
         lines.append(f"; {row.number} {_comment(row.name)} ({_comment(row.department)}): "
                      f"{row.mode.value} -> {row.target}")
         lines += _route(row.number, trunk.name)
+    first = trunk.access_numbers[0]
+    contact = (f", or {names.CONTACT_USER}, the contact_user of this trunk's registration "
+               "(a provider that sends its calls to our Contact puts it there)"
+               if trunk.auth is TrunkAuth.REGISTRATION else "")
     lines += [
-        "; A call without a DID counts as a call to this trunk's first access number.",
-        *_route("s", trunk.name, trunk.access_numbers[0]),
+        *_wrapped(f"No DID in the Request-URI: s (no user part){contact}. The DID is then the "
+                  f"user part of the To header; without a usable one, {first}, this trunk's "
+                  "first access number. It goes through this context again, like any DID."),
+        f"exten => s,1,Set(HOTLINE_TRUNK={trunk.name})",
+        f" same => n,Gosub({CTX_DID_FROM_TO},s,1({first}))",
+        " same => n,Goto(${GOSUB_RETVAL},1)",
+    ]
+    if trunk.auth is TrunkAuth.REGISTRATION:
+        lines.append(f"exten => {names.CONTACT_USER},1,Goto(s,1)")
+    lines += [
         "; Any other number still reaches the controller (it sends unknown numbers to the",
         "; general queue, so the caller still reaches a human): national numbers, E.164",
         "; (+86...) and single digits.",
@@ -248,6 +268,31 @@ def _trunk_context(site: Site, trunk: Trunk) -> list[str]:
         "",
     ]
     return lines
+
+
+def _did_from_to_context() -> list[str]:
+    return [
+        "; The DID of a call whose Request-URI has none: the user part of the SIP To header,",
+        '; as in <sip:12317@host>;tag=.., "name" <sip:+8657112317@host;user=phone> or',
+        "; <tel:+8657112317>, kept only if it is digits with an optional leading +.",
+        "; ARG1: the number to return otherwise. CUT takes the variable by name, so what the",
+        "; provider sent is cut as data, never read as dialplan.",
+        f"[{CTX_DID_FROM_TO}]",
+        "exten => s,1,Set(HOTLINE_TO=${PJSIP_HEADER(read,To)})",
+        " same => n,GotoIf($[${LEN(${CUT(HOTLINE_TO,<,2)})} = 0]?uri)",
+        " same => n,Set(HOTLINE_TO=${CUT(HOTLINE_TO,<,2)})",
+        " same => n(uri),Set(HOTLINE_TO=${CUT(HOTLINE_TO,>,1)})",
+        " same => n,Set(HOTLINE_TO=${CUT(HOTLINE_TO,@,1)})",
+        " same => n,Set(HOTLINE_TO=${CUT(HOTLINE_TO,\\;,1)})",
+        " same => n,Set(HOTLINE_TO=${CUT(HOTLINE_TO,:,2)})",
+        " same => n,Set(HOTLINE_TO_DID=${FILTER(+0-9,${HOTLINE_TO})})",
+        " same => n,GotoIf($[${LEN(${HOTLINE_TO_DID})} = 0 | "
+        "${LEN(${HOTLINE_TO_DID})} != ${LEN(${HOTLINE_TO})}]?none)",
+        " same => n,Return(${HOTLINE_TO_DID})",
+        " same => n(none),NoOp(hotline12345 no DID in To: ${HOTLINE_TO})",
+        " same => n,Return(${ARG1})",
+        "",
+    ]
 
 
 def _inbound_context() -> list[str]:
@@ -647,6 +692,9 @@ def _pjsip_trunk(tr: Trunk, secrets: _Secrets) -> list[str]:
                   f"outbound_auth={tr.name}-auth",
                   f"server_uri={uri}",
                   f"client_uri=sip:{tr.username}@{tr.host}:{tr.port}",
+                  "; The provider's calls to our Contact arrive as this name, whatever was",
+                  "; dialled: the dialplan then reads the DID from the To header.",
+                  f"contact_user={names.CONTACT_USER}",
                   "retry_interval=60",
                   "forbidden_retry_interval=300",
                   "max_retries=10000",

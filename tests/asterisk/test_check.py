@@ -123,6 +123,16 @@ CATALOGUE = [
     Broken("inbound context that takes only _X.", EXT,
            replace_once("exten => _[+0-9]!,1,NoOp(", "exten => _X.,1,NoOp("),
            "no-route", "[hotline12345-inbound]", nth=2),  # 1st: the header comment
+    Broken("registration without contact_user (every call arrives as s)", PJSIP,
+           drop_lines("contact_user="), "contact-user", "[unicom-registration]"),
+    Broken("calls to the Contact user not routed", EXT,
+           drop_lines("exten => hotline12345,1,Goto(s,1)"), "no-did-recovery",
+           "[hotline12345-from-unicom]"),
+    Broken("s counts every call as the first access number", EXT,
+           replace_once(" same => n,Gosub(hotline12345-did-from-to,s,1(12345))\n"
+                        " same => n,Goto(${GOSUB_RETVAL},1)\n",
+                        " same => n,Goto(hotline12345-inbound,12345,1)\n"),
+           "no-did-recovery", "[hotline12345-from-telecom]"),
     Broken("DID twice in a context", EXT,
            replace_once(TELECOM_12317, TELECOM_12317 + TELECOM_12317), "did-twice",
            "exten => 12317,1,Set(HOTLINE_TRUNK=telecom)", nth=2),
