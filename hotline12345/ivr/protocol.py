@@ -331,6 +331,7 @@ _LONG_NUMBER = re.compile(r"\d{7,}")
 #: Replies already parsed, by line: the same few ("200 result=0", ...) recur call after
 #: call. Frozen, so shared; bounded; replies carrying data (a variable's value) stay out.
 _REPLIES: dict[str, Reply] = {}
+_REPLY_LINES: dict[bytes, Reply] = {}  # the same, by the whole line as received
 
 
 def _snippet(text: str) -> str:
@@ -399,6 +400,13 @@ class AgiConnection:
             return []
         if not data:
             return self._eof()
+        if self.pending == 1 and not self._buf and self._block is None \
+                and self.state is State.COMMANDS:
+            reply = _REPLY_LINES.get(data)  # the usual segment: one known reply line
+            if reply is not None and len(data) <= self.limits.max_line_bytes:
+                self._line_no += 1
+                self.pending = 0
+                return [reply]
         self._buf += data
         events: list[Event] = []
         if self.state is State.ENVIRONMENT:
@@ -579,7 +587,10 @@ class AgiConnection:
             if reply.data is None and len(text) <= 48:  # never a variable's value
                 if len(_REPLIES) >= 256:
                     _REPLIES.clear()
+                    _REPLY_LINES.clear()
                 _REPLIES[text] = reply
+                if reply.code != 100:
+                    _REPLY_LINES[raw + b"\n"] = reply
         if reply.code == 100:  # "100 result=0 Trying...": provisional, the real reply follows
             return
         self._reply(reply, events)

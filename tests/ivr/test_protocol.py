@@ -286,3 +286,27 @@ def test_error_snippets_mask_numbers() -> None:
     events = conn.receive_data(b"agi_callerid 13800138000\n\n")
     assert isinstance(events[0], ProtocolError)
     assert "138****8000" in events[0].message and "13800138000" not in events[0].message
+
+
+def test_known_reply_lines_take_the_same_path_as_new_ones() -> None:
+    """A reply line seen before is recognised whole; the events and the bookkeeping are
+    those of parsing it, and each connection's limits still apply."""
+    def session(limits: Limits | None = None) -> AgiConnection:
+        conn = AgiConnection(limits)
+        assert isinstance(conn.receive_data(b"agi_uniqueid: 1.1\n\n")[0], Environment)
+        conn.send_command("STREAM FILE", "x", "")
+        return conn
+
+    line = b"200 result=0 endpos=424242\n"
+    first, again = session(), session()
+    [r1] = first.receive_data(line)
+    [r2] = again.receive_data(line)  # known now
+    assert r1 == r2 and r2.endpos == 424242 and again.pending == 0
+    assert again.receive_data(b"") == [ConnectionClosed(clean=True)]
+    strict = session(Limits(max_line_bytes=24))
+    [err] = strict.receive_data(line)
+    assert isinstance(err, ProtocolError) and "longer than 24 bytes" in err.message
+    unasked = AgiConnection()
+    unasked.receive_data(b"agi_uniqueid: 1.1\n\n")
+    [err] = unasked.receive_data(line)  # no command sent: still a protocol error
+    assert isinstance(err, ProtocolError) and "to no command" in err.message

@@ -29,7 +29,7 @@ from hotline12345.ivr.flows.common import (
     utc_now,
 )
 from hotline12345.logs import mask_number
-from hotline12345.routing import Action, CallContext, Decision, Question, QueueLoad, Router
+from hotline12345.routing import Action, CallContext, Question, QueueLoad, Router
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,9 @@ class InboundFlow:
                     await channel.answer()
                 for prompt in decision.prompts:
                     await channel.stream_file(prompt)
-            await self._set_variables(channel, decision, uniqueid)
+            variables = decision.variables  # + the MixMonitor file name, unless it is set
+            await channel.set_variables(variables, None if REC_VARIABLE in variables
+                                        else {REC_VARIABLE: uniqueid})
             routed_at = self.clock()
             outcome = "routed"
         except ChannelHungUp:
@@ -109,10 +111,3 @@ class InboundFlow:
                     "caller": mask_number(caller) if caller is not None else None,
                     "dialled": dialled, "action": action, "target": decision.target,
                     "priority": decision.priority, "answer": answer, "outcome": outcome}})
-
-    @staticmethod
-    async def _set_variables(channel: Channel, decision: Decision, uniqueid: str) -> None:
-        if REC_VARIABLE in decision.variables:
-            await channel.set_variables(decision.variables)
-        else:
-            await channel.set_variables(decision.variables, {REC_VARIABLE: uniqueid})
