@@ -15,6 +15,8 @@ Cross-checks, against the site file the directory was rendered from:
 - no DID appears twice (within a context, or as an access number of two trunks);
 - secrets are no placeholders, the AMI user is least-privilege and bound by permit/deny;
 - every trunk has its endpoint, AOR, identify or registration and auth;
+- every ConfBridge() profile exists in the confbridge file, the caller's marked and the
+  others' end_marked;
 - in a deployed directory (/etc/asterisk, where the host's own extensions.conf, manager.conf...
   sit beside the rendered files): each host file includes its rendered file as its last line,
   manager.conf has the [general] that ``[general](+)`` adds to and AMI ends up enabled, and no
@@ -141,6 +143,8 @@ class _Checker:
             self.check_manager()
         if names.PJSIP in self.confs:
             self.check_pjsip()
+        if names.CONFBRIDGE in self.confs:
+            self.check_confbridge()
 
     # -- dialplan -----------------------------------------------------------------------
 
@@ -238,6 +242,8 @@ class _Checker:
                 self._ref_context(step, value.split(",")[0].strip(), "the hangup handler")
             if key.strip().lstrip("_") == "TRANSFER_CONTEXT":
                 self._ref_context(step, value.strip(), "TRANSFER_CONTEXT")
+        elif lower == "channelredirect":  # channel,[[context,]exten,]priority
+            self._jump_target(step, data.partition(",")[2])
         elif lower == "originate":
             args = [a.strip() for a in data.split(",")]
             if len(args) >= 4 and args[1].lower() == "exten" and \
@@ -536,6 +542,33 @@ class _Checker:
                 self.warning(entry.file, entry.line, "ami-privilege",
                              f"{key}={entry.value} grants {', '.join(extra)}, which the AMI "
                              "monitor does not use")
+
+    # -- confbridge profiles ------------------------------------------------------------
+
+    def check_confbridge(self) -> None:
+        """Every ConfBridge() names profiles that exist, of the right type; the three-way
+        caller is the marked user and the others leave with it."""
+        conf = self.confs[names.CONFBRIDGE]
+        wanted = {names.CTX_LINKAGE: "marked", names.CTX_CONFERENCE: "end_marked"}
+        for steps in self.contexts.values():
+            for step in (s for s in steps if s.app.lower() == "confbridge"):
+                args = [a.strip() for a in step.data.split(",")]
+                for kind, name in zip(("bridge", "user"), args[1:3], strict=False):
+                    if not name or "$" in name:
+                        continue
+                    sec = conf.first(name, kind)
+                    if sec is None:
+                        self.error(step.file, step.line, "confbridge-profile-missing",
+                                   f'ConfBridge() uses the {kind} profile "{name}", which '
+                                   f"{names.CONFBRIDGE} does not define (type={kind}); without "
+                                   "it ConfBridge hangs the call up; render again")
+                    elif kind == "user" and step.context in wanted:
+                        option = wanted[step.context]
+                        if _value(sec, option).lower() not in ("yes", "true", "1", "on"):
+                            self.error(sec.file, sec.line, "confbridge-profile",
+                                       f"user profile {name} (used in [{step.context}]) needs "
+                                       f"{option}=yes: the conference must end when the caller "
+                                       "hangs up")
 
     # -- the host's own files (a deployed /etc/asterisk) ---------------------------------
 

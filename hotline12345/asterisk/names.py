@@ -17,11 +17,12 @@ EXTENSIONS = "extensions_hotline12345.conf"
 QUEUES = "queues_hotline12345.conf"
 MANAGER = "manager_hotline12345.conf"
 PJSIP = "pjsip_hotline12345.conf"
+CONFBRIDGE = "confbridge_hotline12345.conf"
 #: The files ``asterisk-conf render`` writes, in this order.
-CONF_FILES = (EXTENSIONS, QUEUES, MANAGER, PJSIP)
+CONF_FILES = (EXTENSIONS, QUEUES, MANAGER, PJSIP, CONFBRIDGE)
 #: Rendered file -> the file in /etc/asterisk that includes it.
 STOCK_FILES = {EXTENSIONS: "extensions.conf", QUEUES: "queues.conf", MANAGER: "manager.conf",
-               PJSIP: "pjsip.conf"}
+               PJSIP: "pjsip.conf", CONFBRIDGE: "confbridge.conf"}
 #: The site's own PJSIP endpoints (seats, sub-centre links), which the rendered pjsip file
 #: pulls in with ``#tryinclude``.
 PJSIP_LOCAL = "pjsip_hotline12345_local.conf"
@@ -50,6 +51,11 @@ INBOUND_PATTERN = "_[+0-9]!"
 #: would arrive as this extension: a name, never a DID, so the trunk context recognises it
 #: and takes the dialled number from the To header instead.
 CONTACT_USER = "hotline12345"
+
+# ConfBridge profiles of the three-way linkage call (confbridge_hotline12345.conf).
+BRIDGE_PROFILE = "hotline12345-3way"
+CALLER_PROFILE = "hotline12345-3way-caller"
+PARTY_PROFILE = "hotline12345-3way-party"
 
 #: The AMI user the AMI monitor logs in as.
 AMI_USER = "hotline12345"

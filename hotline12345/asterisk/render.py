@@ -112,6 +112,7 @@ def render(site: Site, options: RenderOptions | None = None) -> Rendered:
         names.QUEUES: _queues(site, opts),
         names.MANAGER: _manager(site, opts, secrets),
         names.PJSIP: _pjsip(site, secrets),
+        names.CONFBRIDGE: _confbridge(site),
     }
     assert tuple(files) == names.CONF_FILES
     return Rendered(files, tuple(secrets.missing))
@@ -224,6 +225,10 @@ def _settings(site: Site, opts: RenderOptions, general: str, linkage_prio: int) 
         ("HOTLINE_LINKAGE_RING", str(opts.linkage_ring_s)),
         ("HOTLINE_LINKAGE_PRIO", str(linkage_prio)),
         ("HOTLINE_3WAY_SEAT_WAIT", str(opts.three_way_seat_wait_s)),
+        # The seat leg's Originate ring time: longer than its watchdog (seat wait, then the
+        # rest of the target's ring time), so the watchdog is never hung up halfway.
+        ("HOTLINE_3WAY_LEG_TIMEOUT",
+         str(max(opts.three_way_seat_wait_s, opts.linkage_ring_s) + 30)),
     ]
     steps = [f"Set({name}={value})" for name, value in values] + ["Return()"]
     return [f"exten => s,1,{steps[0]}", *(f" same => n,{step}" for step in steps[1:])]
@@ -421,20 +426,28 @@ def _sub_centre_context() -> list[str]:
 
 
 def _linkage_contexts() -> list[str]:
+    conf = f"${{HOTLINE_CONF}},{names.BRIDGE_PROFILE}"
     return [
         "; Linkage (协同联动) to 110/119/120/122 or a utility hotline.",
         "; blind (盲转): Dial the target and bridge the caller to it; no 12345 seat stays. (A SIP",
         ";   REFER via Transfer() would take Asterisk out of the media path, but PSTN trunks",
         ";   rarely accept REFER, so the call is bridged.) Unreached: the fallback queue.",
-        "; three_way (三方通话): the caller, the target and a 12345 seat in one ConfBridge:",
-        ";   1. Originate(..., a) rings the target asynchronously into the conference;",
+        "; three_way (三方通话): the caller, the target and a 12345 seat in one ConfBridge",
+        f";   (profiles in {names.CONFBRIDGE}):",
+        ";   1. Originate(..., a) rings the target asynchronously into the conference, with the",
+        ";      caller's number and name as its caller ID (c and n without a value: the current",
+        ";      channel's), so 110/120 see who is calling. ORIGINATE_STATUS other than SUCCESS",
+        ";      (the call could not be placed: unknown endpoint, trunk down): fallback queue.",
         ";   2. a second Originate rings a Local channel whose other half queues for a seat in",
-        ";      HOTLINE_FALLBACK_QUEUE; when a seat answers, it joins the conference;",
+        ";      HOTLINE_FALLBACK_QUEUE; when a seat answers, it joins the conference. That half",
+        f";      is also the watchdog ([{CTX_3WAY_SEAT}]): a caller still alone once no seat",
+        ";      came and the target's ring time is over goes to the fallback queue (async",
+        ";      Originate cannot report a target that rings out, is busy or fails later).",
         ";   3. the caller enters the conference at once (hold music until someone joins).",
         ";   The caller is the marked user; the others have end_marked, so the conference",
         ";   ends when the caller hangs up, while the seat or the target may leave at will.",
-        ";   (Originate's a and v() options exist from Asterisk 18; ConfBridge profiles are",
-        ";   set with CONFBRIDGE(), so no confbridge.conf is needed.)",
+        ";   (No ConfBridge user timeout for the caller: it would also cut off a three-way",
+        ";   call that is going on.)",
         f"[{CTX_LINKAGE}]",
         f"exten => s,1,Gosub({CTX_RECORD},s,1)",
         ' same => n,GotoIf($["${HOTLINE_DIAL}" = ""]?fallback)',
@@ -442,7 +455,7 @@ def _linkage_contexts() -> list[str]:
         " same => n,Dial(${HOTLINE_DIAL},${HOTLINE_LINKAGE_RING})",
         ' same => n,GotoIf($["${DIALSTATUS}" = "ANSWER"]?done)',
         " same => n(fallback),NoOp(hotline12345 linkage ${HOTLINE_TARGET} not reached: "
-        "${DIALSTATUS})",
+        "DIALSTATUS=${DIALSTATUS} ORIGINATE_STATUS=${ORIGINATE_STATUS})",
         " same => n,Set(HOTLINE_QUEUE=${HOTLINE_FALLBACK_QUEUE})",
         ' same => n,ExecIf($["${QUEUE_PRIO}" = ""]?Set(QUEUE_PRIO=${HOTLINE_LINKAGE_PRIO}))',
         " same => n,Set(HOTLINE_QUEUE_TIMEOUT=)",
@@ -450,35 +463,51 @@ def _linkage_contexts() -> list[str]:
         f" same => n,Goto({CTX_QUEUE},s,1)",
         " same => n(three_way),Set(HOTLINE_CONF=hotline12345-${UNIQUEID})",
         " same => n,Set(HOTLINE_QUEUE=${HOTLINE_FALLBACK_QUEUE})",
-        "; The caller's profile first, so the conference has its marked user before anyone",
-        "; answers.",
-        " same => n,Set(CONFBRIDGE(user,marked)=yes)",
-        " same => n,Set(CONFBRIDGE(user,music_on_hold_when_empty)=yes)",
-        " same => n,Set(CONFBRIDGE(user,quiet)=yes)",
         f" same => n,Originate(${{HOTLINE_DIAL}},exten,{CTX_CONFERENCE},join,1,"
-        "${HOTLINE_LINKAGE_RING},av(HOTLINE_CONF=${HOTLINE_CONF}))",
-        f" same => n,Originate(Local/seat@{CTX_3WAY_SEAT}/n,exten,{CTX_CONFERENCE},join,1,"
-        "${HOTLINE_3WAY_SEAT_WAIT},acnv(HOTLINE_CONF=${HOTLINE_CONF}^HOTLINE_QUEUE="
-        "${HOTLINE_QUEUE}^QUEUE_PRIO=${HOTLINE_LINKAGE_PRIO}))",
-        " same => n,ConfBridge(${HOTLINE_CONF})",
+        "${HOTLINE_LINKAGE_RING},acnv(HOTLINE_CONF=${HOTLINE_CONF}))",
+        ' same => n,GotoIf($["${ORIGINATE_STATUS}" != "SUCCESS"]?fallback)',
+        f" same => n,Originate(Local/seat@{CTX_3WAY_SEAT}/n,exten,{CTX_CONFERENCE},seat,1,"
+        "${HOTLINE_3WAY_LEG_TIMEOUT},acnv(HOTLINE_CONF=${HOTLINE_CONF}^HOTLINE_QUEUE="
+        "${HOTLINE_QUEUE}^QUEUE_PRIO=${HOTLINE_LINKAGE_PRIO}^HOTLINE_CALLER_CHAN=${CHANNEL}"
+        "^HOTLINE_3WAY_START=${EPOCH}))",
+        ' same => n,GotoIf($["${ORIGINATE_STATUS}" != "SUCCESS"]?fallback)',
+        f" same => n,ConfBridge({conf},{names.CALLER_PROFILE})",
         " same => n(done),Hangup()",
+        "; The watchdog sends a caller left alone here (ChannelRedirect).",
+        " same => n(alone),NoOp(hotline12345 three-way: no seat, and the caller is alone)",
+        " same => n,Goto(fallback)",
         "",
         "; The target and the seat of a three-way call join here once they answer; if the",
-        "; caller has already left (no marked user), they hang up instead.",
+        "; caller has already left (no marked user in the conference, even after a moment),",
+        "; they hang up instead. The seat first leaves its queue member (MEMBERINTERFACE of the",
+        "; Local channel's other half, which took the queue call) on the caller's channel as",
+        "; SHARED(HOTLINE_3WAY_SEAT), for the ticket.",
         f"[{CTX_CONFERENCE}]",
-        'exten => join,1,GotoIf($["${CONFBRIDGE_INFO(marked,${HOTLINE_CONF})}" = "0"]?gone)',
-        ' same => n,GotoIf($["${CONFBRIDGE_INFO(marked,${HOTLINE_CONF})}" = ""]?gone)',
-        " same => n,Set(CONFBRIDGE(user,end_marked)=yes)",
-        " same => n,Set(CONFBRIDGE(user,quiet)=yes)",
-        " same => n,ConfBridge(${HOTLINE_CONF})",
+        "exten => seat,1,Set(SHARED(HOTLINE_3WAY_SEAT,${HOTLINE_CALLER_CHAN})="
+        "${IMPORT(${CHANNEL:0:-1}2,MEMBERINTERFACE)})",
+        " same => n,Goto(join,1)",
+        "exten => join,1,GotoIf($[${CONFBRIDGE_INFO(marked,${HOTLINE_CONF})} > 0]?in)",
+        " same => n,Wait(2)",
+        " same => n,GotoIf($[${CONFBRIDGE_INFO(marked,${HOTLINE_CONF})} = 0]?gone)",
+        f" same => n(in),ConfBridge({conf},{names.PARTY_PROFILE})",
         " same => n(gone),Hangup()",
         "",
         "; The Local channel's other half: wait for a 12345 seat (Local channels copy the",
-        "; Originate v() variables, so HOTLINE_QUEUE and QUEUE_PRIO are set here).",
+        "; Originate v() variables, so HOTLINE_QUEUE, QUEUE_PRIO and the rest are set here).",
+        "; No seat in time (or the queue cannot take the call): the watchdog waits until 5 s",
+        "; after the target's ring time (by then it has joined or failed), and a caller",
+        "; still alone in the conference goes to the fallback queue. (Its Originate allows",
+        "; HOTLINE_3WAY_LEG_TIMEOUT, longer than all this, so this half is never cut short.)",
         f"[{CTX_3WAY_SEAT}]",
         f"exten => seat,1,Gosub({CTX_SETTINGS},s,1)",
         " same => n,Queue(${HOTLINE_QUEUE},,,,${HOTLINE_3WAY_SEAT_WAIT})",
-        " same => n,Hangup()",
+        " same => n,NoOp(hotline12345 three-way: no seat in ${HOTLINE_QUEUE}: ${QUEUESTATUS})",
+        " same => n,Set(HOTLINE_WAIT=$[${HOTLINE_3WAY_START} + ${HOTLINE_LINKAGE_RING} + 5 - "
+        "${EPOCH}])",
+        " same => n,ExecIf($[${HOTLINE_WAIT} > 0]?Wait(${HOTLINE_WAIT}))",
+        " same => n,GotoIf($[${CONFBRIDGE_INFO(parties,${HOTLINE_CONF})} != 1]?done)",
+        f" same => n,ChannelRedirect(${{HOTLINE_CALLER_CHAN}},{CTX_LINKAGE},s,alone)",
+        " same => n(done),Hangup()",
         "",
     ]
 
@@ -486,14 +515,18 @@ def _linkage_contexts() -> list[str]:
 def _hangup_context() -> list[str]:
     return [
         "; Hangup handler: close the recording so the pipeline can read it, then tell the AMI",
-        f"; monitor (UserEvent {RECORDING_USEREVENT}, with the call's facts as headers).",
+        f"; monitor (UserEvent {RECORDING_USEREVENT}, with the call's facts as headers). Seat:",
+        "; the queue member that took the call, or the seat that joined a three-way call.",
         f"[{CTX_HANGUP}]",
         'exten => s,1,GotoIf($["${HOTLINE_RECORDING}" != "1"]?done)',
         " same => n,StopMixMonitor()",
+        " same => n,Set(HOTLINE_SEAT=${MEMBERINTERFACE})",
+        ' same => n,ExecIf($["${HOTLINE_SEAT}" = ""]?Set(HOTLINE_SEAT='
+        '${SHARED(HOTLINE_3WAY_SEAT)}))',
         f" same => n,UserEvent({RECORDING_USEREVENT},Uniqueid: ${{UNIQUEID}},"
         "Base: ${HOTLINE_REC},Dialled: ${HOTLINE_DIALLED},LegacyNumber: ${HOTLINE_LEGACY},"
         "LegacyMode: ${HOTLINE_MODE},Route: ${HOTLINE_ACTION},Queue: ${HOTLINE_QUEUE},"
-        "Seat: ${MEMBERINTERFACE})",
+        "Seat: ${HOTLINE_SEAT})",
         " same => n(done),Return()",
         "",
     ]
@@ -566,6 +599,37 @@ def _queues(site: Site, opts: RenderOptions) -> str:
             lines += [f"member => {m}" for m in members]
             lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+# -- confbridge.conf ----------------------------------------------------------------------
+
+
+def _confbridge(site: Site) -> str:
+    lines = _header(site, names.CONFBRIDGE, "the profiles of the three-way linkage call")
+    lines += [
+        "; The conference: the caller, the linkage target and one 12345 seat. MixMonitor on",
+        "; the caller's channel records it, so the bridge records nothing itself.",
+        f"[{names.BRIDGE_PROFILE}]",
+        "type=bridge",
+        "max_members=3",
+        "record_conference=no",
+        "",
+        "; The caller: the marked user, with hold music while alone; no prompts.",
+        f"[{names.CALLER_PROFILE}]",
+        "type=user",
+        "marked=yes",
+        "music_on_hold_when_empty=yes",
+        "quiet=yes",
+        "announce_only_user=no",
+        "",
+        "; The target and the seat: let go when the caller (the marked user) leaves.",
+        f"[{names.PARTY_PROFILE}]",
+        "type=user",
+        "end_marked=yes",
+        "quiet=yes",
+        "announce_only_user=no",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 # -- manager.conf -------------------------------------------------------------------------

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from hotline12345.asterisk import CONF_FILES, RenderOptions, render
+from hotline12345.asterisk.names import CONFBRIDGE, MANAGER, PJSIP, QUEUES
 from hotline12345.asterisk.names import EXTENSIONS as EXT
-from hotline12345.asterisk.names import MANAGER, PJSIP, QUEUES
 from hotline12345.config import Site, default_site_path, load_site
 
-__all__ = ["EXT", "MANAGER", "PJSIP", "QUEUES", "REPO", "SHIPPED"]
+__all__ = ["CONFBRIDGE", "EXT", "MANAGER", "PJSIP", "QUEUES", "REPO", "SHIPPED"]
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "asterisk_conf"

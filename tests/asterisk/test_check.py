@@ -17,7 +17,7 @@ from hotline12345.asterisk.lint import lint_dir
 from hotline12345.cli import main
 from hotline12345.config import Site
 
-from .conftest import EXT, MANAGER, PJSIP, QUEUES, SHIPPED
+from .conftest import CONFBRIDGE, EXT, MANAGER, PJSIP, QUEUES, SHIPPED
 
 
 def line_of(path: Path, text: str, nth: int = 1) -> int:
@@ -205,6 +205,12 @@ CATALOGUE = [
     Broken("registration without its auth section", PJSIP,
            drop_block("[unicom-auth]", "[unicom-registration]"), "auth-missing",
            "outbound_auth=unicom-auth"),
+    Broken("three-way caller not the marked user", CONFBRIDGE,
+           drop_lines("marked=yes"), "confbridge-profile", "[hotline12345-3way-caller]"),
+    Broken("watchdog redirects to a missing label", EXT,
+           replace_once(" same => n(alone),", " same => n(lonely),"), "label-missing",
+           "ChannelRedirect(${HOTLINE_CALLER_CHAN}"),
+    Broken("confbridge file missing", CONFBRIDGE, lambda text: "", "missing-file", ""),
     Broken("missing file", MANAGER, lambda text: "", "missing-file", ""),
 ]
 
@@ -292,3 +298,16 @@ def test_one_reading_of_pjsip_dial_strings() -> None:
         "8001", "telecom"]
     assert pjsip_endpoints("Dial(${HOTLINE_DIAL},30)") == []
     assert pjsip_endpoints("Originate(PJSIP/subcentre-tax,exten,x,join,1)") == ["subcentre-tax"]
+
+
+def test_a_profile_missing_from_the_confbridge_file_is_named_where_it_is_used(
+        shipped_copy: Path, site: Site) -> None:
+    path = shipped_copy / CONFBRIDGE
+    path.write_text(drop_block("[hotline12345-3way-caller]", "; ")(
+        path.read_text(encoding="utf-8")), encoding="utf-8")
+    errors = check_dir(shipped_copy, site, allow_placeholders=True).errors
+    use = line_of(shipped_copy / EXT, "ConfBridge(${HOTLINE_CONF},hotline12345-3way,"
+                  "hotline12345-3way-caller)")
+    assert [(f.file, f.line, f.code) for f in errors] == [
+        (EXT, use, "confbridge-profile-missing")]
+    assert "hotline12345-3way-caller" in errors[0].message

@@ -26,6 +26,7 @@ STOCK = {
                     "secret=other-tool\ndeny=0.0.0.0/0.0.0.0\npermit=10.9.9.9/255.255.255.255\n"
                     "read=all\nwrite=all\n\n",
     "pjsip.conf": "[global]\ntype=global\nuser_agent=Asterisk\n\n",
+    "confbridge.conf": "[default_user]\ntype=user\n\n[default_bridge]\ntype=bridge\n\n",
 }
 
 
