@@ -46,7 +46,8 @@ def _store(args: argparse.Namespace) -> UserStore:
 
 def _list(args: argparse.Namespace) -> int:
     for user in _store(args).list():
-        print(f"{user.name}\t{user.role}")
+        flag = "\tmust change its one-time password" if user.must_change else ""
+        print(f"{user.name}\t{user.role}{flag}")
     return 0
 
 

@@ -2,26 +2,38 @@
 
 Routes (all but ``/health``, the login page and its stylesheet need a logged-in user):
 
-=========================  ======  ===========================================
-``/health``                GET     liveness, and whether AMI is connected (anonymous)
-``/login``                 GET     login page; POST the form to log in
-``/api/login``             POST    JSON ``{"user", "password"}`` → session cookie
-``/logout``, ``/api/logout`` POST  end the session
-``/``                      GET     the wallboard
-``/api/me``                GET     the user, role and CSRF token
-``/api/state``             GET     everything the wallboard shows, as JSON
-``/api/stream``            GET     the same, pushed as Server-Sent Events on every change
-``/api/audit``             GET     recent supervisor actions
-``/api/seats/pause``       POST    ``{"interface", "paused", "reason", "queue"?}``
-``/api/seats/add``         POST    ``{"interface", "queue", "member_name"?, "penalty"?}``
-``/api/seats/remove``      POST    ``{"interface", "queue"}``
-``/api/seats/penalty``     POST    ``{"interface", "penalty", "queue"?}``
-``/metrics``               GET     Prometheus (session or HTTP Basic auth)
-=========================  ======  ===========================================
+=============================  ======  ===========================================
+``/health``                    GET     liveness, and whether AMI is connected (anonymous)
+``/login``                     GET     login page; POST the form to log in
+``/api/login``                 POST    JSON ``{"user", "password"}`` → session cookie
+``/logout``, ``/api/logout``   POST    end the session
+``/password``                  GET     change one's password; POST the form
+``/api/password``              POST    JSON ``{"current", "new"}``
+``/``                          GET     the wallboard
+``/api/me``                    GET     the user, role, CSRF token, must_change_password
+``/api/state``                 GET     everything the wallboard shows, as JSON
+``/api/stream``                GET     the same, pushed as Server-Sent Events on every change
+``/api/audit``                 GET     recent supervisor actions
+``/api/recordings/failed``     GET     the recordings pipeline's failed jobs (``?limit=``)
+``/api/tickets/{uniqueid}``    GET     a call's ticket (caller and caller name masked)
+``/api/seats/pause``           POST    ``{"interface", "paused", "reason", "queue"?}``
+``/api/seats/add``             POST    ``{"interface", "queue", "member_name"?, "penalty"?}``
+``/api/seats/remove``          POST    ``{"interface", "queue"}``
+``/api/seats/penalty``         POST    ``{"interface", "penalty", "queue"?}``
+``/metrics``                   GET     Prometheus (session or HTTP Basic auth)
+=============================  ======  ===========================================
 
-A session is a random token in an HttpOnly, SameSite=Strict cookie. State-changing API
-calls must send JSON, and with a session cookie the ``X-CSRF-Token`` header from
-``/api/me``. Scripts may use HTTP Basic auth instead of a session. Only supervisors act;
+A session is a random token in an HttpOnly, SameSite=Strict cookie. It ends after
+:data:`SESSION_IDLE_S` without a request, :data:`SESSION_MAX_S` after the login whatever
+happens, at logout, and as soon as its user is removed or gets a new password (the users
+file is re-read when it changes; the role is read afresh on every request). The SSE stream
+rechecks its session every :data:`AUTH_RECHECK_S` and ends (``event: logout``) when it is
+gone. State-changing API calls must send JSON, and with a session cookie the
+``X-CSRF-Token`` header from ``/api/me``. Scripts may use HTTP Basic auth instead of a
+session; it is throttled and logged exactly like the login (:data:`MAX_FAILURES` failures in
+:data:`FAILURE_WINDOW_S` per user name and per client address). A user with a one-time
+password (the admin printed on a fresh install) can only change it (``/password``,
+``/api/password``), read ``/api/me`` and log out until it has. Only supervisors act;
 viewers get 403. Every bad request gets ``{"error": ..., "field": ...}``.
 """
 
@@ -31,32 +43,52 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import html
 import json
 import logging
+import re
 import secrets
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from hotline12345.logs import log_event
+from hotline12345.logs import log_event, mask_number
 
 from .actions import ActionOutcome, RequestError, SeatActions
 from .audit import AuditLog
 from .metrics import CONTENT_TYPE, build_registry, render
 from .runtime import AgentsRuntime
-from .users import User, UserStore
+from .state import masked_name
+from .users import User, UserError, UserStore
+
+if TYPE_CHECKING:
+    from hotline12345.recordings.settings import RecordingSettings
 
 __all__ = ["RUNTIME_KEY", "build_app"]
 
 _log = logging.getLogger("hotline12345.agents.web")
 COOKIE = "h12345_session"
-SESSION_TTL_S = 12 * 3600
+SESSION_IDLE_S = 12 * 3600  # a session unused this long ends
+SESSION_MAX_S = 24 * 3600  # and every session ends this long after its login
+MAX_SESSIONS = 10_000  # beyond this the least recently used session is dropped
 MAX_FAILURES = 5
 FAILURE_WINDOW_S = 300.0
+MAX_FAILURE_KEYS = 10_000  # user names and addresses with recent failed logins
+BASIC_CACHE_S = 300.0  # a verified Basic credential skips bcrypt this long
+MAX_BASIC_CACHE = 1_000
+AUTH_RECHECK_S = 1.0  # the SSE stream rechecks its session this often
+SNAPSHOT_MAX_AGE_S = 1.0  # one snapshot per state version, rebuilt at most once a second
+RECORDINGS_NOT_CONFIGURED = (
+    "recordings are not configured in this process: hotline12345 serve passes the "
+    "recordings settings (database HOTLINE12345_DATABASE_URL, Redis HOTLINE12345_REDIS_URL, "
+    "HOTLINE12345_RECORDINGS_DIR) to the wallboard; a program calling "
+    "start_agents_services must pass recordings=settings_from(site, data_dir=...)"
+)
 
 RUNTIME_KEY = web.AppKey("agents_runtime", AgentsRuntime)
 # Typed request keys where aiohttp has them (3.12+), plain strings before.
@@ -65,28 +97,170 @@ _USER_KEY: Any = web.RequestKey("agents_user", User) if hasattr(web, "RequestKey
 _SESSION_KEY: Any = web.RequestKey("agents_session", object) if hasattr(web, "RequestKey") \
     else "agents_session"
 
+_AUTH_KEY: Any = web.RequestKey("agents_auth", object) if hasattr(web, "RequestKey") \
+    else "agents_auth"
+
 _ANONYMOUS = {("GET", "/health"), ("GET", "/login"), ("POST", "/login"),
               ("POST", "/api/login"), ("GET", "/static/style.css")}
+# What a user with a one-time password may do before setting a new one.
+_BEFORE_PASSWORD_CHANGE = {("GET", "/password"), ("POST", "/password"),
+                           ("POST", "/api/password"), ("GET", "/api/me"),
+                           ("POST", "/logout"), ("POST", "/api/logout")}
+_MUST_CHANGE = ("change the one-time password first: open /password, or POST /api/password "
+                '{"current": ..., "new": ...}')
 
 
 @dataclass(slots=True)
 class _Session:
-    user: User
+    name: str
+    stamp: str  # the user's password stamp at login: a new password ends the session
     csrf: str
-    expires: float
+    created: float
+    last_seen: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Auth:
+    user: User
+    token: str | None  # the session's token; None for HTTP Basic
+
+
+class _Sessions:
+    """Sessions by token, least recently used first; bounded, with idle and absolute
+    lifetimes."""
+
+    def __init__(self, idle_s: float, max_age_s: float, max_sessions: int) -> None:
+        self.idle_s = idle_s
+        self.max_age_s = max_age_s
+        self.max_sessions = max_sessions
+        self._by_token: dict[str, _Session] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_token)
+
+    def _expired(self, s: _Session, now: float) -> bool:
+        return now - s.last_seen > self.idle_s or now - s.created > self.max_age_s
+
+    def new(self, user: User, now: float) -> tuple[str, _Session]:
+        if len(self._by_token) >= self.max_sessions:
+            self.prune(now)
+            while len(self._by_token) >= self.max_sessions:
+                del self._by_token[next(iter(self._by_token))]
+        token = secrets.token_urlsafe(32)
+        session = _Session(user.name, user.stamp, secrets.token_urlsafe(24), now, now)
+        self._by_token[token] = session
+        return token, session
+
+    def get(self, token: str, now: float) -> _Session | None:
+        session = self._by_token.get(token) if token else None
+        if session is not None and self._expired(session, now):
+            del self._by_token[token]
+            return None
+        return session
+
+    def touch(self, token: str, now: float) -> None:
+        session = self._by_token.pop(token, None)
+        if session is not None:
+            session.last_seen = now
+            self._by_token[token] = session  # most recently used last
+
+    def pop(self, token: str) -> _Session | None:
+        return self._by_token.pop(token, None)
+
+    def revoke_user(self, name: str, keep: str | None = None) -> int:
+        gone = [t for t, s in self._by_token.items() if s.name == name and t != keep]
+        for t in gone:
+            del self._by_token[t]
+        return len(gone)
+
+    def prune(self, now: float) -> None:
+        for t in [t for t, s in self._by_token.items() if self._expired(s, now)]:
+            del self._by_token[t]
+
+
+class _Failures:
+    """Recent failed password checks per key (``user:NAME``, ``ip:ADDRESS``); bounded."""
+
+    def __init__(self, limit: int, window_s: float, max_keys: int) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self.max_keys = max_keys
+        self._by_key: dict[str, deque[float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def throttled(self, key: str, now: float) -> bool:
+        times = self._by_key.get(key)
+        if times is None:
+            return False
+        while times and now - times[0] >= self.window_s:
+            times.popleft()
+        if not times:
+            del self._by_key[key]
+            return False
+        return len(times) >= self.limit
+
+    def add(self, key: str, now: float) -> None:
+        times = self._by_key.pop(key, None) or deque(maxlen=self.limit)
+        times.append(now)
+        self._by_key[key] = times  # most recent last
+        if len(self._by_key) > self.max_keys:
+            for k in [k for k, t in self._by_key.items() if now - t[-1] >= self.window_s]:
+                del self._by_key[k]
+            while len(self._by_key) > self.max_keys:
+                del self._by_key[next(iter(self._by_key))]
+
+
+class _Snapshots:
+    """One snapshot (and its JSON and SSE frame) per state version, shared by every client;
+    rebuilt at most every :data:`SNAPSHOT_MAX_AGE_S` while the version stays (waits and
+    rolling figures move with the clock)."""
+
+    def __init__(self, runtime: AgentsRuntime, max_age_s: float) -> None:
+        self.runtime = runtime
+        self.max_age_s = max_age_s
+        self.builds = 0
+        self._version = -1
+        self._built_at = 0.0
+        self._json = b""
+        self._frame = b""
+
+    def _fresh(self) -> None:
+        version = self.runtime.version
+        now = time.monotonic()
+        if version == self._version and now - self._built_at < self.max_age_s:
+            return
+        data = _dumps(self.runtime.snapshot())
+        self.builds += 1
+        self._version, self._built_at = version, now
+        self._json = data.encode("utf-8")
+        self._frame = f"event: state\nid: {version}\ndata: {data}\n\n".encode()
+
+    def json(self) -> bytes:
+        self._fresh()
+        return self._json
+
+    def frame(self) -> tuple[int, bytes]:
+        self._fresh()
+        return self._version, self._frame
 
 
 class _Ctx:
     def __init__(self, runtime: AgentsRuntime, users: UserStore, audit: AuditLog,
-                 actions: SeatActions, sse_heartbeat_s: float) -> None:
+                 actions: SeatActions, sse_heartbeat_s: float,
+                 recordings: RecordingSettings | None) -> None:
         self.runtime = runtime
         self.users = users
         self.audit = audit
         self.actions = actions
-        self.sessions: dict[str, _Session] = {}
-        self.failures: dict[str, list[float]] = {}
+        self.recordings = recordings
+        self.sessions = _Sessions(SESSION_IDLE_S, SESSION_MAX_S, MAX_SESSIONS)
+        self.failures = _Failures(MAX_FAILURES, FAILURE_WINDOW_S, MAX_FAILURE_KEYS)
         self.basic_cache: dict[str, tuple[User, float]] = {}
+        self.basic_token = users.file_token()
         self.registry = build_registry(runtime)
+        self.snapshots = _Snapshots(runtime, SNAPSHOT_MAX_AGE_S)
         self.streams: set[asyncio.Task[Any]] = set()
         self.sse_heartbeat_s = sse_heartbeat_s
 
@@ -117,36 +291,118 @@ def _user(request: web.Request) -> User:
     return user
 
 
+def _auth(request: web.Request) -> _Auth:
+    auth = request.get(_AUTH_KEY)
+    assert isinstance(auth, _Auth)
+    return auth
+
+
 # ------------------------------------------------------------------- authentication
 
-def _basic_user(ctx: _Ctx, header: str) -> User | None:
-    try:
-        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    name, _, password = decoded.partition(":")
-    key = hashlib.sha256(decoded.encode("utf-8")).hexdigest()
-    cached = ctx.basic_cache.get(key)
-    now = time.monotonic()
-    if cached and cached[1] > now:
-        return cached[0]
-    user = ctx.users.verify(name, password)
-    if user is not None:
-        ctx.basic_cache[key] = (user, now + 300.0)
+async def _check_password(ctx: _Ctx, remote: str | None, name: str, password: str,
+                          method: str) -> User | RequestError:
+    """Every password check (login form, API login, HTTP Basic, password change): per-user
+    and per-address throttling, and one ``agents.login.failed`` line per failure."""
+    keys = (f"user:{name}", f"ip:{remote}")
+    if any(ctx.failures.throttled(k, time.monotonic()) for k in keys):
+        return RequestError("user", "too many failed logins; wait 5 minutes", 429)
+    user = await asyncio.to_thread(ctx.users.verify, name, password)
+    if user is None:
+        now = time.monotonic()
+        for k in keys:
+            ctx.failures.add(k, now)
+        log_event(_log, "agents.login.failed", logging.WARNING, user=name[:64], remote=remote,
+                  method=method)
+        return RequestError("password", "wrong user name or password", 401)
     return user
 
 
-def _session_of(ctx: _Ctx, request: web.Request) -> tuple[str, _Session] | None:
-    token = request.cookies.get(COOKIE, "")
-    session = ctx.sessions.get(token) if token else None
+async def _basic_user(ctx: _Ctx, request: web.Request, header: str) -> User | RequestError:
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return RequestError("authorization", "malformed HTTP Basic credentials", 401)
+    name, _, password = decoded.partition(":")
+    token = ctx.users.file_token()
+    if token != ctx.basic_token:  # users changed: verify everyone again
+        ctx.basic_cache.clear()
+        ctx.basic_token = token
+    key = hashlib.sha256(decoded.encode("utf-8")).hexdigest()
+    cached = ctx.basic_cache.get(key)
+    now = time.monotonic()
+    if cached is not None:
+        current = ctx.users.get(name)
+        if cached[1] > now and current is not None and current.stamp == cached[0].stamp:
+            return current
+        del ctx.basic_cache[key]
+    result = await _check_password(ctx, request.remote, name, password, "basic")
+    if isinstance(result, User):
+        if len(ctx.basic_cache) >= MAX_BASIC_CACHE:
+            for k in [k for k, (_, until) in ctx.basic_cache.items() if until <= now]:
+                del ctx.basic_cache[k]
+            while len(ctx.basic_cache) >= MAX_BASIC_CACHE:
+                del ctx.basic_cache[next(iter(ctx.basic_cache))]
+        ctx.basic_cache[key] = (result, now + BASIC_CACHE_S)
+    return result
+
+
+def _session_user(ctx: _Ctx, token: str, *, touch: bool = True) -> tuple[_Session, User] | None:
+    """The session of ``token`` and its user as the users file says now, or None (expired,
+    logged out, user removed, or the password changed since the login)."""
+    now = time.time()
+    session = ctx.sessions.get(token, now)
     if session is None:
         return None
-    now = time.time()
-    if session.expires < now:
-        del ctx.sessions[token]
+    user = ctx.users.get(session.name)
+    if user is None or user.stamp != session.stamp:
+        ctx.sessions.pop(token)
+        log_event(_log, "agents.session.revoked", user=session.name,
+                  reason="user removed" if user is None else "password changed")
         return None
-    session.expires = now + SESSION_TTL_S
-    return token, session
+    if touch:
+        ctx.sessions.touch(token, now)
+    return session, user
+
+
+def _still_valid(ctx: _Ctx, auth: _Auth) -> bool:
+    if auth.token is not None:
+        return _session_user(ctx, auth.token) is not None
+    user = ctx.users.get(auth.user.name)
+    return user is not None and user.stamp == auth.user.stamp
+
+
+def _unauthorized(request: web.Request, message: str = "login required: POST /api/login or "
+                  "use HTTP Basic auth") -> web.StreamResponse:
+    if request.method == "GET" and request.path in ("/", "/index.html", "/password"):
+        raise web.HTTPFound("/login")
+    resp = json_error(401, "authorization", message)
+    resp.headers["WWW-Authenticate"] = 'Basic realm="hotline12345"'
+    return resp
+
+
+async def _authenticate(ctx: _Ctx, request: web.Request) -> web.StreamResponse | None:
+    """Set the request's user, or return the response that refuses it."""
+    token = request.cookies.get(COOKIE, "")
+    found = _session_user(ctx, token) if token else None
+    auth: _Auth | None = None
+    if found is not None:
+        session, user = found
+        auth = _Auth(user, token)
+        request[_SESSION_KEY] = session
+    else:
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Basic "):
+            result = await _basic_user(ctx, request, header)
+            if isinstance(result, RequestError):
+                if result.status == 429:
+                    return json_error(429, "authorization", result.message)
+                return _unauthorized(request, f"HTTP Basic auth: {result.message}")
+            auth = _Auth(result, None)
+    if auth is None:
+        return _unauthorized(request)
+    request[_AUTH_KEY] = auth
+    request[_USER_KEY] = auth.user
+    return None
 
 
 @web.middleware
@@ -154,35 +410,30 @@ async def _security(request: web.Request,
                     handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                     ) -> web.StreamResponse:
     ctx = _ctx(request)
-    if (request.method, request.path) not in _ANONYMOUS:
-        found = _session_of(ctx, request)
-        user: User | None = None
-        if found is not None:
-            user = found[1].user
-            request[_SESSION_KEY] = found[1]
-        else:
-            auth = request.headers.get("Authorization", "")
-            if auth.startswith("Basic "):
-                user = await asyncio.to_thread(_basic_user, ctx, auth)
-        if user is None:
+    route = (request.method, request.path)
+    if route not in _ANONYMOUS:
+        try:
+            refused = await _authenticate(ctx, request)
+        except UserError as exc:  # the users file was broken by hand
+            return json_error(503, "users", str(exc))
+        if refused is not None:
+            return refused
+        user = _user(request)
+        if user.must_change and route not in _BEFORE_PASSWORD_CHANGE:
             if request.method == "GET" and request.path in ("/", "/index.html"):
-                raise web.HTTPFound("/login")
-            resp = json_error(401, "authorization", "login required: POST /api/login or "
-                                                    "use HTTP Basic auth")
-            resp.headers["WWW-Authenticate"] = 'Basic realm="hotline12345"'
-            return resp
-        request[_USER_KEY] = user
+                raise web.HTTPFound("/password")
+            return json_error(403, "password", _MUST_CHANGE)
         if request.method == "POST":
             if request.content_type != "application/json" and request.path.startswith("/api/"):
                 return json_error(415, "content-type",
                                   "send the body as JSON (Content-Type: application/json)")
             session = request.get(_SESSION_KEY)
             # A plain-form logout needs no token: SameSite=Strict keeps cross-site
-            # requests from carrying the cookie at all.
-            if isinstance(session, _Session) and request.path != "/logout" and not \
-                    secrets.compare_digest(
-                request.headers.get("X-CSRF-Token", ""), session.csrf
-            ):
+            # requests from carrying the cookie at all. The password form carries its
+            # token in a hidden field, checked by its handler.
+            if isinstance(session, _Session) and request.path not in ("/logout", "/password") \
+                    and not secrets.compare_digest(
+                        request.headers.get("X-CSRF-Token", ""), session.csrf):
                 return json_error(403, "X-CSRF-Token",
                                   "missing or wrong X-CSRF-Token header; take it from /api/me")
     try:
@@ -213,36 +464,21 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _throttled(ctx: _Ctx, key: str) -> bool:
-    now = time.monotonic()
-    recent = [t for t in ctx.failures.get(key, []) if now - t < FAILURE_WINDOW_S]
-    ctx.failures[key] = recent
-    return len(recent) >= MAX_FAILURES
-
-
 async def _login(ctx: _Ctx, request: web.Request, name: str,
                  password: str) -> tuple[User, str, _Session] | RequestError:
-    keys = (f"user:{name}", f"ip:{request.remote}")
-    if any(_throttled(ctx, k) for k in keys):
-        return RequestError("user", "too many failed logins; wait 5 minutes", 429)
-    user = await asyncio.to_thread(ctx.users.verify, name, password)
-    if user is None:
-        now = time.monotonic()
-        for k in keys:
-            ctx.failures.setdefault(k, []).append(now)
-        log_event(_log, "agents.login.failed", logging.WARNING, user=name,
-                  remote=request.remote)
-        return RequestError("password", "wrong user name or password", 401)
-    token = secrets.token_urlsafe(32)
-    session = _Session(user, secrets.token_urlsafe(24), time.time() + SESSION_TTL_S)
-    ctx.sessions[token] = session
-    log_event(_log, "agents.login", user=user.name, role=user.role, remote=request.remote)
+    result = await _check_password(ctx, request.remote, name, password, "login")
+    if isinstance(result, RequestError):
+        return result
+    user = result
+    token, session = ctx.sessions.new(user, time.time())
+    log_event(_log, "agents.login", user=user.name, role=user.role, remote=request.remote,
+              must_change_password=user.must_change)
     return user, token, session
 
 
 def _set_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
     response.set_cookie(COOKIE, token, httponly=True, samesite="Strict",
-                        secure=request.secure, max_age=SESSION_TTL_S, path="/")
+                        secure=request.secure, max_age=SESSION_MAX_S, path="/")
 
 
 # ------------------------------------------------------------------- handlers
@@ -270,8 +506,8 @@ async def login_form(request: web.Request) -> web.StreamResponse:
     result = await _login(ctx, request, name, password)
     if isinstance(result, RequestError):
         raise web.HTTPFound("/login?error=" + ("throttled" if result.status == 429 else "1"))
-    _, token, _ = result
-    response = web.HTTPFound("/")
+    user, token, _ = result
+    response = web.HTTPFound("/password" if user.must_change else "/")
     _set_cookie(request, response, token)
     raise response
 
@@ -292,14 +528,15 @@ async def api_login(request: web.Request) -> web.Response:
     if isinstance(result, RequestError):
         return json_error(result.status, result.field, result.message)
     user, token, session = result
-    response = web.json_response({"user": user.name, "role": user.role, "csrf": session.csrf})
+    response = web.json_response({"user": user.name, "role": user.role, "csrf": session.csrf,
+                                  "must_change_password": user.must_change})
     _set_cookie(request, response, token)
     return response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
     token = request.cookies.get(COOKIE, "")
-    _ctx(request).sessions.pop(token, None)
+    _ctx(request).sessions.pop(token)
     if request.path == "/logout":
         response: web.StreamResponse = web.HTTPFound("/login")
     else:
@@ -331,15 +568,20 @@ async def me(request: web.Request) -> web.Response:
         "role": user.role,
         "can_act": user.can_act,
         "csrf": session.csrf if isinstance(session, _Session) else "",
+        "must_change_password": user.must_change,
     })
 
 
 async def state(request: web.Request) -> web.Response:
-    return web.json_response(_ctx(request).runtime.snapshot(), dumps=_dumps)
+    return web.Response(body=_ctx(request).snapshots.json(), content_type="application/json",
+                        charset="utf-8")
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
+    """Push the state on every change (at most ~10 a second) and every heartbeat; end the
+    stream with ``event: logout`` as soon as its session or user is no longer valid."""
     ctx = _ctx(request)
+    auth = _auth(request)
     runtime = ctx.runtime
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream; charset=utf-8",
@@ -352,12 +594,19 @@ async def stream(request: web.Request) -> web.StreamResponse:
         ctx.streams.add(task)
     try:
         version = -1
+        sent_at = -float("inf")
         while True:
-            version = await runtime.wait_change(version, ctx.sse_heartbeat_s)
-            data = _dumps(runtime.snapshot())
-            await response.write(f"event: state\nid: {version}\ndata: {data}\n\n".encode())
-            # Coalesce bursts of AMI events: at most ~10 pushes a second.
-            await asyncio.sleep(0.1)
+            current = await runtime.wait_change(version, min(AUTH_RECHECK_S,
+                                                             ctx.sse_heartbeat_s))
+            if not _still_valid(ctx, auth):
+                await response.write(b'event: logout\ndata: {"reason": "session ended"}\n\n')
+                break
+            if current != version or time.monotonic() - sent_at >= ctx.sse_heartbeat_s:
+                version, frame = ctx.snapshots.frame()
+                await response.write(frame)
+                sent_at = time.monotonic()
+                # Coalesce bursts of AMI events: at most ~10 pushes a second.
+                await asyncio.sleep(0.1)
     except ConnectionResetError:
         pass
     finally:
@@ -372,6 +621,160 @@ async def audit(request: web.Request) -> web.Response:
         return json_error(400, "limit", f"'limit' must be a whole number 1-1000, got {raw!r}")
     entries = await _ctx(request).audit.recent(int(raw))
     return web.json_response({"entries": entries}, dumps=_dumps)
+
+
+async def _change_password(ctx: _Ctx, request: web.Request, current: Any,
+                           new: Any) -> User | RequestError:
+    """Check the current password (throttled and logged like a login), set the new one,
+    end the user's other sessions and keep this one."""
+    auth = _auth(request)
+    if not isinstance(current, str) or not current:
+        return RequestError("current", "'current' is required: the password in use now")
+    if not isinstance(new, str) or not new:
+        return RequestError("new", "'new' is required: the new password")
+    if new == current:
+        return RequestError("new", "the new password must differ from the current one")
+    try:
+        ctx.users.check_password(new, "new")
+    except UserError as exc:
+        return RequestError(exc.field, exc.message)
+    checked = await _check_password(ctx, request.remote, auth.user.name, current, "password")
+    if isinstance(checked, RequestError):
+        if checked.status == 401:
+            return RequestError("current", "the current password is wrong", 403)
+        return checked
+    try:
+        user = await asyncio.to_thread(ctx.users.change_password, auth.user.name, new)
+    except UserError as exc:
+        return RequestError(exc.field, exc.message)
+    revoked = ctx.sessions.revoke_user(user.name, keep=auth.token)
+    session = request.get(_SESSION_KEY)
+    if isinstance(session, _Session):
+        session.stamp = user.stamp
+    ctx.basic_cache.clear()
+    log_event(_log, "agents.password.changed", user=user.name, remote=request.remote,
+              other_sessions_ended=revoked, was_one_time=auth.user.must_change)
+    return user
+
+
+_PASSWORD_ERRORS = {
+    "current": "当前密码错误。",
+    "new": "新密码至少 8 个字符，最多 72 字节，并且不能与当前密码相同。",
+    "again": "两次输入的新密码不一致。",
+    "throttled": "失败次数过多，请 5 分钟后再试。",
+    "csrf": "页面已过期，请重新打开本页。",
+}
+
+
+async def password_page(request: web.Request) -> web.Response:
+    user = _user(request)
+    session = request.get(_SESSION_KEY)
+    csrf = session.csrf if isinstance(session, _Session) else ""
+    page = _asset("password.html").decode("utf-8")
+    notice = (f"<p class=\"hint\" id=\"must-change\">{html.escape(user.name)}，这是一次性密码，"
+              "请先设置新密码，然后才能使用监控页面。</p>" if user.must_change
+              else f"<p class=\"hint\">用户 {html.escape(user.name)}</p>")
+    page = page.replace("<!--notice-->", notice)
+    page = page.replace("<!--csrf-->", f'<input type="hidden" name="csrf" '
+                                      f'value="{html.escape(csrf)}">')
+    error = _PASSWORD_ERRORS.get(request.query.get("error", ""))
+    if error:
+        page = page.replace("<!--error-->", f'<p class="error" id="password-error">{error}</p>')
+    return web.Response(text=page, content_type="text/html", charset="utf-8",
+                        headers={"Cache-Control": "no-store"})
+
+
+async def password_form(request: web.Request) -> web.StreamResponse:
+    ctx = _ctx(request)
+    form = await request.post()
+    session = request.get(_SESSION_KEY)
+    if isinstance(session, _Session) and not secrets.compare_digest(
+            str(form.get("csrf", "")), session.csrf):
+        raise web.HTTPFound("/password?error=csrf")
+    new = str(form.get("new", ""))
+    if new != str(form.get("again", "")):
+        raise web.HTTPFound("/password?error=again")
+    result = await _change_password(ctx, request, str(form.get("current", "")), new)
+    if isinstance(result, RequestError):
+        code = "throttled" if result.status == 429 else (
+            "current" if result.field == "current" else "new")
+        raise web.HTTPFound(f"/password?error={code}")
+    raise web.HTTPFound("/")
+
+
+async def api_password(request: web.Request) -> web.Response:
+    ctx = _ctx(request)
+    try:
+        body = await _json_body(request)
+        unknown = sorted(set(body) - {"current", "new"})
+        if unknown:
+            raise RequestError(unknown[0], f"unknown field {unknown[0]!r}; send "
+                                           "{\"current\", \"new\"}")
+    except RequestError as exc:
+        return json_error(exc.status, exc.field, exc.message)
+    result = await _change_password(ctx, request, body.get("current"), body.get("new"))
+    if isinstance(result, RequestError):
+        return json_error(result.status, result.field, result.message)
+    return web.json_response({"ok": True, "user": result.name, "role": result.role,
+                              "must_change_password": result.must_change})
+
+
+# Numbers that look like a phone number (not part of a uniqueid such as 1795849881.4).
+_PHONE_IN_TEXT = re.compile(r"(?<![\d.])\d{7,}(?![\d.])")
+_UNIQUEID = re.compile(r"^[A-Za-z0-9_.\-]{1,150}$")
+
+
+def _recordings_unavailable(exc: Exception) -> web.Response:
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    log_event(_log, "agents.recordings.unavailable", logging.WARNING,
+              error=f"{type(exc).__name__}: {detail[0] if detail else ''}")
+    return json_error(503, "recordings",
+                      f"the recordings queue or database cannot be used "
+                      f"({type(exc).__name__}: {detail[0] if detail else ''}); check "
+                      "HOTLINE12345_DATABASE_URL and HOTLINE12345_REDIS_URL, and run "
+                      "hotline12345 db upgrade")
+
+
+async def recordings_failed(request: web.Request) -> web.Response:
+    ctx = _ctx(request)
+    if ctx.recordings is None:
+        return json_error(503, "recordings", RECORDINGS_NOT_CONFIGURED)
+    raw = request.query.get("limit", "100")
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        return json_error(400, "limit", f"'limit' must be a whole number 1-1000, got {raw!r}")
+    from hotline12345.recordings.api import failed_jobs
+
+    try:
+        jobs = await asyncio.to_thread(failed_jobs, ctx.recordings, int(raw))
+    except Exception as exc:
+        return _recordings_unavailable(exc)
+    items = []
+    for job in jobs:
+        item = job.as_dict()
+        item["error"] = _PHONE_IN_TEXT.sub(lambda m: mask_number(m.group()), item["error"])
+        items.append(item)
+    return web.json_response({"failed": items, "count": len(items)}, dumps=_dumps)
+
+
+async def ticket_of_call(request: web.Request) -> web.Response:
+    ctx = _ctx(request)
+    if ctx.recordings is None:
+        return json_error(503, "recordings", RECORDINGS_NOT_CONFIGURED)
+    uniqueid = request.match_info["uniqueid"]
+    if not _UNIQUEID.match(uniqueid):
+        return json_error(400, "uniqueid", f"{uniqueid[:40]!r} is not an Asterisk uniqueid "
+                                           "(such as 1795849881.4)")
+    from hotline12345.recordings.api import ticket
+
+    try:
+        view = await asyncio.to_thread(ticket, ctx.recordings, uniqueid)
+    except Exception as exc:
+        return _recordings_unavailable(exc)
+    if view is None:
+        return json_error(404, "uniqueid", f"no ticket for call {uniqueid!r}: not transcribed "
+                                           "yet, or failed (see /api/recordings/failed)")
+    view["caller_name"] = masked_name(view.get("caller_name"))
+    return web.json_response(view, dumps=_dumps)
 
 
 def _seat_action(
@@ -404,11 +807,14 @@ async def _on_shutdown(app: web.Application) -> None:
 
 
 def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
-              confirm_timeout_s: float = 5.0, sse_heartbeat_s: float = 5.0) -> web.Application:
-    """The aiohttp application. The caller starts and stops ``runtime`` itself."""
+              confirm_timeout_s: float = 5.0, sse_heartbeat_s: float = 5.0,
+              recordings: RecordingSettings | None = None) -> web.Application:
+    """The aiohttp application. The caller starts and stops ``runtime`` itself.
+    ``recordings``: the recordings pipeline's settings, for the failed-jobs and ticket
+    endpoints (without them those answer 503 saying what to configure)."""
     app = web.Application(middlewares=[_security], client_max_size=64 * 1024)
     actions = SeatActions(runtime, audit_log, confirm_timeout_s=confirm_timeout_s)
-    app[_CTX_KEY] = _Ctx(runtime, users, audit_log, actions, sse_heartbeat_s)
+    app[_CTX_KEY] = _Ctx(runtime, users, audit_log, actions, sse_heartbeat_s, recordings)
     app[RUNTIME_KEY] = runtime
     app.router.add_get("/health", health)
     app.router.add_get("/login", login_page)
@@ -416,12 +822,17 @@ def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
     app.router.add_post("/api/login", api_login)
     app.router.add_post("/logout", logout)
     app.router.add_post("/api/logout", logout)
+    app.router.add_get("/password", password_page)
+    app.router.add_post("/password", password_form)
+    app.router.add_post("/api/password", api_password)
     app.router.add_get("/", index)
     app.router.add_get("/static/{name}", static_file)
     app.router.add_get("/api/me", me)
     app.router.add_get("/api/state", state)
     app.router.add_get("/api/stream", stream)
     app.router.add_get("/api/audit", audit)
+    app.router.add_get("/api/recordings/failed", recordings_failed)
+    app.router.add_get("/api/tickets/{uniqueid}", ticket_of_call)
     app.router.add_post("/api/seats/pause", _seat_action(SeatActions.pause))
     app.router.add_post("/api/seats/add", _seat_action(SeatActions.add))
     app.router.add_post("/api/seats/remove", _seat_action(SeatActions.remove))

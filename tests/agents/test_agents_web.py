@@ -264,6 +264,58 @@ async def test_sse_pushes_a_waiting_caller(wallboard: AgentsServices,
         r.close()
 
 
+async def test_sse_clients_share_one_snapshot_per_version(
+    fake_ami: FakeAmi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten wallboards open: each state version is built (and JSON-encoded) once for all."""
+    from hotline12345.agents import web
+
+    # No rebuild of an unchanged version for the clock's sake within this test.
+    monkeypatch.setattr(web, "SNAPSHOT_MAX_AGE_S", 60.0, raising=False)
+    fake_ami.add_member("q-general", FakeMember(AGENT1, "Agent One", membership="static"))
+    wallboard = await start(tmp_path, fake_ami)
+    runtime = wallboard.runtime
+    real = runtime.snapshot
+    builds: list[int] = []
+
+    def counting() -> dict[str, Any]:
+        builds.append(runtime.version)
+        return real()
+
+    runtime.snapshot = counting  # type: ignore[method-assign]
+
+    async def next_state(r: aiohttp.ClientResponse) -> tuple[int, dict[str, Any]]:
+        version = -1
+        while True:
+            line = await r.content.readline()
+            if line.startswith(b"id: "):
+                version = int(line[4:])
+            elif line.startswith(b"data: "):
+                return version, json.loads(line[6:])
+
+    seen: set[int] = set()
+    try:
+        async with client(wallboard) as s:
+            await login(s)
+            streams = [await s.get("/api/stream") for _ in range(10)]
+            for r in streams:
+                seen.add((await asyncio.wait_for(next_state(r), 10))[0])
+            fake_ami.caller_join("q-general", FakeCaller("1795849881.4", "Local/s@caller2;1",
+                                                         "13900139000", "王五", 0))
+            for r in streams:
+                while True:
+                    version, snap = await asyncio.wait_for(next_state(r), 10)
+                    seen.add(version)
+                    general = next(q for q in snap["queues"] if q["name"] == "q-general")
+                    if general["waiting"]:
+                        break
+            for r in streams:
+                r.close()
+    finally:
+        await wallboard.close()
+    assert len(builds) == len(set(builds)) <= len(seen)
+
+
 def basic(user: str, password: str) -> dict[str, str]:
     token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
     return {"Authorization": f"Basic {token}"}

@@ -289,6 +289,8 @@ async function loadAudit() {
 function follow() {
   const source = new EventSource("/api/stream");
   source.addEventListener("state", (ev) => render(JSON.parse(ev.data)));
+  // The session ended (logout elsewhere, expired, user removed, password changed).
+  source.addEventListener("logout", () => { source.close(); location.href = "/login"; });
   source.onerror = () => {
     const badge = document.getElementById("conn");
     badge.textContent = "与监控服务的连接中断，正在重连…";
@@ -300,6 +302,7 @@ async function main() {
   const res = await fetch("/api/me", { credentials: "same-origin" });
   if (res.status === 401) { location.href = "/login"; return; }
   me = await res.json();
+  if (me.must_change_password) { location.href = "/password"; return; }
   document.getElementById("who").textContent = `${me.user}（${me.role === "supervisor" ? "班长" : "观察员"}）`;
   if (me.can_act) setupActions();
   const state = await fetch("/api/state", { credentials: "same-origin" });
