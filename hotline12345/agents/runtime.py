@@ -8,6 +8,11 @@
 - otherwise it shows configured queues only, and says AMI is not configured.
 
 Waiters (the SSE stream) call :meth:`wait_change` and are woken on every change.
+
+Other subsystems see every AMI event through :meth:`AgentsRuntime.add_listener` without
+touching the state model (the recordings pipeline's ``JobSink.handle_event``): a listener is
+called in the monitor's reader, in stream order, after the state update, so it must not
+block; whatever it raises is caught (logged once per listener) and never stops the monitor.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from hotline12345.logs import log_event
@@ -26,7 +32,9 @@ from .codec import AmiMessage
 from .state import QueueDef, QueueState
 from .store import MemoryStore, StateStore
 
-__all__ = ["AgentsRuntime"]
+__all__ = ["AgentsRuntime", "AmiListener"]
+
+AmiListener = Callable[[AmiMessage], None]
 
 _log = logging.getLogger("hotline12345.agents")
 
@@ -37,6 +45,13 @@ HOW_TO_CONNECT = (
     "账号，然后重新运行 hotline12345 serve。"
 )
 NOT_CONFIGURED = "未连接 Asterisk：没有配置 AMI（Asterisk Manager Interface）。" + HOW_TO_CONNECT
+
+
+@dataclass(slots=True)
+class _Listener:
+    callback: AmiListener
+    name: str
+    failures: int = 0
 
 
 class AgentsRuntime:
@@ -65,6 +80,7 @@ class AgentsRuntime:
         self._dirty = asyncio.Event()
         self._save_interval = save_interval_s
         self._tasks: list[asyncio.Task[None]] = []
+        self._listeners: list[_Listener] = []
         self.started_at = clock()
 
     # ------------------------------------------------------------- lifecycle
@@ -104,17 +120,43 @@ class AgentsRuntime:
 
     # ------------------------------------------------------------- changes
 
+    def add_listener(self, callback: AmiListener, *, name: str | None = None) -> None:
+        """Call ``callback(event)`` for every AMI event, after the state model has applied
+        it. It runs in the monitor's reader: it must be quick and must not block. Its
+        exceptions are caught; the first one of each listener is logged
+        (``agents.listener.failed``), later ones only counted (:meth:`listener_failures`)."""
+        label = name or getattr(callback, "__qualname__", None) or repr(callback)
+        self._listeners.append(_Listener(callback, label))
+
+    def listener_failures(self) -> dict[str, int]:
+        return {li.name: li.failures for li in self._listeners}
+
     def _on_message(self, msg: AmiMessage) -> None:
-        self.events_total += msg.kind == "event"
+        is_event = msg.kind == "event"
+        self.events_total += is_event
         try:
             changed = self.state.apply(msg, self.clock())
         except Exception as exc:  # one odd event must not stop the monitor
             log_event(_log, "agents.state.apply_failed", logging.ERROR, ami_event=msg.name,
                       error=f"{type(exc).__name__}: {exc}")
-            return
+            changed = False
         if changed:
             self.notify()
             self._dirty.set()
+        if is_event and self._listeners:
+            self._tell_listeners(msg)
+
+    def _tell_listeners(self, msg: AmiMessage) -> None:
+        for listener in self._listeners:
+            try:
+                listener.callback(msg)
+            except Exception as exc:
+                listener.failures += 1
+                if listener.failures == 1:
+                    log_event(_log, "agents.listener.failed", logging.ERROR,
+                              listener=listener.name, ami_event=msg.name,
+                              error=f"{type(exc).__name__}: {exc}",
+                              hint="logged once per listener; later failures are counted")
 
     def _on_status(self, status: MonitorStatus) -> None:
         self.notify()

@@ -16,20 +16,27 @@ Configuration (never from the site file):
   the wallboard says so and how to connect.
 - Shared state: ``HOTLINE12345_REDIS_URL`` (else in the process).
 - Audit log: ``HOTLINE12345_DATABASE_URL`` (else SQLite in the data directory).
-- First admin: ``HOTLINE12345_ADMIN_PASSWORD``, else a one-time password printed once.
+- First admin: ``HOTLINE12345_ADMIN_PASSWORD``, else a one-time password printed once,
+  which must be changed at the first login.
+- Recordings (failed jobs and tickets in the API): the ``recordings`` settings that
+  ``serve`` builds with ``hotline12345.recordings.settings.settings_from``.
+- Other subsystems see every AMI event through ``ami_listeners`` (``serve`` passes the
+  recordings pipeline's ``JobSink.handle_event``).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -38,11 +45,15 @@ from hotline12345.paths import database_url as default_database_url
 
 from .audit import AuditLog
 from .client import AmiConfig
+from .codec import AmiMessage
 from .runtime import AgentsRuntime
 from .state import QueueDef, queue_defs
 from .store import StateStore, store_from_env
 from .users import ENV_ADMIN_PASSWORD, UserStore
 from .web import build_app
+
+if TYPE_CHECKING:
+    from hotline12345.recordings.settings import RecordingSettings
 
 __all__ = ["AgentsServices", "add_http_arguments", "start_agents_services"]
 
@@ -105,6 +116,16 @@ def _site_queues(site: object) -> tuple[QueueDef, ...]:
     return queue_defs(site)
 
 
+def _headers_listener(callback: Callable[[dict[str, str]], None]) -> Callable[[AmiMessage], None]:
+    """Adapt a listener of header dicts (``JobSink.handle_event``): each call gets its own
+    copy, so a listener that changes it cannot disturb another."""
+
+    def listener(msg: AmiMessage) -> None:
+        callback(dict(msg.headers))
+
+    return listener
+
+
 async def start_agents_services(
     site: object,
     data_dir: Path | str,
@@ -119,6 +140,8 @@ async def start_agents_services(
     bcrypt_rounds: int = 12,
     confirm_timeout_s: float = 5.0,
     say: Callable[[str], Any] = print,
+    ami_listeners: Sequence[Callable[[dict[str, str]], None]] = (),
+    recordings: RecordingSettings | None = None,
 ) -> AgentsServices:
     """Start the supervisor wallboard, its JSON API and, when AMI is configured, the AMI
     monitor; return a handle (also an async context manager) that stops them.
@@ -131,8 +154,14 @@ async def start_agents_services(
     an :class:`AmiConfig` uses that, ``None``/``False`` runs without AMI. ``store``:
     default from ``HOTLINE12345_REDIS_URL``.
 
+    ``ami_listeners``: each is called with the headers of every AMI event (a fresh dict),
+    after the state model applied it, in the monitor's reader: quick and non-blocking.
+    ``recordings``: the recordings pipeline's settings, for ``/api/recordings/failed`` and
+    ``/api/tickets/{uniqueid}`` (without them those answer 503 saying what to configure).
+
     Prints (through ``say``) the URL, and on a fresh install the one-time admin password.
-    Raises with a clear message if AMI is half-configured or Redis cannot be reached.
+    Raises with a clear message if AMI is half-configured or Redis cannot be reached; on
+    any failure everything started so far is stopped again, and no admin is created.
     """
     environ = os.environ if env is None else env
     data = Path(data_dir)
@@ -141,20 +170,29 @@ async def start_agents_services(
     ami_config = AmiConfig.from_env(environ) if ami is True else (ami or None)
     runtime = AgentsRuntime(queues, ami=ami_config,
                             store=store or store_from_env(dict(environ)), clock=clock)
+    for callback in ami_listeners:
+        runtime.add_listener(_headers_listener(callback),
+                             name=getattr(callback, "__qualname__", None) or repr(callback))
     users = UserStore.in_data_dir(data, rounds=bcrypt_rounds)
-    created = users.ensure_admin(dict(environ))
-    audit = AuditLog(database_url or environ.get(ENV_DATABASE_URL)
-                     or default_database_url(data))
-    await runtime.start()
-    app = build_app(runtime, users, audit, confirm_timeout_s=confirm_timeout_s)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+    audit = await asyncio.to_thread(
+        AuditLog, database_url or environ.get(ENV_DATABASE_URL) or default_database_url(data))
+    runner: web.AppRunner | None = None
     try:
+        await runtime.start()
+        app = build_app(runtime, users, audit, confirm_timeout_s=confirm_timeout_s,
+                        recordings=recordings)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         tcp = web.TCPSite(runner, http_host, http_port)
         await tcp.start()
+        # Last, so that a failed start never leaves an admin whose password nobody saw.
+        created = users.ensure_admin(dict(environ))
     except BaseException:
-        await runner.cleanup()
-        await runtime.stop()
+        if runner is not None:
+            with contextlib.suppress(Exception):
+                await runner.cleanup()
+        with contextlib.suppress(Exception):
+            await runtime.stop()
         audit.close()
         raise
     port = http_port
@@ -174,11 +212,12 @@ async def start_agents_services(
         else:
             services.admin_password = password
             say(f"  first start: log in as '{name}' with this one-time password: {password}")
-            say("  it is not shown again; change it with: "
-                f"hotline12345 agents users set {name} --role supervisor")
+            say("  it is not shown again, and must be changed at the first login "
+                f"({url}password)")
     if ami_config is None:
         say("  AMI not configured: the wallboard shows no live data until "
             "HOTLINE12345_AMI_HOST/_USER/_SECRET are set")
     log_event(_log, "agents.web.started", url=url, ami=bool(ami_config),
-              store=runtime.store.description)
+              store=runtime.store.description, listeners=len(ami_listeners),
+              recordings=recordings is not None)
     return services
