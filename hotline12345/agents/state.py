@@ -52,7 +52,6 @@ __all__ = [
     "QueueState",
     "Seat",
     "SeatState",
-    "masked_name",
     "queue_defs",
 ]
 
@@ -712,7 +711,7 @@ class QueueState:
                 {
                     "uniqueid": c.uniqueid,
                     "caller": _masked_number(c.number),
-                    "name": masked_name(c.name),
+                    "name": _masked_name(c.name),
                     "position": c.position,
                     "wait_s": round(max(0.0, now - c.joined_at), 3),
                     "joined_at": c.joined_at,
@@ -860,9 +859,11 @@ def _masked_number(number: str) -> str:
     return mask_number(number)
 
 
-def masked_name(name: str | None) -> str:
-    """A caller's name as the wallboard (and the ticket API) shows it: the first character
-    and at most two stars (``王*``, ``欧阳**``); nothing for an unknown name."""
+def _masked_name(name: str | None) -> str:
+    """A caller's name as the wallboard shows it: the first character and at most two
+    stars (``王*``, ``欧**``); nothing for an unknown name. The same rule as
+    ``hotline12345.tickets.store.mask_name`` (not imported: this module stays free of the
+    database models)."""
     if not name or name in ("<unknown>", "unknown"):
         return ""
     return name[0] + "*" * min(2, len(name) - 1) if len(name) > 1 else name

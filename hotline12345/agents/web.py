@@ -63,7 +63,6 @@ from .actions import ActionOutcome, RequestError, SeatActions
 from .audit import AuditLog
 from .metrics import CONTENT_TYPE, build_registry, render
 from .runtime import AgentsRuntime
-from .state import masked_name
 from .users import User, UserError, UserStore
 
 if TYPE_CHECKING:
@@ -773,7 +772,7 @@ async def ticket_of_call(request: web.Request) -> web.Response:
     if view is None:
         return json_error(404, "uniqueid", f"no ticket for call {uniqueid!r}: not transcribed "
                                            "yet, or failed (see /api/recordings/failed)")
-    view["caller_name"] = masked_name(view.get("caller_name"))
+    # ticket_view masks the caller's number and name (as the wallboard: 欧**).
     return web.json_response(view, dumps=_dumps)
 
 
