@@ -33,6 +33,7 @@ from pathlib import Path
 from hotline12345.asterisk import names
 from hotline12345.asterisk.conffile import (
     ConfFile,
+    Entry,
     Section,
     Step,
     dialplan,
@@ -45,7 +46,13 @@ from hotline12345.asterisk.conffile import (
 from hotline12345.asterisk.findings import Finding, Severity
 from hotline12345.asterisk.lint import lint_dir
 from hotline12345.asterisk.prompts import catalogue, find_audio, wav_problem
-from hotline12345.asterisk.render import AMI_READ, AMI_WRITE, all_asterisk_queues, site_dials
+from hotline12345.asterisk.render import (
+    AMI_READ,
+    AMI_WRITE,
+    all_asterisk_queues,
+    ami_reach_problem,
+    site_dials,
+)
 from hotline12345.config.schema import Site, Trunk, TrunkAuth
 
 _SOUND_REF = re.compile(r"(?<![/\w.-])hotline12345/([A-Za-z0-9_-]+)")
@@ -384,6 +391,25 @@ class _Checker:
                                  "register number of the site; the controller will send it to "
                                  "the general queue")
 
+    def _check_controllers(self, inbound: list[Step], agi: Step) -> None:
+        """[settings] names the controllers; with several, a failed one hands over."""
+        values = self.settings()
+        count = values.get("HOTLINE_AGI_COUNT")
+        n = int(count[1]) if count is not None and count[1].isdigit() else 0
+        bad = [i for i in range(1, n + 1)
+               if not values.get(f"HOTLINE_AGI_{i}", (agi, ""))[1].startswith("agi://")]
+        if n == 0 or bad:
+            self.error(count[0].file if count else agi.file, count[0].line if count else agi.line,
+                       "no-controller",
+                       f"[{names.CTX_SETTINGS}] must set HOTLINE_AGI_COUNT and HOTLINE_AGI_1.."
+                       "HOTLINE_AGI_<count> to agi://HOST:PORT URLs"
+                       + (f" (HOTLINE_AGI_{bad[0]} is missing or not agi://)" if bad else "")
+                       + "; render again")
+        elif n > 1 and not any("HOTLINE_AGI_TRY + 1" in s.data for s in inbound):
+            self.error(agi.file, agi.line, "no-failover",
+                       f"{n} controllers are set but the inbound step never tries the next one "
+                       "after AGISTATUS=FAILURE; render again")
+
     def check_fallback(self) -> None:
         steps = self.contexts.get(names.CTX_INBOUND)
         if steps is None:
@@ -396,6 +422,7 @@ class _Checker:
             self.error(names.EXTENSIONS, line, "no-controller",
                        f"[{names.CTX_INBOUND}] never calls AGI(agi://HOST:PORT/inbound,...)")
             return
+        self._check_controllers(steps, agi[0])
         if "${EXTEN}" not in agi[0].data.split(",", 1)[-1]:
             self.error(agi[0].file, agi[0].line, "no-controller",
                        "the inbound AGI call must pass the dialled number (${EXTEN}) as its "
@@ -527,6 +554,9 @@ class _Checker:
                 self.error(e.file, e.line, "ami-open",
                            f"permit={e.value} lets any address log in; permit only the "
                            "controller's address")
+        bind = gen.get("bindaddr") if gen else None
+        if bind is not None:
+            self._check_ami_reach(bind, user)
         for key, allowed in (("read", _EXTRA_READ_OK), ("write", _WRITE_OK)):
             entry = user.get(key)
             if entry is None:
@@ -542,6 +572,19 @@ class _Checker:
                 self.warning(entry.file, entry.line, "ami-privilege",
                              f"{key}={entry.value} grants {', '.join(extra)}, which the AMI "
                              "monitor does not use")
+
+    def _check_ami_reach(self, bind: Entry, user: Section) -> None:
+        """Each permitted controller can reach AMI where it listens (``bind``)."""
+        for e in (e for e in user.entries if e.key == "permit"):
+            try:
+                problem = ami_reach_problem(bind.value, e.value.split("/")[0])
+            except ValueError:
+                continue  # not an address: Asterisk reports it
+            if problem is not None:
+                self.error(bind.file, bind.line, "ami-unreachable",
+                           f"the controller {e.value.split('/')[0]} (permit= at {e.file}:"
+                           f"{e.line}) cannot log in: {problem}; render with --ami-bind set "
+                           "to this host's address on the controllers' network")
 
     # -- confbridge profiles ------------------------------------------------------------
 
@@ -623,6 +666,10 @@ class _Checker:
                        where.line if where else first.line, "ami-disabled",
                        "AMI ends up disabled (the last enabled= of manager.conf's [general] is "
                        "not yes): the AMI monitor cannot connect")
+        binds = [e for e in entries if e.key == "bindaddr"]
+        user = self.confs[names.MANAGER].first(names.AMI_USER)
+        if binds and user is not None and binds[-1].file != names.MANAGER:
+            self._check_ami_reach(binds[-1], user)  # a host line after ours won
 
     def _check_transports(self) -> None:
         seen: dict[tuple[str, str], Section] = {}

@@ -26,18 +26,24 @@ def register_asterisk_cmds(sub: argparse._SubParsersAction[argparse.ArgumentPars
     conf = sub.add_parser("asterisk-conf", help="render or check the Asterisk configuration")
     csub = conf.add_subparsers(dest="asterisk_command", metavar="ACTION", required=True)
 
-    r = csub.add_parser("render", help="write extensions.conf, queues.conf, manager.conf and "
-                        "pjsip.conf for the site")
+    r = csub.add_parser("render", help="write the site's dialplan, queues, AMI user, trunks "
+                        "and conference profiles (*_hotline12345.conf, to #include from "
+                        "/etc/asterisk)")
     add_config_option(r)
     r.add_argument("--out", required=True, metavar="DIR", help="directory to write into")
     d = RenderOptions()
-    r.add_argument("--agi-host", default=d.agi_host, metavar="IP",
-                   help=f"the controller's address: FastAGI host and the only address the AMI "
-                   f"user may log in from (default {d.agi_host})")
+    r.add_argument("--agi-host", action="append", dest="agi_hosts", metavar="IP",
+                   help="a controller's address: FastAGI host and an address the AMI user may "
+                   "log in from; repeat it for several controllers, which the dialplan tries "
+                   f"in this order (default {', '.join(d.agi_hosts)})")
     r.add_argument("--agi-port", type=int, default=d.agi_port, metavar="PORT",
                    help=f"the controller's FastAGI port (default {d.agi_port})")
     r.add_argument("--ami-port", type=int, default=d.ami_port, metavar="PORT",
                    help=f"AMI port (default {d.ami_port})")
+    r.add_argument("--ami-bind", default=d.ami_bind, metavar="IP",
+                   help="the address AMI listens on (manager.conf bindaddr; default "
+                   f"{d.ami_bind}): with a controller on another host, this host's address on "
+                   "the controllers' network")
     r.add_argument("--recordings-dir", metavar="PATH",
                    help=f"where MixMonitor writes (default: ${RECORDINGS_DIR_ENV}, the "
                    f"directory the recordings workers read, else {d.recordings_dir}); a "
@@ -75,8 +81,9 @@ def _render(args: argparse.Namespace) -> int:
     site = site_from_args(args)
     from_env = os.environ.get(RECORDINGS_DIR_ENV, "").strip()
     recordings_dir = args.recordings_dir or from_env or RenderOptions().recordings_dir
-    options = RenderOptions(agi_host=args.agi_host, agi_port=args.agi_port,
-                            ami_port=args.ami_port, recordings_dir=recordings_dir)
+    options = RenderOptions(agi_hosts=tuple(args.agi_hosts or RenderOptions().agi_hosts),
+                            agi_port=args.agi_port, ami_port=args.ami_port,
+                            ami_bind=args.ami_bind, recordings_dir=recordings_dir)
     try:
         rendered = render(site, options)
     except (RenderError, SecretError) as exc:

@@ -47,12 +47,31 @@ class RenderError(ValueError):
     """Bad render options or secrets; the message names the option and the fix."""
 
 
+def ami_reach_problem(bind: str, controller: str) -> str | None:
+    """Why a controller at ``controller`` could not log in to AMI listening on ``bind`` (both
+    IP addresses), or None. The permit= rule sees the connection's source address, which is
+    the controller's own only when it connects over the network to a non-loopback address."""
+    b, c = ipaddress.ip_address(bind), ipaddress.ip_address(controller)
+    if b.version == 4 and c.version == 6:
+        return f"AMI listens on IPv4 {b} only"
+    if b.version == 6 and c.version == 4 and not b.is_unspecified:
+        return f"AMI listens on IPv6 {b} only"
+    if b.is_loopback and not c.is_loopback:
+        return f"AMI listens on {b}, which only this host can reach"
+    if c.is_loopback and not (b.is_loopback or b.is_unspecified):
+        return (f"a controller on this host reaching AMI at {b} connects from {b}, not from "
+                f"{c}, so permit={c} never matches")
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class RenderOptions:
-    agi_host: str = "127.0.0.1"  # the controller (FastAGI server and AMI client) address
+    # The controllers (FastAGI servers and AMI clients), in the order the dialplan tries them.
+    agi_hosts: tuple[str, ...] = ("127.0.0.1",)
     agi_port: int = 4573
     recordings_dir: str = "/var/spool/asterisk/monitor/hotline12345"
     ami_port: int = 5038
+    ami_bind: str = "127.0.0.1"  # manager.conf bindaddr: where AMI listens
     member_ring_s: int = 15  # queues.conf timeout: how long one seat rings
     sub_centre_ring_s: int = 30
     linkage_ring_s: int = 60
@@ -60,12 +79,31 @@ class RenderOptions:
     periodic_announce_s: int = 30
 
     def validate(self) -> None:
+        if not self.agi_hosts:
+            raise RenderError("give at least one --agi-host (the controller's address)")
+        for host in self.agi_hosts:
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                raise RenderError(f'--agi-host "{host}" must be an IP address (it is also the '
+                                  "AMI user's permit= address); e.g. 127.0.0.1 or 10.0.0.5"
+                                  ) from None
+        seen = [str(ipaddress.ip_address(h)) for h in self.agi_hosts]
+        if len(set(seen)) != len(seen):
+            raise RenderError(f"--agi-host {', '.join(self.agi_hosts)}: a controller is given "
+                              "twice; give each once, in the order to try them")
         try:
-            ipaddress.ip_address(self.agi_host)
+            ipaddress.ip_address(self.ami_bind)
         except ValueError:
-            raise RenderError(f'--agi-host "{self.agi_host}" must be an IP address (it is also '
-                              "the AMI user's permit= address); e.g. 127.0.0.1 or 10.0.0.5"
-                              ) from None
+            raise RenderError(f'--ami-bind "{self.ami_bind}" must be an IP address of this '
+                              "Asterisk host (or 0.0.0.0 / :: for all)") from None
+        for host in self.agi_hosts:
+            problem = ami_reach_problem(self.ami_bind, host)
+            if problem is not None:
+                raise RenderError(f"--agi-host {host} cannot reach AMI: {problem}; give "
+                                  "--ami-bind with this Asterisk host's address on the "
+                                  "controller's network (or 0.0.0.0 to listen everywhere, "
+                                  "the permit= lines still admitting only the controllers)")
         for label, port in (("--agi-port", self.agi_port), ("--ami-port", self.ami_port)):
             if not 1 <= port <= 65535:
                 raise RenderError(f"{label} {port} is not a TCP port (1-65535)")
@@ -82,10 +120,14 @@ class RenderOptions:
                 raise RenderError(f"{label} must be a positive number of seconds")
 
     @property
-    def agi_url(self) -> str:
-        host = ipaddress.ip_address(self.agi_host)
-        shown = f"[{host}]" if host.version == 6 else str(host)
-        return f"agi://{shown}:{self.agi_port}"
+    def agi_urls(self) -> list[str]:
+        """``agi://HOST:PORT`` of each controller, in order."""
+        out = []
+        for h in self.agi_hosts:
+            host = ipaddress.ip_address(h)
+            out.append(f"agi://[{host}]:{self.agi_port}" if host.version == 6
+                       else f"agi://{host}:{self.agi_port}")
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,8 +230,10 @@ def _extensions(site: Site, opts: RenderOptions) -> str:
         ";    variables: HOTLINE_ACTION, HOTLINE_QUEUE, QUEUE_PRIO, HOTLINE_QUEUE_TIMEOUT,",
         ";    HOTLINE_OVERFLOW_*, HOTLINE_DIAL, HOTLINE_TRANSFER, HOTLINE_FALLBACK_QUEUE,",
         ";    HOTLINE_REC (the recording's base name).",
-        "; 3. Whenever AGISTATUS is not SUCCESS (controller down, refused, crashed) or the",
-        ";    decision is unusable, the fallback sends the call to the general 12345 queue.",
+        "; 3. A controller that cannot be reached (AGISTATUS=FAILURE) hands the call to the",
+        ";    next one, if there are several. Whenever no controller decided (AGISTATUS not",
+        ";    SUCCESS) or the decision is unusable, the fallback sends the call to the general",
+        ";    12345 queue.",
         "; 4. The action runs: queue (with overflow), sub-centre transfer, linkage transfer",
         ";    (blind, or three-way in a conference), or announce-and-hang-up.",
         "; 5. MixMonitor records every connected call; the survey (好差评) runs when the seat",
@@ -217,8 +261,10 @@ def _extensions(site: Site, opts: RenderOptions) -> str:
 
 
 def _settings(site: Site, opts: RenderOptions, general: str, linkage_prio: int) -> list[str]:
+    urls = opts.agi_urls
     values = [
-        ("HOTLINE_AGI", opts.agi_url),
+        ("HOTLINE_AGI_COUNT", str(len(urls))),
+        *((f"HOTLINE_AGI_{i}", url) for i, url in enumerate(urls, 1)),
         ("HOTLINE_GENERAL_QUEUE", general),
         ("HOTLINE_REC_DIR", opts.recordings_dir.rstrip("/")),
         ("HOTLINE_SUB_CENTRE_RING", str(opts.sub_centre_ring_s)),
@@ -314,10 +360,13 @@ def _inbound_context() -> list[str]:
         f" same => n,Set(CHANNEL(hangup_handler_push)={CTX_HANGUP},s,1)",
         " same => n,Answer()",
         " same => n,Set(HOTLINE_DIALLED=${EXTEN})",
+        "; The controllers HOTLINE_AGI_1..HOTLINE_AGI_COUNT, in order (see retry below);",
+        "; HOTLINE_AGI stays the one that took the call (the survey goes to it too).",
+        " same => n,Set(HOTLINE_AGI_TRY=1)",
+        " same => n(agi),Set(HOTLINE_AGI=${HOTLINE_AGI_${HOTLINE_AGI_TRY}})",
         " same => n,AGI(${HOTLINE_AGI}/inbound,${EXTEN},${HOTLINE_TRUNK})",
-        "; The fallback: anything but SUCCESS (FAILURE when the controller is down or fails,",
-        "; NOTFOUND) goes to the general queue.",
-        ' same => n,GotoIf($["${AGISTATUS}" != "SUCCESS"]?fallback)',
+        "; Anything but SUCCESS: the next controller, or the fallback (below).",
+        ' same => n,GotoIf($["${AGISTATUS}" != "SUCCESS"]?retry)',
         when("queue", f"{CTX_QUEUE},s,1"),
         when("expert", f"{CTX_QUEUE},s,1"),
         when("sub_centre", f"{CTX_SUB_CENTRE},s,1"),
@@ -334,6 +383,20 @@ def _inbound_context() -> list[str]:
         f" same => n,Goto({CTX_QUEUE},s,1)",
         "; announce_hangup: the controller has played the announcement.",
         " same => n(hangup),Hangup(16)",
+        *_wrapped("The next controller, only after FAILURE (the controller refused the "
+                  "connection or did not answer within res_agi's 2 s connect timeout, or the "
+                  "AGI session failed) and only while this one had not decided yet (no "
+                  "HOTLINE_ACTION: a decision is never taken twice). The next one starts the "
+                  "call's flow over: a prompt the failed one had already played is heard "
+                  "again. A controller that ends its session without deciding, NOTFOUND, and "
+                  "the last controller's FAILURE: the fallback. A caller who hung up leaves "
+                  "the dialplan (AGISTATUS=HANGUP) and is never retried."),
+        ' same => n(retry),GotoIf($["${AGISTATUS}" != "FAILURE" | '
+        '"${HOTLINE_ACTION}" != ""]?fallback)',
+        " same => n,GotoIf($[${HOTLINE_AGI_TRY} >= ${HOTLINE_AGI_COUNT}]?fallback)",
+        " same => n,NoOp(hotline12345 controller ${HOTLINE_AGI} failed, trying the next)",
+        " same => n,Set(HOTLINE_AGI_TRY=$[${HOTLINE_AGI_TRY} + 1])",
+        " same => n,Goto(agi)",
         "",
     ]
 
@@ -643,11 +706,11 @@ AMI_WRITE = ("agent",)
 
 
 def _manager(site: Site, opts: RenderOptions, secrets: _Secrets) -> str:
-    host = ipaddress.ip_address(opts.agi_host)
-    bind = ("127.0.0.1" if host.version == 4 else "::1") if host.is_loopback else (
-        "0.0.0.0" if host.version == 4 else "::")
-    any_net = "0.0.0.0/0.0.0.0" if host.version == 4 else "::/0"
-    one = f"{host}/255.255.255.255" if host.version == 4 else f"{host}/128"
+    hosts = [ipaddress.ip_address(h) for h in opts.agi_hosts]
+    denies = [f"deny={net}" for version, net in ((4, "0.0.0.0/0.0.0.0"), (6, "::/0"))
+              if any(h.version == version for h in hosts)]
+    permits = [f"permit={h}/255.255.255.255" if h.version == 4 else f"permit={h}/128"
+               for h in hosts]
     secret = secrets.get(names.AMI_SECRET_ENV)
     lines = _header(site, names.MANAGER, "the AMI user of the hotline12345 AMI monitor")
     lines += [
@@ -657,16 +720,16 @@ def _manager(site: Site, opts: RenderOptions, secrets: _Secrets) -> str:
         "[general](+)",
         "enabled=yes",
         f"port={opts.ami_port}",
-        f"bindaddr={bind}",
+        f"bindaddr={ipaddress.ip_address(opts.ami_bind)}",
         "",
         "; Least privilege: read only call, agent and user events; write only class agent",
         "; (QueueAdd/QueueRemove/QueuePause/QueuePenalty). QueueStatus, QueueSummary and Ping",
-        "; need no class. Logins only from the controller's address. The secret comes from",
+        "; need no class. Logins only from the controllers' addresses. The secret comes from",
         f"; {names.AMI_SECRET_ENV} at render time.",
         f"[{names.AMI_USER}]",
         f"secret={secret}",
-        f"deny={any_net}",
-        f"permit={one}",
+        *denies,
+        *permits,
         f"read={','.join(AMI_READ)}",
         f"write={','.join(AMI_WRITE)}",
         "writetimeout=5000",

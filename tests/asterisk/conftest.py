@@ -14,6 +14,7 @@ from hotline12345.asterisk import CONF_FILES, RenderOptions, render
 from hotline12345.asterisk.names import CONFBRIDGE, MANAGER, PJSIP, QUEUES
 from hotline12345.asterisk.names import EXTENSIONS as EXT
 from hotline12345.config import Site, default_site_path, load_site
+from hotline12345.env import RECORDINGS_DIR_ENV
 
 __all__ = ["CONFBRIDGE", "EXT", "MANAGER", "PJSIP", "QUEUES", "REPO", "SHIPPED"]
 
@@ -23,10 +24,11 @@ SHIPPED = REPO / "asterisk_conf"
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No secret and no site override leaks in from the developer's shell."""
+    """No secret, site or recordings-directory override leaks in from the developer's
+    shell (the render through the CLI must equal the shipped one)."""
     for name in list(os.environ):
         if name.startswith(("HOTLINE12345_AMI_SECRET", "HOTLINE12345_TRUNK_")) or \
-                name == "HOTLINE12345_CONFIG":
+                name in ("HOTLINE12345_CONFIG", RECORDINGS_DIR_ENV):
             monkeypatch.delenv(name)
     yield
 

@@ -57,7 +57,7 @@ def test_rendered_files_are_include_files() -> None:
         names = [h for h, _ in headers((SHIPPED / name).read_text(encoding="utf-8"))]
         assert "general" not in names and "globals" not in names, name
     ext = (SHIPPED / EXT).read_text(encoding="utf-8")
-    assert "exten => s,1,Set(HOTLINE_AGI=" in ext
+    assert "exten => s,1,Set(HOTLINE_AGI_COUNT=" in ext
     assert ext.count("Gosub(hotline12345-settings,s,1)") >= 3
     # manager: (+) adds to the host's [general] rather than opening a second one.
     assert headers((SHIPPED / MANAGER).read_text(encoding="utf-8"))[0] == ("general", "(+)")

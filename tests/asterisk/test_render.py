@@ -107,26 +107,74 @@ def test_a_secret_with_a_control_character_is_refused(monkeypatch: pytest.Monkey
 
 
 def test_controller_address_is_a_render_option(site: Site) -> None:
-    out = render(site, RenderOptions(agi_host="10.0.0.5", agi_port=4600))
-    assert "Set(HOTLINE_AGI=agi://10.0.0.5:4600)\n" in out.files[EXT]
+    out = render(site, RenderOptions(agi_hosts=("10.0.0.5",), agi_port=4600,
+                                     ami_bind="10.0.0.2"))
+    assert "Set(HOTLINE_AGI_1=agi://10.0.0.5:4600)\n" in out.files[EXT]
     manager = out.files[MANAGER]
     assert "permit=10.0.0.5/255.255.255.255\n" in manager
     assert "deny=0.0.0.0/0.0.0.0\n" in manager
-    assert "bindaddr=0.0.0.0\n" in manager  # the controller is remote
-    v6 = render(site, RenderOptions(agi_host="::1"))
-    assert "Set(HOTLINE_AGI=agi://[::1]:4573)\n" in v6.files[EXT]
+    assert "bindaddr=10.0.0.2\n" in manager
+    v6 = render(site, RenderOptions(agi_hosts=("::1",), ami_bind="::1"))
+    assert "Set(HOTLINE_AGI_1=agi://[::1]:4573)\n" in v6.files[EXT]
     assert "permit=::1/128\n" in v6.files[MANAGER]
+    assert "deny=::/0\n" in v6.files[MANAGER] and "deny=0.0.0.0" not in v6.files[MANAGER]
     assert "bindaddr=::1\n" in v6.files[MANAGER]
 
 
+def test_several_controllers_are_tried_in_order(site: Site) -> None:
+    out = render(site, RenderOptions(agi_hosts=("10.0.0.5", "10.0.0.6", "fd00::7"),
+                                     ami_bind="::"))
+    ext = sections(out.files[EXT])
+    settings = ext["hotline12345-settings"]
+    assert ("Set(HOTLINE_AGI_COUNT=3)\n same => n,Set(HOTLINE_AGI_1=agi://10.0.0.5:4573)\n"
+            " same => n,Set(HOTLINE_AGI_2=agi://10.0.0.6:4573)\n"
+            " same => n,Set(HOTLINE_AGI_3=agi://[fd00::7]:4573)\n") in settings
+    inbound = [ln for ln in ext[CTX_INBOUND].splitlines() if not ln.startswith(";")]
+    agi = next(i for i, ln in enumerate(inbound) if "AGI(${HOTLINE_AGI}/inbound," in ln)
+    assert inbound[agi - 1] == " same => n(agi),Set(HOTLINE_AGI=${HOTLINE_AGI_${HOTLINE_AGI_TRY}})"
+    retry = next(i for i, ln in enumerate(inbound) if "n(retry)" in ln)
+    # Only FAILURE before any decision moves on; the last controller's failure falls back.
+    assert '"${AGISTATUS}" != "FAILURE" | "${HOTLINE_ACTION}" != ""]?fallback' in inbound[retry]
+    assert "${HOTLINE_AGI_TRY} >= ${HOTLINE_AGI_COUNT}]?fallback" in inbound[retry + 1]
+    assert inbound[retry + 3:retry + 5] == [
+        " same => n,Set(HOTLINE_AGI_TRY=$[${HOTLINE_AGI_TRY} + 1])", " same => n,Goto(agi)"]
+    manager = out.files[MANAGER]
+    assert re.findall(r"^(permit|deny)=(.*)$", manager, re.M) == [
+        ("deny", "0.0.0.0/0.0.0.0"), ("deny", "::/0"), ("permit", "10.0.0.5/255.255.255.255"),
+        ("permit", "10.0.0.6/255.255.255.255"), ("permit", "fd00::7/128")]
+    assert "bindaddr=::\n" in manager
+
+
+def test_a_remote_controller_needs_an_explicit_ami_bind(site: Site) -> None:
+    """AMI listens on 127.0.0.1 unless told otherwise: never silently on every address."""
+    with pytest.raises(RenderError, match="--ami-bind"):
+        render(site, RenderOptions(agi_hosts=("10.0.0.5",)))
+    assert "bindaddr=127.0.0.1\n" in render(site).files[MANAGER]
+    assert "bindaddr=0.0.0.0\n" in render(
+        site, RenderOptions(agi_hosts=("10.0.0.5",), ami_bind="0.0.0.0")).files[MANAGER]
+
+
 @pytest.mark.parametrize("options, match", [
-    (RenderOptions(agi_host="controller.example"), "--agi-host"),
+    (RenderOptions(agi_hosts=("controller.example",)), "--agi-host"),
+    (RenderOptions(agi_hosts=()), "--agi-host"),
+    (RenderOptions(agi_hosts=("10.0.0.5", "10.0.0.5"), ami_bind="0.0.0.0"), "twice"),
     (RenderOptions(agi_port=70000), "--agi-port"),
+    (RenderOptions(ami_bind="localhost"), "--ami-bind"),
+    (RenderOptions(agi_hosts=("fd00::7",), ami_bind="10.0.0.2"), "IPv4"),
+    (RenderOptions(agi_hosts=("127.0.0.1",), ami_bind="10.0.0.2"), "permit=127.0.0.1"),
     (RenderOptions(recordings_dir="relative/dir"), "--recordings-dir"),
 ])
 def test_bad_options_are_refused(site: Site, options: RenderOptions, match: str) -> None:
     with pytest.raises(RenderError, match=match):
         render(site, options)
+
+
+def test_cli_takes_several_controllers_and_the_ami_bind(tmp_path: Path) -> None:
+    assert main(["asterisk-conf", "render", "--out", str(tmp_path), "--agi-host", "10.0.0.5",
+                 "--agi-host", "10.0.0.6", "--ami-bind", "10.0.0.2"]) == 0
+    ext = (tmp_path / EXT).read_text(encoding="utf-8")
+    assert "Set(HOTLINE_AGI_COUNT=2)" in ext and "Set(HOTLINE_AGI_2=agi://10.0.0.6:4573)" in ext
+    assert "bindaddr=10.0.0.2\n" in (tmp_path / MANAGER).read_text(encoding="utf-8")
 
 
 def test_cli_reports_bad_options(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -192,7 +240,9 @@ def test_fallback_follows_the_inbound_agi_and_reaches_the_general_queue(site: Si
     lines = [ln for ln in body.splitlines() if not ln.startswith(";")]
     agi = next(i for i, ln in enumerate(lines) if "AGI(${HOTLINE_AGI}/inbound,${EXTEN}," in ln)
     guard = lines[agi + 1]
-    assert guard == ' same => n,GotoIf($["${AGISTATUS}" != "SUCCESS"]?fallback)'
+    assert guard == ' same => n,GotoIf($["${AGISTATUS}" != "SUCCESS"]?retry)'
+    retry = next(i for i, ln in enumerate(lines) if "n(retry)" in ln)
+    assert lines[retry].endswith("]?fallback)")  # with one controller, no other to try
     fallback = next(i for i, ln in enumerate(lines) if "n(fallback)" in ln)
     tail = "\n".join(lines[fallback:])
     assert "Set(HOTLINE_QUEUE=${HOTLINE_GENERAL_QUEUE})" in tail
