@@ -48,7 +48,7 @@ def test_postgresql_errors_carry_neither_parameters_nor_rows(pg_database: str,
     engine = make_engine(pg_database)
     try:
         with pytest.raises(DBAPIError) as caught, engine.begin() as conn:
-            conn.execute(insert(Ticket.__table__).values(**row))
+            conn.execute(insert(Ticket).values(**row))
     finally:
         engine.dispose()
     if row["uniqueid"] is not None:  # without hide_parameters: [parameters: {'caller': ...
@@ -67,7 +67,7 @@ def test_error_text_of_other_errors() -> None:
 
 def _refusing_save(session: Session, draft: TicketDraft) -> tuple[int, bool]:
     """A writer that skips fitting the draft, so that PostgreSQL refuses the row."""
-    session.execute(insert(Ticket.__table__).values(
+    session.execute(insert(Ticket).values(
         uniqueid=draft.uniqueid, status="受理", caller=draft.caller, seat="座" * 300,
         transcript=draft.transcript))
     return 0, True

@@ -93,7 +93,7 @@ def test_the_sink_survives_a_queue_it_cannot_open(sqlite_url: str, tmp_path: Pat
                                                   monkeypatch: pytest.MonkeyPatch,
                                                   caplog: pytest.LogCaptureFixture) -> None:
     settings = base_settings(sqlite_url, tmp_path / "recordings")
-    real_open = api.open_queue
+    real_open = worker.open_queue
     attempts: list[int] = []
 
     def opening(s: RecordingSettings, sessions: sessionmaker[Session]) -> JobQueue:
@@ -123,7 +123,7 @@ def test_the_sink_survives_enqueue_errors(sqlite_url: str, tmp_path: Path,
                                           caplog: pytest.LogCaptureFixture) -> None:
     settings = base_settings(sqlite_url, tmp_path / "recordings")
     flaky: list[_Flaky] = []
-    real_open = api.open_queue
+    real_open = worker.open_queue
 
     def opening(s: RecordingSettings, sessions: sessionmaker[Session]) -> JobQueue:
         flaky.append(_Flaky(real_open(s, sessions), {"9.1"}, RuntimeError("boom")))
