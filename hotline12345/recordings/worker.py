@@ -27,6 +27,7 @@ from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotline12345.db.engine import error_text, make_engine
@@ -116,6 +117,10 @@ def _worker_main(settings: RecordingSettings, model: LoadedModel, consumer: str,
                       consumer=consumer, error=str(exc), retry_in_s=pause)
             stop.wait(pause)
             pause = min(pause * 2, settings.reconnect_max_s)
+        except SQLAlchemyError as exc:  # a refused statement: its message may hold call data
+            log_event(log, "recordings.worker.error", logging.ERROR, consumer=consumer,
+                      error=error_text(exc))
+            stop.wait(1.0)
         except Exception:
             log.exception("recordings.worker.error", extra={"fields": {"consumer": consumer}})
             stop.wait(1.0)
