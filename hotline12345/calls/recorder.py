@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 class CallRecorder:
     def __init__(self, store: CallStore, *, max_batch: int = 1000, max_queue: int = 100_000,
-                 linger_s: float = 0.02) -> None:
+                 linger_s: float = 0.1) -> None:
         if max_batch < 1 or max_queue < 1:
             raise ValueError("max_batch and max_queue must be at least 1")
         self.store = store
@@ -34,6 +34,7 @@ class CallRecorder:
         self._submitted = 0
         self._done = 0
         self._closed = False
+        self._hurry = 0  # flush() calls in progress
         self.written = 0
         self.failed = 0
         self.dropped = 0
@@ -52,21 +53,25 @@ class CallRecorder:
                 return
             self._queue.append(item)
             self._submitted += 1
-            if len(self._queue) == 1:
-                self._cond.notify_all()
+            if len(self._queue) == 1 or len(self._queue) == self.max_batch:
+                self._cond.notify_all()  # work to do, or a full batch: no more lingering
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything submitted so far has been written (or failed)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             target = self._submitted
-            while self._done < target:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._cond.notify_all()
-                self._cond.wait(remaining if remaining is not None else 0.5)
-            return True
+            self._hurry += 1  # the writer stops lingering while someone flushes
+            try:
+                while self._done < target:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return False
+                    self._cond.notify_all()
+                    self._cond.wait(remaining if remaining is not None else 0.5)
+                return True
+            finally:
+                self._hurry -= 1
 
     def close(self, timeout: float = 30.0) -> None:
         """Write what is queued, then stop the writer thread."""
@@ -88,7 +93,11 @@ class CallRecorder:
                     return
                 closing = self._closed
             if not closing and self.linger_s and len(self._queue) < self.max_batch:
-                time.sleep(self.linger_s)  # gather a batch; one transaction for many calls
+                # Gather a batch: one transaction for many calls (a few hundred at full
+                # load, which spreads each batch's fixed cost thin). flush() and close()
+                # cut the wait short.
+                with self._cond:
+                    self._cond.wait_for(self._no_linger, self.linger_s)
             with self._cond:
                 n = min(len(self._queue), self.max_batch)
                 batch = [self._queue.popleft() for _ in range(n)]
@@ -96,6 +105,9 @@ class CallRecorder:
             with self._cond:
                 self._done += len(batch)
                 self._cond.notify_all()
+
+    def _no_linger(self) -> bool:
+        return self._hurry > 0 or self._closed or len(self._queue) >= self.max_batch
 
     def _write(self, batch: list[StoreItem]) -> None:
         try:
