@@ -1,6 +1,7 @@
 """Asterisk configuration rendered from the site file, checked, and the prompt audio.
 
-- :func:`render` writes extensions.conf, queues.conf, manager.conf and pjsip.conf;
+- :func:`render` writes the ``*_hotline12345.conf`` files of ``CONF_FILES`` (dialplan, queues,
+  AMI user, trunks, conference profiles), which the host's own files ``#include``;
 - :func:`check_dir` runs asterisklint and hotline12345's own cross-checks over a rendered
   directory;
 - :func:`build_prompts` turns every prompt into 8 kHz audio Asterisk plays.

@@ -4,7 +4,7 @@ Cross-checks, against the site file the directory was rendered from:
 
 - every context a dialplan step, a PJSIP endpoint or a transfer refers to exists, and so does
   every extension and label a jump names;
-- every queue the dialplan or the controller may use exists in queues.conf;
+- every queue the dialplan or the controller may use exists in the queues file;
 - every prompt referenced (``hotline12345/<id>``) is a known prompt, and, given ``sounds``,
   has audio Asterisk can play;
 - every register number and access number has a route of its own to the controller in every

@@ -13,8 +13,8 @@ Its limits, and how this module routes around them:
   ``[general]``) is read as a bad line, and every entry under it as outside any section. A
   file with such headers is linted as a copy without the ``(+)`` (same lines, same numbers);
   :mod:`hotline12345.asterisk.check` checks the appending itself.
-- Only extensions.conf gets semantic checks (applications, functions, gotos, priorities).
-  queues.conf, manager.conf and pjsip.conf get its generic syntax check (sections,
+- Only the dialplan file gets semantic checks (applications, functions, gotos, priorities).
+  The queues, manager, pjsip and confbridge files get its generic syntax check (sections,
   ``key=value``, whitespace, ``#include``); :mod:`hotline12345.asterisk.check` does the rest.
 - It keeps its messages in class-level state and prints them to stderr: each run resets that
   state, mutes printing, and reads the messages back. Runs are serialised with a lock.
