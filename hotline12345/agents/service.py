@@ -116,7 +116,7 @@ def _site_queues(site: object) -> tuple[QueueDef, ...]:
     return queue_defs(site)
 
 
-def _headers_listener(callback: Callable[[dict[str, str]], None]) -> Callable[[AmiMessage], None]:
+def _headers_listener(callback: Callable[[dict[str, str]], object]) -> Callable[[AmiMessage], None]:
     """Adapt a listener of header dicts (``JobSink.handle_event``): each call gets its own
     copy, so a listener that changes it cannot disturb another."""
 
@@ -140,7 +140,7 @@ async def start_agents_services(
     bcrypt_rounds: int = 12,
     confirm_timeout_s: float = 5.0,
     say: Callable[[str], Any] = print,
-    ami_listeners: Sequence[Callable[[dict[str, str]], None]] = (),
+    ami_listeners: Sequence[Callable[[dict[str, str]], object]] = (),
     recordings: RecordingSettings | None = None,
 ) -> AgentsServices:
     """Start the supervisor wallboard, its JSON API and, when AMI is configured, the AMI

@@ -109,7 +109,8 @@ def _serve(args: argparse.Namespace) -> int:
     from hotline12345.agents.service import start_agents_services
     from hotline12345.calls.recorder import CallRecorder
     from hotline12345.calls.store import SqlCallStore
-    from hotline12345.config import ConfigError, load_site
+    from hotline12345.config.cli import site_from_args
+    from hotline12345.env import DATABASE_URL_ENV
     from hotline12345.ivr.flows import Services, build_registry
     from hotline12345.ivr.queue_load import QueueLoadBoard
     from hotline12345.ivr.server import FastAgiServer, ServerConfig
@@ -124,31 +125,29 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"hotline12345 serve: {exc}", file=sys.stderr)
         return 2
-    try:
-        site = load_site(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        print("fix the site file; `hotline12345 config check` lists every error",
-              file=sys.stderr)
-        return 2
+    site = site_from_args(args)
     root = data_dir(args.data_dir)
-    url = os.environ.get("HOTLINE12345_DATABASE_URL") or database_url(root)
+    url = os.environ.get(DATABASE_URL_ENV) or database_url(root)
     try:
         from hotline12345.db.migrate import upgrade
 
         upgrade(url)
     except ImportError:  # pragma: no cover - migrations not installed: the store creates
         pass
+    from hotline12345.recordings.api import JobSink
     from hotline12345.recordings.model import ModelError
     from hotline12345.recordings.settings import settings_from
     from hotline12345.recordings.worker import start_embedded_pool
 
+    recording_settings = settings_from(site, data_dir=args.data_dir, database_url=url)
     try:  # one transcription worker pool (a spawned process); None when no model is set
-        recordings = start_embedded_pool(settings_from(site, data_dir=args.data_dir,
-                                                       database_url=url))
+        recordings = start_embedded_pool(recording_settings)
     except ModelError as exc:
         print(f"hotline12345 serve: {exc}", file=sys.stderr)
         return 2
+    # Finished recordings that AMI reports (UserEvent HotlineRecording, MixMonitorStop,
+    # Hangup) become jobs at once, with the call's facts; the directory scan is the net.
+    job_sink = JobSink(recording_settings)
     store = SqlCallStore(url)
     recorder = CallRecorder(store)
     queue_load = QueueLoadBoard()  # live waiting callers per queue, once AMI is followed
@@ -171,8 +170,9 @@ def _serve(args: argparse.Namespace) -> int:
               f"(flows: {', '.join(registry.names())}); data in {root}", file=sys.stderr,
               flush=True)
         try:
-            services = await start_agents_services(site, root, args.http_host, args.http_port,
-                                                   database_url=url)
+            services = await start_agents_services(
+                site, root, args.http_host, args.http_port, database_url=url,
+                ami_listeners=[job_sink.handle_event], recordings=recording_settings)
         except Exception as exc:
             await server.shutdown(0)
             print(f"hotline12345 serve: the wallboard could not start: {exc}", file=sys.stderr)
@@ -189,6 +189,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         asyncio.run(run())
     finally:
+        job_sink.close()
         recorder.close()
         store.close()
         if recordings is not None:

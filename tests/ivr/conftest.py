@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,8 +24,8 @@ from hotline12345.ivr.flows import Services, build_registry
 from hotline12345.ivr.registry import FlowRegistry
 from hotline12345.ivr.server import FastAgiServer, ServerConfig
 from hotline12345.routing import Router
+from tests.captures import CAPTURES
 
-CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "asterisk-22-captures"
 FASTAGI_CAPTURE = CAPTURES / "fastagi-session.log"
 
 #: A Saturday afternoon, long after every default-register cut-over.
@@ -107,3 +108,54 @@ async def read_all(reader: asyncio.StreamReader, timeout: float = 10.0) -> bytes
     async with asyncio.timeout(timeout):
         return await reader.read()
 
+
+
+@contextlib.asynccontextmanager
+async def serve_process(data_dir: Path, ami_port: int) -> AsyncIterator[int]:
+    """``hotline12345 serve`` as a process on embedded defaults in ``data_dir``, its AMI
+    monitor pointed at a fake Asterisk on ``ami_port``; yields the FastAGI port. On exit it
+    is stopped with SIGTERM and must exit 0."""
+    import os
+    import re
+    import sys
+
+    exe = Path(sys.executable).with_name("hotline12345")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "hotline12345.cli"]
+    env = dict(os.environ, HOTLINE12345_DATA_DIR=str(data_dir),
+               HOTLINE12345_ADMIN_PASSWORD="test-only-password",
+               HOTLINE12345_AMI_HOST="127.0.0.1", HOTLINE12345_AMI_PORT=str(ami_port),
+               HOTLINE12345_AMI_USER="hotline", HOTLINE12345_AMI_SECRET="s3cret")
+    for key in ("HOTLINE12345_REDIS_URL", "HOTLINE12345_DATABASE_URL",
+                "HOTLINE12345_AMI_SECRET_FILE", "HOTLINE12345_RECORDINGS_DIR",
+                "HOTLINE12345_VOSK_MODEL"):
+        env.pop(key, None)
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, "serve", "--agi-port", "0", "--http-port", "0", "--log-level", "WARNING",
+        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    assert proc.stderr is not None
+    try:
+        port = 0
+        seen: list[str] = []
+        async with asyncio.timeout(60):
+            while not port:
+                line = (await proc.stderr.readline()).decode()
+                assert line, "serve exited: " + "".join(seen)
+                seen.append(line)
+                m = re.search(r"FastAGI on 127\.0\.0\.1:(\d+)", line)
+                port = int(m.group(1)) if m else 0
+        yield port
+    finally:
+        proc.terminate()
+        async with asyncio.timeout(60):
+            rc = await proc.wait()
+    assert rc == 0
+
+
+async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait for ``cond`` (a state reached, never a duration measured)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        if loop.time() > end:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)

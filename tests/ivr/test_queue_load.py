@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,18 +31,9 @@ from hotline12345.ivr.simulate import CallScript, capture_like_env, run_session
 from hotline12345.routing import QueueLoad, Router
 from tests.agents.fake_ami import FakeAmi, FakeCaller
 
-from .conftest import FIXED_NOW, ServerFactory
+from .conftest import FIXED_NOW, ServerFactory, serve_process, until
 
 MARKET_NUMBER = "12315"  # a dual-number legacy hotline queued at `market`
-
-
-async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 def waiting(board: QueueLoadBoard, queue: str) -> int:
@@ -262,35 +252,9 @@ def test_board_settings_are_checked() -> None:
 async def test_serve_feeds_the_ami_monitors_queues_to_routing(tmp_path: Path) -> None:
     """``hotline12345 serve`` as a process, its AMI monitor on a fake Asterisk: once 20
     callers wait in ``market``, its FastAGI calls for ``market`` go to ``q-general``."""
-    import os
-    import re
-    import sys
-
-    exe = Path(sys.executable).with_name("hotline12345")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "hotline12345.cli"]
     async with FakeAmi() as ami:
         ami.add_queue("market")
-        env = dict(os.environ, HOTLINE12345_DATA_DIR=str(tmp_path),
-                   HOTLINE12345_ADMIN_PASSWORD="test-only-password",
-                   HOTLINE12345_AMI_HOST="127.0.0.1", HOTLINE12345_AMI_PORT=str(ami.port),
-                   HOTLINE12345_AMI_USER="hotline", HOTLINE12345_AMI_SECRET="s3cret")
-        for key in ("HOTLINE12345_REDIS_URL", "HOTLINE12345_DATABASE_URL",
-                    "HOTLINE12345_AMI_SECRET_FILE"):
-            env.pop(key, None)
-        proc = await asyncio.create_subprocess_exec(
-            *cmd, "serve", "--agi-port", "0", "--http-port", "0", "--log-level", "WARNING",
-            env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-        assert proc.stderr is not None
-        try:
-            port = 0
-            seen: list[str] = []
-            async with asyncio.timeout(60):
-                while not port:
-                    line = (await proc.stderr.readline()).decode()
-                    assert line, "serve exited: " + "".join(seen)
-                    seen.append(line)
-                    m = re.search(r"FastAGI on 127\.0\.0\.1:(\d+)", line)
-                    port = int(m.group(1)) if m else 0
+        async with serve_process(tmp_path, ami.port) as port:
             await until(lambda: ami.logins > 0 and bool(ami.live), timeout=30)
 
             async def route(i: int) -> str:
@@ -312,8 +276,4 @@ async def test_serve_feeds_the_ami_monitors_queues_to_routing(tmp_path: Path) ->
                 await asyncio.sleep(0.05)
             assert routed[-1] == "q-general", routed
             assert set(routed) <= {"market", "q-general"}
-        finally:
-            proc.terminate()
-            async with asyncio.timeout(60):
-                rc = await proc.wait()
-    assert rc == 0
+
