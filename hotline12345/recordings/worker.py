@@ -283,20 +283,23 @@ def start_embedded_pool(settings: RecordingSettings, *, workers: int = 1,
     """For ``hotline12345 serve``: one worker pool on the embedded defaults.
 
     Returns None (and logs what that means) when no model is configured: calls are still
-    routed and recorded, but nothing here scans, queues or transcribes the recordings; a
-    ``hotline12345 worker`` elsewhere does, or nothing does. Raises :class:`ModelError` at
-    once when a model is configured but missing, incomplete or damaged. Call it from
-    synchronous start-up code; it blocks until the model is loaded."""
+    routed and recorded, but nothing here scans or transcribes; jobs that others enqueue
+    (serve's AMI listener) wait for a ``hotline12345 worker`` elsewhere. Raises
+    :class:`ModelError` at once when a model is configured but missing, incomplete or
+    damaged. Call it from synchronous start-up code; it blocks until the model is loaded."""
     if not settings.model_path:
         log_event(log, "recordings.pool.disabled", logging.WARNING,
                   recordings_dir=str(settings.recordings_dir),
+                  queue=settings.redacted_redis(),
                   hint=f"no Vosk model configured (speech.model in the site file, or "
                        f"{VOSK_MODEL_ENV}): this process runs no transcription worker and no "
-                       f"directory scan, so recordings stay in the recordings directory "
-                       f"without tickets and nothing is queued for them. Set the model and "
-                       f"restart, or run hotline12345 worker on a machine that shares the "
-                       f"recordings directory and the database: its scan picks up recordings "
-                       f"of the last {settings.scan_window_s / 86400:g} days (older ones: "
+                       f"directory scan, so no recording becomes a ticket here. Jobs for the "
+                       f"recordings the AMI monitor reports (when it is connected) wait in the "
+                       f"job queue; recordings it misses stay in the recordings directory "
+                       f"until a scan finds them. Set the model and restart, or run "
+                       f"hotline12345 worker on a machine that shares the recordings "
+                       f"directory, the database and Redis: it takes the queued jobs and "
+                       f"scans the last {settings.scan_window_s / 86400:g} days (older: "
                        f"hotline12345 jobs scan --scan-window-days 0)")
         return None
     inspect_model(settings.model_path)  # layout errors at once, before spawning

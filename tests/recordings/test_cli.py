@@ -133,8 +133,9 @@ def test_the_pool_serve_starts(speech: Speech, tmp_path: Path,
     fields = disabled.fields  # type: ignore[attr-defined]
     assert fields["recordings_dir"] == str(rec)
     assert "no transcription worker and no directory scan" in fields["hint"]
-    assert "nothing is queued" in fields["hint"] and "queued but" not in fields["hint"]
-    assert "hotline12345 worker" in fields["hint"]
+    assert "no recording becomes a ticket here" in fields["hint"]
+    assert "wait in the job queue" in fields["hint"] and "hotline12345 worker" in fields["hint"]
+    assert fields["queue"] == "(none: SQL job queue)"
     assert count_tickets(db) == 0
     with pytest.raises(ModelError, match="directory not found"):
         start_embedded_pool(RecordingSettings(database_url=db, recordings_dir=rec,
