@@ -27,6 +27,14 @@ def mask_number(number: str | None) -> str:
     return f"{number[:3]}****{number[-4:]}"
 
 
+def mask_name(name: str | None) -> str:
+    """A caller's name as shown to users: the first character and at most two stars
+    (王小明 -> 王**, 王明 -> 王*); a one-character name stays; nothing for an unknown name."""
+    if not name or name in ("<unknown>", "unknown"):
+        return ""
+    return name[0] + "*" * min(2, len(name) - 1) if len(name) > 1 else name
+
+
 class JsonFormatter(logging.Formatter):
     """Formats records as one JSON object per line."""
 

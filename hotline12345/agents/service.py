@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from hotline12345.env import DATABASE_URL_ENV as ENV_DATABASE_URL
 from hotline12345.logs import log_event
 from hotline12345.paths import database_url as default_database_url
 
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
 __all__ = ["AgentsServices", "add_http_arguments", "start_agents_services"]
 
 _log = logging.getLogger("hotline12345.agents")
-ENV_DATABASE_URL = "HOTLINE12345_DATABASE_URL"
+
 DEFAULT_HTTP_HOST = "127.0.0.1"
 DEFAULT_HTTP_PORT = 8080
 

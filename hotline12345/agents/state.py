@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-from hotline12345.logs import mask_number
+from hotline12345.logs import mask_name, mask_number
 
 from .codec import AmiMessage
 from .figures import (
@@ -711,7 +711,7 @@ class QueueState:
                 {
                     "uniqueid": c.uniqueid,
                     "caller": _masked_number(c.number),
-                    "name": _masked_name(c.name),
+                    "name": mask_name(c.name),
                     "position": c.position,
                     "wait_s": round(max(0.0, now - c.joined_at), 3),
                     "joined_at": c.joined_at,
@@ -859,14 +859,6 @@ def _masked_number(number: str) -> str:
     return mask_number(number)
 
 
-def _masked_name(name: str | None) -> str:
-    """A caller's name as the wallboard shows it: the first character and at most two
-    stars (``王*``, ``欧**``); nothing for an unknown name. The same rule as
-    ``hotline12345.tickets.store.mask_name`` (not imported: this module stays free of the
-    database models)."""
-    if not name or name in ("<unknown>", "unknown"):
-        return ""
-    return name[0] + "*" * min(2, len(name) - 1) if len(name) > 1 else name
 
 
 _HANDLERS: dict[str, Handler] = {

@@ -25,6 +25,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from hotline12345.env import REDIS_URL_ENV as ENV_REDIS_URL
+from hotline12345.env import redact_url
 from hotline12345.logs import log_event
 
 from .figures import KEEP_S, CallRecord
@@ -32,7 +34,6 @@ from .state import QueueState
 
 __all__ = ["ENV_REDIS_URL", "MemoryStore", "RedisStore", "StateStore", "store_from_env"]
 
-ENV_REDIS_URL = "HOTLINE12345_REDIS_URL"
 DEFAULT_PREFIX = "hotline12345:agents:"
 _log = logging.getLogger("hotline12345.agents.store")
 
@@ -71,7 +72,7 @@ class RedisStore(StateStore):
     def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX) -> None:
         self.url = url
         self.prefix = prefix
-        self.description = f"redis ({_redact(url)}, prefix {prefix!r})"
+        self.description = f"redis ({redact_url(url)}, prefix {prefix!r})"
         self._redis: Any = None
         self._last_score = 0.0
 
@@ -87,7 +88,7 @@ class RedisStore(StateStore):
         except Exception as exc:
             await self._redis.aclose()
             raise ConnectionError(
-                f"{ENV_REDIS_URL}={_redact(self.url)}: cannot reach Redis ({exc}); "
+                f"{ENV_REDIS_URL}={redact_url(self.url)}: cannot reach Redis ({exc}); "
                 f"start Redis or unset {ENV_REDIS_URL} to keep state in the process"
             ) from exc
 
@@ -176,13 +177,3 @@ def store_from_env(env: dict[str, str] | None = None) -> StateStore:
     if not url:
         return MemoryStore()
     return RedisStore(url)
-
-
-def _redact(url: str) -> str:
-    """Hide a password in a Redis URL for logs and messages."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{user}@{host}"
-    return url

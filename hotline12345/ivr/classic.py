@@ -40,6 +40,7 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Any, BinaryIO, TextIO
 
+from hotline12345.env import LOG_LEVEL_ENV
 from hotline12345.ivr.channel import AgiTimeout, Channel, ChannelHungUp, ConnectionLost
 from hotline12345.ivr.protocol import (
     FAILURE_LINE,
@@ -233,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hotline12345.paths import data_dir, database_url
     from hotline12345.routing import Router
 
-    setup_logging(os.environ.get("HOTLINE12345_LOG_LEVEL", "WARNING"))
+    setup_logging(os.environ.get(LOG_LEVEL_ENV, "WARNING"))
     args = list(sys.argv[1:] if argv is None else argv)
     stdout = open(sys.stdout.fileno(), "w", encoding="utf-8", closefd=False,  # noqa: SIM115
                   newline="\n")

@@ -11,6 +11,7 @@ from sqlalchemy import String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hotline12345.logs import mask_name
 from hotline12345.tickets.enums import Speaker, TicketStatus
 from hotline12345.tickets.models import Ticket, TicketUtterance
 
@@ -88,14 +89,6 @@ def fit_draft(draft: TicketDraft) -> tuple[TicketDraft, list[str]]:
     if not changes:
         return draft, []
     return replace(draft, **changes), sorted(changes)
-
-
-def mask_name(name: str | None) -> str:
-    """A caller's name as shown to users, as the wallboard shows it: the first character
-    and up to two stars (王小明 -> 王**, 王明 -> 王*); a one-character name stays."""
-    if not name or name in ("<unknown>", "unknown"):
-        return ""
-    return name[0] + "*" * min(2, len(name) - 1) if len(name) > 1 else name
 
 
 def ticket_id_for(session: Session, uniqueid: str) -> int | None:

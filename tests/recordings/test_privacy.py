@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from hotline12345.db.engine import error_text, make_engine
+from hotline12345.logs import mask_name
 from hotline12345.recordings import pipeline
 from hotline12345.recordings.api import failed_jobs
 from hotline12345.recordings.jobs import RecordingJob
@@ -26,7 +27,6 @@ from hotline12345.tickets.store import (
     TicketDraft,
     fit_draft,
     get_ticket,
-    mask_name,
     ticket_view,
 )
 from tests.recordings.conftest import Speech, _reset_pg, base_settings, make_call
