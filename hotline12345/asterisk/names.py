@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import re
 
+# Named in the site schema (one rule each); re-exported for the renderer and the checker.
+from hotline12345.config.schema import expert_queue_name as expert_queue_name
+from hotline12345.config.schema import trunk_password_env as trunk_password_env
+
 # The files ``asterisk-conf render`` writes. Each is pulled into the host's own file of the
 # same kind with ``#include`` (STOCK_FILES), so the host's other contexts, queues, AMI users and
 # endpoints stay as they are.
@@ -80,16 +84,6 @@ def pjsip_endpoints(text: str) -> list[str]:
 def trunk_context(trunk: str) -> str:
     """The inbound dialplan context of a trunk (also its PJSIP endpoint's ``context=``)."""
     return f"hotline12345-from-{trunk}"
-
-
-def expert_queue_name(site_queue: str) -> str:
-    return f"{site_queue}-expert"
-
-
-def trunk_password_env(trunk: str) -> str:
-    """``HOTLINE12345_TRUNK_<NAME>_PASSWORD``; ``-`` in a trunk name becomes ``_`` (shells
-    cannot set variables with ``-`` in their names)."""
-    return f"HOTLINE12345_TRUNK_{_SECTION_SAFE.sub('_', trunk).upper()}_PASSWORD"
 
 
 def placeholder(env: str) -> str:

@@ -45,6 +45,12 @@ def expert_queue_name(queue: str) -> str:
     return f"{queue}-expert"
 
 
+def trunk_password_env(trunk: str) -> str:
+    """``HOTLINE12345_TRUNK_<NAME>_PASSWORD``: the variable holding a trunk's password;
+    characters a shell cannot put in a variable name (``-``) become ``_``."""
+    return f"HOTLINE12345_TRUNK_{re.sub(r'[^A-Za-z0-9]+', '_', trunk).upper()}_PASSWORD"
+
+
 @dataclass(frozen=True, slots=True)
 class Trunk:
     name: str
@@ -60,10 +66,7 @@ class Trunk:
 
     @property
     def password_env(self) -> str:
-        """``HOTLINE12345_TRUNK_<NAME>_PASSWORD``; characters a shell cannot put in a
-        variable name (``-``) become ``_``."""
-        return "HOTLINE12345_TRUNK_" + re.sub(r"[^A-Za-z0-9]+", "_", self.name).upper() + \
-            "_PASSWORD"
+        return trunk_password_env(self.name)
 
 
 @dataclass(frozen=True, slots=True)
