@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from typing import Any
 
 PHONE_FIELDS = frozenset({"caller", "callerid", "caller_number", "number_from", "callee", "phone"})
@@ -36,11 +37,25 @@ def mask_name(name: str | None) -> str:
 
 
 class JsonFormatter(logging.Formatter):
-    """Formats records as one JSON object per line."""
+    """Formats records as one JSON object per line.
+
+    It runs once per call on the controller's hot path, so the timestamp is formatted once
+    per second and one encoder is reused."""
+
+    _encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._stamp: tuple[int, str] = (-1, "")  # (second, text), swapped as one (threads)
 
     def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        stamp = self._stamp
+        if stamp[0] != second:
+            stamp = (second, time.strftime("%Y-%m-%dT%H:%M:%S", self.converter(second)))
+            self._stamp = stamp
         payload: dict[str, Any] = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "ts": stamp[1],
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
@@ -50,7 +65,7 @@ class JsonFormatter(logging.Formatter):
             payload.update(fields)
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
-        return json.dumps(payload, ensure_ascii=False, default=str)
+        return self._encode(payload)
 
 
 def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:

@@ -8,6 +8,7 @@ import json
 import logging
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,15 @@ def test_structured_log_masks_phone_fields() -> None:
     assert record["caller"] == "138****8000"
     assert record["dialled"] == "12345" and record["name"] == "张三"
     assert "13800138000" not in stream.getvalue()
+
+
+def test_log_timestamps_follow_the_record_time() -> None:
+    formatter = JsonFormatter()
+    record = logging.LogRecord("t", logging.INFO, "x", 1, "e", None, None)
+    for created in (1_795_849_847.2, 1_795_849_847.9, 1_795_849_848.1, 1_700_000_000.0):
+        record.created = created
+        expected = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(created))
+        assert json.loads(formatter.format(record))["ts"] == expected
 
 
 def test_data_dir_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
