@@ -54,7 +54,28 @@ class _Listener:
     failures: int = 0
 
 
-class AgentsRuntime:
+class ChangeSignal:
+    """A version number that goes up on every change, and a wake-up for those waiting."""
+
+    def __init__(self) -> None:
+        self.version = 0
+        self._changed = asyncio.Event()
+
+    def notify(self) -> None:
+        self.version += 1
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+    async def wait_change(self, version: int, timeout: float) -> int:
+        """Return as soon as :attr:`version` differs from ``version`` (or after timeout)."""
+        if self.version != version:
+            return self.version
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        return self.version
+
+
+class AgentsRuntime(ChangeSignal):
     def __init__(
         self,
         queues: Iterable[QueueDef] = (),
@@ -64,6 +85,7 @@ class AgentsRuntime:
         clock: Callable[[], float] = time.time,
         save_interval_s: float = 0.05,
     ) -> None:
+        ChangeSignal.__init__(self)
         self.clock = clock
         self.state = QueueState(queues)
         self.store = store or MemoryStore()
@@ -74,9 +96,7 @@ class AgentsRuntime:
         if ami is not None:
             self.monitor = AmiMonitor(ami, self._on_message, on_status=self._on_status,
                                       clock=clock)
-        self.version = 0
         self.events_total = 0
-        self._changed = asyncio.Event()
         self._dirty = asyncio.Event()
         self._save_interval = save_interval_s
         self._tasks: list[asyncio.Task[None]] = []
@@ -160,19 +180,6 @@ class AgentsRuntime:
 
     def _on_status(self, status: MonitorStatus) -> None:
         self.notify()
-
-    def notify(self) -> None:
-        self.version += 1
-        event, self._changed = self._changed, asyncio.Event()
-        event.set()
-
-    async def wait_change(self, version: int, timeout: float) -> int:
-        """Return as soon as :attr:`version` differs from ``version`` (or after timeout)."""
-        if self.version != version:
-            return self.version
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
-        return self.version
 
     async def _saver(self) -> None:
         while True:

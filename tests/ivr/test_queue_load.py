@@ -11,7 +11,6 @@ q-general}]``) goes to ``q-general`` once 20 callers wait.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 
 from hotline12345.agents.client import AmiConfig
-from hotline12345.agents.runtime import AgentsRuntime
+from hotline12345.agents.runtime import AgentsRuntime, ChangeSignal
 from hotline12345.agents.state import queue_defs
 from hotline12345.calls.recorder import CallRecorder
 from hotline12345.calls.store import SqlCallStore
@@ -128,31 +127,18 @@ class FakeStore:
     shared: bool = False
 
 
-class FakeRuntime:
-    """The parts of AgentsRuntime the board reads, with its change notification."""
+class FakeRuntime(ChangeSignal):
+    """The parts of AgentsRuntime the board reads, with its own change notification."""
 
     def __init__(self, monitor: FakeMonitor | None = None, shared: bool = False) -> None:
+        super().__init__()
         self.state = FakeState()
         self.monitor = monitor
         self.store = FakeStore(shared)
-        self.version = 0
         self.now = 1000.0
-        self._changed = asyncio.Event()
 
     def clock(self) -> float:
         return self.now
-
-    def notify(self) -> None:
-        self.version += 1
-        event, self._changed = self._changed, asyncio.Event()
-        event.set()
-
-    async def wait_change(self, version: int, timeout: float) -> int:
-        if self.version != version:
-            return self.version
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
-        return self.version
 
 
 async def test_board_refreshes_on_change_not_per_call() -> None:
