@@ -43,6 +43,17 @@ def _cost(pair: str) -> int:
     return 2 * len(pair.encode("utf-8")) + 1
 
 
+def _add_pair(batches: list[_Batch], pair: str, name: str, value: str) -> None:
+    """Append an MSet ``pair`` to the last batch while it has room, else start a batch."""
+    cost = _cost(pair)
+    if batches and batches[-1].n < MSET_MAX_PAIRS and batches[-1].size + cost <= _MSET_BYTES:
+        last = batches[-1]
+        batches[-1] = _Batch(f"{last.arg},{pair}", last.n + 1, last.size + cost,
+                             (*last.pairs, (name, value)))
+    else:
+        batches.append(_Batch(pair, 1, cost, ((name, value),)))
+
+
 _PLANS: dict[tuple[tuple[str, str], ...], tuple[list[_Batch], list[tuple[str, str]]]] = {}
 
 
@@ -58,14 +69,7 @@ def _plan(items: tuple[tuple[str, str], ...]) -> tuple[list[_Batch], list[tuple[
         if pair is None:
             single.append((name, value))
             continue
-        cost = _cost(pair)
-        if batches and batches[-1].n < MSET_MAX_PAIRS \
-                and batches[-1].size + cost <= _MSET_BYTES:
-            last = batches[-1]
-            batches[-1] = _Batch(f"{last.arg},{pair}", last.n + 1, last.size + cost,
-                                 (*last.pairs, (name, value)))
-        else:
-            batches.append(_Batch(pair, 1, cost, ((name, value),)))
+        _add_pair(batches, pair, name, value)
     if len(_PLANS) >= 1024:
         _PLANS.clear()
     _PLANS[items] = (batches, single)
@@ -212,14 +216,7 @@ class Channel(abc.ABC):
                 if pair is None:
                     single.append((name, value))
                     continue
-                cost = _cost(pair)
-                if batches and batches[-1].n < MSET_MAX_PAIRS \
-                        and batches[-1].size + cost <= _MSET_BYTES:
-                    last = batches[-1]
-                    batches[-1] = _Batch(f"{last.arg},{pair}", last.n + 1,
-                                         last.size + cost, (*last.pairs, (name, value)))
-                else:
-                    batches.append(_Batch(pair, 1, cost, ((name, value),)))
+                _add_pair(batches, pair, name, value)
         for batch in batches:
             if batch.n == 1 or not self.use_mset:
                 single.extend(batch.pairs)
