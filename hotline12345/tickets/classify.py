@@ -15,6 +15,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+# The site file's rule is the classifier's rule; re-exported under its short name.
+from hotline12345.config.schema import ClassificationRule as Rule
+
+__all__ = ["Classification", "Rule", "RuleLike", "classify", "rules_from"]
+
 
 class RuleLike(Protocol):
     """Anything with these three attributes, e.g. the site file's ``ClassificationRule``."""
@@ -27,13 +32,6 @@ class RuleLike(Protocol):
 
     @property
     def keywords(self) -> Sequence[str]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    department: str
-    category: str
-    keywords: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
