@@ -17,10 +17,11 @@ the Asterisk-side load generator (``hotline12345.ivr.simulate``, real TCP on 127
 4. **pyst2**: the classic entry point ``hotline12345-agi`` run once per call, as Asterisk
    does for classic AGI (one process per call), driven over its stdin/stdout.
 
-The servers are measured in turn, ``--rounds`` times; figures are medians over the rounds
-(ratios are medians of each round's own ratio). Besides sessions/s the bench prints each
-server's CPU µs per session (user + system, its writer thread included) and says when the
-load generator, not the server, was the limit.
+The servers are measured in turn, ``--rounds`` times, each round in a rotated order (so
+that a slow drift of the machine's speed favours none of them); figures are medians over
+the rounds, and ratios are medians of each round's own ratio, printed with their range.
+Besides sessions/s the bench prints each server's CPU µs per session (user + system, its
+writer thread included) and says when the load generator, not the server, was the limit.
 
 The last line is ``routed_per_s=… bare_per_s=… ratio=… pyst2_per_s=… p99_ms=…``.
 Targets: ratio ≥ 0.8 and routed ≥ 2000 sessions/s.
@@ -333,9 +334,9 @@ def _line(name: str, report: LoadReport, cpu: float, extra: str = "") -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    ap.add_argument("--sessions", type=int, default=20000,
+    ap.add_argument("--sessions", type=int, default=10000,
                     help="measured sessions per server and round")
-    ap.add_argument("--rounds", type=int, default=3, help="rounds of the three servers")
+    ap.add_argument("--rounds", type=int, default=7, help="rounds of the three servers")
     ap.add_argument("--warmup", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=500)
     ap.add_argument("--pyst2-calls", type=int, default=20)
@@ -359,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         servers["protocol"] = _start(_serve_bare, (server_core, sequences, False))
         lengths = sorted({len(v) for v in sequences.values()})
         for r in range(args.rounds):
-            for name in names:
+            for name in names[r % 3:] + names[:r % 3]:  # rotated: no server always first
                 proc, _, port = servers[name]
                 assert proc.pid is not None
                 runs[name].append(_load(port, proc.pid, args.sessions, args.concurrency,
@@ -391,19 +392,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.profile:
         pstats.Stats(args.profile).sort_stats("tottime").print_stats(30)
 
-    def ratios(base: str) -> tuple[float, float]:
+    def ratios(base: str) -> tuple[list[float], list[float]]:
         by_rate = [r[0].per_s / b[0].per_s for r, b in zip(runs["routed"], runs[base],
                                                               strict=True) if b[0].per_s]
         by_cpu = [b[1] / r[1] for r, b in zip(runs["routed"], runs[base], strict=True)
                   if r[1] > 0]
-        return (median(by_rate) if by_rate else 0.0), (median(by_cpu) if by_cpu else 0.0)
+        return by_rate or [0.0], by_cpu or [0.0]
 
-    ratio, cpu_ratio = ratios("bare")
-    prot_ratio, prot_cpu_ratio = ratios("protocol")
-    print(f"ratio to the baseline: {ratio:.2f} by sessions/s, {cpu_ratio:.2f} by CPU per "
-          f"session (what the ratio is when both cores are saturated)")
-    print(f"ratio to the bare Protocol server: {prot_ratio:.2f} by sessions/s, "
-          f"{prot_cpu_ratio:.2f} by CPU per session")
+    def spread(values: list[float]) -> str:
+        return f"{median(values):.2f} (rounds {min(values):.2f}-{max(values):.2f})"
+
+    by_rate, by_cpu = ratios("bare")
+    ratio = median(by_rate)
+    prot_by_rate, prot_by_cpu = ratios("protocol")
+    print(f"ratio to the baseline: {spread(by_rate)} by sessions/s, {spread(by_cpu)} by CPU "
+          f"per session (what the ratio is when both cores are saturated)")
+    print(f"ratio to the bare Protocol server: {spread(prot_by_rate)} by sessions/s, "
+          f"{spread(prot_by_cpu)} by CPU per session")
     for name, (report, cpu) in (("baseline", (bare, bare_cpu)), ("routed", (routed, routed_cpu))):
         if _busy(report, cpu) < 90:
             print(f"note: the {name} server's core was {_busy(report, cpu)}% busy: the load "

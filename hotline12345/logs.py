@@ -37,32 +37,56 @@ def mask_name(name: str | None) -> str:
 
 
 class JsonFormatter(logging.Formatter):
-    """Formats records as one JSON object per line.
+    """Formats records as one JSON object per line:
+    ``{"ts": …, "level": …, "logger": …, "event": …, <fields>…, "exc": …}``.
 
-    It runs once per call on the controller's hot path, so the timestamp is formatted once
-    per second and one encoder is reused."""
+    It runs once per call on the controller's hot path, so the line's head (timestamp,
+    level, logger) is built once per second and logger, and reused; only the event and
+    the fields are encoded per record."""
 
     _encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+    _HEAD_KEYS = frozenset({"ts", "level", "logger", "event"})
 
     def __init__(self) -> None:
         super().__init__()
-        self._stamp: tuple[int, str] = (-1, "")  # (second, text), swapped as one (threads)
+        # (second, its text, {(level, logger): '{"ts": …, "event": '}), swapped as one
+        # object so that threads never mix two seconds.
+        self._now: tuple[int, str, dict[tuple[int, str], str]] = (-1, "", {})
 
     def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, "fields", None)
+        if not isinstance(fields, dict):
+            fields = {}
         second = int(record.created)
-        stamp = self._stamp
-        if stamp[0] != second:
-            stamp = (second, time.strftime("%Y-%m-%dT%H:%M:%S", self.converter(second)))
-            self._stamp = stamp
+        now = self._now
+        if now[0] != second:
+            now = (second, time.strftime("%Y-%m-%dT%H:%M:%S", self.converter(second)), {})
+            self._now = now
+        if record.exc_info or not self._HEAD_KEYS.isdisjoint(fields):
+            return self._format_dict(record, now[1], fields)
+        heads = now[2]
+        head = heads.get((record.levelno, record.name))
+        if head is None:
+            encode = self._encode
+            head = (f'{{"ts": {encode(now[1])}, "level": {encode(record.levelname.lower())}, '
+                    f'"logger": {encode(record.name)}, "event": ')
+            if len(heads) < 256:
+                heads[(record.levelno, record.name)] = head
+        event = self._encode(record.getMessage())
+        if not fields:
+            return head + event + "}"
+        return head + event + ", " + self._encode(fields)[1:]
+
+    def _format_dict(self, record: logging.LogRecord, stamp: str,
+                     fields: dict[str, Any]) -> str:
+        """The general case: fields that reuse a head key replace its value; ``exc``."""
         payload: dict[str, Any] = {
-            "ts": stamp[1],
+            "ts": stamp,
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
         }
-        fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            payload.update(fields)
+        payload.update(fields)
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
         return self._encode(payload)

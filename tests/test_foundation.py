@@ -52,6 +52,39 @@ def test_log_timestamps_follow_the_record_time() -> None:
         assert json.loads(formatter.format(record))["ts"] == expected
 
 
+def test_log_line_is_one_json_object_whatever_the_fields() -> None:
+    """The cached head (ts, level, logger) and the per-record event and fields make one
+    object; a field named like a head key replaces it; an exception is appended."""
+    formatter = JsonFormatter()
+
+    def line(name: str, fields: object = None, exc: bool = False) -> dict[str, object]:
+        record = logging.LogRecord(name, logging.WARNING, "x", 1, "e %s", ("1",), None)
+        if fields is not None:
+            record.fields = fields
+        if exc:
+            try:
+                raise ValueError("boom")
+            except ValueError:
+                record.exc_info = sys.exc_info()
+        text = formatter.format(record)
+        assert "\n" not in text
+        parsed = json.loads(text)
+        assert isinstance(parsed, dict)
+        return parsed
+
+    for _ in range(2):  # the second time from the cached head
+        assert line('odd "name"\\', {"n": 1, "s": "张三\n"}) == {
+            "ts": line("a")["ts"], "level": "warning", "logger": 'odd "name"\\',
+            "event": "e 1", "n": 1, "s": "张三\n"}
+    assert line("a", {}) == line("a") == {"ts": line("a")["ts"], "level": "warning",
+                                          "logger": "a", "event": "e 1"}
+    assert line("a", {"event": "other", "level": "x"})["event"] == "other"
+    assert list(line("a", {"event": "other", "z": 1})) == ["ts", "level", "logger", "event", "z"]
+    assert line("a", "not a dict")["event"] == "e 1"
+    with_exc = line("a", {"k": "v"}, exc=True)
+    assert with_exc["k"] == "v" and "ValueError: boom" in str(with_exc["exc"])
+
+
 def test_data_dir_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOTLINE12345_DATA_DIR", str(tmp_path / "env"))
     assert data_dir() == tmp_path / "env" and (tmp_path / "env").is_dir()

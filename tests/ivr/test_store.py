@@ -1,4 +1,4 @@
-"""The call store: SQLite's prepared executemany path stores exactly what SQLAlchemy's own
+"""The call store: SQLite's multi-row upsert path stores exactly what SQLAlchemy's own
 paths store (raw column values compared), in any order of facts; PostgreSQL agrees."""
 
 from __future__ import annotations
@@ -98,6 +98,37 @@ def test_sqlite_fast_path_stores_what_sqlalchemy_stores(
     assert two.reasons == () and two.routed_at is None and two.answer == ""
     assert views["1.4"] == CallView("1.4", None, None, None, None, None, None, (), None, None,
                                     None, None, 1, datetime(999, 1, 1, 19, 4, 5, 6, tzinfo=UTC))
+
+
+def test_sqlite_large_batches_split_into_multi_row_statements(
+        tmp_path: Path, sqlite_store: SqlCallStore) -> None:
+    """A batch of n facts runs as statements of 64, 32, ... 1 rows; a later fact for a call in
+    the same statement (or the next) still wins, exactly as on the ORM path."""
+    items: list[StoreItem] = []
+    for i in range(203):
+        items.append(_routed(f"3.{i}", priority=i % 7, caller=f"138{i:08d}"))
+        if i % 5 == 0:
+            items.append(SurveyResult(f"3.{i}", 1 + i % 5, T0 + timedelta(seconds=i)))
+    items.append(_routed("3.7", outcome="hangup", routed_at=None))  # same batch, later fact
+    items.insert(3, _routed("3.150", outcome="failed"))  # earlier fact, overwritten later
+    orm = SqlCallStore(f"sqlite:///{tmp_path / 'orm.sqlite3'}")
+    orm._sqlite_sql, orm._upsert = {}, None
+    try:
+        sqlite_store.write(items)
+        orm.write(items)
+        fast_rows = _raw_rows(sqlite_store)
+        assert len(fast_rows) == 203
+        assert fast_rows == _raw_rows(orm)
+    finally:
+        orm.close()
+    # routed facts: 205 = 3 x 64 + 8 + 4 + 1 rows; surveys: 41 = 32 + 8 + 1
+    assert sorted(sqlite_store._sqlite_text) == [
+        ("routed", 1), ("routed", 4), ("routed", 8), ("routed", 64),
+        ("survey", 1), ("survey", 8), ("survey", 32)]
+    seven = sqlite_store.get("3.7")
+    assert seven is not None and seven.outcome == "hangup" and seven.routed_at is None
+    late = sqlite_store.get("3.150")
+    assert late is not None and late.outcome == "routed"
 
 
 def test_sqlite_batch_is_one_transaction(sqlite_store: SqlCallStore) -> None:
