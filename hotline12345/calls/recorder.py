@@ -30,7 +30,8 @@ class CallRecorder:
         self.max_queue = max_queue
         self.linger_s = linger_s
         self._queue: deque[StoreItem] = deque()
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()  # taken directly by submit(): C-level enter and exit
+        self._cond = threading.Condition(self._lock)
         self._submitted = 0
         self._done = 0
         self._closed = False
@@ -43,7 +44,7 @@ class CallRecorder:
 
     def submit(self, item: StoreItem) -> None:
         """Queue one fact; never blocks."""
-        with self._cond:
+        with self._lock:
             if self._closed:
                 raise RuntimeError("CallRecorder is closed")
             if len(self._queue) >= self.max_queue:

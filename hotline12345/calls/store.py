@@ -136,9 +136,13 @@ _SQLITE_ROWS: Final = (64, 32, 16, 8, 4, 2, 1)
 def _sqlite_datetime(value: datetime) -> str:
     """An aware datetime as the ``UtcDateTime`` column stores it in SQLite (checked against
     the column's bind processor when the store opens)."""
-    if value.tzinfo is UTC:  # the usual case: "YYYY-MM-DD HH:MM:SS.ffffff+00:00", cut
-        return value.isoformat(" ", "microseconds")[:26]
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    # isoformat(" ", "microseconds") without its offset, in half the time of isoformat
+    # or of an f-string with format specifiers
+    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031
+        value.year, value.month, value.day, value.hour, value.minute, value.second,
+        value.microsecond)
 
 
 def _routed_params(item: RoutedCall) -> dict[str, Any]:

@@ -290,10 +290,14 @@ class _Session(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.env_deadline = 0.0
+        self.lost = True
+        if self.finished and self.channel is not None and self.coro is None \
+                and self.task is None:
+            self._maybe_release()  # the usual end: the flow is over, nothing to fail
+            return
         lost = ConnectionLost(f"connection to Asterisk lost{f': {exc}' if exc else ''}")
         if self.error is None:
             self.error = lost
-        self.lost = True
         if self.channel is None:
             self.finished = True
         self._fail_command(lost)
@@ -650,8 +654,9 @@ class FastAgiServer:
                           action="new sessions answered with FAILURE (dialplan fallback)",
                           hint="raise --max-sessions or add controllers")
             return False
+        if not self._sessions:
+            self._idle.clear()
         self._sessions.add(session)
-        self._idle.clear()
         return True
 
     def release(self, session: _Session) -> None:
