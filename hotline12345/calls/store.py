@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from itertools import chain
 from typing import Any, Final, Protocol
 
 from sqlalchemy import bindparam, select
@@ -301,7 +302,7 @@ class SqlCallStore:
                 while done < len(rows):
                     n = next(n for n in _SQLITE_ROWS if n <= len(rows) - done)
                     conn.exec_driver_sql(self._sqlite_statement(kind, n),
-                                         tuple(v for row in rows[done:done + n] for v in row))
+                                         tuple(chain.from_iterable(rows[done:done + n])))
                     done += n
 
     @staticmethod

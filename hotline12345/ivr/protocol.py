@@ -495,7 +495,9 @@ class AgiConnection:
         path handle (and report) anything else."""
         buf = self._buf
         lim = self.limits
-        end = buf.find(b"\n\n")
+        # Usually the segment is the environment alone. If an earlier blank line hides in
+        # it, the split below meets an empty line and the slow path takes over.
+        end = len(buf) - 2 if buf.endswith(b"\n\n") else buf.find(b"\n\n")
         if end <= 0 or end + 2 > lim.max_env_bytes or buf.find(b"\r", 0, end) >= 0:
             return False
         if end > lim.max_line_bytes and any(
