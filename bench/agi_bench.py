@@ -334,9 +334,9 @@ def _line(name: str, report: LoadReport, cpu: float, extra: str = "") -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    ap.add_argument("--sessions", type=int, default=10000,
+    ap.add_argument("--sessions", type=int, default=8000,
                     help="measured sessions per server and round")
-    ap.add_argument("--rounds", type=int, default=7, help="rounds of the three servers")
+    ap.add_argument("--rounds", type=int, default=9, help="rounds of the three servers")
     ap.add_argument("--warmup", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=500)
     ap.add_argument("--pyst2-calls", type=int, default=20)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hotline12345.calls.models import CallRecord
 from hotline12345.db.base import Base
 from hotline12345.db.engine import make_engine
+from hotline12345.records import value_record
 
 OUTCOMES: Final = frozenset({"routed", "hangup", "failed"})
 MAX_UNIQUEID: Final = 150
@@ -39,7 +40,7 @@ def _check_aware(name: str, value: datetime | None) -> None:
         raise StoreValueError(f"{name} {value.isoformat()}: expected an aware datetime")
 
 
-@dataclass(frozen=True, slots=True)
+@value_record
 class RoutedCall:
     """What the inbound flow decided for a call."""
 
@@ -65,7 +66,7 @@ class RoutedCall:
         _check_aware("routed_at", self.routed_at)
 
 
-@dataclass(frozen=True, slots=True)
+@value_record
 class SurveyResult:
     """The caller's 好差评 score (1-5), or ``None`` when asked and not answered."""
 

@@ -46,6 +46,8 @@ from itertools import repeat
 from typing import Final
 from urllib.parse import parse_qsl, unquote
 
+from hotline12345.records import value_record
+
 __all__ = [
     "CALLER_FIELDS",
     "FAILURE_LINE",
@@ -128,7 +130,7 @@ class Limits:
 # Events
 
 
-@dataclass(frozen=True, slots=True)
+@value_record
 class Environment:
     """The AGI environment of one call."""
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
+from hotline12345.records import value_record
+
 
 class Action(enum.StrEnum):
     QUEUE = "queue"
@@ -26,7 +28,7 @@ class QueueLoad:
     longest_wait_s: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
+@value_record
 class CallContext:
     dialled: str
     at: datetime  # aware; converted to the site's timezone
@@ -40,7 +42,7 @@ class CallContext:
     queue_load: Mapping[str, QueueLoad] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@value_record
 class Question:
     prompt: str  # Asterisk sound name
     max_digits: int = 1
@@ -49,7 +51,7 @@ class Question:
     purpose: str = ""  # "rule:<name>" or "enterprise"
 
 
-@dataclass(frozen=True, slots=True)
+@value_record
 class Decision:
     action: Action
     target: str = ""
