@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from hotline12345.agents.client import (
 )
 from hotline12345.agents.codec import AmiMessage
 from hotline12345.agents.state import QueueDef, QueueState
+from tests.waiting import until
 
 from .fake_ami import FakeAmi, FakeCaller, FakeMember
 
@@ -46,14 +46,6 @@ def seed(ami: FakeAmi) -> None:
     ami.add_member("q-general", FakeMember(AGENT2, "李四", penalty=1, paused=True,
                                            reason="培训", last_pause=int(T) - 60))
 
-
-async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 def monitor_for(ami: FakeAmi, **over: object) -> tuple[AmiMonitor, QueueState]:

@@ -5,10 +5,8 @@ leaving nothing behind."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +25,10 @@ from hotline12345.recordings.models import JobState, RecordingJobRow
 from hotline12345.recordings.settings import settings_from
 from hotline12345.tickets.enums import Speaker
 from hotline12345.tickets.store import TicketDraft, UtteranceDraft, save_ticket
+from tests.waiting import until
 
 from .fake_ami import FakeAmi, FakeCaller, FakeMember
 from .test_agents_web import ADMIN_PASSWORD, AGENT1, QUEUES, ami_config, client, login, start
-
-
-async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 async def test_listeners_see_every_event_after_the_state_update(

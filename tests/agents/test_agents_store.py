@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 
 import pytest
 
@@ -14,6 +13,7 @@ from hotline12345.agents.client import AmiConfig
 from hotline12345.agents.runtime import AgentsRuntime
 from hotline12345.agents.state import QueueDef
 from hotline12345.agents.store import RedisStore, store_from_env
+from tests.waiting import until
 
 from .conftest import REDIS_URL
 from .fake_ami import FakeAmi, FakeCaller, FakeMember, frame
@@ -21,14 +21,6 @@ from .fake_ami import FakeAmi, FakeCaller, FakeMember, frame
 QUEUES = [QueueDef("q-general", "综合受理", 15)]
 AGENT1 = "Local/agent1@agents/n"
 
-
-async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 def controller(ami: FakeAmi, prefix: str) -> AgentsRuntime:

@@ -150,12 +150,3 @@ async def serve_process(data_dir: Path, ami_port: int) -> AsyncIterator[int]:
             rc = await proc.wait()
     assert rc == 0
 
-
-async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Wait for ``cond`` (a state reached, never a duration measured)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)

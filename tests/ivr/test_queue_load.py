@@ -29,8 +29,9 @@ from hotline12345.ivr.queue_load import QueueLoadBoard
 from hotline12345.ivr.simulate import CallScript, capture_like_env, run_session
 from hotline12345.routing import QueueLoad, Router
 from tests.agents.fake_ami import FakeAmi, FakeCaller
+from tests.waiting import until
 
-from .conftest import FIXED_NOW, ServerFactory, serve_process, until
+from .conftest import FIXED_NOW, ServerFactory, serve_process
 
 MARKET_NUMBER = "12315"  # a dual-number legacy hotline queued at `market`
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from hotline12345.recordings.naming import RECORDING_USEREVENT
 from tests.agents.fake_ami import FakeAmi, frame
+from tests.waiting import until
 
-from .conftest import serve_process, until
+from .conftest import serve_process
 
 
 def queued_jobs(db: Path) -> dict[str, dict[str, object]]:
