@@ -291,9 +291,10 @@ class _Session(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.env_deadline = 0.0
         self.lost = True
-        if self.finished and self.channel is not None and self.coro is None \
-                and self.task is None:
-            self._maybe_release()  # the usual end: the flow is over, nothing to fail
+        if self.finished and self.channel is not None:
+            # The usual end: _run's finally has run, so the flow is over and no command is
+            # in flight; there is nothing to fail.
+            self._maybe_release()
             return
         lost = ConnectionLost(f"connection to Asterisk lost{f': {exc}' if exc else ''}")
         if self.error is None:
