@@ -7,6 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 
+# The emergency numbers. The State Council's plan (国办发〔2020〕53号) merges the
+# government-service hotlines "除110、119、120、122等紧急热线外": these are never register rows.
+# 12345 only links to them (协同联动, the site file's ``linkage:``), and a call that reaches
+# the centre on one of them goes straight to its linkage target, with no prompt, no
+# controller and no queue.
+EMERGENCY_NUMBERS: frozenset[str] = frozenset({"110", "119", "120", "122"})
+
+
 class Mode(enum.StrEnum):
     """How a legacy hotline was merged into 12345. Values are the terms engineers use."""
 
