@@ -51,7 +51,7 @@ from .runtime import AgentsRuntime
 from .state import QueueDef, queue_defs
 from .store import StateStore, store_from_env
 from .users import ENV_ADMIN_PASSWORD, UserStore
-from .web import build_app
+from .web import build_app, start_site
 
 if TYPE_CHECKING:
     from hotline12345.recordings.settings import RecordingSettings
@@ -182,10 +182,7 @@ async def start_agents_services(
         await runtime.start()
         app = build_app(runtime, users, audit, confirm_timeout_s=confirm_timeout_s,
                         recordings=recordings)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-        await runner.setup()
-        tcp = web.TCPSite(runner, http_host, http_port)
-        await tcp.start()
+        runner, port = await start_site(app, http_host, http_port)
         # Last, so that a failed start never leaves an admin whose password nobody saw.
         created = users.ensure_admin(dict(environ))
     except BaseException:
@@ -196,11 +193,6 @@ async def start_agents_services(
             await runtime.stop()
         audit.close()
         raise
-    port = http_port
-    for addr in runner.addresses:
-        if isinstance(addr, tuple) and len(addr) >= 2:
-            port = int(addr[1])
-            break
     shown = f"[{http_host}]" if ":" in http_host else http_host
     url = f"http://{shown}:{port}/"
     services = AgentsServices(runtime, app, runner, users, audit, url, port)
