@@ -14,7 +14,9 @@ Configuration (never from the site file):
 - AMI: ``HOTLINE12345_AMI_HOST``, ``HOTLINE12345_AMI_PORT`` (5038), ``HOTLINE12345_AMI_USER``,
   ``HOTLINE12345_AMI_SECRET`` or ``HOTLINE12345_AMI_SECRET_FILE``. Unset: no monitor, and
   the wallboard says so and how to connect.
-- Shared state: ``HOTLINE12345_REDIS_URL`` (else in the process).
+- Shared state: ``HOTLINE12345_REDIS_URL``; else in the process, with the decided calls
+  behind the figures kept in ``agents-records.jsonl`` in the data directory, so that the
+  "today" figures survive a restart.
 - Audit log: ``HOTLINE12345_DATABASE_URL`` (else SQLite in the data directory).
 - First admin: ``HOTLINE12345_ADMIN_PASSWORD``, else a one-time password printed once,
   which must be changed at the first login. With users already there it is ignored, and
@@ -208,7 +210,7 @@ async def start_agents_services(
     queues = _site_queues(site)
     ami_config = AmiConfig.from_env(environ) if ami is True else (ami or None)
     runtime = AgentsRuntime(queues, ami=ami_config,
-                            store=store or store_from_env(dict(environ)), clock=clock)
+                            store=store or store_from_env(dict(environ), data), clock=clock)
     for callback in ami_listeners:
         runtime.add_listener(_headers_listener(callback),
                              name=getattr(callback, "__qualname__", None) or repr(callback))
