@@ -65,9 +65,9 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from hotline12345.logs import log_event, mask_number
+from hotline12345.logs import log_event, mask_numbers_in_text
 
-from .actions import ActionOutcome, RequestError, SeatActions
+from .actions import ActionOutcome, RequestError, SeatActions, masked_entry
 from .audit import AuditLog
 from .metrics import CONTENT_TYPE, build_registry, render
 from .runtime import AgentsRuntime
@@ -678,7 +678,7 @@ async def audit(request: web.Request) -> web.Response:
     if not raw.isdigit() or not 1 <= int(raw) <= 1000:
         return json_error(400, "limit", f"'limit' must be a whole number 1-1000, got {raw!r}")
     entries = await _ctx(request).audit.recent(int(raw))
-    return web.json_response({"entries": entries}, dumps=_dumps)
+    return web.json_response({"entries": [masked_entry(e) for e in entries]}, dumps=_dumps)
 
 
 async def _change_password(ctx: _Ctx, request: web.Request, current: Any,
@@ -777,8 +777,6 @@ async def api_password(request: web.Request) -> web.Response:
                               "must_change_password": result.must_change})
 
 
-# Numbers that look like a phone number (not part of a uniqueid such as 1795849881.4).
-_PHONE_IN_TEXT = re.compile(r"(?<![\d.])\d{7,}(?![\d.])")
 _UNIQUEID = re.compile(r"^[A-Za-z0-9_.\-]{1,150}$")
 
 
@@ -809,7 +807,7 @@ async def recordings_failed(request: web.Request) -> web.Response:
     items = []
     for job in jobs:
         item = job.as_dict()
-        item["error"] = _PHONE_IN_TEXT.sub(lambda m: mask_number(m.group()), item["error"])
+        item["error"] = mask_numbers_in_text(item["error"])
         items.append(item)
     return web.json_response({"failed": items, "count": len(items)}, dumps=_dumps)
 
@@ -847,8 +845,8 @@ def _seat_action(
         try:
             body = _json_body(request)
             outcome = await method(ctx.actions, user, body)
-        except RequestError as exc:
-            return json_error(exc.status, exc.field, exc.message)
+        except RequestError as exc:  # it may quote seat interfaces
+            return json_error(exc.status, exc.field, mask_numbers_in_text(exc.message))
         return web.json_response(outcome.to_dict(), status=outcome.http_status, dumps=_dumps)
 
     return handler
@@ -879,7 +877,7 @@ class _ServerLog(logging.LoggerAdapter):  # type: ignore[type-arg]
             reason = _QUOTED_TAIL.sub("", str(exc.message)).strip(" :.")[:120]
             log_event(_log, "agents.http.bad_request", min(level, logging.WARNING),
                       remote=args[0] if args else None, status=exc.code,
-                      error=f"{type(exc).__name__}: {_PHONE_IN_TEXT.sub('…', reason)}")
+                      error=f"{type(exc).__name__}: {mask_numbers_in_text(reason)}")
             return
         super().log(level, msg, *args, **kwargs)
 
