@@ -492,9 +492,8 @@ async def _decode_body(request: web.Request) -> RequestError | None:
                                 f"not {request.content_type[:60]!r}", 415)
         else:
             await request.post()
-    except web.HTTPRequestEntityTooLarge:
-        return RequestError("body", f"the body is larger than {request.client_max_size} "
-                                    "bytes", 413)
+    except web.HTTPRequestEntityTooLarge as exc:  # bytes, or form fields
+        return RequestError("body", f"the body is too large: {_one_line(exc.text or '')}", 413)
     except LookupError:
         return RequestError("body", f"unknown charset {charset[:40]!r} in the Content-Type "
                                     "header; send UTF-8 (charset=utf-8)")
@@ -506,10 +505,16 @@ async def _decode_body(request: web.Request) -> RequestError | None:
                                     "object")
     except ValueError as exc:  # JSON syntax, a multipart body without its boundary, ...
         what = "JSON" if request.path.startswith("/api/") else "a readable form"
-        return RequestError("body", f"body is not {what} ({str(exc)[:120]})")
+        return RequestError("body", f"body is not {what} ({_one_line(str(exc))})")
     except (HttpProcessingError, web.RequestPayloadError) as exc:  # chunking, compression
-        return RequestError("body", f"the body cannot be read ({str(exc)[:120]})")
+        return RequestError("body", f"the body cannot be read ({_one_line(str(exc))})")
     return None
+
+
+def _one_line(text: str, limit: int = 120) -> str:
+    """An exception's text on one line, without aiohttp's ``400, message:`` prefix."""
+    words = " ".join(text.split())
+    return words.removeprefix("400, message: ")[:limit]
 
 
 def _json_body(request: web.Request) -> dict[str, Any]:
@@ -873,6 +878,12 @@ class _ServerLog(logging.LoggerAdapter):  # type: ignore[type-arg]
 
     def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info")
+        if isinstance(exc, web.RequestPayloadError):
+            # A broken body (compression, chunking) that aiohttp meets again when it
+            # reads the rest after the answer: the middleware answered and logged a POST's.
+            log_event(_log, "agents.http.unread_body", logging.DEBUG,
+                      error=mask_numbers_in_text(_one_line(str(exc))))
+            return
         if isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500:
             reason = _QUOTED_TAIL.sub("", str(exc.message)).strip(" :.")[:120]
             log_event(_log, "agents.http.bad_request", min(level, logging.WARNING),
