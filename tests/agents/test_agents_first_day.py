@@ -42,7 +42,8 @@ def users_set(data_dir: Path, name: str, role: str, stdin: bytes | None,
                           encoding="latin-1", timeout=60, start_new_session=True)
 
 
-def read_until(proc: subprocess.Popen[str], pattern: str, timeout: float = 60) -> list[str]:
+def read_until(proc: subprocess.Popen[bytes], pattern: str, timeout: float = 60) -> list[str]:
+    """Lines of stdout (unbuffered, so that select sees every byte) up to ``pattern``."""
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout
     seen: list[str] = []
@@ -52,7 +53,9 @@ def read_until(proc: subprocess.Popen[str], pattern: str, timeout: float = 60) -
             if proc.poll() is not None:
                 break
             continue
-        line = proc.stdout.readline()
+        line = proc.stdout.readline().decode("utf-8")
+        if not line:
+            break
         seen.append(line)
         if pattern in line:
             return seen
@@ -66,15 +69,16 @@ def test_serve_with_existing_users_says_who_they_are_and_ignores_the_env_passwor
     assert users_set(tmp_path, "zhang", "viewer", b"viewer-secret-1\n").returncode == 0
     serve = subprocess.Popen(
         [*CMD, "serve", "--agi-port", "0", "--http-port", "0", "--log-level", "WARNING"],
-        env=clean_env(tmp_path, HOTLINE12345_ADMIN_PASSWORD=ENV_ADMIN), text=True,
+        env=clean_env(tmp_path, HOTLINE12345_ADMIN_PASSWORD=ENV_ADMIN), bufsize=0,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        seen = read_until(serve, "hotline12345 wallboard:")
+        # The wallboard's start says "AMI not configured" last (no AMI in this test).
+        said = "".join(read_until(serve, "AMI not configured"))
     finally:
         serve.send_signal(signal.SIGTERM)
-        out, err = serve.communicate(timeout=60)
+        err = serve.communicate(timeout=60)[1].decode("utf-8")
     assert serve.returncode == 0, err
-    said = "".join(seen) + out
+    assert said.startswith("hotline12345 wallboard: http://127.0.0.1:")
     assert "users: admin (supervisor), zhang (viewer)" in said
     assert f"hotline12345 agents --data-dir {tmp_path} users set NAME --role ROLE" in said
     assert "HOTLINE12345_ADMIN_PASSWORD was ignored: users exist already" in said
