@@ -450,8 +450,9 @@ async def _security(request: web.Request,
         if bad_body is not None:
             log_event(_log, "agents.http.bad_body", logging.WARNING, method=request.method,
                       path=request.path, remote=request.remote, status=bad_body.status,
-                      error=bad_body.message)
-            return json_error(bad_body.status, bad_body.field, bad_body.message)
+                      error=mask_numbers_in_text(bad_body.message))
+            return json_error(bad_body.status, bad_body.field,
+                              mask_numbers_in_text(bad_body.message))
     try:
         response = await handler(request)
     except web.HTTPException as exc:
