@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -26,6 +27,18 @@ def mask_number(number: str | None) -> str:
     if len(number) < 7:
         return number
     return f"{number[:3]}****{number[-4:]}"
+
+
+# A run of 7 or more digits inside text; not part of a dotted number such as an Asterisk
+# uniqueid (1795849881.4), which is no phone number.
+_NUMBER_IN_TEXT = re.compile(r"(?<!\d)(?<!\d\.)\d{7,}(?!\d|\.\d)")
+
+
+def mask_numbers_in_text(text: str) -> str:
+    """Mask every phone number inside free text with :func:`mask_number`: a seat interface
+    (``PJSIP/13912345678`` -> ``PJSIP/139****5678``), a pause reason (``回拨13912345678``),
+    an error message. Short numbers (12345, 8001) stay readable."""
+    return _NUMBER_IN_TEXT.sub(lambda m: mask_number(m.group()), text)
 
 
 def mask_name(name: str | None) -> str:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from hotline12345.logs import log_event
+from hotline12345.logs import log_event, mask_numbers_in_text
 
 from .audit import AuditLog
 from .client import AmiActionError, AmiError, AmiNotConnected
@@ -32,7 +32,7 @@ from .codec import AmiMessage
 from .runtime import AgentsRuntime
 from .users import User
 
-__all__ = ["ActionOutcome", "RequestError", "SeatActions"]
+__all__ = ["ActionOutcome", "RequestError", "SeatActions", "masked_entry"]
 
 _log = logging.getLogger("hotline12345.agents.actions")
 _INTERFACE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*/[^\s,|;]{1,120}$")
@@ -114,7 +114,20 @@ class SeatActions:
     # validation ----------------------------------------------------------------
 
     def _interface(self, body: Mapping[str, Any], *, known: bool) -> str:
+        """The seat's interface: as Asterisk names it, or as the wallboard shows it (its
+        numbers masked, ``PJSIP/139****5678``) when that names exactly one known seat."""
         iface = _text(body, "interface", required=True, max_len=128, example="PJSIP/8001")
+        seats = self.runtime.state.seats
+        if iface not in seats:
+            shown_as = [s for s in seats if s != iface and mask_numbers_in_text(s) == iface]
+            if len(shown_as) == 1:
+                return shown_as[0]
+            if shown_as:
+                raise RequestError("interface", f"{len(shown_as)} seats show as {iface!r}; "
+                                                "send the seat's full interface", 409)
+            if "****" in iface:
+                raise RequestError("interface", f"no seat shows as {iface!r}; known seats: "
+                                                + _some(seats), 404)
         if not _INTERFACE.match(iface):
             raise RequestError("interface", f"{iface!r} is not a seat interface; "
                                             "use Technology/resource, e.g. 'PJSIP/8001'")
@@ -262,12 +275,27 @@ class SeatActions:
                                         interface=iface, detail=detail, result=result,
                                         message=message)
         log_event(_log, "agents.action", user=user.name, action=what, queue=queue,
-                  interface=iface, result=result, message=message)
-        return ActionOutcome(result, message, entry)
+                  interface=mask_numbers_in_text(iface), result=result,
+                  message=mask_numbers_in_text(message))
+        return ActionOutcome(result, mask_numbers_in_text(message), masked_entry(entry))
+
+
+def masked_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """An audit entry as the API shows it: numbers in its interface, detail (a pause
+    reason) and Asterisk's message masked. The audit table keeps them as they were."""
+    out = dict(entry)
+    for key in ("interface", "message"):
+        if isinstance(out.get(key), str):
+            out[key] = mask_numbers_in_text(out[key])
+    detail = out.get("detail")
+    if isinstance(detail, dict):
+        out["detail"] = {k: mask_numbers_in_text(v) if isinstance(v, str) else v
+                         for k, v in detail.items()}
+    return out
 
 
 def _some(names: Mapping[str, Any]) -> str:
-    listed = sorted(names)
+    listed = sorted(mask_numbers_in_text(n) for n in names)
     if not listed:
         return "(none yet)"
     more = f" and {len(listed) - 10} more" if len(listed) > 10 else ""

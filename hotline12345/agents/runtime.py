@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from hotline12345.logs import log_event
+from hotline12345.logs import log_event, mask_numbers_in_text
 
 from .client import AmiConfig, AmiMonitor, MonitorStatus
 from .codec import AmiMessage
@@ -89,8 +89,9 @@ class AgentsRuntime(ChangeSignal):
         self.clock = clock
         self.state = QueueState(queues)
         self.store = store or MemoryStore()
-        # Only a shared store needs the decided calls handed over one by one.
-        self.state.track_new_records = self.store.shared
+        # Only a store that keeps them needs the decided calls handed over one by one.
+        self._saves = self.store.shared or self.store.keeps_records
+        self.state.track_new_records = self._saves
         self.ami_config = ami
         self.monitor: AmiMonitor | None = None
         if ami is not None:
@@ -117,7 +118,7 @@ class AgentsRuntime(ChangeSignal):
         loop = asyncio.get_running_loop()
         if self.monitor is not None:
             self.monitor.start()
-            if self.store.shared:
+            if self._saves:
                 self._tasks.append(loop.create_task(self._saver(), name="agents-saver"))
         elif self.store.shared:
             self._tasks.append(loop.create_task(
@@ -133,7 +134,7 @@ class AgentsRuntime(ChangeSignal):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks.clear()
-        if self.store.shared and self.monitor is not None:
+        if self._saves and self.monitor is not None:
             with contextlib.suppress(Exception):
                 await self.store.save(self.state)
         await self.store.close()
@@ -158,7 +159,7 @@ class AgentsRuntime(ChangeSignal):
             changed = self.state.apply(msg, self.clock())
         except Exception as exc:  # one odd event must not stop the monitor
             log_event(_log, "agents.state.apply_failed", logging.ERROR, ami_event=msg.name,
-                      error=f"{type(exc).__name__}: {exc}")
+                      error=mask_numbers_in_text(f"{type(exc).__name__}: {exc}"))
             changed = False
         if changed:
             self.notify()

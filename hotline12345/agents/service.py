@@ -14,10 +14,13 @@ Configuration (never from the site file):
 - AMI: ``HOTLINE12345_AMI_HOST``, ``HOTLINE12345_AMI_PORT`` (5038), ``HOTLINE12345_AMI_USER``,
   ``HOTLINE12345_AMI_SECRET`` or ``HOTLINE12345_AMI_SECRET_FILE``. Unset: no monitor, and
   the wallboard says so and how to connect.
-- Shared state: ``HOTLINE12345_REDIS_URL`` (else in the process).
+- Shared state: ``HOTLINE12345_REDIS_URL``; else in the process, with the decided calls
+  behind the figures kept in ``agents-records.jsonl`` in the data directory, so that the
+  "today" figures survive a restart.
 - Audit log: ``HOTLINE12345_DATABASE_URL`` (else SQLite in the data directory).
 - First admin: ``HOTLINE12345_ADMIN_PASSWORD``, else a one-time password printed once,
-  which must be changed at the first login.
+  which must be changed at the first login. With users already there it is ignored, and
+  the start says so, lists the users and how to reset a password.
 - Recordings (failed jobs and tickets in the API): the ``recordings`` settings that
   ``serve`` builds with ``hotline12345.recordings.settings.settings_from``.
 - Other subsystems see every AMI event through ``ami_listeners`` (``serve`` passes the
@@ -31,6 +34,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shlex
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,13 +54,14 @@ from .codec import AmiMessage
 from .runtime import AgentsRuntime
 from .state import QueueDef, queue_defs
 from .store import StateStore, store_from_env
-from .users import ENV_ADMIN_PASSWORD, UserStore
-from .web import build_app
+from .users import ENV_ADMIN_PASSWORD, UserError, UserStore
+from .web import build_app, start_site
 
 if TYPE_CHECKING:
     from hotline12345.recordings.settings import RecordingSettings
 
-__all__ = ["AgentsServices", "add_http_arguments", "start_agents_services"]
+__all__ = ["AgentsServices", "add_http_arguments", "existing_users_notice",
+           "start_agents_services"]
 
 _log = logging.getLogger("hotline12345.agents")
 
@@ -127,6 +132,39 @@ def _headers_listener(callback: Callable[[dict[str, str]], object]) -> Callable[
     return listener
 
 
+def _print_now(line: str) -> None:
+    print(line, flush=True)  # seen at once, also when stdout is a pipe or a log file
+
+
+def existing_users_notice(users: UserStore, env: Mapping[str, str],
+                          data_dir: Path) -> list[str]:
+    """What ``serve`` says at start when the data directory has its users already: who
+    can log in (names and roles, never passwords), how to reset a password, and that
+    ``HOTLINE12345_ADMIN_PASSWORD`` was ignored if it is set (it only creates ``admin``
+    on a fresh install)."""
+    agents_cmd = f"hotline12345 agents --data-dir {shlex.quote(str(data_dir))} users"
+    try:
+        existing = users.list()
+    except UserError as exc:
+        return [f"  the users file cannot be read: {exc}"]
+    if existing:
+        names = ", ".join(f"{u.name} ({u.role}{', one-time password' if u.must_change else ''})"
+                          for u in existing)
+        lines = [f"  users: {names}",
+                 f"  to reset a password: {agents_cmd} set NAME --role ROLE "
+                 "(asks for it; or pipe it as one line on standard input)"]
+    else:
+        lines = [f"  no users: nobody can log in; create one with {agents_cmd} set NAME "
+                 "--role supervisor"]
+    if env.get(ENV_ADMIN_PASSWORD):
+        lines.append(f"  {ENV_ADMIN_PASSWORD} was ignored: users exist already in "
+                     f"{users.path} (it only creates 'admin' on a fresh install); to set "
+                     f"admin's password: {agents_cmd} set admin --role supervisor")
+        log_event(_log, "agents.admin_password.ignored", logging.WARNING,
+                  users_file=str(users.path), users=len(existing))
+    return lines
+
+
 async def start_agents_services(
     site: object,
     data_dir: Path | str,
@@ -140,7 +178,7 @@ async def start_agents_services(
     clock: Callable[[], float] = time.time,
     bcrypt_rounds: int = 12,
     confirm_timeout_s: float = 5.0,
-    say: Callable[[str], Any] = print,
+    say: Callable[[str], Any] = _print_now,
     ami_listeners: Sequence[Callable[[dict[str, str]], object]] = (),
     recordings: RecordingSettings | None = None,
 ) -> AgentsServices:
@@ -160,7 +198,9 @@ async def start_agents_services(
     ``recordings``: the recordings pipeline's settings, for ``/api/recordings/failed`` and
     ``/api/tickets/{uniqueid}`` (without them those answer 503 saying what to configure).
 
-    Prints (through ``say``) the URL, and on a fresh install the one-time admin password.
+    Prints (through ``say``) the URL, and on a fresh install the one-time admin password;
+    with users already there, who they are and how to reset a password
+    (:func:`existing_users_notice`).
     Raises with a clear message if AMI is half-configured or Redis cannot be reached; on
     any failure everything started so far is stopped again, and no admin is created.
     """
@@ -170,7 +210,7 @@ async def start_agents_services(
     queues = _site_queues(site)
     ami_config = AmiConfig.from_env(environ) if ami is True else (ami or None)
     runtime = AgentsRuntime(queues, ami=ami_config,
-                            store=store or store_from_env(dict(environ)), clock=clock)
+                            store=store or store_from_env(dict(environ), data), clock=clock)
     for callback in ami_listeners:
         runtime.add_listener(_headers_listener(callback),
                              name=getattr(callback, "__qualname__", None) or repr(callback))
@@ -182,10 +222,7 @@ async def start_agents_services(
         await runtime.start()
         app = build_app(runtime, users, audit, confirm_timeout_s=confirm_timeout_s,
                         recordings=recordings)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-        await runner.setup()
-        tcp = web.TCPSite(runner, http_host, http_port)
-        await tcp.start()
+        runner, port = await start_site(app, http_host, http_port)
         # Last, so that a failed start never leaves an admin whose password nobody saw.
         created = users.ensure_admin(dict(environ))
     except BaseException:
@@ -196,11 +233,6 @@ async def start_agents_services(
             await runtime.stop()
         audit.close()
         raise
-    port = http_port
-    for addr in runner.addresses:
-        if isinstance(addr, tuple) and len(addr) >= 2:
-            port = int(addr[1])
-            break
     shown = f"[{http_host}]" if ":" in http_host else http_host
     url = f"http://{shown}:{port}/"
     services = AgentsServices(runtime, app, runner, users, audit, url, port)
@@ -215,6 +247,9 @@ async def start_agents_services(
             say(f"  first start: log in as '{name}' with this one-time password: {password}")
             say("  it is not shown again, and must be changed at the first login "
                 f"({url}password)")
+    else:
+        for line in existing_users_notice(users, environ, data):
+            say(line)
     if ami_config is None:
         say("  AMI not configured: the wallboard shows no live data until "
             "HOTLINE12345_AMI_HOST/_USER/_SECRET are set")

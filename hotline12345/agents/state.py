@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-from hotline12345.logs import mask_name, mask_number
+from hotline12345.logs import mask_name, mask_number, mask_numbers_in_text
 
 from .codec import AmiMessage
 from .figures import (
@@ -701,7 +701,9 @@ class QueueState:
 
     def snapshot(self, now: float, *, chart_hours: int = 8) -> dict[str, Any]:
         """Everything the wallboard and the JSON API show, at ``now``. Callers' numbers are
-        masked (``139****9000``) and only their names' first character is shown."""
+        masked (``139****9000``) and only their names' first character is shown; numbers in
+        seat interfaces, member names and pause reasons are masked too
+        (``PJSIP/139****5678``, ``回拨139****5678``)."""
         queues = []
         alerts: list[dict[str, Any]] = []
         for q in sorted(self.queues.values(), key=lambda r: (not r.configured, r.name)):
@@ -740,23 +742,25 @@ class QueueState:
                 "longest_wait_s": longest,
                 "figures": figures,
                 "members": sorted(
-                    s.interface for s in self.seats.values() if q.name in s.memberships
+                    mask_numbers_in_text(s.interface) for s in self.seats.values()
+                    if q.name in s.memberships
                 ),
             })
         seats = []
         for s in sorted(self.seats.values(), key=lambda s: (s.name, s.interface)):
             state, since = s.current(now)
             seats.append({
-                "interface": s.interface,
-                "name": s.name,
+                "interface": mask_numbers_in_text(s.interface),
+                "name": mask_numbers_in_text(s.name),
                 "state": state.value,
                 "state_label": SEAT_STATE_LABELS[state.value],
                 "since": since,
                 "time_in_state_s": round(max(0.0, now - since), 3),
-                "paused_reason": s.paused_reason(),
+                "paused_reason": mask_numbers_in_text(s.paused_reason()),
                 "queues": [
                     {"queue": m.queue, "penalty": m.penalty, "paused": m.paused,
-                     "paused_reason": m.paused_reason, "calls_taken": m.calls_taken}
+                     "paused_reason": mask_numbers_in_text(m.paused_reason),
+                     "calls_taken": m.calls_taken}
                     for m in sorted(s.memberships.values(), key=lambda m: m.queue)
                 ],
             })

@@ -1,6 +1,11 @@
 """Where the queue/seat state lives.
 
-- :class:`MemoryStore` (default): in the process; nothing survives a restart.
+- :class:`MemoryStore`: in the process; nothing survives a restart.
+- :class:`RecordsFileStore` (``serve`` without Redis: the embedded mode): in the process,
+  with every decided call (the records behind the 15m/1h/today figures and the chart)
+  appended to ``agents-records.jsonl`` in the data directory (0600), so that a restarted
+  ``serve`` shows today's figures as they were. The live part (waiting callers, seats) is
+  not kept: Asterisk reports it again at connect (``QueueStatus``).
 - :class:`RedisStore` (``HOTLINE12345_REDIS_URL``): shared through Redis, so several
   controllers and dashboards see one truth and a restarted controller carries on:
 
@@ -22,7 +27,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from hotline12345.env import REDIS_URL_ENV as ENV_REDIS_URL
@@ -32,7 +40,8 @@ from hotline12345.logs import log_event
 from .figures import KEEP_S, CallRecord
 from .state import QueueState
 
-__all__ = ["ENV_REDIS_URL", "MemoryStore", "RedisStore", "StateStore", "store_from_env"]
+__all__ = ["ENV_REDIS_URL", "RECORDS_FILE", "MemoryStore", "RecordsFileStore", "RedisStore",
+           "StateStore", "store_from_env"]
 
 DEFAULT_PREFIX = "hotline12345:agents:"
 _log = logging.getLogger("hotline12345.agents.store")
@@ -42,6 +51,7 @@ class StateStore:
     """In-process storage: the state is the :class:`QueueState` object itself."""
 
     shared = False
+    keeps_records = False  # the runtime hands it the decided calls to save
     description = "in-process"
 
     async def open(self) -> None:
@@ -170,10 +180,92 @@ class RedisStore(StateStore):
                 await pubsub.aclose()
 
 
-def store_from_env(env: dict[str, str] | None = None) -> StateStore:
-    import os
+class RecordsFileStore(StateStore):
+    """In-process state; the decided calls of the last :data:`KEEP_S` seconds are kept in a
+    JSON-lines file (one :meth:`CallRecord.to_dict` a line), read back at start. Lines that
+    cannot be read are skipped and counted in one log line. Pruned hourly."""
 
+    keeps_records = True
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.description = f"in-process (decided calls kept in {path})"
+
+    async def load(self, state: QueueState, now: float) -> bool:
+        records = await asyncio.to_thread(self._read, now - KEEP_S)
+        return state.load_records(records) > 0
+
+    def _read(self, since: float) -> list[CallRecord]:
+        try:
+            text = self.path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return []
+        records: list[CallRecord] = []
+        bad = 0
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            try:
+                record = CallRecord.from_dict(json.loads(line))
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+                bad += 1
+                continue
+            if record.decided_at >= since:
+                records.append(record)
+        if bad:
+            log_event(_log, "agents.store.unreadable_lines", logging.WARNING,
+                      file=str(self.path), lines=bad)
+        return records
+
+    async def save(self, state: QueueState) -> None:
+        records = state.drain_new_records()
+        if records:
+            await asyncio.to_thread(self._append, records)
+
+    @staticmethod
+    def _lines(records: list[CallRecord]) -> bytes:
+        return "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n"
+                       for r in records).encode("utf-8")
+
+    def _append(self, records: list[CallRecord]) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # whatever the umask: seat interfaces can be numbers
+            os.write(fd, self._lines(records))
+        finally:
+            os.close(fd)
+
+    async def prune(self, now: float) -> int:
+        return await asyncio.to_thread(self._rewrite, now - KEEP_S)
+
+    def _rewrite(self, since: float) -> int:
+        """Keep only the records decided since ``since``; return how many were dropped."""
+        if not self.path.exists():
+            return 0
+        lines = self.path.read_bytes().count(b"\n")
+        kept = self._read(since)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".agents-records-")
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(self._lines(kept))
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return lines - len(kept)
+
+
+RECORDS_FILE = "agents-records.jsonl"
+
+
+def store_from_env(env: dict[str, str] | None = None,
+                   data_dir: Path | None = None) -> StateStore:
+    """Redis when ``HOTLINE12345_REDIS_URL`` is set; else the decided calls in a file of
+    ``data_dir`` (:class:`RecordsFileStore`), or only in the process without one."""
     url = (env if env is not None else os.environ).get(ENV_REDIS_URL, "").strip()
-    if not url:
-        return MemoryStore()
-    return RedisStore(url)
+    if url:
+        return RedisStore(url)
+    if data_dir is not None:
+        return RecordsFileStore(data_dir / RECORDS_FILE)
+    return MemoryStore()

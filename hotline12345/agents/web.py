@@ -35,6 +35,13 @@ session; it is throttled and logged exactly like the login (:data:`MAX_FAILURES`
 password (the admin printed on a fresh install) can only change it (``/password``,
 ``/api/password``), read ``/api/me`` and log out until it has. Only supervisors act;
 viewers get 403. Every bad request gets ``{"error": ..., "field": ...}``.
+
+Every POST body is read and decoded once, by the middleware, before its handler (JSON on
+the ``/api/`` routes, a form on the others): a body that cannot be read (too large, an
+unknown charset, bytes that are not text, JSON nested too deeply, a multipart body without
+its boundary) is a 400 (413 when too large) and one ``agents.http.bad_body`` line, never a
+traceback. A request head aiohttp refuses (over-long or too many headers) is one
+``agents.http.bad_request`` line (see :class:`_ServerLog`). See docs/wallboard.md.
 """
 
 from __future__ import annotations
@@ -56,10 +63,11 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
-from hotline12345.logs import log_event, mask_number
+from hotline12345.logs import log_event, mask_numbers_in_text
 
-from .actions import ActionOutcome, RequestError, SeatActions
+from .actions import ActionOutcome, RequestError, SeatActions, masked_entry
 from .audit import AuditLog
 from .metrics import CONTENT_TYPE, build_registry, render
 from .runtime import AgentsRuntime
@@ -68,7 +76,7 @@ from .users import User, UserError, UserStore
 if TYPE_CHECKING:
     from hotline12345.recordings.settings import RecordingSettings
 
-__all__ = ["RUNTIME_KEY", "build_app"]
+__all__ = ["RUNTIME_KEY", "build_app", "start_site"]
 
 _log = logging.getLogger("hotline12345.agents.web")
 COOKIE = "h12345_session"
@@ -98,6 +106,8 @@ _SESSION_KEY: Any = web.RequestKey("agents_session", object) if hasattr(web, "Re
 
 _AUTH_KEY: Any = web.RequestKey("agents_auth", object) if hasattr(web, "RequestKey") \
     else "agents_auth"
+_BODY_KEY: Any = web.RequestKey("agents_body", object) if hasattr(web, "RequestKey") \
+    else "agents_body"
 
 _ANONYMOUS = {("GET", "/health"), ("GET", "/login"), ("POST", "/login"),
               ("POST", "/api/login"), ("GET", "/static/style.css")}
@@ -435,6 +445,14 @@ async def _security(request: web.Request,
                         request.headers.get("X-CSRF-Token", ""), session.csrf):
                 return json_error(403, "X-CSRF-Token",
                                   "missing or wrong X-CSRF-Token header; take it from /api/me")
+    if request.method in request.POST_METHODS and request.match_info.http_exception is None:
+        bad_body = await _decode_body(request)
+        if bad_body is not None:
+            log_event(_log, "agents.http.bad_body", logging.WARNING, method=request.method,
+                      path=request.path, remote=request.remote, status=bad_body.status,
+                      error=mask_numbers_in_text(bad_body.message))
+            return json_error(bad_body.status, bad_body.field,
+                              mask_numbers_in_text(bad_body.message))
     try:
         response = await handler(request)
     except web.HTTPException as exc:
@@ -453,11 +471,58 @@ async def _security(request: web.Request,
     return response
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
+_FORM_TYPES = ("", "application/x-www-form-urlencoded", "multipart/form-data")
+_NO_BODY = object()
+
+
+async def _decode_body(request: web.Request) -> RequestError | None:
+    """Read and decode the body of every POST once, before its handler runs: JSON on the
+    ``/api/`` routes (kept for :func:`_json_body`), a form on the others (kept by aiohttp:
+    the handler's ``request.post()`` returns it). Whatever the client sent, the answer is a
+    :class:`RequestError` naming what is wrong (413 when too large), never an exception:
+    an unknown ``charset=``, bytes that are not text in it, JSON nested too deeply for
+    Python's parser, a multipart body without its boundary."""
+    charset = request.charset or "utf-8"
     try:
-        body = await request.json(loads=json.loads)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RequestError("body", f"body is not valid JSON ({exc})") from None
+        if request.path.startswith("/api/"):
+            text = (await request.read()).decode(charset)
+            request[_BODY_KEY] = json.loads(text) if text.strip() else _NO_BODY
+        elif request.content_type not in _FORM_TYPES and request.body_exists:
+            return RequestError("content-type", f"send the form as "
+                                "application/x-www-form-urlencoded or multipart/form-data, "
+                                f"not {request.content_type[:60]!r}", 415)
+        else:
+            await request.post()
+    except web.HTTPRequestEntityTooLarge as exc:  # bytes, or form fields
+        return RequestError("body", f"the body is too large: {_one_line(exc.text or '')}", 413)
+    except LookupError:
+        return RequestError("body", f"unknown charset {charset[:40]!r} in the Content-Type "
+                                    "header; send UTF-8 (charset=utf-8)")
+    except UnicodeDecodeError as exc:
+        return RequestError("body", f"the body is not {charset[:40]} text (a bad byte at "
+                                    f"offset {exc.start}); send UTF-8")
+    except RecursionError:
+        return RequestError("body", "the JSON body is nested too deeply; send a flat JSON "
+                                    "object")
+    except ValueError as exc:  # JSON syntax, a multipart body without its boundary, ...
+        what = "JSON" if request.path.startswith("/api/") else "a readable form"
+        return RequestError("body", f"body is not {what} ({_one_line(str(exc))})")
+    except (HttpProcessingError, web.RequestPayloadError) as exc:  # chunking, compression
+        return RequestError("body", f"the body cannot be read ({_one_line(str(exc))})")
+    return None
+
+
+def _one_line(text: str, limit: int = 120) -> str:
+    """An exception's text on one line, without aiohttp's ``400, message:`` prefix."""
+    words = " ".join(text.split())
+    return words.removeprefix("400, message: ")[:limit]
+
+
+def _json_body(request: web.Request) -> dict[str, Any]:
+    """The JSON object :func:`_decode_body` read from the request."""
+    body = request.get(_BODY_KEY, _NO_BODY)
+    if body is _NO_BODY:
+        raise RequestError("body", "the body is empty: send a JSON object")
     if not isinstance(body, dict):
         raise RequestError("body", "body must be a JSON object")
     return body
@@ -514,7 +579,7 @@ async def login_form(request: web.Request) -> web.StreamResponse:
 async def api_login(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     try:
-        body = await _json_body(request)
+        body = _json_body(request)
         name = body.get("user")
         password = body.get("password")
         if not isinstance(name, str) or not name:
@@ -619,7 +684,7 @@ async def audit(request: web.Request) -> web.Response:
     if not raw.isdigit() or not 1 <= int(raw) <= 1000:
         return json_error(400, "limit", f"'limit' must be a whole number 1-1000, got {raw!r}")
     entries = await _ctx(request).audit.recent(int(raw))
-    return web.json_response({"entries": entries}, dumps=_dumps)
+    return web.json_response({"entries": [masked_entry(e) for e in entries]}, dumps=_dumps)
 
 
 async def _change_password(ctx: _Ctx, request: web.Request, current: Any,
@@ -704,7 +769,7 @@ async def password_form(request: web.Request) -> web.StreamResponse:
 async def api_password(request: web.Request) -> web.Response:
     ctx = _ctx(request)
     try:
-        body = await _json_body(request)
+        body = _json_body(request)
         unknown = sorted(set(body) - {"current", "new"})
         if unknown:
             raise RequestError(unknown[0], f"unknown field {unknown[0]!r}; send "
@@ -718,8 +783,6 @@ async def api_password(request: web.Request) -> web.Response:
                               "must_change_password": result.must_change})
 
 
-# Numbers that look like a phone number (not part of a uniqueid such as 1795849881.4).
-_PHONE_IN_TEXT = re.compile(r"(?<![\d.])\d{7,}(?![\d.])")
 _UNIQUEID = re.compile(r"^[A-Za-z0-9_.\-]{1,150}$")
 
 
@@ -750,7 +813,7 @@ async def recordings_failed(request: web.Request) -> web.Response:
     items = []
     for job in jobs:
         item = job.as_dict()
-        item["error"] = _PHONE_IN_TEXT.sub(lambda m: mask_number(m.group()), item["error"])
+        item["error"] = mask_numbers_in_text(item["error"])
         items.append(item)
     return web.json_response({"failed": items, "count": len(items)}, dumps=_dumps)
 
@@ -786,10 +849,10 @@ def _seat_action(
                                            "only supervisors act on seats")
         ctx = _ctx(request)
         try:
-            body = await _json_body(request)
+            body = _json_body(request)
             outcome = await method(ctx.actions, user, body)
-        except RequestError as exc:
-            return json_error(exc.status, exc.field, exc.message)
+        except RequestError as exc:  # it may quote seat interfaces
+            return json_error(exc.status, exc.field, mask_numbers_in_text(exc.message))
         return web.json_response(outcome.to_dict(), status=outcome.http_status, dumps=_dumps)
 
     return handler
@@ -798,6 +861,55 @@ def _seat_action(
 async def metrics(request: web.Request) -> web.Response:
     body = render(_ctx(request).registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+_QUOTED_TAIL = re.compile(r"""\s*b?['"].*""", re.DOTALL)
+
+
+class _ServerLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """aiohttp's server logger for the wallboard (``AppRunner(logger=...)``).
+
+    aiohttp answers a request whose head it cannot parse (a header or request line over
+    8190 bytes, more than 128 headers, a malformed request line) with 400 itself, in
+    ``RequestHandler.handle_error``, and logs it through ``logger.exception``: an ERROR
+    with a traceback for every such request anyone sends. Those become one short line
+    (``agents.http.bad_request``, WARNING; without the line's content, which may hold a
+    cookie or a number). Everything else, such as a bug in a handler (a 500), goes to
+    ``aiohttp.server`` unchanged, with its traceback."""
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info")
+        if isinstance(exc, web.RequestPayloadError):
+            # A broken body (compression, chunking) that aiohttp meets again when it
+            # reads the rest after the answer: the middleware answered and logged a POST's.
+            log_event(_log, "agents.http.unread_body", logging.DEBUG,
+                      error=mask_numbers_in_text(_one_line(str(exc))))
+            return
+        if isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500:
+            reason = _QUOTED_TAIL.sub("", str(exc.message)).strip(" :.")[:120]
+            log_event(_log, "agents.http.bad_request", min(level, logging.WARNING),
+                      remote=args[0] if args else None, status=exc.code,
+                      error=f"{type(exc).__name__}: {mask_numbers_in_text(reason)}")
+            return
+        super().log(level, msg, *args, **kwargs)
+
+
+async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve ``app`` on ``host:port`` (0: any free port); return its runner (``await
+    runner.cleanup()`` stops it) and the port. Bad request heads are logged as one line
+    (:class:`_ServerLog`), and there is no access log."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0,
+                           logger=_ServerLog(logging.getLogger("aiohttp.server"), {}))
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    for addr in runner.addresses:
+        if isinstance(addr, tuple) and len(addr) >= 2:
+            return runner, int(addr[1])
+    return runner, port
 
 
 async def _on_shutdown(app: web.Application) -> None:

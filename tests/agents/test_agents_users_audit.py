@@ -72,7 +72,7 @@ def test_users_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str],
 
     from hotline12345.cli import main
 
-    monkeypatch.setattr("sys.stdin", io.StringIO("viewer-password\n"))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"viewer-password\n")))
     assert main(["agents", "--data-dir", str(tmp_path), "users", "set", "zhang", "--role",
                  "viewer", "--password-stdin"]) == 0
     assert main(["agents", "--data-dir", str(tmp_path), "users", "list"]) == 0
