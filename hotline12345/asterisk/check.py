@@ -10,8 +10,11 @@ Cross-checks, against the site file the directory was rendered from:
 - every register number and access number has a route of its own to the controller in every
   trunk context, and so do numbers of every other shape (catch-alls); a call without a DID in
   its Request-URI (``s``, or a registration trunk's ``contact_user``) takes it from the To
-  header; the controller's fallback (AGISTATUS) is in place. Whether a provider really puts
-  the DID into the Request-URI or the To header only a test call shows;
+  header. Whether a provider really puts the DID into the Request-URI or the To header only
+  a test call shows;
+- a call followed through the inbound step (:mod:`hotline12345.asterisk.flow` runs the
+  dialplan's own steps) tries each controller in the order given, and reaches the general
+  queue when the last one fails;
 - no DID appears twice (within a context, or as an access number of two trunks);
 - secrets are no placeholders, the AMI user is least-privilege and bound by permit/deny;
 - every trunk has its endpoint, AOR, identify or registration and auth;
@@ -44,6 +47,7 @@ from hotline12345.asterisk.conffile import (
     strip_comment,
 )
 from hotline12345.asterisk.findings import Finding, Severity
+from hotline12345.asterisk.flow import Call, Undecidable
 from hotline12345.asterisk.lint import lint_dir
 from hotline12345.asterisk.prompts import catalogue, find_audio, wav_problem
 from hotline12345.asterisk.render import (
@@ -391,13 +395,13 @@ class _Checker:
                                  "register number of the site; the controller will send it to "
                                  "the general queue")
 
-    def _check_controllers(self, inbound: list[Step], agi: Step) -> None:
-        """[settings] names the controllers; with several, a failed one hands over."""
+    def _controllers(self, agi: Step) -> list[str]:
+        """The controllers' URLs [settings] names (an error and [] if it names none)."""
         values = self.settings()
         count = values.get("HOTLINE_AGI_COUNT")
         n = int(count[1]) if count is not None and count[1].isdigit() else 0
-        bad = [i for i in range(1, n + 1)
-               if not values.get(f"HOTLINE_AGI_{i}", (agi, ""))[1].startswith("agi://")]
+        urls = [values.get(f"HOTLINE_AGI_{i}", (agi, ""))[1] for i in range(1, n + 1)]
+        bad = [i for i, url in enumerate(urls, 1) if not url.startswith("agi://")]
         if n == 0 or bad:
             self.error(count[0].file if count else agi.file, count[0].line if count else agi.line,
                        "no-controller",
@@ -405,12 +409,19 @@ class _Checker:
                        "HOTLINE_AGI_<count> to agi://HOST:PORT URLs"
                        + (f" (HOTLINE_AGI_{bad[0]} is missing or not agi://)" if bad else "")
                        + "; render again")
-        elif n > 1 and not any("HOTLINE_AGI_TRY + 1" in s.data for s in inbound):
-            self.error(agi.file, agi.line, "no-failover",
-                       f"{n} controllers are set but the inbound step never tries the next one "
-                       "after AGISTATUS=FAILURE; render again")
+            return []
+        return urls
+
+    def _inbound_call(self) -> Call:
+        """A call to the first access number, as its trunk context hands it over."""
+        trunk = self.site.centre.trunks[0]
+        return Call(self.contexts, names.CTX_INBOUND, trunk.access_numbers[0],
+                    {"HOTLINE_TRUNK": trunk.name})
 
     def check_fallback(self) -> None:
+        """Run calls through [inbound] with each controller failing in turn: a controller
+        that fails hands the call to the next one, the last one's failure to the general
+        queue (by what the dialplan does, not by how its lines are written)."""
         steps = self.contexts.get(names.CTX_INBOUND)
         if steps is None:
             self.error(names.EXTENSIONS, 0, "context-missing",
@@ -422,24 +433,48 @@ class _Checker:
             self.error(names.EXTENSIONS, line, "no-controller",
                        f"[{names.CTX_INBOUND}] never calls AGI(agi://HOST:PORT/inbound,...)")
             return
-        self._check_controllers(steps, agi[0])
         if "${EXTEN}" not in agi[0].data.split(",", 1)[-1]:
             self.error(agi[0].file, agi[0].line, "no-controller",
                        "the inbound AGI call must pass the dialled number (${EXTEN}) as its "
                        "first argument")
-        after = [s for s in steps if s.line > agi[0].line]
-        guard = next((s for s in after if s.app.lower() == "gotoif" and "AGISTATUS" in s.data
-                      and "SUCCESS" in s.data), None)
-        if guard is None:
-            self.error(agi[0].file, agi[0].line, "no-fallback",
-                       "no GotoIf on AGISTATUS follows the inbound AGI: with the controller "
-                       "down, calls would not reach the general queue")
-            return
+        urls = self._controllers(agi[0])
+        if urls and self.site.centre.trunks:
+            try:
+                self._run_failover(urls, agi[0])
+            except Undecidable as exc:
+                self.error(exc.step.file, exc.step.line, "no-failover",
+                           f"cannot follow a call through [{names.CTX_INBOUND}]: {exc}; render "
+                           "again")
+
+    def _run_failover(self, urls: list[str], agi: Step) -> None:
         general = self.site.centre.general_queue
-        if not any("HOTLINE_GENERAL_QUEUE" in s.data or general in s.data for s in after):
-            self.error(guard.file, guard.line, "no-fallback",
-                       "the fallback after the inbound AGI never sends the call to the general "
-                       "queue")
+        n = len(urls)
+        call = self._inbound_call()
+        for i, url in enumerate(urls, 1):
+            step = call.run(_is_agi_or_queue)
+            tried = _agi_url(call, step)
+            if tried != url:
+                at = step or agi
+                if i == 1:
+                    self.error(at.file, at.line, "no-controller",
+                               f"a call to [{names.CTX_INBOUND}] reaches {_describe(step, call)} "
+                               f"instead of the first controller {url}; render again")
+                else:
+                    self.error(at.file, at.line, "no-failover",
+                               f"{n} controllers are set but after controller {i - 1} "
+                               f"({urls[i - 2]}) fails (AGISTATUS=FAILURE, no decision) the "
+                               f"call reaches {_describe(step, call)}, not controller {i} ({url}); "
+                               "render again")
+                return
+            call.variables.update(AGISTATUS="FAILURE", HOTLINE_ACTION="")
+        step = call.run(_is_agi_or_queue)
+        queue = _queue_name(call, step)
+        if queue != general:
+            at = step or agi
+            self.error(at.file, at.line, "no-fallback",
+                       f"after the last controller ({urls[-1]}) fails, the call reaches "
+                       f"{_describe(step, call)}, not the general queue {general}: with the "
+                       "controllers down, calls would not reach a human; render again")
 
     # -- queues -------------------------------------------------------------------------
 
@@ -758,6 +793,30 @@ class _Checker:
                 self.warning(file, line, "endpoint-undefined",
                              f"PJSIP endpoint {ep} (used by {where}) is not defined in "
                              f"{names.PJSIP}; define it in {names.PJSIP_LOCAL}")
+
+
+def _is_agi_or_queue(step: Step) -> bool:
+    return step.app.lower() in ("agi", "queue")
+
+
+def _agi_url(call: Call, step: Step | None) -> str:
+    """The controller URL an ``AGI(...)`` step calls ("" if ``step`` is no AGI)."""
+    if step is None or step.app.lower() != "agi":
+        return ""
+    target = call.expand(step.data.split(",")[0]) or ""
+    return target.rsplit("/", 1)[0] if "/" in target.removeprefix("agi://") else target
+
+
+def _queue_name(call: Call, step: Step | None) -> str:
+    if step is None or step.app.lower() != "queue":
+        return ""
+    return call.expand(step.data.split(",")[0]) or ""
+
+
+def _describe(step: Step | None, call: Call) -> str:
+    if step is None:
+        return f"the end of the call ({call.ended})"
+    return f"{step.app}({call.expand(step.data) or step.data}) at line {step.line}"
 
 
 def _value(section: Section, key: str) -> str:
