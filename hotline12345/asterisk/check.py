@@ -446,35 +446,74 @@ class _Checker:
                            f"cannot follow a call through [{names.CTX_INBOUND}]: {exc}; render "
                            "again")
 
+    def _follow(self, results: list[tuple[str, str]]) -> tuple[list[str], Step | None, Call]:
+        """Run a call through [inbound], answering its n-th AGI with ``results[n]``
+        (AGISTATUS, HOTLINE_ACTION: "" is no decision, "queue" a decision for the site's
+        first queue): the controllers it tried, the step it ends at (AGI or Queue, None when
+        the call ended) and the call."""
+        call = self._inbound_call()
+        tried: list[str] = []
+        for status, action in results:
+            step = call.run(_is_agi_or_queue)
+            url = _agi_url(call, step)
+            if not url:
+                return tried, step, call
+            tried.append(url)
+            call.variables.update(AGISTATUS=status, HOTLINE_ACTION=action)
+            if action:
+                call.variables["HOTLINE_QUEUE"] = self.site.queues[0].name
+        step = call.run(_is_agi_or_queue)
+        if url := _agi_url(call, step):
+            tried.append(url)
+        return tried, step, call
+
     def _run_failover(self, urls: list[str], agi: Step) -> None:
         general = self.site.centre.general_queue
         n = len(urls)
-        call = self._inbound_call()
-        for i, url in enumerate(urls, 1):
-            step = call.run(_is_agi_or_queue)
-            tried = _agi_url(call, step)
-            if tried != url:
-                at = step or agi
-                if i == 1:
-                    self.error(at.file, at.line, "no-controller",
-                               f"a call to [{names.CTX_INBOUND}] reaches {_describe(step, call)} "
-                               f"instead of the first controller {url}; render again")
-                else:
-                    self.error(at.file, at.line, "no-failover",
-                               f"{n} controllers are set but after controller {i - 1} "
-                               f"({urls[i - 2]}) fails (AGISTATUS=FAILURE, no decision) the "
-                               f"call reaches {_describe(step, call)}, not controller {i} ({url}); "
-                               "render again")
-                return
-            call.variables.update(AGISTATUS="FAILURE", HOTLINE_ACTION="")
-        step = call.run(_is_agi_or_queue)
-        queue = _queue_name(call, step)
-        if queue != general:
+        tried, step, call = self._follow([])
+        if tried != urls[:1]:
             at = step or agi
-            self.error(at.file, at.line, "no-fallback",
-                       f"after the last controller ({urls[-1]}) fails, the call reaches "
-                       f"{_describe(step, call)}, not the general queue {general}: with the "
-                       "controllers down, calls would not reach a human; render again")
+            self.error(at.file, at.line, "no-controller",
+                       f"a call to [{names.CTX_INBOUND}] reaches {_describe(step, call)} "
+                       f"instead of the first controller {urls[0]}; render again")
+            return
+        for status, how in (("FAILURE", "fails (AGISTATUS=FAILURE)"),
+                            ("SUCCESS", "ends its session without a decision (AGISTATUS="
+                             "SUCCESS and no HOTLINE_ACTION: a controller that died mid-call)")):
+            tried, step, call = self._follow([(status, "")] * n)
+            at = step or agi
+            if tried != urls:
+                i = next((k for k, url in enumerate(tried) if url != urls[k]), len(tried))
+                self.error(at.file, at.line, "no-failover",
+                           f"{n} controllers are set but after controller {i} ({urls[i - 1]}) "
+                           f"{how} the call reaches {_describe(step, call)}, not controller "
+                           f"{i + 1} ({urls[i]}); render again" if i < n else
+                           f"after the last controller {how}, the call reaches "
+                           f"{_describe(step, call)}, not the general queue; render again")
+                return
+            if _queue_name(call, step) != general:
+                self.error(at.file, at.line, "no-fallback",
+                           f"after the last controller ({urls[-1]}) {how}, the call reaches "
+                           f"{_describe(step, call)}, not the general queue {general}: with "
+                           "the controllers down, calls would not reach a human; render again")
+                return
+        queue = self.site.queues[0].name
+        for status in ("SUCCESS", "FAILURE"):
+            tried, step, call = self._follow([(status, "queue")])
+            if tried != urls[:1] or _queue_name(call, step) != queue:
+                at = step or agi
+                self.error(at.file, at.line, "failover-decided",
+                           f"a controller that decided (HOTLINE_ACTION=queue, HOTLINE_QUEUE="
+                           f"{queue}) and ended with AGISTATUS={status}: the call reaches "
+                           f"{_describe(step, call)} instead of Queue({queue}); a decision is "
+                           "acted on, and never asked for twice; render again")
+                return
+        tried, step, call = self._follow([("HANGUP", "")])
+        if step is not None and step.app.lower() != "hangup":
+            self.error(step.file, step.line, "failover-hangup",
+                       f"after the caller hung up during the AGI (AGISTATUS=HANGUP) the call "
+                       f"reaches {_describe(step, call)}: a caller who left is never retried "
+                       "or queued; render again")
 
     # -- queues -------------------------------------------------------------------------
 

@@ -230,10 +230,10 @@ def _extensions(site: Site, opts: RenderOptions) -> str:
         ";    variables: HOTLINE_ACTION, HOTLINE_QUEUE, QUEUE_PRIO, HOTLINE_QUEUE_TIMEOUT,",
         ";    HOTLINE_OVERFLOW_*, HOTLINE_DIAL, HOTLINE_TRANSFER, HOTLINE_FALLBACK_QUEUE,",
         ";    HOTLINE_REC (the recording's base name).",
-        "; 3. A controller that cannot be reached (AGISTATUS=FAILURE) hands the call to the",
-        ";    next one, if there are several. Whenever no controller decided (AGISTATUS not",
-        ";    SUCCESS) or the decision is unusable, the fallback sends the call to the general",
-        ";    12345 queue.",
+        "; 3. A controller that leaves no decision (no HOTLINE_ACTION: unreachable, or it died",
+        ";    mid-call, which Asterisk reports as AGISTATUS=SUCCESS) hands a call that is still",
+        ";    up to the next one, if there are several. When the last one leaves no decision,",
+        ";    or a decision is unusable, the fallback sends the call to the general 12345 queue.",
         "; 4. The action runs: queue (with overflow), sub-centre transfer, linkage transfer",
         ";    (blind, or three-way in a conference), or announce-and-hang-up.",
         "; 5. MixMonitor records every connected call; the survey (好差评) runs when the seat",
@@ -362,17 +362,23 @@ def _inbound_context() -> list[str]:
         " same => n,Set(HOTLINE_DIALLED=${EXTEN})",
         "; The controllers HOTLINE_AGI_1..HOTLINE_AGI_COUNT, in order (see retry below);",
         "; HOTLINE_AGI stays the one that took the call (the survey goes to it too).",
+        " same => n,Set(HOTLINE_ACTION=)",
         " same => n,Set(HOTLINE_AGI_TRY=1)",
         " same => n(agi),Set(HOTLINE_AGI=${HOTLINE_AGI_${HOTLINE_AGI_TRY}})",
         " same => n,AGI(${HOTLINE_AGI}/inbound,${EXTEN},${HOTLINE_TRUNK})",
-        "; Anything but SUCCESS: the next controller, or the fallback (below).",
-        ' same => n,GotoIf($["${AGISTATUS}" != "SUCCESS"]?retry)',
+        *_wrapped("The controller's decision is HOTLINE_ACTION, set after its prompts. Decide "
+                  "by it, not by AGISTATUS: res_agi reports a FastAGI connection that the "
+                  "controller closed mid-session (it died while playing a prompt) as "
+                  "AGISTATUS=SUCCESS, the same as a finished flow. No decision: the next "
+                  "controller (retry, below). A decision is acted on whatever AGISTATUS says, "
+                  "and is never asked for twice."),
+        ' same => n,GotoIf($["${HOTLINE_ACTION}" = ""]?retry)',
         when("queue", f"{CTX_QUEUE},s,1"),
         when("expert", f"{CTX_QUEUE},s,1"),
         when("sub_centre", f"{CTX_SUB_CENTRE},s,1"),
         when("linkage", f"{CTX_LINKAGE},s,1"),
         when("announce_hangup", "hangup"),
-        "; No usable decision either (no HOTLINE_ACTION, or one this dialplan does not know).",
+        "; A decision this dialplan does not know, or no controller decided: the general queue.",
         " same => n(fallback),NoOp(hotline12345 fallback AGISTATUS=${AGISTATUS} "
         "HOTLINE_ACTION=${HOTLINE_ACTION})",
         " same => n,Set(HOTLINE_ACTION=queue)",
@@ -383,20 +389,21 @@ def _inbound_context() -> list[str]:
         f" same => n,Goto({CTX_QUEUE},s,1)",
         "; announce_hangup: the controller has played the announcement.",
         " same => n(hangup),Hangup(16)",
-        *_wrapped("The next controller, only after FAILURE (the controller refused the "
-                  "connection or did not answer within res_agi's 2 s connect timeout, or the "
-                  "AGI session failed) and only while this one had not decided yet (no "
-                  "HOTLINE_ACTION: a decision is never taken twice). The next one starts the "
-                  "call's flow over: a prompt the failed one had already played is heard "
-                  "again. A controller that ends its session without deciding, NOTFOUND, and "
-                  "the last controller's FAILURE: the fallback. A caller who hung up leaves "
-                  "the dialplan (AGISTATUS=HANGUP) and is never retried."),
-        ' same => n(retry),GotoIf($["${AGISTATUS}" != "FAILURE" | '
-        '"${HOTLINE_ACTION}" != ""]?fallback)',
+        *_wrapped("No decision. A caller who hung up is never retried (AGISTATUS=HANGUP; "
+                  "Asterisk also stops the dialplan of a hung-up channel after the AGI). A "
+                  "call still up goes to the next controller: it was unreachable (FAILURE: "
+                  "connection refused, or no answer within res_agi's 2 s connect timeout), "
+                  "answered NOTFOUND, or ended its session without deciding (SUCCESS: it died "
+                  "mid-call). The next one starts the call's flow over: a prompt the failed one "
+                  "had already played is heard again. Only the last controller's failure "
+                  "falls back to the general queue."),
+        ' same => n(retry),GotoIf($["${AGISTATUS}" = "HANGUP"]?gone)',
         " same => n,GotoIf($[${HOTLINE_AGI_TRY} >= ${HOTLINE_AGI_COUNT}]?fallback)",
-        " same => n,NoOp(hotline12345 controller ${HOTLINE_AGI} failed, trying the next)",
+        " same => n,NoOp(hotline12345 controller ${HOTLINE_AGI} gave no decision "
+        "(AGISTATUS=${AGISTATUS}), trying the next)",
         " same => n,Set(HOTLINE_AGI_TRY=$[${HOTLINE_AGI_TRY} + 1])",
         " same => n,Goto(agi)",
+        " same => n(gone),Hangup()",
         "",
     ]
 

@@ -68,3 +68,49 @@ def test_check_catches_a_retry_that_asks_the_same_controller_again(tmp_path: Pat
     run = check(tmp_path)
     assert run.returncode == 1
     assert "reaches AGI(agi://10.0.0.5:4573/inbound" in run.stdout
+
+
+# -- item 10: a controller that dies mid-call ---------------------------------------------
+
+
+def test_check_passes_the_rendered_rule_for_a_controller_that_dies_mid_call(
+        tmp_path: Path) -> None:
+    """Asterisk reports a FastAGI session whose controller died as AGISTATUS=SUCCESS: the
+    rendered dialplan moves on by the missing decision, which the check verifies."""
+    render(tmp_path, "--agi-host", "10.0.0.5", "--agi-host", "10.0.0.6", "--ami-bind",
+           "10.0.0.2")
+    run = check(tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    text = (tmp_path / EXT).read_text(encoding="utf-8")
+    assert 'GotoIf($["${HOTLINE_ACTION}" = ""]?retry)' in text
+
+
+def test_check_catches_a_dialplan_that_retries_only_on_failure(tmp_path: Path) -> None:
+    render(tmp_path, "--agi-host", "10.0.0.5", "--agi-host", "10.0.0.6", "--ami-bind",
+           "10.0.0.2")
+    edit(tmp_path / EXT, 'GotoIf($["${HOTLINE_ACTION}" = ""]?retry)',
+         'GotoIf($["${AGISTATUS}" != "SUCCESS"]?retry)')
+    run = check(tmp_path)
+    assert run.returncode == 1
+    assert ("after controller 1 (agi://10.0.0.5:4573) ends its session without a decision"
+            in run.stdout)
+
+
+def test_check_catches_a_decision_asked_for_twice(tmp_path: Path) -> None:
+    render(tmp_path, "--agi-host", "10.0.0.5", "--agi-host", "10.0.0.6", "--ami-bind",
+           "10.0.0.2")
+    edit(tmp_path / EXT, 'GotoIf($["${HOTLINE_ACTION}" = ""]?retry)',
+         'GotoIf($["${AGISTATUS}" != "SUCCESS" | "${HOTLINE_ACTION}" = ""]?retry)')
+    run = check(tmp_path)
+    assert run.returncode == 1
+    assert "[failover-decided]" in run.stdout and "AGISTATUS=FAILURE" in run.stdout
+
+
+def test_check_catches_a_hung_up_caller_sent_on(tmp_path: Path) -> None:
+    render(tmp_path, "--agi-host", "10.0.0.5", "--agi-host", "10.0.0.6", "--ami-bind",
+           "10.0.0.2")
+    edit(tmp_path / EXT, ' same => n(retry),GotoIf($["${AGISTATUS}" = "HANGUP"]?gone)\n',
+         " same => n(retry),NoOp()\n")
+    run = check(tmp_path)
+    assert run.returncode == 1
+    assert "[failover-hangup]" in run.stdout

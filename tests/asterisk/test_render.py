@@ -132,9 +132,11 @@ def test_several_controllers_are_tried_in_order(site: Site) -> None:
     inbound = [ln for ln in ext[CTX_INBOUND].splitlines() if not ln.startswith(";")]
     agi = next(i for i, ln in enumerate(inbound) if "AGI(${HOTLINE_AGI}/inbound," in ln)
     assert inbound[agi - 1] == " same => n(agi),Set(HOTLINE_AGI=${HOTLINE_AGI_${HOTLINE_AGI_TRY}})"
+    # No decision (whatever AGISTATUS says) moves on, unless the caller hung up; the last
+    # controller's failure falls back.
+    assert inbound[agi + 1] == ' same => n,GotoIf($["${HOTLINE_ACTION}" = ""]?retry)'
     retry = next(i for i, ln in enumerate(inbound) if "n(retry)" in ln)
-    # Only FAILURE before any decision moves on; the last controller's failure falls back.
-    assert '"${AGISTATUS}" != "FAILURE" | "${HOTLINE_ACTION}" != ""]?fallback' in inbound[retry]
+    assert '"${AGISTATUS}" = "HANGUP"]?gone' in inbound[retry]
     assert "${HOTLINE_AGI_TRY} >= ${HOTLINE_AGI_COUNT}]?fallback" in inbound[retry + 1]
     assert inbound[retry + 3:retry + 5] == [
         " same => n,Set(HOTLINE_AGI_TRY=$[${HOTLINE_AGI_TRY} + 1])", " same => n,Goto(agi)"]
@@ -240,9 +242,9 @@ def test_fallback_follows_the_inbound_agi_and_reaches_the_general_queue(site: Si
     lines = [ln for ln in body.splitlines() if not ln.startswith(";")]
     agi = next(i for i, ln in enumerate(lines) if "AGI(${HOTLINE_AGI}/inbound,${EXTEN}," in ln)
     guard = lines[agi + 1]
-    assert guard == ' same => n,GotoIf($["${AGISTATUS}" != "SUCCESS"]?retry)'
+    assert guard == ' same => n,GotoIf($["${HOTLINE_ACTION}" = ""]?retry)'
     retry = next(i for i, ln in enumerate(lines) if "n(retry)" in ln)
-    assert lines[retry].endswith("]?fallback)")  # with one controller, no other to try
+    assert lines[retry + 1].endswith("]?fallback)")  # with one controller, no other to try
     fallback = next(i for i, ln in enumerate(lines) if "n(fallback)" in ln)
     tail = "\n".join(lines[fallback:])
     assert "Set(HOTLINE_QUEUE=${HOTLINE_GENERAL_QUEUE})" in tail
