@@ -14,7 +14,10 @@ Cross-checks, against the site file the directory was rendered from:
   a test call shows;
 - a call followed through the inbound step (:mod:`hotline12345.asterisk.flow` runs the
   dialplan's own steps) tries each controller in the order given, and reaches the general
-  queue when the last one fails;
+  queue when the last one fails, and a call over the hop limit reaches the general queue
+  without the controller; every Dial and Originate carries the hop count; a linkage or
+  sub-centre dial string through a PJSIP endpoint whose AOR contact is this host is a warning
+  (a routing loop);
 - no DID appears twice (within a context, or as an access number of two trunks);
 - secrets are no placeholders, the AMI user is least-privilege and bound by permit/deny;
 - every trunk has its endpoint, AOR, identify or registration and auth;
@@ -28,7 +31,9 @@ Cross-checks, against the site file the directory was rendered from:
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,6 +152,7 @@ class _Checker:
             self.check_routes()
             self.check_dids()
             self.check_fallback()
+            self.check_hop_legs()
         if names.QUEUES in self.confs:
             self.check_queues()
         self.check_prompt_refs()
@@ -416,7 +422,7 @@ class _Checker:
         """A call to the first access number, as its trunk context hands it over."""
         trunk = self.site.centre.trunks[0]
         return Call(self.contexts, names.CTX_INBOUND, trunk.access_numbers[0],
-                    {"HOTLINE_TRUNK": trunk.name})
+                    {"HOTLINE_TRUNK": trunk.name, "CHANNEL(channeltype)": "Local"})
 
     def check_fallback(self) -> None:
         """Run calls through [inbound] with each controller failing in turn: a controller
@@ -441,6 +447,7 @@ class _Checker:
         if urls and self.site.centre.trunks:
             try:
                 self._run_failover(urls, agi[0])
+                self._run_hop_limit(agi[0])
             except Undecidable as exc:
                 self.error(exc.step.file, exc.step.line, "no-failover",
                            f"cannot follow a call through [{names.CTX_INBOUND}]: {exc}; render "
@@ -514,6 +521,60 @@ class _Checker:
                        f"after the caller hung up during the AGI (AGISTATUS=HANGUP) the call "
                        f"reaches {_describe(step, call)}: a caller who left is never retried "
                        "or queued; render again")
+
+    def _run_hop_limit(self, agi: Step) -> None:
+        """A call that arrives over the hop limit (as the inherited variable or the SIP
+        header) reaches the general queue without any AGI; one just under it is routed."""
+        limit = self.settings().get("HOTLINE_MAX_HOPS")
+        if limit is None or not limit[1].isdigit():
+            self.error(agi.file, agi.line, "hop-limit",
+                       f"[{names.CTX_SETTINGS}] does not set HOTLINE_MAX_HOPS: a routing loop "
+                       "would route the same call again and again; render again")
+            return
+        n = int(limit[1])
+        general = self.site.centre.general_queue
+        header = f"PJSIP_HEADER(read,{names.HOPS_HEADER})"
+        for how, arriving in (
+                (f"{names.HOPS_VARIABLE}={{}}", {names.HOPS_VARIABLE: "{}"}),
+                (f"the SIP header {names.HOPS_HEADER}: {{}}",
+                 {"CHANNEL(channeltype)": "PJSIP", header: "{}"})):
+            for hops, routed in ((n, False), (n - 1, True)):
+                call = self._inbound_call()
+                call.variables.update({k: v.format(hops) for k, v in arriving.items()})
+                step = call.run(_is_agi_or_queue)
+                if routed and hops >= 0 and not _agi_url(call, step):
+                    self.error(agi.file, agi.line, "hop-limit",
+                               f"a call arriving with {how.format(hops)} (under the limit "
+                               f"HOTLINE_MAX_HOPS={n}) reaches {_describe(step, call)} instead "
+                               "of the controller; render again")
+                    return
+                if not routed and _queue_name(call, step) != general:
+                    self.error(agi.file, agi.line, "hop-limit",
+                               f"a call arriving with {how.format(hops)} (it has passed through "
+                               f"this dialplan HOTLINE_MAX_HOPS={n} times: a routing loop) "
+                               f"reaches {_describe(step, call)}, not the general queue "
+                               f"{general} unrouted; render again")
+                    return
+
+    def check_hop_legs(self) -> None:
+        """Every leg the dialplan places carries the hop count: Dial and Originate add the
+        SIP header (pre-dial handler); Originate, whose legs inherit nothing, also passes
+        the variable."""
+        for steps in self.contexts.values():
+            for s in steps:
+                app = s.app.lower()
+                if app not in ("dial", "originate"):
+                    continue
+                missing = []
+                if names.HOPS_PREDIAL not in s.data:
+                    missing.append(f"the option {names.HOPS_PREDIAL}")
+                if app == "originate" and f"__{names.HOPS_VARIABLE}=" not in s.data:
+                    missing.append(f"__{names.HOPS_VARIABLE}=${{{names.HOPS_VARIABLE}}} in v()")
+                if missing:
+                    self.error(s.file, s.line, "hop-count",
+                               f"{s.app}() places a leg without the hop count "
+                               f"({' and '.join(missing)}): a trunk that routes it back here "
+                               "would start a routing loop; render again")
 
     # -- queues -------------------------------------------------------------------------
 
@@ -817,6 +878,51 @@ class _Checker:
                     self.error(e.file, e.line, "auth-missing",
                                f"{sec.name}: {key}={e.value} names no type=auth section")
         self._check_dial_endpoints(set(endpoints))
+        self._check_loop_trunks(by_type)
+
+    def _own_addresses(self) -> set[str]:
+        """Addresses (and names) that are this Asterisk host: where its PJSIP transports
+        and AMI listen, the controllers' addresses, its host name."""
+        own = {"localhost", socket.gethostname().lower()}
+        pjsip = self.confs.get(names.PJSIP)
+        for sec in pjsip.sections if pjsip else ():
+            if sec.type == "transport" and _value(sec, "bind"):
+                own.add(_host_of(_value(sec, "bind")))
+        manager = self.confs.get(names.MANAGER)
+        general = manager.first("general") if manager else None
+        if general is not None and _value(general, "bindaddr"):
+            own.add(_value(general, "bindaddr"))
+        for key, (_, value) in self.settings().items():
+            if re.fullmatch(r"HOTLINE_AGI_\d+", key):
+                own.add(_host_of(value.removeprefix("agi://").split("/")[0]))
+        return own
+
+    def _check_loop_trunks(self, by_type: dict[str, dict[str, Section]]) -> None:
+        """A linkage or sub-centre dial string through an endpoint whose AOR contact is
+        this host turns the dialled number into a new inbound call: a routing loop."""
+        own = self._own_addresses()
+        endpoints, aors = by_type.get("endpoint", {}), by_type.get("aor", {})
+        dials = {t.dial: f"linkage[{t.name}].dial" for t in self.site.file.linkage}
+        dials.update({c.dial: f"sub_centres[{c.name}].dial" for c in self.site.file.sub_centres})
+        limit = self.settings().get("HOTLINE_MAX_HOPS", (None, "?"))[1]
+        for dial, where in dials.items():
+            for ep in names.pjsip_endpoints(dial):
+                sec = endpoints.get(ep)
+                for aor in (_value(sec, "aors") if sec else "").split(","):
+                    found = aors.get(aor.strip())
+                    for entry in [e for e in found.entries if e.key == "contact"] \
+                            if found else []:
+                        for contact in entry.value.split(","):
+                            host = _contact_host(contact)
+                            if host and _is_own(host, own):
+                                self.warning(
+                                    entry.file, entry.line, "loop-trunk",
+                                    f"{where} {dial} goes through endpoint {ep}, whose AOR "
+                                    f"{aor.strip()} has contact {contact.strip()}: that is this "
+                                    "Asterisk host, so each call to it comes back as a new "
+                                    "inbound call (a routing loop, which the hop limit "
+                                    f"HOTLINE_MAX_HOPS={limit} cuts short); point the AOR "
+                                    "at the provider or the sub-centre")
 
     def _check_dial_endpoints(self, endpoints: set[str]) -> None:
         used: dict[str, tuple[str, int, str]] = {}
@@ -832,6 +938,37 @@ class _Checker:
                 self.warning(file, line, "endpoint-undefined",
                              f"PJSIP endpoint {ep} (used by {where}) is not defined in "
                              f"{names.PJSIP}; define it in {names.PJSIP_LOCAL}")
+
+
+def _host_of(address: str) -> str:
+    """``10.0.0.2:5060`` -> ``10.0.0.2``; ``[::1]:5060`` -> ``::1``; a bare address as it is."""
+    address = address.strip()
+    if address.startswith("["):
+        return address[1:].partition("]")[0]
+    if address.count(":") == 1:
+        return address.partition(":")[0]
+    return address
+
+
+def _contact_host(contact: str) -> str:
+    m = re.match(r"\s*<?sips?:(?:[^@;>]*@)?(\[[^\]]+\]|[^:;>]+)", contact)
+    return m.group(1).strip("[]").lower() if m else ""
+
+
+def _is_own(host: str, own: set[str]) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host in own
+    return address.is_loopback or address.is_unspecified or any(
+        _same_address(address, o) for o in own)
+
+
+def _same_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address, other: str) -> bool:
+    try:
+        return address == ipaddress.ip_address(other)
+    except ValueError:
+        return False
 
 
 def _is_agi_or_queue(step: Step) -> bool:

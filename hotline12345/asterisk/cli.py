@@ -48,6 +48,10 @@ def register_asterisk_cmds(sub: argparse._SubParsersAction[argparse.ArgumentPars
                    help=f"where MixMonitor writes (default: ${RECORDINGS_DIR_ENV}, the "
                    f"directory the recordings workers read, else {d.recordings_dir}); a "
                    f"deployment sets {RECORDINGS_DIR_ENV} for both")
+    r.add_argument("--max-hops", type=int, default=d.max_hops, metavar="N",
+                   help="a call that has already passed through this dialplan N times (a "
+                   "routing loop: a trunk or provider that sends a dialled number back here) "
+                   f"goes to the general queue and is not routed again (default {d.max_hops})")
     r.set_defaults(handler=_render)
 
     c = csub.add_parser("check", help="asterisklint plus cross-checks against the site file; "
@@ -83,7 +87,8 @@ def _render(args: argparse.Namespace) -> int:
     recordings_dir = args.recordings_dir or from_env or RenderOptions().recordings_dir
     options = RenderOptions(agi_hosts=tuple(args.agi_hosts or RenderOptions().agi_hosts),
                             agi_port=args.agi_port, ami_port=args.ami_port,
-                            ami_bind=args.ami_bind, recordings_dir=recordings_dir)
+                            ami_bind=args.ami_bind, recordings_dir=recordings_dir,
+                            max_hops=args.max_hops)
     try:
         rendered = render(site, options)
     except (RenderError, SecretError) as exc:

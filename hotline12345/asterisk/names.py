@@ -43,6 +43,18 @@ CTX_CONFERENCE = "hotline12345-conference"
 CTX_3WAY_SEAT = "hotline12345-3way-seat"
 CTX_HANGUP = "hotline12345-hangup"
 CTX_SEAT_TRANSFER = "hotline12345-seat-transfer"
+CTX_HOPS = "hotline12345-hops"
+CTX_HOP_HEADER = "hotline12345-hop-header"
+
+#: The hop count: how many times a call has passed through this dialplan. The channel
+#: variable (inherited, ``__``) carries it through Local channels and Originate's v(); the
+#: SIP header, added by a pre-dial handler on every PJSIP leg, through a trunk that routes the
+#: call back to this Asterisk (the variable does not cross SIP; Asterisk 22 has no
+#: MAX_FORWARDS function, and a PJSIP leg's Max-Forwards starts again at 70).
+HOPS_VARIABLE = "HOTLINE_HOPS"
+HOPS_HEADER = "X-Hotline-Hops"
+#: ``Dial()``/``Originate()`` option that adds the hop header to each new PJSIP leg.
+HOPS_PREDIAL = f"b({CTX_HOP_HEADER}^s^1(${{{HOPS_VARIABLE}}}))"
 
 #: The catch-all extensions of every trunk context: any national number (two digits or more),
 #: any E.164 number (+86...), any single digit. ``_X.`` alone misses the last two.

@@ -24,6 +24,8 @@ from hotline12345.asterisk.names import (
     CTX_CONFERENCE,
     CTX_DID_FROM_TO,
     CTX_HANGUP,
+    CTX_HOP_HEADER,
+    CTX_HOPS,
     CTX_INBOUND,
     CTX_LINKAGE,
     CTX_QUEUE,
@@ -31,6 +33,9 @@ from hotline12345.asterisk.names import (
     CTX_SEAT_TRANSFER,
     CTX_SETTINGS,
     CTX_SUB_CENTRE,
+    HOPS_HEADER,
+    HOPS_PREDIAL,
+    HOPS_VARIABLE,
     expert_queue_name,
     trunk_context,
 )
@@ -77,6 +82,9 @@ class RenderOptions:
     linkage_ring_s: int = 60
     three_way_seat_wait_s: int = 300  # how long a three-way call looks for a 12345 seat
     periodic_announce_s: int = 30
+    #: A call that has already passed through this dialplan this many times (a routing loop:
+    #: a trunk or a provider that sends a dialled number back here) is not routed again.
+    max_hops: int = 5
 
     def validate(self) -> None:
         if not self.agi_hosts:
@@ -104,6 +112,10 @@ class RenderOptions:
                                   "--ami-bind with this Asterisk host's address on the "
                                   "controller's network (or 0.0.0.0 to listen everywhere, "
                                   "the permit= lines still admitting only the controllers)")
+        if not 1 <= self.max_hops <= 100:
+            raise RenderError(f"--max-hops {self.max_hops}: give how many times a call may "
+                              "pass through this dialplan before it is no longer routed, "
+                              "1-100 (default 5)")
         for label, port in (("--agi-port", self.agi_port), ("--ami-port", self.ami_port)):
             if not 1 <= port <= 65535:
                 raise RenderError(f"{label} {port} is not a TCP port (1-65535)")
@@ -238,6 +250,9 @@ def _extensions(site: Site, opts: RenderOptions) -> str:
         ";    (blind, or three-way in a conference), or announce-and-hang-up.",
         "; 5. MixMonitor records every connected call; the survey (好差评) runs when the seat",
         ";    hangs up first (Queue option c); a hangup handler closes the recording.",
+        "; Every leg the dialplan places carries the call's hop count (HOTLINE_HOPS, and the",
+        f";    {HOPS_HEADER} SIP header); a call that comes back more than HOTLINE_MAX_HOPS",
+        ";    times (a routing loop) goes to the general queue without the controller.",
         "",
         "; No [general] or [globals] here: this file is #included into the host's",
         "; extensions.conf, and Asterisk reads only the first section of each of those names.",
@@ -251,6 +266,7 @@ def _extensions(site: Site, opts: RenderOptions) -> str:
         lines += _trunk_context(site, trunk)
     lines += _did_from_to_context()
     lines += _inbound_context()
+    lines += _hop_contexts()
     lines += _queue_contexts()
     lines += _record_context(mixed, caller, seat)
     lines += _sub_centre_context()
@@ -271,6 +287,7 @@ def _settings(site: Site, opts: RenderOptions, general: str, linkage_prio: int) 
         ("HOTLINE_LINKAGE_RING", str(opts.linkage_ring_s)),
         ("HOTLINE_LINKAGE_PRIO", str(linkage_prio)),
         ("HOTLINE_3WAY_SEAT_WAIT", str(opts.three_way_seat_wait_s)),
+        ("HOTLINE_MAX_HOPS", str(opts.max_hops)),
         # The seat leg's Originate ring time: longer than its watchdog (seat wait, then the
         # rest of the target's ring time), so the watchdog is never hung up halfway.
         ("HOTLINE_3WAY_LEG_TIMEOUT",
@@ -360,6 +377,9 @@ def _inbound_context() -> list[str]:
         f" same => n,Set(CHANNEL(hangup_handler_push)={CTX_HANGUP},s,1)",
         " same => n,Answer()",
         " same => n,Set(HOTLINE_DIALLED=${EXTEN})",
+        "; A call over the hop limit (a routing loop) is not routed again: the general queue.",
+        f" same => n,Gosub({CTX_HOPS},s,1(${{EXTEN}}))",
+        ' same => n,GotoIf($["${GOSUB_RETVAL}" = "over"]?fallback)',
         "; The controllers HOTLINE_AGI_1..HOTLINE_AGI_COUNT, in order (see retry below);",
         "; HOTLINE_AGI stays the one that took the call (the survey goes to it too).",
         " same => n,Set(HOTLINE_ACTION=)",
@@ -408,6 +428,41 @@ def _inbound_context() -> list[str]:
     ]
 
 
+def _hop_contexts() -> list[str]:
+    hops = f"${{{HOPS_VARIABLE}}}"
+    return [
+        *_wrapped(f"The hop count: how many times this call has passed through this dialplan. "
+                  f"It arrives as {HOPS_VARIABLE} (inherited through Local channels and "
+                  f"Originate's v()) or, on a PJSIP call, as the {HOPS_HEADER} header that "
+                  f"[{CTX_HOP_HEADER}] adds to every leg this dialplan places (Dial and "
+                  "Originate option b(); ChannelRedirect keeps the channel and its count). "
+                  "ARG1: the dialled number, for the log. Returns over when the call has "
+                  "already passed HOTLINE_MAX_HOPS times (a routing loop: a trunk or a "
+                  "provider that sends a dialled number back here), after one log line; "
+                  f"else ok, with {HOPS_VARIABLE} one higher for the legs it places."),
+        f"[{CTX_HOPS}]",
+        f"exten => s,1,Set(HOTLINE_HOPS_IN=${{FILTER(0-9,{hops})}})",
+        ' same => n,GotoIf($["${HOTLINE_HOPS_IN}" != "" | "${CHANNEL(channeltype)}" != '
+        '"PJSIP"]?count)',
+        f" same => n,Set(HOTLINE_HOPS_IN=${{FILTER(0-9,${{PJSIP_HEADER(read,{HOPS_HEADER})}})}})",
+        f" same => n(count),Set(__{HOPS_VARIABLE}=$[0${{HOTLINE_HOPS_IN}} + 1])",
+        f" same => n,GotoIf($[{hops} > ${{HOTLINE_MAX_HOPS}}]?over)",
+        " same => n,Return(ok)",
+        " same => n(over),Log(WARNING,hotline12345 call ${UNIQUEID} to ${ARG1} arrived after "
+        "${HOTLINE_HOPS_IN} hops through this dialplan - the limit is ${HOTLINE_MAX_HOPS}: a "
+        "routing loop? It is not routed again)",
+        " same => n,Return(over)",
+        "",
+        "; Pre-dial handler of every Dial and Originate leg: a PJSIP leg carries the hop count",
+        f"; in the {HOPS_HEADER} header (ARG1).",
+        f"[{CTX_HOP_HEADER}]",
+        'exten => s,1,ExecIf($["${CHANNEL(channeltype)}" = "PJSIP" & "${ARG1}" != ""]?'
+        f"Set(PJSIP_HEADER(add,{HOPS_HEADER})=${{ARG1}}))",
+        " same => n,Return()",
+        "",
+    ]
+
+
 def _queue_contexts() -> list[str]:
     continued = ' same => n,GotoIf($["${QUEUESTATUS}" = "CONTINUE"]?survey)'
     return [
@@ -446,7 +501,7 @@ def _queue_contexts() -> list[str]:
         "; Overflow to a sub-centre, once.",
         " same => n(overflow_centre),Set(HOTLINE_OVERFLOW_ACTION=)",
         ' same => n,GotoIf($["${HOTLINE_OVERFLOW_DIAL}" = ""]?last_resort)',
-        " same => n,Dial(${HOTLINE_OVERFLOW_DIAL},${HOTLINE_SUB_CENTRE_RING})",
+        f" same => n,Dial(${{HOTLINE_OVERFLOW_DIAL}},${{HOTLINE_SUB_CENTRE_RING}},{HOPS_PREDIAL})",
         ' same => n,GotoIf($["${DIALSTATUS}" = "ANSWER"]?done)',
         " same => n,Goto(last_resort)",
         "; The survey (好差评) after the seat hung up, while the caller is still on the line.",
@@ -482,7 +537,7 @@ def _sub_centre_context() -> list[str]:
         f"[{CTX_SUB_CENTRE}]",
         f"exten => s,1,Gosub({CTX_RECORD},s,1)",
         ' same => n,GotoIf($["${HOTLINE_DIAL}" = ""]?fallback)',
-        " same => n,Dial(${HOTLINE_DIAL},${HOTLINE_SUB_CENTRE_RING})",
+        f" same => n,Dial(${{HOTLINE_DIAL}},${{HOTLINE_SUB_CENTRE_RING}},{HOPS_PREDIAL})",
         ' same => n,GotoIf($["${DIALSTATUS}" = "ANSWER"]?done)',
         " same => n(fallback),NoOp(hotline12345 sub-centre ${HOTLINE_TARGET} not reached: "
         "${DIALSTATUS})",
@@ -497,6 +552,7 @@ def _sub_centre_context() -> list[str]:
 
 def _linkage_contexts() -> list[str]:
     conf = f"${{HOTLINE_CONF}},{names.BRIDGE_PROFILE}"
+    hops = f"^__{HOPS_VARIABLE}=${{{HOPS_VARIABLE}}}"  # Originate's legs inherit nothing
     return [
         "; Linkage (协同联动) to 110/119/120/122 or a utility hotline.",
         "; blind (盲转): Dial the target and bridge the caller to it; no 12345 seat stays. (A SIP",
@@ -522,7 +578,7 @@ def _linkage_contexts() -> list[str]:
         f"exten => s,1,Gosub({CTX_RECORD},s,1)",
         ' same => n,GotoIf($["${HOTLINE_DIAL}" = ""]?fallback)',
         ' same => n,GotoIf($["${HOTLINE_TRANSFER}" = "three_way"]?three_way)',
-        " same => n,Dial(${HOTLINE_DIAL},${HOTLINE_LINKAGE_RING})",
+        f" same => n,Dial(${{HOTLINE_DIAL}},${{HOTLINE_LINKAGE_RING}},{HOPS_PREDIAL})",
         ' same => n,GotoIf($["${DIALSTATUS}" = "ANSWER"]?done)',
         " same => n(fallback),NoOp(hotline12345 linkage ${HOTLINE_TARGET} not reached: "
         "DIALSTATUS=${DIALSTATUS} ORIGINATE_STATUS=${ORIGINATE_STATUS})",
@@ -534,12 +590,12 @@ def _linkage_contexts() -> list[str]:
         " same => n(three_way),Set(HOTLINE_CONF=hotline12345-${UNIQUEID})",
         " same => n,Set(HOTLINE_QUEUE=${HOTLINE_FALLBACK_QUEUE})",
         f" same => n,Originate(${{HOTLINE_DIAL}},exten,{CTX_CONFERENCE},join,1,"
-        "${HOTLINE_LINKAGE_RING},acnv(HOTLINE_CONF=${HOTLINE_CONF}))",
+        f"${{HOTLINE_LINKAGE_RING}},acnv(HOTLINE_CONF=${{HOTLINE_CONF}}{hops}){HOPS_PREDIAL})",
         ' same => n,GotoIf($["${ORIGINATE_STATUS}" != "SUCCESS"]?fallback)',
         f" same => n,Originate(Local/seat@{CTX_3WAY_SEAT}/n,exten,{CTX_CONFERENCE},seat,1,"
         "${HOTLINE_3WAY_LEG_TIMEOUT},acnv(HOTLINE_CONF=${HOTLINE_CONF}^HOTLINE_QUEUE="
         "${HOTLINE_QUEUE}^QUEUE_PRIO=${HOTLINE_LINKAGE_PRIO}^HOTLINE_CALLER_CHAN=${CHANNEL}"
-        "^HOTLINE_3WAY_START=${EPOCH}))",
+        f"^HOTLINE_3WAY_START=${{EPOCH}}{hops}){HOPS_PREDIAL})",
         ' same => n,GotoIf($["${ORIGINATE_STATUS}" != "SUCCESS"]?fallback)',
         f" same => n,ConfBridge({conf},{names.CALLER_PROFILE})",
         " same => n(done),Hangup()",
@@ -622,7 +678,7 @@ def _seat_transfer_context(site: Site) -> list[str]:
     for number, (dial, ring, label) in targets.items():
         lines += [f"; {label}",
                   f"exten => {number},1,Gosub({CTX_SETTINGS},s,1)",
-                  f" same => n,Dial({dial},{ring})",
+                  f" same => n,Dial({dial},{ring},{HOPS_PREDIAL})",
                   " same => n,Hangup()"]
     lines.append("")
     return lines

@@ -114,3 +114,76 @@ def test_check_catches_a_hung_up_caller_sent_on(tmp_path: Path) -> None:
     run = check(tmp_path)
     assert run.returncode == 1
     assert "[failover-hangup]" in run.stdout
+
+
+# -- item 2: call loops -------------------------------------------------------------------
+
+
+def test_the_hop_limit_is_a_render_setting_shown_in_the_settings(tmp_path: Path) -> None:
+    render(tmp_path / "default")
+    assert " same => n,Set(HOTLINE_MAX_HOPS=5)\n" in (tmp_path / "default" / EXT).read_text(
+        encoding="utf-8")
+    render(tmp_path / "two", "--max-hops", "2")
+    assert " same => n,Set(HOTLINE_MAX_HOPS=2)\n" in (tmp_path / "two" / EXT).read_text(
+        encoding="utf-8")
+    run = check(tmp_path / "two")
+    assert run.returncode == 0, run.stdout + run.stderr
+    bad = run_cli("asterisk-conf", "render", "--out", str(tmp_path / "bad"), "--max-hops", "0")
+    assert bad.returncode == 2
+    assert "--max-hops 0" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_check_catches_an_inbound_step_without_the_hop_limit(tmp_path: Path) -> None:
+    render(tmp_path)
+    edit(tmp_path / EXT, ' same => n,GotoIf($["${GOSUB_RETVAL}" = "over"]?fallback)\n', "")
+    run = check(tmp_path)
+    assert run.returncode == 1
+    assert "error [hop-limit] a call arriving with HOTLINE_HOPS=5" in run.stdout
+
+
+def test_check_catches_a_hop_count_read_only_from_the_variable(tmp_path: Path) -> None:
+    """A call looped through a PJSIP trunk has no channel variable of its first pass: only
+    the SIP header carries the count."""
+    render(tmp_path)
+    edit(tmp_path / EXT, "${FILTER(0-9,${PJSIP_HEADER(read,X-Hotline-Hops)})}", "")
+    run = check(tmp_path)
+    assert run.returncode == 1
+    assert "error [hop-limit] a call arriving with the SIP header X-Hotline-Hops: 5" in run.stdout
+
+
+@pytest.mark.parametrize("old, new, missing", [
+    (",${HOTLINE_LINKAGE_RING},b(hotline12345-hop-header^s^1(${HOTLINE_HOPS})))",
+     ",${HOTLINE_LINKAGE_RING})", "the option b(hotline12345-hop-header"),
+    ("^__HOTLINE_HOPS=${HOTLINE_HOPS})b(", ")b(", "__HOTLINE_HOPS=${HOTLINE_HOPS} in v()"),
+])
+def test_check_catches_a_leg_without_the_hop_count(tmp_path: Path, old: str, new: str,
+                                                   missing: str) -> None:
+    render(tmp_path)
+    edit(tmp_path / EXT, old, new)
+    run = check(tmp_path)
+    assert run.returncode == 1
+    assert "error [hop-count]" in run.stdout and missing in run.stdout
+
+
+def test_check_warns_of_a_linkage_trunk_whose_aor_is_this_host(tmp_path: Path) -> None:
+    render(tmp_path, "--agi-host", "10.0.0.5", "--ami-bind", "10.0.0.2")
+    assert "loop-trunk" not in check(tmp_path).stdout
+    pjsip = tmp_path / "pjsip_hotline12345.conf"
+    for contact in ("sip:127.0.0.1:5060", "sip:10.0.0.2:5060", "sip:[::1]:5060"):
+        edit(pjsip, "contact=sip:203.0.113.10:5060", f"contact={contact}")
+        run = check(tmp_path)
+        assert run.returncode == 0  # a warning: the hop limit still cuts the loop short
+        assert (f"warning [loop-trunk] linkage[power-95598].dial PJSIP/95598@telecom goes "
+                f"through endpoint telecom, whose AOR telecom has contact {contact}") in run.stdout
+        edit(pjsip, f"contact={contact}", "contact=sip:203.0.113.10:5060")
+
+
+def test_check_warns_of_a_sub_centre_link_back_to_a_controller(tmp_path: Path) -> None:
+    """Sub-centre endpoints are the site's own (pjsip_hotline12345_local.conf)."""
+    render(tmp_path, "--agi-host", "10.0.0.5", "--ami-bind", "10.0.0.2")
+    (tmp_path / "pjsip_hotline12345_local.conf").write_text(
+        "[subcentre-tax]\ntype=endpoint\naors=subcentre-tax\n\n"
+        "[subcentre-tax]\ntype=aor\ncontact=sip:12366@10.0.0.5:5060\n", encoding="utf-8")
+    run = check(tmp_path)
+    assert ("warning [loop-trunk] sub_centres[tax-12366].dial PJSIP/12366@subcentre-tax goes "
+            "through endpoint subcentre-tax") in run.stdout
