@@ -63,6 +63,7 @@ from hotline12345.asterisk.render import (
     site_dials,
 )
 from hotline12345.config.schema import Site, Trunk, TrunkAuth
+from hotline12345.legacy_numbers.model import EMERGENCY_NUMBERS
 
 _SOUND_REF = re.compile(r"(?<![/\w.-])hotline12345/([A-Za-z0-9_-]+)")
 _LOCAL_REF = re.compile(r"Local/([^@/,&)]+)@([^/,&)]+)")
@@ -73,6 +74,10 @@ _PROBES = (("99999", "an unlisted national number"), ("+8657199999", "an E.164 n
 _JUMP_APPS = {"goto", "gotoif", "gosub", "gosubif"}
 _QUEUE_STRATEGIES = {"ringall", "leastrecent", "fewestcalls", "random", "rrmemory",
                      "rrordered", "linear", "wrandom"}
+#: What an emergency call must never reach (nor [inbound]).
+_NOT_EMERGENCY = frozenset({"agi", "eagi", "queue", "playback", "background", "read",
+                            "answer", "mixmonitor", "confbridge", "originate", "progress"})
+_EMERGENCY_FORMS = frozenset(f for n in EMERGENCY_NUMBERS for f in names.emergency_forms(n))
 _EXTRA_READ_OK = frozenset(AMI_READ)
 _WRITE_OK = frozenset(AMI_WRITE)
 _DANGEROUS = frozenset({"all", "system", "command", "config", "originate", "dialplan"})
@@ -153,6 +158,7 @@ class _Checker:
             self.check_dids()
             self.check_fallback()
             self.check_hop_legs()
+            self.check_emergency()
         if names.QUEUES in self.confs:
             self.check_queues()
         self.check_prompt_refs()
@@ -277,7 +283,8 @@ class _Checker:
 
     def check_routes(self) -> None:
         """Every access number and register number reaches the controller on every trunk."""
-        register = {r.number: r for r in self.site.register}
+        register = {r.number: r for r in self.site.register
+                    if r.number not in EMERGENCY_NUMBERS}  # routed statically
         for trunk in self.site.centre.trunks:
             ctx = names.trunk_context(trunk.name)
             if ctx not in self.contexts:
@@ -395,7 +402,8 @@ class _Checker:
                                f"DID {s.exten} is an access number of trunk {owner[s.exten]} but "
                                f"also routed in [{ctx}] (trunk {trunk}); a DID belongs to one "
                                "trunk")
-                elif s.exten not in owner and s.exten not in register:
+                elif s.exten not in owner and s.exten not in register and \
+                        s.exten not in _EMERGENCY_FORMS:
                     self.warning(s.file, s.line, "did-unknown",
                                  f"DID {s.exten} in [{ctx}] is neither an access number nor a "
                                  "register number of the site; the controller will send it to "
@@ -555,6 +563,69 @@ class _Checker:
                                f"reaches {_describe(step, call)}, not the general queue "
                                f"{general} unrouted; render again")
                     return
+
+    def check_emergency(self) -> None:
+        """A call a trunk delivers on an emergency number, in any form, goes straight to its
+        linkage target: static steps only (no AGI, Queue, prompt, recording, Answer), never
+        into [inbound]; over the hop limit it ends without any of those either."""
+        targets = {t.number: t.dial for t in self.site.file.linkage}
+        for trunk in self.site.centre.trunks:
+            ctx = names.trunk_context(trunk.name)
+            if ctx not in self.contexts:
+                continue  # check_routes reports it
+            line = self._context_line(ctx)
+            for number in sorted(EMERGENCY_NUMBERS):
+                for form in names.emergency_forms(number):
+                    if not any(s.exten == form for s in self.contexts[ctx]):
+                        self.error(names.EXTENSIONS, line, "emergency-route",
+                                   f"[{ctx}] has no extension of its own for the emergency "
+                                   f"number {form}: a trunk that delivers it would send it "
+                                   "to the controller like any number; render again")
+                        continue
+                    try:
+                        self._run_emergency(ctx, form, targets.get(number, ""))
+                    except Undecidable as exc:
+                        self.error(exc.step.file, exc.step.line, "emergency-route",
+                                   f"cannot follow a call to {form} through [{ctx}]: {exc}")
+
+    def _run_emergency(self, ctx: str, form: str, dial: str) -> None:
+        limit = self.settings().get("HOTLINE_MAX_HOPS", (None, "0"))[1]
+        header = f"PJSIP_HEADER(read,{names.HOPS_HEADER})"
+        for hops, expect in (("", dial), (limit, "")):
+            call = Call(self.contexts, ctx, form, {"CHANNEL(channeltype)": "PJSIP",
+                                                    header: hops})
+            events: list[Step] = []
+            while (step := call.run(lambda _s: True)) is not None:
+                events.append(step)
+                if step.app.lower() in ("dial", "hangup"):
+                    break
+            bad = [s for s in call.trace if s.app.lower() in _NOT_EMERGENCY or
+                   s.context == names.CTX_INBOUND or
+                   (s.app.lower() in ("goto", "gosub") and names.CTX_INBOUND in s.data)]
+            if bad:
+                self.error(bad[0].file, bad[0].line, "emergency-route",
+                           f"a call to the emergency number {form} in [{ctx}] reaches "
+                           f"{bad[0].app}({bad[0].data}) in [{bad[0].context}]: an emergency "
+                           "call is passed straight on, never answered, prompted, recorded, "
+                           "queued or given to the controller; render again")
+                return
+            last = events[-1] if events else None
+            dialled = call.expand(last.data.split(",")[0]) if last is not None and \
+                last.app.lower() == "dial" else ""
+            if expect and dialled != expect:
+                self.error(last.file if last else names.EXTENSIONS, last.line if last else 0,
+                           "emergency-route",
+                           f"a call to the emergency number {form} in [{ctx}] "
+                           f"{'dials ' + dialled if dialled else 'never dials'}, not its "
+                           f"linkage: target {expect or '(none: add one to linkage:)'}; "
+                           "render again")
+                return
+            if not expect and dialled:
+                self.error(last.file if last else names.EXTENSIONS, last.line if last else 0,
+                           "emergency-route",
+                           f"a call to {form} arriving over the hop limit ({limit}) still "
+                           f"dials {dialled}: a routing loop would never end; render again")
+                return
 
     def check_hop_legs(self) -> None:
         """Every leg the dialplan places carries the hop count: Dial and Originate add the

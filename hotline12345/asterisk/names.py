@@ -93,6 +93,12 @@ def pjsip_endpoints(text: str) -> list[str]:
     return PJSIP_DIAL.findall(text)
 
 
+def emergency_forms(number: str) -> tuple[str, ...]:
+    """The forms a trunk may deliver an emergency number in: as dialled, and with the
+    country code (``+86``, ``86``, ``0086``)."""
+    return (number, f"+86{number}", f"86{number}", f"0086{number}")
+
+
 def trunk_context(trunk: str) -> str:
     """The inbound dialplan context of a trunk (also its PJSIP endpoint's ``context=``)."""
     return f"hotline12345-from-{trunk}"

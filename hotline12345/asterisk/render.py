@@ -39,8 +39,8 @@ from hotline12345.asterisk.names import (
     expert_queue_name,
     trunk_context,
 )
-from hotline12345.config.schema import Site, Trunk, TrunkAuth
-from hotline12345.legacy_numbers.model import Mode
+from hotline12345.config.schema import LinkageTarget, Site, Trunk, TrunkAuth
+from hotline12345.legacy_numbers.model import EMERGENCY_NUMBERS, Mode
 from hotline12345.recordings.naming import DEFAULT_FORMAT, RECORDING_USEREVENT, Leg, file_name
 from hotline12345.routing.engine import sound
 from hotline12345.secrets import read_secret
@@ -309,8 +309,11 @@ def _trunk_context(site: Site, trunk: Trunk) -> list[str]:
              "; 12345 access numbers of this trunk"]
     for number in trunk.access_numbers:
         lines += _route(number, trunk.name)
+    lines += _emergency_routes(site)
     lines.append("; Retired-hotline register: every DID goes to the controller too")
     for row in site.register:
+        if row.number in EMERGENCY_NUMBERS:
+            continue  # never a register row (config check refuses it); routed above
         lines.append(f"; {row.number} {_comment(row.name)} ({_comment(row.department)}): "
                      f"{row.mode.value} -> {row.target}")
         lines += _route(row.number, trunk.name)
@@ -335,6 +338,41 @@ def _trunk_context(site: Site, trunk: Trunk) -> list[str]:
         *(line for pattern in names.CATCH_ALL for line in _route(pattern, trunk.name)),
         "",
     ]
+    return lines
+
+
+def emergency_targets(site: Site) -> dict[str, LinkageTarget]:
+    """Each emergency number -> the site's ``linkage:`` entry with that number; a
+    RenderError naming ``linkage:`` when one has none."""
+    targets = {t.number: t for t in site.file.linkage}
+    missing = sorted(EMERGENCY_NUMBERS - set(targets))
+    if missing:
+        raise RenderError(
+            f"{site.source}: linkage: has no entry for the emergency number"
+            f"{'s' * (len(missing) > 1)} {', '.join(missing)}. A trunk that delivers one must "
+            "pass it straight on (never to the controller or a queue), so the dialplan needs "
+            f"its target: add to linkage: e.g. {{name: emergency-{missing[0]}, number: "
+            f'"{missing[0]}", label: ..., dial: PJSIP/{missing[0]}@<trunk>}} with the dial '
+            "string of the local emergency centre, then render again")
+    return {n: targets[n] for n in sorted(EMERGENCY_NUMBERS)}
+
+
+def _emergency_routes(site: Site) -> list[str]:
+    lines = _wrapped(
+        "Emergency numbers (110, 119, 120, 122; also as +86..., 86..., 0086...) are not "
+        "12345's: a call a trunk delivers on one goes straight to its linkage: target, with "
+        "no answer, prompt, controller, queue or recording. Only a routing loop (over the hop "
+        "limit: the target leads back here) ends it, with one log line.")
+    for number, target in emergency_targets(site).items():
+        lines += [f"; {number} {_comment(target.label)} -> {target.name}",
+                  f"exten => {number},1,Gosub({CTX_SETTINGS},s,1)",
+                  f" same => n,Gosub({CTX_HOPS},s,1({number}))",
+                  ' same => n,GotoIf($["${GOSUB_RETVAL}" = "over"]?loop)',
+                  f" same => n,Dial({target.dial},,{HOPS_PREDIAL})",
+                  " same => n,Hangup()",
+                  " same => n(loop),Hangup(34)"]
+        lines += [f"exten => {form},1,Goto({number},1)"
+                  for form in names.emergency_forms(number)[1:]]
     return lines
 
 

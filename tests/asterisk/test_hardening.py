@@ -3,11 +3,15 @@ check the render (subprocesses, real files)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from hotline12345.config import Site
+from hotline12345.legacy_numbers.model import EMERGENCY_NUMBERS
 
 from .conftest import EXT
 
@@ -187,3 +191,72 @@ def test_check_warns_of_a_sub_centre_link_back_to_a_controller(tmp_path: Path) -
     run = check(tmp_path)
     assert ("warning [loop-trunk] sub_centres[tax-12366].dial PJSIP/12366@subcentre-tax goes "
             "through endpoint subcentre-tax") in run.stdout
+
+
+# -- item 1: emergency numbers are passed straight on -------------------------------------
+
+EMERGENCY = {"110": "PJSIP/110@telecom", "119": "PJSIP/119@telecom",
+             "120": "PJSIP/120@telecom", "122": "PJSIP/122@telecom"}
+
+
+def test_a_trunk_delivering_an_emergency_number_dials_its_linkage_target(
+        tmp_path: Path) -> None:
+    render(tmp_path)
+    text = (tmp_path / EXT).read_text(encoding="utf-8")
+    for trunk in ("telecom", "unicom"):
+        context = text.split(f"[hotline12345-from-{trunk}]\n", 1)[1].split("\n[", 1)[0]
+        for number, dial in EMERGENCY.items():
+            block = context.split(f"exten => {number},1,", 1)[1].split("\nexten => ", 1)[0]
+            assert f" same => n,Dial({dial},,b(hotline12345-hop-header" in block
+            for forbidden in ("AGI(", "Queue(", "Playback(", "Answer(", "MixMonitor(",
+                              "hotline12345-inbound"):
+                assert forbidden not in block
+            for form in (f"+86{number}", f"86{number}", f"0086{number}"):
+                assert f"exten => {form},1,Goto({number},1)\n" in context
+    run = check(tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "emergency-route" not in run.stdout
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("exten => 110,1,Gosub(hotline12345-settings,s,1)\n",
+     "exten => 110,1,Goto(hotline12345-inbound,${EXTEN},1)\n"
+     " same => n,Gosub(hotline12345-settings,s,1)\n",
+     "a call to the emergency number 110 in [hotline12345-from-telecom] reaches Goto("),
+    ("exten => 119,1,Gosub(hotline12345-settings,s,1)\n",
+     "exten => 119,1,Answer()\n same => n,Gosub(hotline12345-settings,s,1)\n",
+     "a call to the emergency number 119 in [hotline12345-from-telecom] reaches Answer()"),
+    ("exten => +86120,1,Goto(120,1)\n", "",
+     "[hotline12345-from-telecom] has no extension of its own for the emergency number +86120"),
+    (" same => n,Dial(PJSIP/122@telecom,,", " same => n,Dial(PJSIP/12345@telecom,,",
+     "a call to the emergency number 122 in [hotline12345-from-telecom] dials "
+     "PJSIP/12345@telecom, not its linkage: target PJSIP/122@telecom"),
+])
+def test_check_catches_an_emergency_number_that_is_not_passed_straight_on(
+        tmp_path: Path, old: str, new: str, message: str) -> None:
+    render(tmp_path)
+    text = (tmp_path / EXT).read_text(encoding="utf-8")
+    (tmp_path / EXT).write_text(text.replace(old, new, 1), encoding="utf-8")
+    run = check(tmp_path)
+    assert run.returncode == 1
+    assert "error [emergency-route]" in run.stdout and message in run.stdout
+
+
+def test_an_emergency_number_without_a_linkage_target_is_a_render_error(
+        tmp_path: Path, site: Site) -> None:
+    text = Path(site.source).read_text(encoding="utf-8")
+    lines = [ln for ln in text.splitlines() if "name: ambulance-120" not in ln]
+    # A register that still lists the emergency numbers (before they left it) would point
+    # at the removed target; they are no register rows, so they go.
+    listed = [r.number for r in site.register if r.number in EMERGENCY_NUMBERS]
+    edited = "\n".join(lines).replace("  remove: []", f"  remove: {json.dumps(listed)}")
+    own = tmp_path / "site.yaml"
+    own.write_text(edited + "\n", encoding="utf-8")
+    assert run_cli("config", "check", str(own)).returncode == 0
+    run = run_cli("asterisk-conf", "render", "--config", str(own), "--out",
+                  str(tmp_path / "out"))
+    assert run.returncode == 2
+    assert f"{own}: linkage: has no entry for the emergency number 120" in run.stderr
+    assert 'add to linkage: e.g. {name: emergency-120, number: "120"' in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "out").exists()
