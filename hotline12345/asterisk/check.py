@@ -31,9 +31,11 @@ Cross-checks, against the site file the directory was rendered from:
 
 from __future__ import annotations
 
+import grp
 import ipaddress
 import re
 import socket
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,6 +170,7 @@ class _Checker:
             self.check_pjsip()
         if names.CONFBRIDGE in self.confs:
             self.check_confbridge()
+        self.check_secret_modes()
 
     # -- dialplan -----------------------------------------------------------------------
 
@@ -792,6 +795,37 @@ class _Checker:
                            f"{e.line}) cannot log in: {problem}; render with --ami-bind set "
                            "to this host's address on the controllers' network")
 
+    # -- who may read the secrets -------------------------------------------------------
+
+    def check_secret_modes(self) -> None:
+        """A file that holds a real secret (not a placeholder) is readable by its owner, and
+        by the asterisk group at most."""
+        holders: dict[str, Entry] = {}
+        for name in names.SECRET_FILES:
+            conf = self.confs.get(name)
+            for sec in conf.sections if conf else ():
+                for e in sec.entries:
+                    if e.key in ("secret", "password") and e.value and \
+                            not names.is_placeholder(e.value):
+                        holders.setdefault(e.file, e)
+        for file, entry in sorted(holders.items()):
+            try:
+                st = (self.dir / file).stat()
+            except OSError:
+                continue
+            mode = stat.S_IMODE(st.st_mode)
+            fix = (f"chmod 0600 {file} (or chgrp {names.ASTERISK_GROUP} and chmod 0640 when "
+                   f"Asterisk runs as {names.ASTERISK_GROUP}); a render creates it so")
+            if mode & 0o007:
+                self.warning(file, entry.line, "secret-readable",
+                             f"{file} holds a secret ({entry.key}=) and every user of this host "
+                             f"may read it (mode {mode:04o}); {fix}")
+            elif mode & 0o070 and _group_name(st.st_gid) != names.ASTERISK_GROUP:
+                self.warning(file, entry.line, "secret-readable",
+                             f"{file} holds a secret ({entry.key}=) and group "
+                             f"{_group_name(st.st_gid)} may read it (mode {mode:04o}), not only "
+                             f"{names.ASTERISK_GROUP}; {fix}")
+
     # -- confbridge profiles ------------------------------------------------------------
 
     def check_confbridge(self) -> None:
@@ -1009,6 +1043,13 @@ class _Checker:
                 self.warning(file, line, "endpoint-undefined",
                              f"PJSIP endpoint {ep} (used by {where}) is not defined in "
                              f"{names.PJSIP}; define it in {names.PJSIP_LOCAL}")
+
+
+def _group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
 
 
 def _host_of(address: str) -> str:

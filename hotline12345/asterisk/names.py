@@ -22,6 +22,11 @@ QUEUES = "queues_hotline12345.conf"
 MANAGER = "manager_hotline12345.conf"
 PJSIP = "pjsip_hotline12345.conf"
 CONFBRIDGE = "confbridge_hotline12345.conf"
+#: The rendered files that hold secrets (the AMI secret, trunk passwords): 0600, or 0640
+#: with group ASTERISK_GROUP; ``asterisk-conf check`` warns when others may read them.
+SECRET_FILES = (MANAGER, PJSIP)
+#: The group Asterisk runs as (Debian's packages: user and group asterisk).
+ASTERISK_GROUP = "asterisk"
 #: The files ``asterisk-conf render`` writes, in this order.
 CONF_FILES = (EXTENSIONS, QUEUES, MANAGER, PJSIP, CONFBRIDGE)
 #: Rendered file -> the file in /etc/asterisk that includes it.

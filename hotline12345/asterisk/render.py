@@ -11,7 +11,9 @@ same bytes. Without a secret's variable, a placeholder (``CHANGE_ME_...``) is wr
 
 from __future__ import annotations
 
+import grp
 import ipaddress
+import os
 import re
 import textwrap
 from collections.abc import Mapping
@@ -148,13 +150,42 @@ class Rendered:
     placeholders: tuple[str, ...] = field(default=())  # env variables that were not set
 
     def write(self, out: Path) -> list[Path]:
+        """Write every file into ``out``. The files that hold secrets (``SECRET_FILES``)
+        are created 0600 whatever the umask (0640 and group asterisk when that group exists
+        and we run as root, so Asterisk, running as asterisk, can read them)."""
         out.mkdir(parents=True, exist_ok=True)
+        secret_mode, secret_group = secret_file_mode()
         written = []
         for name, text in self.files.items():
             path = out / name
-            path.write_text(text, encoding="utf-8", newline="\n")
+            if name in names.SECRET_FILES:
+                _write_private(path, text, secret_mode, secret_group)
+            else:
+                path.write_text(text, encoding="utf-8", newline="\n")
             written.append(path)
         return written
+
+
+def secret_file_mode(group: str = names.ASTERISK_GROUP) -> tuple[int, int | None]:
+    """The mode and group of a rendered file that holds a secret: (0o640, its gid) when
+    ``group`` exists and we run as root (we can give the file to it), else (0o600, None)."""
+    if os.geteuid() != 0:
+        return 0o600, None
+    try:
+        return 0o640, grp.getgrnam(group).gr_gid
+    except KeyError:
+        return 0o600, None
+
+
+def _write_private(path: Path, text: str, mode: int, group: int | None) -> None:
+    """Create or overwrite ``path`` with ``mode`` (not widened by the umask, and an existing
+    file's wider mode narrowed) before any secret is written into it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with open(fd, "w", encoding="utf-8", newline="\n") as f:
+        os.fchmod(fd, mode)
+        if group is not None:
+            os.fchown(fd, -1, group)
+        f.write(text)
 
 
 def render(site: Site, options: RenderOptions | None = None) -> Rendered:
@@ -556,12 +587,17 @@ def _record_context(mixed: str, caller: str, seat: str) -> list[str]:
         ";   <rec>.wav mixed, <rec>-caller.wav = r() = audio read from the caller's",
         ";   channel (the caller's own voice), <rec>-seat.wav = t() = audio sent to the caller",
         ";   (the seat). Option b records only while bridged (no hold music).",
+        ";   Callers' voices: when the call ends, MixMonitor's command makes the three files",
+        ";   0640 (owner asterisk, group asterisk: the recordings workers' group), whatever",
+        ";   Asterisk's umask; while it records, the recordings directory (0750, see",
+        ";   docs/asterisk-dialplan.md) keeps other users out.",
         f"[{CTX_RECORD}]",
         'exten => s,1,GotoIf($["${HOTLINE_RECORDING}" = "1"]?done)',
         ' same => n,ExecIf($["${HOTLINE_REC}" = ""]?Set(HOTLINE_REC=${UNIQUEID}))',
         "; Never let a variable put a path or a space into a file name (- first: a literal).",
         " same => n,Set(HOTLINE_REC=${FILTER(-.0-9A-Z_a-z,${HOTLINE_REC})})",
-        f" same => n,MixMonitor({mixed},br({caller})t({seat}))",
+        f" same => n,MixMonitor({mixed},br({caller})t({seat}),chmod 0640 {mixed} {caller} "
+        f"{seat})",
         " same => n,Set(HOTLINE_RECORDING=1)",
         " same => n(done),Return()",
         "",

@@ -3,13 +3,17 @@ check the render (subprocesses, real files)."""
 
 from __future__ import annotations
 
+import grp
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from hotline12345.asterisk.render import secret_file_mode
 from hotline12345.config import Site
 from hotline12345.legacy_numbers.model import EMERGENCY_NUMBERS
 
@@ -260,3 +264,82 @@ def test_an_emergency_number_without_a_linkage_target_is_a_render_error(
     assert 'add to linkage: e.g. {name: emergency-120, number: "120"' in run.stderr
     assert "Traceback" not in run.stderr
     assert not (tmp_path / "out").exists()
+
+
+# -- item 5: files that hold secrets or callers' voices -----------------------------------
+
+SECRET_ENV = {"HOTLINE12345_AMI_SECRET": "ami-s3cret",
+              "HOTLINE12345_TRUNK_UNICOM_PASSWORD": "trunk-s3cret"}
+
+
+def expected_secret_mode() -> tuple[int, int]:
+    """0640 and group asterisk when that group exists and we are root; else 0600, our gid."""
+    if os.geteuid() == 0:
+        try:
+            return 0o640, grp.getgrnam("asterisk").gr_gid
+        except KeyError:
+            pass
+    return 0o600, os.getegid()
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o022, 0o077])
+def test_rendered_secret_files_are_private_whatever_the_umask(tmp_path: Path,
+                                                              umask: int) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manager_hotline12345.conf").write_text("old\n", encoding="utf-8")
+    (out / "manager_hotline12345.conf").chmod(0o666)  # an earlier, careless copy
+    run = subprocess.run([sys.executable, "-m", "hotline12345.cli", "asterisk-conf", "render",
+                          "--out", str(out)], capture_output=True, text=True, check=False,
+                         env={**os.environ, **SECRET_ENV}, preexec_fn=lambda: os.umask(umask))
+    assert run.returncode == 0, run.stderr
+    mode, gid = expected_secret_mode()
+    for name in ("manager_hotline12345.conf", "pjsip_hotline12345.conf"):
+        st = (out / name).stat()
+        assert (stat.S_IMODE(st.st_mode), st.st_gid) == (mode, gid), name
+    assert "ami-s3cret" in (out / "manager_hotline12345.conf").read_text(encoding="utf-8")
+
+
+def test_the_secret_file_mode_follows_the_group() -> None:
+    if os.geteuid() == 0:
+        assert secret_file_mode("root") == (0o640, 0)
+    else:
+        assert secret_file_mode("root") == (0o600, None)
+    assert secret_file_mode("no-such-group-hotline12345") == (0o600, None)
+
+
+def test_check_warns_of_a_secret_others_may_read(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "hotline12345.cli", "asterisk-conf", "render",
+                          "--out", str(tmp_path)], capture_output=True, text=True, check=False,
+                         env={**os.environ, **SECRET_ENV})
+    assert run.returncode == 0, run.stderr
+    manager = tmp_path / "manager_hotline12345.conf"
+    assert "secret-readable" not in check(tmp_path).stdout
+    manager.chmod(0o644)
+    out = check(tmp_path).stdout
+    assert ("manager_hotline12345.conf:19: warning [secret-readable] manager_hotline12345.conf "
+            "holds a secret (secret=) and every user of this host may read it (mode 0644)"
+            ) in out
+    group = next(g for g in grp.getgrall() if g.gr_name != "asterisk")
+    if os.geteuid() == 0:
+        os.chown(manager, -1, group.gr_gid)
+        manager.chmod(0o640)
+        assert (f"and group {group.gr_name} may read it (mode 0640), not only asterisk"
+                in check(tmp_path).stdout)
+
+
+def test_placeholders_are_no_secrets(tmp_path: Path) -> None:
+    render(tmp_path)
+    (tmp_path / "manager_hotline12345.conf").chmod(0o644)
+    assert "secret-readable" not in check(tmp_path).stdout
+
+
+def test_callers_recordings_end_up_0640() -> None:
+    """MixMonitor creates the files with Asterisk's umask (0644 under the usual 022); its
+    command makes all three 0640 when the recording ends."""
+    text = (Path(__file__).resolve().parents[2] / "asterisk_conf" / EXT).read_text(
+        encoding="utf-8")
+    line = next(ln for ln in text.splitlines() if "MixMonitor(" in ln and "same" in ln)
+    files = [f"${{HOTLINE_REC_DIR}}/${{HOTLINE_REC}}{suffix}.wav"
+             for suffix in ("", "-caller", "-seat")]
+    assert line.endswith(f",chmod 0640 {' '.join(files)})")

@@ -256,7 +256,7 @@ def test_fallback_follows_the_inbound_agi_and_reaches_the_general_queue(site: Si
 def test_mixmonitor_follows_the_recording_naming_convention() -> None:
     text = (SHIPPED / EXT).read_text(encoding="utf-8")
     line = next(ln for ln in text.splitlines() if "MixMonitor(" in ln)
-    m = re.search(r"MixMonitor\(([^,]+),b?r\(([^)]+)\)t\(([^)]+)\)\)", line)
+    m = re.search(r"MixMonitor\(([^,]+),b?r\(([^)]+)\)t\(([^)]+)\)[,)]", line)
     assert m, line
     mixed, caller, seat = (p.removeprefix("${HOTLINE_REC_DIR}/") for p in m.groups())
     rec = "${HOTLINE_REC}"
