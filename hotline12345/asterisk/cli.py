@@ -98,12 +98,33 @@ def _render(args: argparse.Namespace) -> int:
         print(f"asterisk-conf render: {message}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    for path in rendered.write(out):
+    problem = out_dir_problem(out)
+    if problem is None:
+        try:
+            written = rendered.write(out)
+        except OSError as exc:
+            problem = f"cannot write into {out} ({exc.strerror})"
+    if problem is not None:
+        print(f"asterisk-conf render: --out {out}: {problem}; give a directory you may write "
+              "to (it is created if missing)", file=sys.stderr)
+        return 2
+    for path in written:
         print(f"wrote {path}")
     for env in rendered.placeholders:
         print(f"note: {env} is not set; a placeholder was written, which `asterisk-conf check` "
               "reports until you set it and render again", file=sys.stderr)
     return 0
+
+
+def out_dir_problem(out: Path) -> str | None:
+    """Why ``out`` cannot be the output directory (an existing file, or a path under one),
+    or None."""
+    if out.exists() and not out.is_dir():
+        return "it is a file, not a directory"
+    for parent in out.parents:
+        if parent.exists():
+            return None if parent.is_dir() else f"{parent} is a file, not a directory"
+    return None
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -45,7 +45,7 @@ from hotline12345.config.schema import LinkageTarget, Site, Trunk, TrunkAuth
 from hotline12345.legacy_numbers.model import EMERGENCY_NUMBERS, Mode
 from hotline12345.recordings.naming import DEFAULT_FORMAT, RECORDING_USEREVENT, Leg, file_name
 from hotline12345.routing.engine import sound
-from hotline12345.secrets import read_secret
+from hotline12345.secrets import read_secret, secret_source
 
 TRANSPORTS = ("udp", "tcp", "tls")
 
@@ -215,6 +215,12 @@ class _Secrets:
         if value is None:
             self.missing.append(env)
             return names.placeholder(env)
+        if not value.strip():
+            source = secret_source(env)
+            what = "the secret file" if source != env else "the variable"
+            raise RenderError(f"{source}: {what} is empty or holds only whitespace, so "
+                              f"Asterisk would get an empty secret; put the secret in it (or "
+                              f"unset {env} and {env}_FILE to render a placeholder)")
         if value != value.strip() or any(ord(c) < 32 or c == "\x7f" for c in value):
             raise RenderError(f"{env}: the secret has leading/trailing spaces or control "
                               "characters, which Asterisk config files cannot hold; set it "

@@ -343,3 +343,56 @@ def test_callers_recordings_end_up_0640() -> None:
     files = [f"${{HOTLINE_REC_DIR}}/${{HOTLINE_REC}}{suffix}.wav"
              for suffix in ("", "-caller", "-seat")]
     assert line.endswith(f",chmod 0640 {' '.join(files)})")
+
+
+# -- item 4 (our part): bad --out and empty secrets get a clear error --------------------
+
+
+def test_render_into_an_existing_file_is_a_clear_error(tmp_path: Path) -> None:
+    out = tmp_path / "a-file"
+    out.write_text("keep me\n", encoding="utf-8")
+    run = run_cli("asterisk-conf", "render", "--out", str(out))
+    assert run.returncode == 2
+    assert run.stderr == (f"asterisk-conf render: --out {out}: it is a file, not a directory; "
+                          "give a directory you may write to (it is created if missing)\n")
+    assert out.read_text(encoding="utf-8") == "keep me\n"
+
+
+def test_render_under_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    out = tmp_path / "a-file" / "sub" / "dir"
+    run = run_cli("asterisk-conf", "render", "--out", str(out))
+    assert run.returncode == 2
+    assert f"--out {out}: {tmp_path / 'a-file'} is a file, not a directory" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_render_into_a_directory_that_cannot_be_written_is_a_clear_error() -> None:
+    out = Path("/sys/hotline12345-render-test")  # sysfs: nobody, not even root, may mkdir
+    run = run_cli("asterisk-conf", "render", "--out", str(out))
+    assert run.returncode == 2
+    assert f"asterisk-conf render: --out {out}: cannot write into {out} (" in run.stderr
+    assert "Traceback" not in run.stderr and not out.exists()
+
+
+@pytest.mark.parametrize("content", ["", "\n", "   \n", "\t \r\n"])
+def test_an_empty_secret_file_is_a_clear_error(tmp_path: Path, content: str) -> None:
+    secret = tmp_path / "ami.secret"
+    secret.write_text(content, encoding="utf-8")
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "hotline12345.cli", "asterisk-conf", "render",
+                          "--out", str(out)], capture_output=True, text=True, check=False,
+                         env={**os.environ, "HOTLINE12345_AMI_SECRET_FILE": str(secret)})
+    assert run.returncode == 2
+    assert (f"asterisk-conf render: HOTLINE12345_AMI_SECRET_FILE={secret}: the secret file is "
+            "empty or holds only whitespace") in run.stderr
+    assert "Traceback" not in run.stderr and not out.exists()
+
+
+def test_a_secret_of_only_whitespace_is_a_clear_error(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "hotline12345.cli", "asterisk-conf", "render",
+                          "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                         check=False, env={**os.environ, "HOTLINE12345_AMI_SECRET": "   "})
+    assert run.returncode == 2
+    assert ("HOTLINE12345_AMI_SECRET: the variable is empty or holds only whitespace"
+            in run.stderr)
