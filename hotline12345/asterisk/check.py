@@ -88,6 +88,7 @@ _DANGEROUS = frozenset({"all", "system", "command", "config", "originate", "dial
 @dataclass(slots=True)
 class CheckResult:
     findings: list[Finding] = field(default_factory=list)
+    info: list[str] = field(default_factory=list)  # what the check found to hold
 
     @property
     def errors(self) -> list[Finding]:
@@ -117,7 +118,8 @@ def check_dir(directory: Path, site: Site, *, sounds: Path | None = None,
     if sounds is not None:
         checker.check_audio(sounds)
     result = CheckResult(sorted(set(checker.findings),
-                                key=lambda f: (f.file, f.line, f.code, f.message)))
+                                key=lambda f: (f.file, f.line, f.code, f.message)),
+                         checker.info)
     return result
 
 
@@ -127,6 +129,7 @@ class _Checker:
         self.site = site
         self.allow_placeholders = allow_placeholders
         self.findings: list[Finding] = []
+        self.info: list[str] = []
         self.prompts = catalogue(site)
         self.confs: dict[str, ConfFile] = {}
         self.contexts: dict[str, list[Step]] = {}
@@ -161,6 +164,7 @@ class _Checker:
             self.check_fallback()
             self.check_hop_legs()
             self.check_emergency()
+            self.check_dialled_forms()
         if names.QUEUES in self.confs:
             self.check_queues()
         self.check_prompt_refs()
@@ -566,6 +570,63 @@ class _Checker:
                                f"reaches {_describe(step, call)}, not the general queue "
                                f"{general} unrouted; render again")
                     return
+
+    def _forms(self) -> list[tuple[str, str]]:
+        """One number of each form a carrier may deliver, built on a register number."""
+        short = next((r.number for r in self.site.register
+                      if r.number not in EMERGENCY_NUMBERS), "12345")
+        area = next((n[:-len(a)] for t in self.site.centre.trunks for n in t.access_numbers
+                     for a in t.access_numbers if n != a and n.startswith("0")
+                     and n.endswith(a)), "0571")
+        return [("exact DIDs", short), ("+86…", f"+86{short}"), ("86…", f"86{short}"),
+                ("0086…", f"0086{short}"), ("area code + short number", f"{area}{short}")]
+
+    def check_dialled_forms(self) -> None:
+        """Each form of a dialled number reaches the controller as received, on every
+        trunk, and so does a DID that only the To header carries; the info line says so."""
+        forms = self._forms()
+        to_header = "PJSIP_HEADER(read,To)"
+        ok = True
+        for trunk in self.site.centre.trunks:
+            ctx = names.trunk_context(trunk.name)
+            if ctx not in self.contexts:
+                return  # check_routes reports it
+            cases: list[tuple[str, str, str, dict[str, str | None]]] = [
+                (label, number, number, {}) for label, number in forms]
+            recovered = f"+86{forms[0][1]}"
+            starts = ["s"] + ([names.CONTACT_USER] if trunk.auth is TrunkAuth.REGISTRATION
+                              else [])
+            cases += [(f"the To header <sip:{recovered}@…> of a call to {start}", start,
+                       recovered, {to_header: f"<sip:{recovered}@198.51.100.7>;tag=a1"})
+                      for start in starts]
+            for label, exten, expect, extra in cases:
+                call = Call(self.contexts, ctx, exten,
+                            {"CHANNEL(channeltype)": "PJSIP",
+                             f"PJSIP_HEADER(read,{names.HOPS_HEADER})": "", **extra})
+                try:
+                    step = call.run(_is_agi_or_queue)
+                except Undecidable as exc:
+                    step = None
+                    call.ended = str(exc)
+                args = (call.expand(step.data) or "").split(",") \
+                    if step is not None and step.app.lower() == "agi" else []
+                if len(args) < 2 or args[1] != expect:
+                    ok = False
+                    self.error(names.EXTENSIONS, self._context_line(ctx), "no-route",
+                               f"[{ctx}]: a call with {label} ({exten}) reaches "
+                               f"{_describe(step, call)}, not the controller with the number "
+                               f"as received ({expect}), which it normalises; render again")
+        if ok and self.site.centre.trunks:
+            examples = ", ".join(f"{label} ({number})" for label, number in forms)
+            self.info.append(
+                f"dialled numbers reach the controller as received on every trunk: {examples}; "
+                "a call whose Request-URI has no number (s, or a registration trunk's "
+                f"contact user {names.CONTACT_USER}) takes it from the To header "
+                f"(<sip:+86{forms[0][1]}@…> -> +86{forms[0][1]}). The controller normalises "
+                "them (country code, area code before a short number) before routing; "
+                "HOTLINE_DIALLED keeps the number as received. Emergency numbers "
+                f"({', '.join(sorted(EMERGENCY_NUMBERS))}, also as +86…, 86…, 0086…) never "
+                "reach it: they dial their linkage: target")
 
     def check_emergency(self) -> None:
         """A call a trunk delivers on an emergency number, in any form, goes straight to its

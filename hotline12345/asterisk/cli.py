@@ -137,6 +137,8 @@ def _check(args: argparse.Namespace) -> int:
                        allow_placeholders=args.allow_placeholders, run_lint=not args.no_lint)
     for finding in result.findings:
         print(finding)
+    for line in result.info:
+        print(f"info: {line}")
     if args.sounds is None:
         print(f"note: prompt audio not checked; give --sounds DIR (e.g. {SOUNDS_HINT})",
               file=sys.stderr)

@@ -225,6 +225,12 @@ class Call:
             return "".join(c for c in value if _in_set(c, allowed))
         if func == "LEN":
             return str(len(args))
+        if func == "CUT":  # CUT(varname,delimiter,field): the field-th piece, 1-based
+            name, _, rest = args.partition(",")
+            delim, _, fieldspec = rest.rpartition(",")
+            pieces = self.value(name).split(delim.replace("\\", "") or "-")
+            index = int(fieldspec or 1)
+            return pieces[index - 1] if 0 < index <= len(pieces) else ""
         raise _Unknown(inner)
 
 

@@ -396,3 +396,44 @@ def test_a_secret_of_only_whitespace_is_a_clear_error(tmp_path: Path) -> None:
     assert run.returncode == 2
     assert ("HOTLINE12345_AMI_SECRET: the variable is empty or holds only whitespace"
             in run.stderr)
+
+
+# -- item 7 (our part): which dialled-number forms the dialplan passes on ----------------
+
+
+def test_check_says_which_dialled_number_forms_reach_the_controller(tmp_path: Path) -> None:
+    render(tmp_path)
+    run = check(tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    info = [ln for ln in run.stdout.splitlines() if ln.startswith("info: dialled numbers")]
+    assert info == [
+        "info: dialled numbers reach the controller as received on every trunk: exact DIDs "
+        "(12301), +86… (+8612301), 86… (8612301), 0086… (008612301), area code + short number "
+        "(057112301); a call whose Request-URI has no number (s, or a registration trunk's "
+        "contact user hotline12345) takes it from the To header (<sip:+8612301@…> -> +8612301). "
+        "The controller normalises them (country code, area code before a short number) before "
+        "routing; HOTLINE_DIALLED keeps the number as received. Emergency numbers (110, 119, "
+        "120, 122, also as +86…, 86…, 0086…) never reach it: they dial their linkage: target"]
+
+
+@pytest.mark.parametrize("old, new, message", [
+    # E.164 numbers cut down in the dialplan: the controller no longer sees what was sent.
+    ("exten => _+X.,1,Set(HOTLINE_TRUNK=telecom)\n same => n,Goto(hotline12345-inbound,"
+     "${EXTEN},1)", "exten => _+X.,1,Set(HOTLINE_TRUNK=telecom)\n same => n,Goto("
+     "hotline12345-inbound,${EXTEN:3},1)",
+     "[hotline12345-from-telecom]: a call with +86… (+8612301) reaches "
+     "AGI(agi://127.0.0.1:4573/inbound,12301,telecom)"),
+    # A To header's + is dropped: +8612301 is no number any more, the call counts as 12345.
+    ("Set(HOTLINE_TO_DID=${FILTER(+0-9,${HOTLINE_TO})})",
+     "Set(HOTLINE_TO_DID=${FILTER(0-9,${HOTLINE_TO})})",
+     "a call with the To header <sip:+8612301@…> of a call to hotline12345 (hotline12345) "
+     "reaches AGI(agi://127.0.0.1:4573/inbound,057112345,unicom)"),
+])
+def test_check_catches_a_form_not_passed_on_as_received(tmp_path: Path, old: str, new: str,
+                                                        message: str) -> None:
+    render(tmp_path)
+    edit(tmp_path / EXT, old, new)
+    run = check(tmp_path)
+    assert run.returncode == 1
+    assert message in run.stdout
+    assert "info: dialled numbers" not in run.stdout
