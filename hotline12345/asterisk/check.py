@@ -470,9 +470,9 @@ class _Checker:
 
     def _follow(self, results: list[tuple[str, str]]) -> tuple[list[str], Step | None, Call]:
         """Run a call through [inbound], answering its n-th AGI with ``results[n]``
-        (AGISTATUS, HOTLINE_ACTION: "" is no decision, "queue" a decision for the site's
-        first queue): the controllers it tried, the step it ends at (AGI or Queue, None when
-        the call ended) and the call."""
+        (AGISTATUS, HOTLINE_ACTION: "" is no decision, "queue" a decision for
+        :meth:`_decided_queue`): the controllers it tried, the step it ends at (AGI or
+        Queue, None when the call ended) and the call."""
         call = self._inbound_call()
         tried: list[str] = []
         for status, action in results:
@@ -483,11 +483,17 @@ class _Checker:
             tried.append(url)
             call.variables.update(AGISTATUS=status, HOTLINE_ACTION=action)
             if action:
-                call.variables["HOTLINE_QUEUE"] = self.site.queues[0].name
+                call.variables["HOTLINE_QUEUE"] = self._decided_queue()
         step = call.run(_is_agi_or_queue)
         if url := _agi_url(call, step):
             tried.append(url)
         return tried, step, call
+
+    def _decided_queue(self) -> str:
+        """The queue of the controller's decision in the runs: not the general queue, so
+        that a decision acted on and the fallback can be told apart."""
+        general = self.site.centre.general_queue
+        return next((q.name for q in self.site.queues if q.name != general), general)
 
     def _run_failover(self, urls: list[str], agi: Step) -> None:
         general = self.site.centre.general_queue
@@ -519,7 +525,7 @@ class _Checker:
                            f"{_describe(step, call)}, not the general queue {general}: with "
                            "the controllers down, calls would not reach a human; render again")
                 return
-        queue = self.site.queues[0].name
+        queue = self._decided_queue()
         for status in ("SUCCESS", "FAILURE"):
             tried, step, call = self._follow([(status, "queue")])
             if tried != urls[:1] or _queue_name(call, step) != queue:

@@ -437,3 +437,20 @@ def test_check_catches_a_form_not_passed_on_as_received(tmp_path: Path, old: str
     assert run.returncode == 1
     assert message in run.stdout
     assert "info: dialled numbers" not in run.stdout
+
+
+def test_check_catches_a_decision_that_is_ignored(tmp_path: Path) -> None:
+    """A controller that decided and then died (AGISTATUS=FAILURE) keeps its decision: a
+    dialplan that sends such calls to the general queue loses their routing."""
+    render(tmp_path, "--agi-host", "10.0.0.5", "--agi-host", "10.0.0.6", "--ami-bind",
+           "10.0.0.2")
+    edit(tmp_path / EXT, 'GotoIf($["${HOTLINE_ACTION}" = ""]?retry)',
+         'GotoIf($["${HOTLINE_ACTION}" = "" | "${AGISTATUS}" = "FAILURE"]?retry)')
+    edit(tmp_path / EXT, ' same => n(retry),GotoIf($["${AGISTATUS}" = "HANGUP"]?gone)',
+         ' same => n(retry),GotoIf($["${AGISTATUS}" = "HANGUP" | "${HOTLINE_ACTION}" != ""]'
+         '?fallback)')
+    run = check(tmp_path)
+    assert run.returncode == 1
+    assert ("[failover-decided] a controller that decided (HOTLINE_ACTION=queue, HOTLINE_QUEUE="
+            "backup) and ended with AGISTATUS=FAILURE: the call reaches Queue(q-general") \
+        in run.stdout
