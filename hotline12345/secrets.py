@@ -30,3 +30,12 @@ def read_secret(name: str) -> str | None:
             f"{name}_FILE={file_name}: cannot read the secret file ({exc.strerror}); "
             f"fix the path or set {name} directly"
         ) from exc
+
+
+def secret_source(name: str) -> str:
+    """Where ``read_secret(name)`` takes the secret from, for messages: ``NAME`` or
+    ``NAME_FILE=<path>``."""
+    if os.environ.get(name):
+        return name
+    file_name = os.environ.get(f"{name}_FILE")
+    return f"{name}_FILE={file_name}" if file_name else name

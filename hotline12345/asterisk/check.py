@@ -10,8 +10,14 @@ Cross-checks, against the site file the directory was rendered from:
 - every register number and access number has a route of its own to the controller in every
   trunk context, and so do numbers of every other shape (catch-alls); a call without a DID in
   its Request-URI (``s``, or a registration trunk's ``contact_user``) takes it from the To
-  header; the controller's fallback (AGISTATUS) is in place. Whether a provider really puts
-  the DID into the Request-URI or the To header only a test call shows;
+  header. Whether a provider really puts the DID into the Request-URI or the To header only
+  a test call shows;
+- a call followed through the inbound step (:mod:`hotline12345.asterisk.flow` runs the
+  dialplan's own steps) tries each controller in the order given, and reaches the general
+  queue when the last one fails, and a call over the hop limit reaches the general queue
+  without the controller; every Dial and Originate carries the hop count; a linkage or
+  sub-centre dial string through a PJSIP endpoint whose AOR contact is this host is a warning
+  (a routing loop);
 - no DID appears twice (within a context, or as an access number of two trunks);
 - secrets are no placeholders, the AMI user is least-privilege and bound by permit/deny;
 - every trunk has its endpoint, AOR, identify or registration and auth;
@@ -25,7 +31,11 @@ Cross-checks, against the site file the directory was rendered from:
 
 from __future__ import annotations
 
+import grp
+import ipaddress
 import re
+import socket
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +54,7 @@ from hotline12345.asterisk.conffile import (
     strip_comment,
 )
 from hotline12345.asterisk.findings import Finding, Severity
+from hotline12345.asterisk.flow import Call, Undecidable
 from hotline12345.asterisk.lint import lint_dir
 from hotline12345.asterisk.prompts import catalogue, find_audio, wav_problem
 from hotline12345.asterisk.render import (
@@ -54,6 +65,7 @@ from hotline12345.asterisk.render import (
     site_dials,
 )
 from hotline12345.config.schema import Site, Trunk, TrunkAuth
+from hotline12345.legacy_numbers.model import EMERGENCY_NUMBERS
 
 _SOUND_REF = re.compile(r"(?<![/\w.-])hotline12345/([A-Za-z0-9_-]+)")
 _LOCAL_REF = re.compile(r"Local/([^@/,&)]+)@([^/,&)]+)")
@@ -64,6 +76,10 @@ _PROBES = (("99999", "an unlisted national number"), ("+8657199999", "an E.164 n
 _JUMP_APPS = {"goto", "gotoif", "gosub", "gosubif"}
 _QUEUE_STRATEGIES = {"ringall", "leastrecent", "fewestcalls", "random", "rrmemory",
                      "rrordered", "linear", "wrandom"}
+#: What an emergency call must never reach (nor [inbound]).
+_NOT_EMERGENCY = frozenset({"agi", "eagi", "queue", "playback", "background", "read",
+                            "answer", "mixmonitor", "confbridge", "originate", "progress"})
+_EMERGENCY_FORMS = frozenset(f for n in EMERGENCY_NUMBERS for f in names.emergency_forms(n))
 _EXTRA_READ_OK = frozenset(AMI_READ)
 _WRITE_OK = frozenset(AMI_WRITE)
 _DANGEROUS = frozenset({"all", "system", "command", "config", "originate", "dialplan"})
@@ -72,6 +88,7 @@ _DANGEROUS = frozenset({"all", "system", "command", "config", "originate", "dial
 @dataclass(slots=True)
 class CheckResult:
     findings: list[Finding] = field(default_factory=list)
+    info: list[str] = field(default_factory=list)  # what the check found to hold
 
     @property
     def errors(self) -> list[Finding]:
@@ -101,7 +118,8 @@ def check_dir(directory: Path, site: Site, *, sounds: Path | None = None,
     if sounds is not None:
         checker.check_audio(sounds)
     result = CheckResult(sorted(set(checker.findings),
-                                key=lambda f: (f.file, f.line, f.code, f.message)))
+                                key=lambda f: (f.file, f.line, f.code, f.message)),
+                         checker.info)
     return result
 
 
@@ -111,6 +129,7 @@ class _Checker:
         self.site = site
         self.allow_placeholders = allow_placeholders
         self.findings: list[Finding] = []
+        self.info: list[str] = []
         self.prompts = catalogue(site)
         self.confs: dict[str, ConfFile] = {}
         self.contexts: dict[str, list[Step]] = {}
@@ -143,6 +162,9 @@ class _Checker:
             self.check_routes()
             self.check_dids()
             self.check_fallback()
+            self.check_hop_legs()
+            self.check_emergency()
+            self.check_dialled_forms()
         if names.QUEUES in self.confs:
             self.check_queues()
         self.check_prompt_refs()
@@ -152,6 +174,7 @@ class _Checker:
             self.check_pjsip()
         if names.CONFBRIDGE in self.confs:
             self.check_confbridge()
+        self.check_secret_modes()
 
     # -- dialplan -----------------------------------------------------------------------
 
@@ -267,7 +290,8 @@ class _Checker:
 
     def check_routes(self) -> None:
         """Every access number and register number reaches the controller on every trunk."""
-        register = {r.number: r for r in self.site.register}
+        register = {r.number: r for r in self.site.register
+                    if r.number not in EMERGENCY_NUMBERS}  # routed statically
         for trunk in self.site.centre.trunks:
             ctx = names.trunk_context(trunk.name)
             if ctx not in self.contexts:
@@ -385,19 +409,20 @@ class _Checker:
                                f"DID {s.exten} is an access number of trunk {owner[s.exten]} but "
                                f"also routed in [{ctx}] (trunk {trunk}); a DID belongs to one "
                                "trunk")
-                elif s.exten not in owner and s.exten not in register:
+                elif s.exten not in owner and s.exten not in register and \
+                        s.exten not in _EMERGENCY_FORMS:
                     self.warning(s.file, s.line, "did-unknown",
                                  f"DID {s.exten} in [{ctx}] is neither an access number nor a "
                                  "register number of the site; the controller will send it to "
                                  "the general queue")
 
-    def _check_controllers(self, inbound: list[Step], agi: Step) -> None:
-        """[settings] names the controllers; with several, a failed one hands over."""
+    def _controllers(self, agi: Step) -> list[str]:
+        """The controllers' URLs [settings] names (an error and [] if it names none)."""
         values = self.settings()
         count = values.get("HOTLINE_AGI_COUNT")
         n = int(count[1]) if count is not None and count[1].isdigit() else 0
-        bad = [i for i in range(1, n + 1)
-               if not values.get(f"HOTLINE_AGI_{i}", (agi, ""))[1].startswith("agi://")]
+        urls = [values.get(f"HOTLINE_AGI_{i}", (agi, ""))[1] for i in range(1, n + 1)]
+        bad = [i for i, url in enumerate(urls, 1) if not url.startswith("agi://")]
         if n == 0 or bad:
             self.error(count[0].file if count else agi.file, count[0].line if count else agi.line,
                        "no-controller",
@@ -405,12 +430,19 @@ class _Checker:
                        "HOTLINE_AGI_<count> to agi://HOST:PORT URLs"
                        + (f" (HOTLINE_AGI_{bad[0]} is missing or not agi://)" if bad else "")
                        + "; render again")
-        elif n > 1 and not any("HOTLINE_AGI_TRY + 1" in s.data for s in inbound):
-            self.error(agi.file, agi.line, "no-failover",
-                       f"{n} controllers are set but the inbound step never tries the next one "
-                       "after AGISTATUS=FAILURE; render again")
+            return []
+        return urls
+
+    def _inbound_call(self) -> Call:
+        """A call to the first access number, as its trunk context hands it over."""
+        trunk = self.site.centre.trunks[0]
+        return Call(self.contexts, names.CTX_INBOUND, trunk.access_numbers[0],
+                    {"HOTLINE_TRUNK": trunk.name, "CHANNEL(channeltype)": "Local"})
 
     def check_fallback(self) -> None:
+        """Run calls through [inbound] with each controller failing in turn: a controller
+        that fails hands the call to the next one, the last one's failure to the general
+        queue (by what the dialplan does, not by how its lines are written)."""
         steps = self.contexts.get(names.CTX_INBOUND)
         if steps is None:
             self.error(names.EXTENSIONS, 0, "context-missing",
@@ -422,24 +454,268 @@ class _Checker:
             self.error(names.EXTENSIONS, line, "no-controller",
                        f"[{names.CTX_INBOUND}] never calls AGI(agi://HOST:PORT/inbound,...)")
             return
-        self._check_controllers(steps, agi[0])
         if "${EXTEN}" not in agi[0].data.split(",", 1)[-1]:
             self.error(agi[0].file, agi[0].line, "no-controller",
                        "the inbound AGI call must pass the dialled number (${EXTEN}) as its "
                        "first argument")
-        after = [s for s in steps if s.line > agi[0].line]
-        guard = next((s for s in after if s.app.lower() == "gotoif" and "AGISTATUS" in s.data
-                      and "SUCCESS" in s.data), None)
-        if guard is None:
-            self.error(agi[0].file, agi[0].line, "no-fallback",
-                       "no GotoIf on AGISTATUS follows the inbound AGI: with the controller "
-                       "down, calls would not reach the general queue")
-            return
+        urls = self._controllers(agi[0])
+        if urls and self.site.centre.trunks:
+            try:
+                self._run_failover(urls, agi[0])
+                self._run_hop_limit(agi[0])
+            except Undecidable as exc:
+                self.error(exc.step.file, exc.step.line, "no-failover",
+                           f"cannot follow a call through [{names.CTX_INBOUND}]: {exc}; render "
+                           "again")
+
+    def _follow(self, results: list[tuple[str, str]]) -> tuple[list[str], Step | None, Call]:
+        """Run a call through [inbound], answering its n-th AGI with ``results[n]``
+        (AGISTATUS, HOTLINE_ACTION: "" is no decision, "queue" a decision for
+        :meth:`_decided_queue`): the controllers it tried, the step it ends at (AGI or
+        Queue, None when the call ended) and the call."""
+        call = self._inbound_call()
+        tried: list[str] = []
+        for status, action in results:
+            step = call.run(_is_agi_or_queue)
+            url = _agi_url(call, step)
+            if not url:
+                return tried, step, call
+            tried.append(url)
+            call.variables.update(AGISTATUS=status, HOTLINE_ACTION=action)
+            if action:
+                call.variables["HOTLINE_QUEUE"] = self._decided_queue()
+        step = call.run(_is_agi_or_queue)
+        if url := _agi_url(call, step):
+            tried.append(url)
+        return tried, step, call
+
+    def _decided_queue(self) -> str:
+        """The queue of the controller's decision in the runs: not the general queue, so
+        that a decision acted on and the fallback can be told apart."""
         general = self.site.centre.general_queue
-        if not any("HOTLINE_GENERAL_QUEUE" in s.data or general in s.data for s in after):
-            self.error(guard.file, guard.line, "no-fallback",
-                       "the fallback after the inbound AGI never sends the call to the general "
-                       "queue")
+        return next((q.name for q in self.site.queues if q.name != general), general)
+
+    def _run_failover(self, urls: list[str], agi: Step) -> None:
+        general = self.site.centre.general_queue
+        n = len(urls)
+        tried, step, call = self._follow([])
+        if tried != urls[:1]:
+            at = step or agi
+            self.error(at.file, at.line, "no-controller",
+                       f"a call to [{names.CTX_INBOUND}] reaches {_describe(step, call)} "
+                       f"instead of the first controller {urls[0]}; render again")
+            return
+        for status, how in (("FAILURE", "fails (AGISTATUS=FAILURE)"),
+                            ("SUCCESS", "ends its session without a decision (AGISTATUS="
+                             "SUCCESS and no HOTLINE_ACTION: a controller that died mid-call)")):
+            tried, step, call = self._follow([(status, "")] * n)
+            at = step or agi
+            if tried != urls:
+                i = next((k for k, url in enumerate(tried) if url != urls[k]), len(tried))
+                self.error(at.file, at.line, "no-failover",
+                           f"{n} controllers are set but after controller {i} ({urls[i - 1]}) "
+                           f"{how} the call reaches {_describe(step, call)}, not controller "
+                           f"{i + 1} ({urls[i]}); render again" if i < n else
+                           f"after the last controller {how}, the call reaches "
+                           f"{_describe(step, call)}, not the general queue; render again")
+                return
+            if _queue_name(call, step) != general:
+                self.error(at.file, at.line, "no-fallback",
+                           f"after the last controller ({urls[-1]}) {how}, the call reaches "
+                           f"{_describe(step, call)}, not the general queue {general}: with "
+                           "the controllers down, calls would not reach a human; render again")
+                return
+        queue = self._decided_queue()
+        for status in ("SUCCESS", "FAILURE"):
+            tried, step, call = self._follow([(status, "queue")])
+            if tried != urls[:1] or _queue_name(call, step) != queue:
+                at = step or agi
+                self.error(at.file, at.line, "failover-decided",
+                           f"a controller that decided (HOTLINE_ACTION=queue, HOTLINE_QUEUE="
+                           f"{queue}) and ended with AGISTATUS={status}: the call reaches "
+                           f"{_describe(step, call)} instead of Queue({queue}); a decision is "
+                           "acted on, and never asked for twice; render again")
+                return
+        tried, step, call = self._follow([("HANGUP", "")])
+        if step is not None and step.app.lower() != "hangup":
+            self.error(step.file, step.line, "failover-hangup",
+                       f"after the caller hung up during the AGI (AGISTATUS=HANGUP) the call "
+                       f"reaches {_describe(step, call)}: a caller who left is never retried "
+                       "or queued; render again")
+
+    def _run_hop_limit(self, agi: Step) -> None:
+        """A call that arrives over the hop limit (as the inherited variable or the SIP
+        header) reaches the general queue without any AGI; one just under it is routed."""
+        limit = self.settings().get("HOTLINE_MAX_HOPS")
+        if limit is None or not limit[1].isdigit():
+            self.error(agi.file, agi.line, "hop-limit",
+                       f"[{names.CTX_SETTINGS}] does not set HOTLINE_MAX_HOPS: a routing loop "
+                       "would route the same call again and again; render again")
+            return
+        n = int(limit[1])
+        general = self.site.centre.general_queue
+        header = f"PJSIP_HEADER(read,{names.HOPS_HEADER})"
+        for how, arriving in (
+                (f"{names.HOPS_VARIABLE}={{}}", {names.HOPS_VARIABLE: "{}"}),
+                (f"the SIP header {names.HOPS_HEADER}: {{}}",
+                 {"CHANNEL(channeltype)": "PJSIP", header: "{}"})):
+            for hops, routed in ((n, False), (n - 1, True)):
+                call = self._inbound_call()
+                call.variables.update({k: v.format(hops) for k, v in arriving.items()})
+                step = call.run(_is_agi_or_queue)
+                if routed and hops >= 0 and not _agi_url(call, step):
+                    self.error(agi.file, agi.line, "hop-limit",
+                               f"a call arriving with {how.format(hops)} (under the limit "
+                               f"HOTLINE_MAX_HOPS={n}) reaches {_describe(step, call)} instead "
+                               "of the controller; render again")
+                    return
+                if not routed and _queue_name(call, step) != general:
+                    self.error(agi.file, agi.line, "hop-limit",
+                               f"a call arriving with {how.format(hops)} (it has passed through "
+                               f"this dialplan HOTLINE_MAX_HOPS={n} times: a routing loop) "
+                               f"reaches {_describe(step, call)}, not the general queue "
+                               f"{general} unrouted; render again")
+                    return
+
+    def _forms(self) -> list[tuple[str, str]]:
+        """One number of each form a carrier may deliver, built on a register number."""
+        short = next((r.number for r in self.site.register
+                      if r.number not in EMERGENCY_NUMBERS), "12345")
+        area = next((n[:-len(a)] for t in self.site.centre.trunks for n in t.access_numbers
+                     for a in t.access_numbers if n != a and n.startswith("0")
+                     and n.endswith(a)), "0571")
+        return [("exact DIDs", short), ("+86…", f"+86{short}"), ("86…", f"86{short}"),
+                ("0086…", f"0086{short}"), ("area code + short number", f"{area}{short}")]
+
+    def check_dialled_forms(self) -> None:
+        """Each form of a dialled number reaches the controller as received, on every
+        trunk, and so does a DID that only the To header carries; the info line says so."""
+        forms = self._forms()
+        to_header = "PJSIP_HEADER(read,To)"
+        ok = True
+        for trunk in self.site.centre.trunks:
+            ctx = names.trunk_context(trunk.name)
+            if ctx not in self.contexts:
+                return  # check_routes reports it
+            cases: list[tuple[str, str, str, dict[str, str | None]]] = [
+                (label, number, number, {}) for label, number in forms]
+            recovered = f"+86{forms[0][1]}"
+            starts = ["s"] + ([names.CONTACT_USER] if trunk.auth is TrunkAuth.REGISTRATION
+                              else [])
+            cases += [(f"the To header <sip:{recovered}@…> of a call to {start}", start,
+                       recovered, {to_header: f"<sip:{recovered}@198.51.100.7>;tag=a1"})
+                      for start in starts]
+            for label, exten, expect, extra in cases:
+                call = Call(self.contexts, ctx, exten,
+                            {"CHANNEL(channeltype)": "PJSIP",
+                             f"PJSIP_HEADER(read,{names.HOPS_HEADER})": "", **extra})
+                try:
+                    step = call.run(_is_agi_or_queue)
+                except Undecidable as exc:
+                    step = None
+                    call.ended = str(exc)
+                args = (call.expand(step.data) or "").split(",") \
+                    if step is not None and step.app.lower() == "agi" else []
+                if len(args) < 2 or args[1] != expect:
+                    ok = False
+                    self.error(names.EXTENSIONS, self._context_line(ctx), "no-route",
+                               f"[{ctx}]: a call with {label} ({exten}) reaches "
+                               f"{_describe(step, call)}, not the controller with the number "
+                               f"as received ({expect}), which it normalises; render again")
+        if ok and self.site.centre.trunks:
+            examples = ", ".join(f"{label} ({number})" for label, number in forms)
+            self.info.append(
+                f"dialled numbers reach the controller as received on every trunk: {examples}; "
+                "a call whose Request-URI has no number (s, or a registration trunk's "
+                f"contact user {names.CONTACT_USER}) takes it from the To header "
+                f"(<sip:+86{forms[0][1]}@…> -> +86{forms[0][1]}). The controller normalises "
+                "them (country code, area code before a short number) before routing; "
+                "HOTLINE_DIALLED keeps the number as received. Emergency numbers "
+                f"({', '.join(sorted(EMERGENCY_NUMBERS))}, also as +86…, 86…, 0086…) never "
+                "reach it: they dial their linkage: target")
+
+    def check_emergency(self) -> None:
+        """A call a trunk delivers on an emergency number, in any form, goes straight to its
+        linkage target: static steps only (no AGI, Queue, prompt, recording, Answer), never
+        into [inbound]; over the hop limit it ends without any of those either."""
+        targets = {t.number: t.dial for t in self.site.file.linkage}
+        for trunk in self.site.centre.trunks:
+            ctx = names.trunk_context(trunk.name)
+            if ctx not in self.contexts:
+                continue  # check_routes reports it
+            line = self._context_line(ctx)
+            for number in sorted(EMERGENCY_NUMBERS):
+                for form in names.emergency_forms(number):
+                    if not any(s.exten == form for s in self.contexts[ctx]):
+                        self.error(names.EXTENSIONS, line, "emergency-route",
+                                   f"[{ctx}] has no extension of its own for the emergency "
+                                   f"number {form}: a trunk that delivers it would send it "
+                                   "to the controller like any number; render again")
+                        continue
+                    try:
+                        self._run_emergency(ctx, form, targets.get(number, ""))
+                    except Undecidable as exc:
+                        self.error(exc.step.file, exc.step.line, "emergency-route",
+                                   f"cannot follow a call to {form} through [{ctx}]: {exc}")
+
+    def _run_emergency(self, ctx: str, form: str, dial: str) -> None:
+        limit = self.settings().get("HOTLINE_MAX_HOPS", (None, "0"))[1]
+        header = f"PJSIP_HEADER(read,{names.HOPS_HEADER})"
+        for hops, expect in (("", dial), (limit, "")):
+            call = Call(self.contexts, ctx, form, {"CHANNEL(channeltype)": "PJSIP",
+                                                    header: hops})
+            events: list[Step] = []
+            while (step := call.run(lambda _s: True)) is not None:
+                events.append(step)
+                if step.app.lower() in ("dial", "hangup"):
+                    break
+            bad = [s for s in call.trace if s.app.lower() in _NOT_EMERGENCY or
+                   s.context == names.CTX_INBOUND or
+                   (s.app.lower() in ("goto", "gosub") and names.CTX_INBOUND in s.data)]
+            if bad:
+                self.error(bad[0].file, bad[0].line, "emergency-route",
+                           f"a call to the emergency number {form} in [{ctx}] reaches "
+                           f"{bad[0].app}({bad[0].data}) in [{bad[0].context}]: an emergency "
+                           "call is passed straight on, never answered, prompted, recorded, "
+                           "queued or given to the controller; render again")
+                return
+            last = events[-1] if events else None
+            dialled = call.expand(last.data.split(",")[0]) if last is not None and \
+                last.app.lower() == "dial" else ""
+            if expect and dialled != expect:
+                self.error(last.file if last else names.EXTENSIONS, last.line if last else 0,
+                           "emergency-route",
+                           f"a call to the emergency number {form} in [{ctx}] "
+                           f"{'dials ' + dialled if dialled else 'never dials'}, not its "
+                           f"linkage: target {expect or '(none: add one to linkage:)'}; "
+                           "render again")
+                return
+            if not expect and dialled:
+                self.error(last.file if last else names.EXTENSIONS, last.line if last else 0,
+                           "emergency-route",
+                           f"a call to {form} arriving over the hop limit ({limit}) still "
+                           f"dials {dialled}: a routing loop would never end; render again")
+                return
+
+    def check_hop_legs(self) -> None:
+        """Every leg the dialplan places carries the hop count: Dial and Originate add the
+        SIP header (pre-dial handler); Originate, whose legs inherit nothing, also passes
+        the variable."""
+        for steps in self.contexts.values():
+            for s in steps:
+                app = s.app.lower()
+                if app not in ("dial", "originate"):
+                    continue
+                missing = []
+                if names.HOPS_PREDIAL not in s.data:
+                    missing.append(f"the option {names.HOPS_PREDIAL}")
+                if app == "originate" and f"__{names.HOPS_VARIABLE}=" not in s.data:
+                    missing.append(f"__{names.HOPS_VARIABLE}=${{{names.HOPS_VARIABLE}}} in v()")
+                if missing:
+                    self.error(s.file, s.line, "hop-count",
+                               f"{s.app}() places a leg without the hop count "
+                               f"({' and '.join(missing)}): a trunk that routes it back here "
+                               "would start a routing loop; render again")
 
     # -- queues -------------------------------------------------------------------------
 
@@ -585,6 +861,37 @@ class _Checker:
                            f"the controller {e.value.split('/')[0]} (permit= at {e.file}:"
                            f"{e.line}) cannot log in: {problem}; render with --ami-bind set "
                            "to this host's address on the controllers' network")
+
+    # -- who may read the secrets -------------------------------------------------------
+
+    def check_secret_modes(self) -> None:
+        """A file that holds a real secret (not a placeholder) is readable by its owner, and
+        by the asterisk group at most."""
+        holders: dict[str, Entry] = {}
+        for name in names.SECRET_FILES:
+            conf = self.confs.get(name)
+            for sec in conf.sections if conf else ():
+                for e in sec.entries:
+                    if e.key in ("secret", "password") and e.value and \
+                            not names.is_placeholder(e.value):
+                        holders.setdefault(e.file, e)
+        for file, entry in sorted(holders.items()):
+            try:
+                st = (self.dir / file).stat()
+            except OSError:
+                continue
+            mode = stat.S_IMODE(st.st_mode)
+            fix = (f"chmod 0600 {file} (or chgrp {names.ASTERISK_GROUP} and chmod 0640 when "
+                   f"Asterisk runs as {names.ASTERISK_GROUP}); a render creates it so")
+            if mode & 0o007:
+                self.warning(file, entry.line, "secret-readable",
+                             f"{file} holds a secret ({entry.key}=) and every user of this host "
+                             f"may read it (mode {mode:04o}); {fix}")
+            elif mode & 0o070 and _group_name(st.st_gid) != names.ASTERISK_GROUP:
+                self.warning(file, entry.line, "secret-readable",
+                             f"{file} holds a secret ({entry.key}=) and group "
+                             f"{_group_name(st.st_gid)} may read it (mode {mode:04o}), not only "
+                             f"{names.ASTERISK_GROUP}; {fix}")
 
     # -- confbridge profiles ------------------------------------------------------------
 
@@ -743,6 +1050,51 @@ class _Checker:
                     self.error(e.file, e.line, "auth-missing",
                                f"{sec.name}: {key}={e.value} names no type=auth section")
         self._check_dial_endpoints(set(endpoints))
+        self._check_loop_trunks(by_type)
+
+    def _own_addresses(self) -> set[str]:
+        """Addresses (and names) that are this Asterisk host: where its PJSIP transports
+        and AMI listen, the controllers' addresses, its host name."""
+        own = {"localhost", socket.gethostname().lower()}
+        pjsip = self.confs.get(names.PJSIP)
+        for sec in pjsip.sections if pjsip else ():
+            if sec.type == "transport" and _value(sec, "bind"):
+                own.add(_host_of(_value(sec, "bind")))
+        manager = self.confs.get(names.MANAGER)
+        general = manager.first("general") if manager else None
+        if general is not None and _value(general, "bindaddr"):
+            own.add(_value(general, "bindaddr"))
+        for key, (_, value) in self.settings().items():
+            if re.fullmatch(r"HOTLINE_AGI_\d+", key):
+                own.add(_host_of(value.removeprefix("agi://").split("/")[0]))
+        return own
+
+    def _check_loop_trunks(self, by_type: dict[str, dict[str, Section]]) -> None:
+        """A linkage or sub-centre dial string through an endpoint whose AOR contact is
+        this host turns the dialled number into a new inbound call: a routing loop."""
+        own = self._own_addresses()
+        endpoints, aors = by_type.get("endpoint", {}), by_type.get("aor", {})
+        dials = {t.dial: f"linkage[{t.name}].dial" for t in self.site.file.linkage}
+        dials.update({c.dial: f"sub_centres[{c.name}].dial" for c in self.site.file.sub_centres})
+        limit = self.settings().get("HOTLINE_MAX_HOPS", (None, "?"))[1]
+        for dial, where in dials.items():
+            for ep in names.pjsip_endpoints(dial):
+                sec = endpoints.get(ep)
+                for aor in (_value(sec, "aors") if sec else "").split(","):
+                    found = aors.get(aor.strip())
+                    for entry in [e for e in found.entries if e.key == "contact"] \
+                            if found else []:
+                        for contact in entry.value.split(","):
+                            host = _contact_host(contact)
+                            if host and _is_own(host, own):
+                                self.warning(
+                                    entry.file, entry.line, "loop-trunk",
+                                    f"{where} {dial} goes through endpoint {ep}, whose AOR "
+                                    f"{aor.strip()} has contact {contact.strip()}: that is this "
+                                    "Asterisk host, so each call to it comes back as a new "
+                                    "inbound call (a routing loop, which the hop limit "
+                                    f"HOTLINE_MAX_HOPS={limit} cuts short); point the AOR "
+                                    "at the provider or the sub-centre")
 
     def _check_dial_endpoints(self, endpoints: set[str]) -> None:
         used: dict[str, tuple[str, int, str]] = {}
@@ -758,6 +1110,68 @@ class _Checker:
                 self.warning(file, line, "endpoint-undefined",
                              f"PJSIP endpoint {ep} (used by {where}) is not defined in "
                              f"{names.PJSIP}; define it in {names.PJSIP_LOCAL}")
+
+
+def _group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def _host_of(address: str) -> str:
+    """``10.0.0.2:5060`` -> ``10.0.0.2``; ``[::1]:5060`` -> ``::1``; a bare address as it is."""
+    address = address.strip()
+    if address.startswith("["):
+        return address[1:].partition("]")[0]
+    if address.count(":") == 1:
+        return address.partition(":")[0]
+    return address
+
+
+def _contact_host(contact: str) -> str:
+    m = re.match(r"\s*<?sips?:(?:[^@;>]*@)?(\[[^\]]+\]|[^:;>]+)", contact)
+    return m.group(1).strip("[]").lower() if m else ""
+
+
+def _is_own(host: str, own: set[str]) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host in own
+    return address.is_loopback or address.is_unspecified or any(
+        _same_address(address, o) for o in own)
+
+
+def _same_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address, other: str) -> bool:
+    try:
+        return address == ipaddress.ip_address(other)
+    except ValueError:
+        return False
+
+
+def _is_agi_or_queue(step: Step) -> bool:
+    return step.app.lower() in ("agi", "queue")
+
+
+def _agi_url(call: Call, step: Step | None) -> str:
+    """The controller URL an ``AGI(...)`` step calls ("" if ``step`` is no AGI)."""
+    if step is None or step.app.lower() != "agi":
+        return ""
+    target = call.expand(step.data.split(",")[0]) or ""
+    return target.rsplit("/", 1)[0] if "/" in target.removeprefix("agi://") else target
+
+
+def _queue_name(call: Call, step: Step | None) -> str:
+    if step is None or step.app.lower() != "queue":
+        return ""
+    return call.expand(step.data.split(",")[0]) or ""
+
+
+def _describe(step: Step | None, call: Call) -> str:
+    if step is None:
+        return f"the end of the call ({call.ended})"
+    return f"{step.app}({call.expand(step.data) or step.data}) at line {step.line}"
 
 
 def _value(section: Section, key: str) -> str:

@@ -48,6 +48,10 @@ def register_asterisk_cmds(sub: argparse._SubParsersAction[argparse.ArgumentPars
                    help=f"where MixMonitor writes (default: ${RECORDINGS_DIR_ENV}, the "
                    f"directory the recordings workers read, else {d.recordings_dir}); a "
                    f"deployment sets {RECORDINGS_DIR_ENV} for both")
+    r.add_argument("--max-hops", type=int, default=d.max_hops, metavar="N",
+                   help="a call that has already passed through this dialplan N times (a "
+                   "routing loop: a trunk or provider that sends a dialled number back here) "
+                   f"goes to the general queue and is not routed again (default {d.max_hops})")
     r.set_defaults(handler=_render)
 
     c = csub.add_parser("check", help="asterisklint plus cross-checks against the site file; "
@@ -83,7 +87,8 @@ def _render(args: argparse.Namespace) -> int:
     recordings_dir = args.recordings_dir or from_env or RenderOptions().recordings_dir
     options = RenderOptions(agi_hosts=tuple(args.agi_hosts or RenderOptions().agi_hosts),
                             agi_port=args.agi_port, ami_port=args.ami_port,
-                            ami_bind=args.ami_bind, recordings_dir=recordings_dir)
+                            ami_bind=args.ami_bind, recordings_dir=recordings_dir,
+                            max_hops=args.max_hops)
     try:
         rendered = render(site, options)
     except (RenderError, SecretError) as exc:
@@ -93,12 +98,33 @@ def _render(args: argparse.Namespace) -> int:
         print(f"asterisk-conf render: {message}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    for path in rendered.write(out):
+    problem = out_dir_problem(out)
+    if problem is None:
+        try:
+            written = rendered.write(out)
+        except OSError as exc:
+            problem = f"cannot write into {out} ({exc.strerror})"
+    if problem is not None:
+        print(f"asterisk-conf render: --out {out}: {problem}; give a directory you may write "
+              "to (it is created if missing)", file=sys.stderr)
+        return 2
+    for path in written:
         print(f"wrote {path}")
     for env in rendered.placeholders:
         print(f"note: {env} is not set; a placeholder was written, which `asterisk-conf check` "
               "reports until you set it and render again", file=sys.stderr)
     return 0
+
+
+def out_dir_problem(out: Path) -> str | None:
+    """Why ``out`` cannot be the output directory (an existing file, or a path under one),
+    or None."""
+    if out.exists() and not out.is_dir():
+        return "it is a file, not a directory"
+    for parent in out.parents:
+        if parent.exists():
+            return None if parent.is_dir() else f"{parent} is a file, not a directory"
+    return None
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -111,6 +137,8 @@ def _check(args: argparse.Namespace) -> int:
                        allow_placeholders=args.allow_placeholders, run_lint=not args.no_lint)
     for finding in result.findings:
         print(finding)
+    for line in result.info:
+        print(f"info: {line}")
     if args.sounds is None:
         print(f"note: prompt audio not checked; give --sounds DIR (e.g. {SOUNDS_HINT})",
               file=sys.stderr)

@@ -22,6 +22,11 @@ QUEUES = "queues_hotline12345.conf"
 MANAGER = "manager_hotline12345.conf"
 PJSIP = "pjsip_hotline12345.conf"
 CONFBRIDGE = "confbridge_hotline12345.conf"
+#: The rendered files that hold secrets (the AMI secret, trunk passwords): 0600, or 0640
+#: with group ASTERISK_GROUP; ``asterisk-conf check`` warns when others may read them.
+SECRET_FILES = (MANAGER, PJSIP)
+#: The group Asterisk runs as (Debian's packages: user and group asterisk).
+ASTERISK_GROUP = "asterisk"
 #: The files ``asterisk-conf render`` writes, in this order.
 CONF_FILES = (EXTENSIONS, QUEUES, MANAGER, PJSIP, CONFBRIDGE)
 #: Rendered file -> the file in /etc/asterisk that includes it.
@@ -43,6 +48,18 @@ CTX_CONFERENCE = "hotline12345-conference"
 CTX_3WAY_SEAT = "hotline12345-3way-seat"
 CTX_HANGUP = "hotline12345-hangup"
 CTX_SEAT_TRANSFER = "hotline12345-seat-transfer"
+CTX_HOPS = "hotline12345-hops"
+CTX_HOP_HEADER = "hotline12345-hop-header"
+
+#: The hop count: how many times a call has passed through this dialplan. The channel
+#: variable (inherited, ``__``) carries it through Local channels and Originate's v(); the
+#: SIP header, added by a pre-dial handler on every PJSIP leg, through a trunk that routes the
+#: call back to this Asterisk (the variable does not cross SIP; Asterisk 22 has no
+#: MAX_FORWARDS function, and a PJSIP leg's Max-Forwards starts again at 70).
+HOPS_VARIABLE = "HOTLINE_HOPS"
+HOPS_HEADER = "X-Hotline-Hops"
+#: ``Dial()``/``Originate()`` option that adds the hop header to each new PJSIP leg.
+HOPS_PREDIAL = f"b({CTX_HOP_HEADER}^s^1(${{{HOPS_VARIABLE}}}))"
 
 #: The catch-all extensions of every trunk context: any national number (two digits or more),
 #: any E.164 number (+86...), any single digit. ``_X.`` alone misses the last two.
@@ -79,6 +96,12 @@ PJSIP_DIAL = re.compile(r"PJSIP/(?:[^@/,&)$]+@)?([^@/,&)$]+)")
 def pjsip_endpoints(text: str) -> list[str]:
     """Every PJSIP endpoint ``text`` dials, in order (``PJSIP/a&PJSIP/110@b`` -> a, b)."""
     return PJSIP_DIAL.findall(text)
+
+
+def emergency_forms(number: str) -> tuple[str, ...]:
+    """The forms a trunk may deliver an emergency number in: as dialled, and with the
+    country code (``+86``, ``86``, ``0086``)."""
+    return (number, f"+86{number}", f"86{number}", f"0086{number}")
 
 
 def trunk_context(trunk: str) -> str:

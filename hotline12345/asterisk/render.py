@@ -11,7 +11,9 @@ same bytes. Without a secret's variable, a placeholder (``CHANGE_ME_...``) is wr
 
 from __future__ import annotations
 
+import grp
 import ipaddress
+import os
 import re
 import textwrap
 from collections.abc import Mapping
@@ -24,6 +26,8 @@ from hotline12345.asterisk.names import (
     CTX_CONFERENCE,
     CTX_DID_FROM_TO,
     CTX_HANGUP,
+    CTX_HOP_HEADER,
+    CTX_HOPS,
     CTX_INBOUND,
     CTX_LINKAGE,
     CTX_QUEUE,
@@ -31,14 +35,17 @@ from hotline12345.asterisk.names import (
     CTX_SEAT_TRANSFER,
     CTX_SETTINGS,
     CTX_SUB_CENTRE,
+    HOPS_HEADER,
+    HOPS_PREDIAL,
+    HOPS_VARIABLE,
     expert_queue_name,
     trunk_context,
 )
-from hotline12345.config.schema import Site, Trunk, TrunkAuth
-from hotline12345.legacy_numbers.model import Mode
+from hotline12345.config.schema import LinkageTarget, Site, Trunk, TrunkAuth
+from hotline12345.legacy_numbers.model import EMERGENCY_NUMBERS, Mode
 from hotline12345.recordings.naming import DEFAULT_FORMAT, RECORDING_USEREVENT, Leg, file_name
 from hotline12345.routing.engine import sound
-from hotline12345.secrets import read_secret
+from hotline12345.secrets import read_secret, secret_source
 
 TRANSPORTS = ("udp", "tcp", "tls")
 
@@ -77,6 +84,9 @@ class RenderOptions:
     linkage_ring_s: int = 60
     three_way_seat_wait_s: int = 300  # how long a three-way call looks for a 12345 seat
     periodic_announce_s: int = 30
+    #: A call that has already passed through this dialplan this many times (a routing loop:
+    #: a trunk or a provider that sends a dialled number back here) is not routed again.
+    max_hops: int = 5
 
     def validate(self) -> None:
         if not self.agi_hosts:
@@ -104,6 +114,10 @@ class RenderOptions:
                                   "--ami-bind with this Asterisk host's address on the "
                                   "controller's network (or 0.0.0.0 to listen everywhere, "
                                   "the permit= lines still admitting only the controllers)")
+        if not 1 <= self.max_hops <= 100:
+            raise RenderError(f"--max-hops {self.max_hops}: give how many times a call may "
+                              "pass through this dialplan before it is no longer routed, "
+                              "1-100 (default 5)")
         for label, port in (("--agi-port", self.agi_port), ("--ami-port", self.ami_port)):
             if not 1 <= port <= 65535:
                 raise RenderError(f"{label} {port} is not a TCP port (1-65535)")
@@ -136,13 +150,42 @@ class Rendered:
     placeholders: tuple[str, ...] = field(default=())  # env variables that were not set
 
     def write(self, out: Path) -> list[Path]:
+        """Write every file into ``out``. The files that hold secrets (``SECRET_FILES``)
+        are created 0600 whatever the umask (0640 and group asterisk when that group exists
+        and we run as root, so Asterisk, running as asterisk, can read them)."""
         out.mkdir(parents=True, exist_ok=True)
+        secret_mode, secret_group = secret_file_mode()
         written = []
         for name, text in self.files.items():
             path = out / name
-            path.write_text(text, encoding="utf-8", newline="\n")
+            if name in names.SECRET_FILES:
+                _write_private(path, text, secret_mode, secret_group)
+            else:
+                path.write_text(text, encoding="utf-8", newline="\n")
             written.append(path)
         return written
+
+
+def secret_file_mode(group: str = names.ASTERISK_GROUP) -> tuple[int, int | None]:
+    """The mode and group of a rendered file that holds a secret: (0o640, its gid) when
+    ``group`` exists and we run as root (we can give the file to it), else (0o600, None)."""
+    if os.geteuid() != 0:
+        return 0o600, None
+    try:
+        return 0o640, grp.getgrnam(group).gr_gid
+    except KeyError:
+        return 0o600, None
+
+
+def _write_private(path: Path, text: str, mode: int, group: int | None) -> None:
+    """Create or overwrite ``path`` with ``mode`` (not widened by the umask, and an existing
+    file's wider mode narrowed) before any secret is written into it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with open(fd, "w", encoding="utf-8", newline="\n") as f:
+        os.fchmod(fd, mode)
+        if group is not None:
+            os.fchown(fd, -1, group)
+        f.write(text)
 
 
 def render(site: Site, options: RenderOptions | None = None) -> Rendered:
@@ -172,6 +215,12 @@ class _Secrets:
         if value is None:
             self.missing.append(env)
             return names.placeholder(env)
+        if not value.strip():
+            source = secret_source(env)
+            what = "the secret file" if source != env else "the variable"
+            raise RenderError(f"{source}: {what} is empty or holds only whitespace, so "
+                              f"Asterisk would get an empty secret; put the secret in it (or "
+                              f"unset {env} and {env}_FILE to render a placeholder)")
         if value != value.strip() or any(ord(c) < 32 or c == "\x7f" for c in value):
             raise RenderError(f"{env}: the secret has leading/trailing spaces or control "
                               "characters, which Asterisk config files cannot hold; set it "
@@ -230,14 +279,17 @@ def _extensions(site: Site, opts: RenderOptions) -> str:
         ";    variables: HOTLINE_ACTION, HOTLINE_QUEUE, QUEUE_PRIO, HOTLINE_QUEUE_TIMEOUT,",
         ";    HOTLINE_OVERFLOW_*, HOTLINE_DIAL, HOTLINE_TRANSFER, HOTLINE_FALLBACK_QUEUE,",
         ";    HOTLINE_REC (the recording's base name).",
-        "; 3. A controller that cannot be reached (AGISTATUS=FAILURE) hands the call to the",
-        ";    next one, if there are several. Whenever no controller decided (AGISTATUS not",
-        ";    SUCCESS) or the decision is unusable, the fallback sends the call to the general",
-        ";    12345 queue.",
+        "; 3. A controller that leaves no decision (no HOTLINE_ACTION: unreachable, or it died",
+        ";    mid-call, which Asterisk reports as AGISTATUS=SUCCESS) hands a call that is still",
+        ";    up to the next one, if there are several. When the last one leaves no decision,",
+        ";    or a decision is unusable, the fallback sends the call to the general 12345 queue.",
         "; 4. The action runs: queue (with overflow), sub-centre transfer, linkage transfer",
         ";    (blind, or three-way in a conference), or announce-and-hang-up.",
         "; 5. MixMonitor records every connected call; the survey (好差评) runs when the seat",
         ";    hangs up first (Queue option c); a hangup handler closes the recording.",
+        "; Every leg the dialplan places carries the call's hop count (HOTLINE_HOPS, and the",
+        f";    {HOPS_HEADER} SIP header); a call that comes back more than HOTLINE_MAX_HOPS",
+        ";    times (a routing loop) goes to the general queue without the controller.",
         "",
         "; No [general] or [globals] here: this file is #included into the host's",
         "; extensions.conf, and Asterisk reads only the first section of each of those names.",
@@ -251,6 +303,7 @@ def _extensions(site: Site, opts: RenderOptions) -> str:
         lines += _trunk_context(site, trunk)
     lines += _did_from_to_context()
     lines += _inbound_context()
+    lines += _hop_contexts()
     lines += _queue_contexts()
     lines += _record_context(mixed, caller, seat)
     lines += _sub_centre_context()
@@ -271,6 +324,7 @@ def _settings(site: Site, opts: RenderOptions, general: str, linkage_prio: int) 
         ("HOTLINE_LINKAGE_RING", str(opts.linkage_ring_s)),
         ("HOTLINE_LINKAGE_PRIO", str(linkage_prio)),
         ("HOTLINE_3WAY_SEAT_WAIT", str(opts.three_way_seat_wait_s)),
+        ("HOTLINE_MAX_HOPS", str(opts.max_hops)),
         # The seat leg's Originate ring time: longer than its watchdog (seat wait, then the
         # rest of the target's ring time), so the watchdog is never hung up halfway.
         ("HOTLINE_3WAY_LEG_TIMEOUT",
@@ -292,8 +346,11 @@ def _trunk_context(site: Site, trunk: Trunk) -> list[str]:
              "; 12345 access numbers of this trunk"]
     for number in trunk.access_numbers:
         lines += _route(number, trunk.name)
+    lines += _emergency_routes(site)
     lines.append("; Retired-hotline register: every DID goes to the controller too")
     for row in site.register:
+        if row.number in EMERGENCY_NUMBERS:
+            continue  # never a register row (config check refuses it); routed above
         lines.append(f"; {row.number} {_comment(row.name)} ({_comment(row.department)}): "
                      f"{row.mode.value} -> {row.target}")
         lines += _route(row.number, trunk.name)
@@ -318,6 +375,41 @@ def _trunk_context(site: Site, trunk: Trunk) -> list[str]:
         *(line for pattern in names.CATCH_ALL for line in _route(pattern, trunk.name)),
         "",
     ]
+    return lines
+
+
+def emergency_targets(site: Site) -> dict[str, LinkageTarget]:
+    """Each emergency number -> the site's ``linkage:`` entry with that number; a
+    RenderError naming ``linkage:`` when one has none."""
+    targets = {t.number: t for t in site.file.linkage}
+    missing = sorted(EMERGENCY_NUMBERS - set(targets))
+    if missing:
+        raise RenderError(
+            f"{site.source}: linkage: has no entry for the emergency number"
+            f"{'s' * (len(missing) > 1)} {', '.join(missing)}. A trunk that delivers one must "
+            "pass it straight on (never to the controller or a queue), so the dialplan needs "
+            f"its target: add to linkage: e.g. {{name: emergency-{missing[0]}, number: "
+            f'"{missing[0]}", label: ..., dial: PJSIP/{missing[0]}@<trunk>}} with the dial '
+            "string of the local emergency centre, then render again")
+    return {n: targets[n] for n in sorted(EMERGENCY_NUMBERS)}
+
+
+def _emergency_routes(site: Site) -> list[str]:
+    lines = _wrapped(
+        "Emergency numbers (110, 119, 120, 122; also as +86..., 86..., 0086...) are not "
+        "12345's: a call a trunk delivers on one goes straight to its linkage: target, with "
+        "no answer, prompt, controller, queue or recording. Only a routing loop (over the hop "
+        "limit: the target leads back here) ends it, with one log line.")
+    for number, target in emergency_targets(site).items():
+        lines += [f"; {number} {_comment(target.label)} -> {target.name}",
+                  f"exten => {number},1,Gosub({CTX_SETTINGS},s,1)",
+                  f" same => n,Gosub({CTX_HOPS},s,1({number}))",
+                  ' same => n,GotoIf($["${GOSUB_RETVAL}" = "over"]?loop)',
+                  f" same => n,Dial({target.dial},,{HOPS_PREDIAL})",
+                  " same => n,Hangup()",
+                  " same => n(loop),Hangup(34)"]
+        lines += [f"exten => {form},1,Goto({number},1)"
+                  for form in names.emergency_forms(number)[1:]]
     return lines
 
 
@@ -360,19 +452,28 @@ def _inbound_context() -> list[str]:
         f" same => n,Set(CHANNEL(hangup_handler_push)={CTX_HANGUP},s,1)",
         " same => n,Answer()",
         " same => n,Set(HOTLINE_DIALLED=${EXTEN})",
+        "; A call over the hop limit (a routing loop) is not routed again: the general queue.",
+        f" same => n,Gosub({CTX_HOPS},s,1(${{EXTEN}}))",
+        ' same => n,GotoIf($["${GOSUB_RETVAL}" = "over"]?fallback)',
         "; The controllers HOTLINE_AGI_1..HOTLINE_AGI_COUNT, in order (see retry below);",
         "; HOTLINE_AGI stays the one that took the call (the survey goes to it too).",
+        " same => n,Set(HOTLINE_ACTION=)",
         " same => n,Set(HOTLINE_AGI_TRY=1)",
         " same => n(agi),Set(HOTLINE_AGI=${HOTLINE_AGI_${HOTLINE_AGI_TRY}})",
         " same => n,AGI(${HOTLINE_AGI}/inbound,${EXTEN},${HOTLINE_TRUNK})",
-        "; Anything but SUCCESS: the next controller, or the fallback (below).",
-        ' same => n,GotoIf($["${AGISTATUS}" != "SUCCESS"]?retry)',
+        *_wrapped("The controller's decision is HOTLINE_ACTION, set after its prompts. Decide "
+                  "by it, not by AGISTATUS: res_agi reports a FastAGI connection that the "
+                  "controller closed mid-session (it died while playing a prompt) as "
+                  "AGISTATUS=SUCCESS, the same as a finished flow. No decision: the next "
+                  "controller (retry, below). A decision is acted on whatever AGISTATUS says, "
+                  "and is never asked for twice."),
+        ' same => n,GotoIf($["${HOTLINE_ACTION}" = ""]?retry)',
         when("queue", f"{CTX_QUEUE},s,1"),
         when("expert", f"{CTX_QUEUE},s,1"),
         when("sub_centre", f"{CTX_SUB_CENTRE},s,1"),
         when("linkage", f"{CTX_LINKAGE},s,1"),
         when("announce_hangup", "hangup"),
-        "; No usable decision either (no HOTLINE_ACTION, or one this dialplan does not know).",
+        "; A decision this dialplan does not know, or no controller decided: the general queue.",
         " same => n(fallback),NoOp(hotline12345 fallback AGISTATUS=${AGISTATUS} "
         "HOTLINE_ACTION=${HOTLINE_ACTION})",
         " same => n,Set(HOTLINE_ACTION=queue)",
@@ -383,20 +484,56 @@ def _inbound_context() -> list[str]:
         f" same => n,Goto({CTX_QUEUE},s,1)",
         "; announce_hangup: the controller has played the announcement.",
         " same => n(hangup),Hangup(16)",
-        *_wrapped("The next controller, only after FAILURE (the controller refused the "
-                  "connection or did not answer within res_agi's 2 s connect timeout, or the "
-                  "AGI session failed) and only while this one had not decided yet (no "
-                  "HOTLINE_ACTION: a decision is never taken twice). The next one starts the "
-                  "call's flow over: a prompt the failed one had already played is heard "
-                  "again. A controller that ends its session without deciding, NOTFOUND, and "
-                  "the last controller's FAILURE: the fallback. A caller who hung up leaves "
-                  "the dialplan (AGISTATUS=HANGUP) and is never retried."),
-        ' same => n(retry),GotoIf($["${AGISTATUS}" != "FAILURE" | '
-        '"${HOTLINE_ACTION}" != ""]?fallback)',
+        *_wrapped("No decision. A caller who hung up is never retried (AGISTATUS=HANGUP; "
+                  "Asterisk also stops the dialplan of a hung-up channel after the AGI). A "
+                  "call still up goes to the next controller: it was unreachable (FAILURE: "
+                  "connection refused, or no answer within res_agi's 2 s connect timeout), "
+                  "answered NOTFOUND, or ended its session without deciding (SUCCESS: it died "
+                  "mid-call). The next one starts the call's flow over: a prompt the failed one "
+                  "had already played is heard again. Only the last controller's failure "
+                  "falls back to the general queue."),
+        ' same => n(retry),GotoIf($["${AGISTATUS}" = "HANGUP"]?gone)',
         " same => n,GotoIf($[${HOTLINE_AGI_TRY} >= ${HOTLINE_AGI_COUNT}]?fallback)",
-        " same => n,NoOp(hotline12345 controller ${HOTLINE_AGI} failed, trying the next)",
+        " same => n,NoOp(hotline12345 controller ${HOTLINE_AGI} gave no decision "
+        "(AGISTATUS=${AGISTATUS}), trying the next)",
         " same => n,Set(HOTLINE_AGI_TRY=$[${HOTLINE_AGI_TRY} + 1])",
         " same => n,Goto(agi)",
+        " same => n(gone),Hangup()",
+        "",
+    ]
+
+
+def _hop_contexts() -> list[str]:
+    hops = f"${{{HOPS_VARIABLE}}}"
+    return [
+        *_wrapped(f"The hop count: how many times this call has passed through this dialplan. "
+                  f"It arrives as {HOPS_VARIABLE} (inherited through Local channels and "
+                  f"Originate's v()) or, on a PJSIP call, as the {HOPS_HEADER} header that "
+                  f"[{CTX_HOP_HEADER}] adds to every leg this dialplan places (Dial and "
+                  "Originate option b(); ChannelRedirect keeps the channel and its count). "
+                  "ARG1: the dialled number, for the log. Returns over when the call has "
+                  "already passed HOTLINE_MAX_HOPS times (a routing loop: a trunk or a "
+                  "provider that sends a dialled number back here), after one log line; "
+                  f"else ok, with {HOPS_VARIABLE} one higher for the legs it places."),
+        f"[{CTX_HOPS}]",
+        f"exten => s,1,Set(HOTLINE_HOPS_IN=${{FILTER(0-9,{hops})}})",
+        ' same => n,GotoIf($["${HOTLINE_HOPS_IN}" != "" | "${CHANNEL(channeltype)}" != '
+        '"PJSIP"]?count)',
+        f" same => n,Set(HOTLINE_HOPS_IN=${{FILTER(0-9,${{PJSIP_HEADER(read,{HOPS_HEADER})}})}})",
+        f" same => n(count),Set(__{HOPS_VARIABLE}=$[0${{HOTLINE_HOPS_IN}} + 1])",
+        f" same => n,GotoIf($[{hops} > ${{HOTLINE_MAX_HOPS}}]?over)",
+        " same => n,Return(ok)",
+        " same => n(over),Log(WARNING,hotline12345 call ${UNIQUEID} to ${ARG1} arrived after "
+        "${HOTLINE_HOPS_IN} hops through this dialplan - the limit is ${HOTLINE_MAX_HOPS}: a "
+        "routing loop? It is not routed again)",
+        " same => n,Return(over)",
+        "",
+        "; Pre-dial handler of every Dial and Originate leg: a PJSIP leg carries the hop count",
+        f"; in the {HOPS_HEADER} header (ARG1).",
+        f"[{CTX_HOP_HEADER}]",
+        'exten => s,1,ExecIf($["${CHANNEL(channeltype)}" = "PJSIP" & "${ARG1}" != ""]?'
+        f"Set(PJSIP_HEADER(add,{HOPS_HEADER})=${{ARG1}}))",
+        " same => n,Return()",
         "",
     ]
 
@@ -439,7 +576,7 @@ def _queue_contexts() -> list[str]:
         "; Overflow to a sub-centre, once.",
         " same => n(overflow_centre),Set(HOTLINE_OVERFLOW_ACTION=)",
         ' same => n,GotoIf($["${HOTLINE_OVERFLOW_DIAL}" = ""]?last_resort)',
-        " same => n,Dial(${HOTLINE_OVERFLOW_DIAL},${HOTLINE_SUB_CENTRE_RING})",
+        f" same => n,Dial(${{HOTLINE_OVERFLOW_DIAL}},${{HOTLINE_SUB_CENTRE_RING}},{HOPS_PREDIAL})",
         ' same => n,GotoIf($["${DIALSTATUS}" = "ANSWER"]?done)',
         " same => n,Goto(last_resort)",
         "; The survey (好差评) after the seat hung up, while the caller is still on the line.",
@@ -456,12 +593,17 @@ def _record_context(mixed: str, caller: str, seat: str) -> list[str]:
         ";   <rec>.wav mixed, <rec>-caller.wav = r() = audio read from the caller's",
         ";   channel (the caller's own voice), <rec>-seat.wav = t() = audio sent to the caller",
         ";   (the seat). Option b records only while bridged (no hold music).",
+        ";   Callers' voices: when the call ends, MixMonitor's command makes the three files",
+        ";   0640 (owner asterisk, group asterisk: the recordings workers' group), whatever",
+        ";   Asterisk's umask; while it records, the recordings directory (0750, see",
+        ";   docs/asterisk-dialplan.md) keeps other users out.",
         f"[{CTX_RECORD}]",
         'exten => s,1,GotoIf($["${HOTLINE_RECORDING}" = "1"]?done)',
         ' same => n,ExecIf($["${HOTLINE_REC}" = ""]?Set(HOTLINE_REC=${UNIQUEID}))',
         "; Never let a variable put a path or a space into a file name (- first: a literal).",
         " same => n,Set(HOTLINE_REC=${FILTER(-.0-9A-Z_a-z,${HOTLINE_REC})})",
-        f" same => n,MixMonitor({mixed},br({caller})t({seat}))",
+        f" same => n,MixMonitor({mixed},br({caller})t({seat}),chmod 0640 {mixed} {caller} "
+        f"{seat})",
         " same => n,Set(HOTLINE_RECORDING=1)",
         " same => n(done),Return()",
         "",
@@ -475,7 +617,7 @@ def _sub_centre_context() -> list[str]:
         f"[{CTX_SUB_CENTRE}]",
         f"exten => s,1,Gosub({CTX_RECORD},s,1)",
         ' same => n,GotoIf($["${HOTLINE_DIAL}" = ""]?fallback)',
-        " same => n,Dial(${HOTLINE_DIAL},${HOTLINE_SUB_CENTRE_RING})",
+        f" same => n,Dial(${{HOTLINE_DIAL}},${{HOTLINE_SUB_CENTRE_RING}},{HOPS_PREDIAL})",
         ' same => n,GotoIf($["${DIALSTATUS}" = "ANSWER"]?done)',
         " same => n(fallback),NoOp(hotline12345 sub-centre ${HOTLINE_TARGET} not reached: "
         "${DIALSTATUS})",
@@ -490,6 +632,7 @@ def _sub_centre_context() -> list[str]:
 
 def _linkage_contexts() -> list[str]:
     conf = f"${{HOTLINE_CONF}},{names.BRIDGE_PROFILE}"
+    hops = f"^__{HOPS_VARIABLE}=${{{HOPS_VARIABLE}}}"  # Originate's legs inherit nothing
     return [
         "; Linkage (协同联动) to 110/119/120/122 or a utility hotline.",
         "; blind (盲转): Dial the target and bridge the caller to it; no 12345 seat stays. (A SIP",
@@ -515,7 +658,7 @@ def _linkage_contexts() -> list[str]:
         f"exten => s,1,Gosub({CTX_RECORD},s,1)",
         ' same => n,GotoIf($["${HOTLINE_DIAL}" = ""]?fallback)',
         ' same => n,GotoIf($["${HOTLINE_TRANSFER}" = "three_way"]?three_way)',
-        " same => n,Dial(${HOTLINE_DIAL},${HOTLINE_LINKAGE_RING})",
+        f" same => n,Dial(${{HOTLINE_DIAL}},${{HOTLINE_LINKAGE_RING}},{HOPS_PREDIAL})",
         ' same => n,GotoIf($["${DIALSTATUS}" = "ANSWER"]?done)',
         " same => n(fallback),NoOp(hotline12345 linkage ${HOTLINE_TARGET} not reached: "
         "DIALSTATUS=${DIALSTATUS} ORIGINATE_STATUS=${ORIGINATE_STATUS})",
@@ -527,12 +670,12 @@ def _linkage_contexts() -> list[str]:
         " same => n(three_way),Set(HOTLINE_CONF=hotline12345-${UNIQUEID})",
         " same => n,Set(HOTLINE_QUEUE=${HOTLINE_FALLBACK_QUEUE})",
         f" same => n,Originate(${{HOTLINE_DIAL}},exten,{CTX_CONFERENCE},join,1,"
-        "${HOTLINE_LINKAGE_RING},acnv(HOTLINE_CONF=${HOTLINE_CONF}))",
+        f"${{HOTLINE_LINKAGE_RING}},acnv(HOTLINE_CONF=${{HOTLINE_CONF}}{hops}){HOPS_PREDIAL})",
         ' same => n,GotoIf($["${ORIGINATE_STATUS}" != "SUCCESS"]?fallback)',
         f" same => n,Originate(Local/seat@{CTX_3WAY_SEAT}/n,exten,{CTX_CONFERENCE},seat,1,"
         "${HOTLINE_3WAY_LEG_TIMEOUT},acnv(HOTLINE_CONF=${HOTLINE_CONF}^HOTLINE_QUEUE="
         "${HOTLINE_QUEUE}^QUEUE_PRIO=${HOTLINE_LINKAGE_PRIO}^HOTLINE_CALLER_CHAN=${CHANNEL}"
-        "^HOTLINE_3WAY_START=${EPOCH}))",
+        f"^HOTLINE_3WAY_START=${{EPOCH}}{hops}){HOPS_PREDIAL})",
         ' same => n,GotoIf($["${ORIGINATE_STATUS}" != "SUCCESS"]?fallback)',
         f" same => n,ConfBridge({conf},{names.CALLER_PROFILE})",
         " same => n(done),Hangup()",
@@ -615,7 +758,7 @@ def _seat_transfer_context(site: Site) -> list[str]:
     for number, (dial, ring, label) in targets.items():
         lines += [f"; {label}",
                   f"exten => {number},1,Gosub({CTX_SETTINGS},s,1)",
-                  f" same => n,Dial({dial},{ring})",
+                  f" same => n,Dial({dial},{ring},{HOPS_PREDIAL})",
                   " same => n,Hangup()"]
     lines.append("")
     return lines
