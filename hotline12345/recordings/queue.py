@@ -29,11 +29,11 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import (
     DBAPIError,
     DisconnectionError,
@@ -115,6 +115,10 @@ class JobQueue(Protocol):
     def enqueue(self, job: RecordingJob) -> bool:
         """Add ``job`` unless its uniqueid is already known; True if added."""
 
+    def enqueue_many(self, jobs: Sequence[RecordingJob]) -> int:
+        """Add each job unless its uniqueid is already known, in one round trip (SQL: one
+        transaction); how many were added."""
+
     def claim(self, consumer: str, block_s: float = 1.0) -> Claimed | None: ...
 
     def heartbeat(self, claimed: Claimed, consumer: str) -> None:
@@ -193,6 +197,35 @@ class SqlJobQueue:
             return True
 
         return bool(self._run(add))
+
+    def enqueue_many(self, jobs: Sequence[RecordingJob]) -> int:
+        """One transaction for the whole batch: one lookup of the uniqueids already known,
+        one multi-row insert of the others. If another process enqueued one of them
+        meanwhile (the unique constraint refuses the batch), they go one by one."""
+        batch: dict[str, RecordingJob] = {}
+        for job in jobs:
+            batch.setdefault(job.uniqueid, job)
+        if not batch:
+            return 0
+        now = time.time()
+
+        def add(session: Session) -> int:
+            ids = list(batch)
+            known: set[str] = set()
+            for start in range(0, len(ids), 500):
+                known.update(session.scalars(select(RecordingJobRow.uniqueid).where(
+                    RecordingJobRow.uniqueid.in_(ids[start:start + 500]))))
+            rows = [{"uniqueid": uid, "payload": job.to_json(), "state": JobState.QUEUED,
+                     "attempts": 0, "deliveries": 0, "not_before": now, "created_at": now,
+                     "updated_at": now} for uid, job in batch.items() if uid not in known]
+            if rows:
+                session.execute(insert(RecordingJobRow), rows)
+            return len(rows)
+
+        try:
+            return int(self._run(add))
+        except IntegrityError:
+            return sum(self.enqueue(job) for job in batch.values())
 
     def _claimable(self, now: float) -> Any:
         return or_(
@@ -443,6 +476,21 @@ class RedisJobQueue:
         added = self._call(lambda: self._enqueue(keys=[self._seen(job.uniqueid), self.stream],
                                                  args=[job.to_json(), SEEN_TTL_S]))
         return bool(added)
+
+    def enqueue_many(self, jobs: Sequence[RecordingJob]) -> int:
+        if not jobs:
+            return 0
+        self._ensure_group()
+
+        def run() -> list[Any]:
+            pipe = self.r.pipeline(transaction=False)
+            for job in jobs:
+                self._enqueue(keys=[self._seen(job.uniqueid), self.stream],
+                              args=[job.to_json(), SEEN_TTL_S], client=pipe)
+            result: list[Any] = pipe.execute()
+            return result
+
+        return sum(1 for added in self._call(run) if added)
 
     def _claimed(self, entry_id: Any, fields: Any, deliveries: int) -> Claimed | None:
         data = {_s(k): _s(v) for k, v in dict(fields or {}).items()}
