@@ -14,9 +14,15 @@ from typing import Any
 
 from hotline12345.db.engine import error_text
 from hotline12345.env import DATABASE_URL_ENV, REDIS_URL_ENV
-from hotline12345.logs import log_event
+from hotline12345.logs import log_event, mask_number
 from hotline12345.recordings.jobs import RecordingEvents, RecordingJob
-from hotline12345.recordings.queue import FailedJob, JobQueue, QueueUnavailable, SqlJobQueue
+from hotline12345.recordings.queue import (
+    FailedJob,
+    JobQueue,
+    QueueUnavailable,
+    SqlJobQueue,
+    abandoned_jobs,
+)
 from hotline12345.recordings.settings import RecordingSettings
 from hotline12345.recordings.worker import (
     dispose_sessions,
@@ -56,6 +62,16 @@ def retry_failed(settings: RecordingSettings, uniqueid: str) -> bool:
             finally:
                 queue.close()
         return SqlJobQueue(sessions, settings.policy).retry_failed(uniqueid)
+
+
+def abandoned_calls(settings: RecordingSettings, limit: int = 1000) -> list[dict[str, Any]]:
+    """The callback list: calls the dialplan recorded that were never answered (the caller
+    hung up while waiting), newest first, the caller's number masked for display."""
+    with sessions_for(settings) as sessions, sessions() as session:
+        found = abandoned_jobs(session, limit)
+    return [{"uniqueid": job.uniqueid, "caller": mask_number(job.meta["caller"])
+             if job.meta.get("caller") else None, "dialled": job.meta.get("dialled"),
+             "queue": job.meta.get("queue"), "at": at} for job, at in found]
 
 
 def enqueue(settings: RecordingSettings, job: RecordingJob) -> bool:

@@ -80,6 +80,11 @@ def register_recordings_cmds(sub: argparse._SubParsersAction[argparse.ArgumentPa
     retry.add_argument("uniqueid")
     _common(retry)
     retry.set_defaults(handler=_guarded(_jobs_retry))
+    abandoned = jsub.add_parser("abandoned", help="the callback list: recorded calls never "
+                                                  "answered (the caller hung up while waiting)")
+    _common(abandoned)
+    abandoned.add_argument("--json", action="store_true", help="one JSON object per line")
+    abandoned.set_defaults(handler=_guarded(_jobs_abandoned))
     scan = jsub.add_parser("scan", help="enqueue recordings that have no ticket yet")
     _common(scan)
     _scan_window(scan)
@@ -220,6 +225,25 @@ def _jobs_failed(args: argparse.Namespace) -> int:
             print(f"{item.uniqueid}\t{when}\tattempts={item.attempts}\t{item.error}")
     if not args.json:
         print(f"{len(items)} failed job{'s' if len(items) != 1 else ''}", file=sys.stderr)
+    return 0
+
+
+def _jobs_abandoned(args: argparse.Namespace) -> int:
+    from hotline12345.recordings.api import abandoned_calls
+
+    settings = _settings(args)
+    if not _schema_ready(settings, "jobs abandoned"):
+        return 2
+    items = abandoned_calls(settings)
+    for item in items:
+        if args.json:
+            print(json.dumps(item, ensure_ascii=False))
+        else:
+            when = datetime.fromtimestamp(item["at"], UTC).isoformat(timespec="seconds")
+            print(f"{item['uniqueid']}\t{when}\tcaller={item['caller'] or '-'}\t"
+                  f"dialled={item['dialled'] or '-'}")
+    if not args.json:
+        print(f"{len(items)} abandoned call{'s' if len(items) != 1 else ''}", file=sys.stderr)
     return 0
 
 

@@ -26,12 +26,18 @@ from hotline12345.recordings.audio import (
     BadRecording,
     RecordingNotReady,
     check_settled,
+    has_speech_signal,
     read_recording,
 )
 from hotline12345.recordings.jobs import RecordingJob
 from hotline12345.recordings.model import LoadedModel
 from hotline12345.recordings.naming import LEG_SUFFIXES, Leg, file_name, leg_paths
-from hotline12345.recordings.queue import Claimed, JobQueue, QueueUnavailable
+from hotline12345.recordings.queue import (
+    Claimed,
+    JobQueue,
+    QueueUnavailable,
+    record_abandoned,
+)
 from hotline12345.recordings.settings import RecordingSettings
 from hotline12345.recordings.transcribe import decode, dialogue, dialogue_text
 from hotline12345.tickets.classify import classify
@@ -47,6 +53,14 @@ from hotline12345.tickets.store import (
 log = logging.getLogger(__name__)
 
 _LEG_SPEAKER = {Leg.CALLER: Speaker.CALLER, Leg.SEAT: Speaker.SEAT, Leg.MIXED: Speaker.MIXED}
+
+#: How a leg with no speech is marked in the ticket's transcript.
+NO_SPEECH = "无语音"
+
+
+def no_speech_line(speaker: Speaker) -> str:
+    """The transcript line of a leg that holds no speech: ``（来电人：无语音）``."""
+    return f"（{speaker.value}：{NO_SPEECH}）"
 
 
 def resolve_files(job: RecordingJob, recordings_dir: Path) -> dict[Leg, Path]:
@@ -147,12 +161,19 @@ def transcribe_call(job: RecordingJob, files: dict[Leg, Path], model: LoadedMode
     rate = model.decode_rate()
     audios: dict[Leg, Audio] = {leg: read_recording(path, settings.limits, rate)
                                 for leg, path in chosen.items()}
-    per_leg = [decode(model, audio, _LEG_SPEAKER[leg], grammar=settings.grammar,
-                      heartbeat=heartbeat, heartbeat_every=settings.heartbeat_s,
-                      on_chunk=on_chunk)
-               for leg, audio in audios.items()]
+    per_leg = []
+    silent: list[Leg] = []  # no samples, pure silence, or nothing Vosk could hear
+    for leg, audio in audios.items():
+        heard = (decode(model, audio, _LEG_SPEAKER[leg], grammar=settings.grammar,
+                        heartbeat=heartbeat, heartbeat_every=settings.heartbeat_s,
+                        on_chunk=on_chunk)
+                 if has_speech_signal(audio) else [])
+        if not heard:
+            silent.append(leg)
+        per_leg.append(heard)
     utterances = dialogue(*per_leg)
     text = " ".join(u.text for u in utterances)
+    marks = [no_speech_line(_LEG_SPEAKER[leg]) for leg in silent]
     found = classify(text, settings.rules)
     meta = job.meta
     caller = meta.get("caller") or facts.caller
@@ -182,7 +203,7 @@ def transcribe_call(job: RecordingJob, files: dict[Leg, Path], model: LoadedMode
         caller_leg_path=str(files[Leg.CALLER]) if Leg.CALLER in files else None,
         seat_leg_path=str(files[Leg.SEAT]) if Leg.SEAT in files else None,
         duration_s=duration, language=model.language, model=model.name,
-        transcript=dialogue_text(utterances),
+        transcript="\n".join([*marks, dialogue_text(utterances)] if utterances else marks),
         department=found.department if found else None,
         category=found.category if found else None,
         matched_keywords=found.matched if found else (),
@@ -191,12 +212,22 @@ def transcribe_call(job: RecordingJob, files: dict[Leg, Path], model: LoadedMode
     )
     fitted, cut = fit_draft(draft)
     unknown_mode = bool(meta.get("legacy_mode")) and mode_value(meta["legacy_mode"]) is None
+    if silent:
+        log_event(log, "recordings.leg.no_speech", uniqueid=job.uniqueid,
+                  legs=",".join(leg.value for leg in silent))
     if cut or unknown_mode:  # the field names only: the values are the caller's data
         log_event(log, "recordings.ticket.fitted", logging.WARNING, uniqueid=job.uniqueid,
                   cut=cut, unknown_legacy_mode=unknown_mode,
                   hint="call facts longer than their columns were cut; a legacy mode that is "
                        "no Mode code was dropped")
     return fitted
+
+
+def never_answered(job: RecordingJob) -> bool:
+    """A call the dialplan recorded (an AMI job) that left no file and reached no seat: the
+    caller hung up while waiting. MixMonitor records only while the call is bridged (option
+    ``b``) and creates its files at the first bridged frame, so such a call has none."""
+    return job.source.startswith("ami:") and not job.meta.get("seat")
 
 
 def missing_message(job: RecordingJob, recordings_dir: Path) -> str:
@@ -275,9 +306,11 @@ class Processor:
             if age < self.settings.missing_grace_s:
                 self.queue.defer(claimed, min(5.0, self.settings.missing_grace_s - age + 0.1),
                                  None, False)
-            elif job.source == "ami:Hangup":
+            elif job.source == "ami:Hangup":  # a job queued by an older version
                 self.queue.forget(claimed)
                 log_event(log, "recordings.job.not_recorded", uniqueid=job.uniqueid)
+            elif never_answered(job):
+                self._abandoned(claimed)
             else:
                 self._dead(claimed, missing_message(job, self.settings.recordings_dir))
             return
@@ -309,6 +342,14 @@ class Processor:
                   department=draft.department, utterances=len(draft.utterances),
                   audio_s=round(draft.duration_s or 0.0, 2),
                   wall_s=round(time.monotonic() - started, 2))
+
+    def _abandoned(self, claimed: Claimed) -> None:
+        job = claimed.job
+        self.queue.complete(claimed, lambda s: record_abandoned(s, job))
+        log_event(log, "recordings.call.abandoned", uniqueid=job.uniqueid,
+                  caller=job.meta.get("caller"), dialled=job.meta.get("dialled"),
+                  hint="never answered: no recording; on the callback list "
+                       "(hotline12345 jobs abandoned)")
 
     def _dead(self, claimed: Claimed, error: str) -> None:
         self.queue.dead(claimed, error)

@@ -30,7 +30,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from sqlalchemy import delete, func, insert, or_, select, update
@@ -153,6 +153,49 @@ class JobQueue(Protocol):
 
 def _fail_attempts(claimed: Claimed, count: bool) -> int:
     return claimed.attempts + 1 if count else claimed.attempts
+
+
+# --- abandoned calls (the callback list) ---------------------------------------------------
+
+#: ``meta["outcome"]`` of the job of a call that was never answered.
+ABANDONED = "abandoned"
+_ABANDONED_MARK = f'"outcome": "{ABANDONED}"'  # as RecordingJob.to_json writes it
+
+
+def record_abandoned(session: Session, job: RecordingJob, now: float | None = None) -> None:
+    """Keep a call that was never answered (the caller hung up while waiting: MixMonitor,
+    recording only while bridged, wrote nothing) on the callback list: its row of
+    ``recording_jobs`` is done, with ``"outcome": "abandoned"`` in its payload. The row is
+    made when the job travelled through Redis, so both queues keep the list in SQL."""
+    now = time.time() if now is None else now
+    payload = replace(job, meta={**job.meta, "outcome": ABANDONED}).to_json()
+    result = session.execute(
+        update(RecordingJobRow).where(RecordingJobRow.uniqueid == job.uniqueid)
+        .values(payload=payload, state=JobState.DONE, worker=None, lease_until=None,
+                error=None, updated_at=now))
+    if not getattr(result, "rowcount", 0):
+        session.add(RecordingJobRow(uniqueid=job.uniqueid, payload=payload,
+                                    state=JobState.DONE, attempts=0, deliveries=0,
+                                    not_before=now, created_at=now, updated_at=now))
+
+
+def abandoned_jobs(session: Session, limit: int = 1000) -> list[tuple[RecordingJob, float]]:
+    """The abandoned calls, newest first, with when each was recorded as abandoned."""
+    rows = session.execute(
+        select(RecordingJobRow.payload, RecordingJobRow.updated_at)
+        .where(RecordingJobRow.state == JobState.DONE,
+               RecordingJobRow.payload.contains(_ABANDONED_MARK, autoescape=True))
+        .order_by(RecordingJobRow.updated_at.desc(), RecordingJobRow.id.desc())
+        .limit(limit)).all()
+    out = []
+    for row in rows:
+        try:
+            job = RecordingJob.from_json(row.payload)
+        except JobError:
+            continue
+        if job.meta.get("outcome") == ABANDONED:
+            out.append((job, float(row.updated_at)))
+    return out
 
 
 # --- SQL -----------------------------------------------------------------------------------
