@@ -181,7 +181,7 @@ def _transcribe(args: argparse.Namespace) -> int:
     from hotline12345.logs import setup_logging
     from hotline12345.recordings.batch import transcribe_files
     from hotline12345.recordings.model import ModelError
-    from hotline12345.recordings.worker import load_settings_model
+    from hotline12345.recordings.worker import StopSignals, load_settings_model
 
     setup_logging(os.environ.get(LOG_LEVEL_ENV, "WARNING"))
     settings = _settings(args)
@@ -196,11 +196,22 @@ def _transcribe(args: argparse.Namespace) -> int:
         print(f"hotline12345 transcribe: {exc}", file=sys.stderr)
         return 2
     _migrate(settings)
+    signals = StopSignals()
     report = transcribe_files(args.files, settings, model, workers=args.workers or 1,
-                              retry_failed=args.retry_failed, progress=not args.no_progress)
+                              retry_failed=args.retry_failed, progress=not args.no_progress,
+                              should_stop=signals.is_set)
     new = report.done - report.skipped
     print(f"{report.calls} calls: {new} transcribed, {report.skipped} already had a ticket, "
-          f"{len(report.failed)} failed")
+          f"{len(report.failed)} failed" + (f", {len(report.left)} not done" if report.left
+                                            else ""))
+    if report.interrupted:
+        print(f"hotline12345 transcribe: interrupted by {signals.name}: the workers stopped; "
+              f"{report.released} call(s) in progress went back to the queue, "
+              f"{len(report.left)} not done ({', '.join(report.left[:10])}"
+              f"{', ...' if len(report.left) > 10 else ''}); run the same command again to "
+              "finish them", file=sys.stderr)
+        signals.exit()
+        return 1
     if report.failed:
         print("failures:")
         for uid, reason in sorted(report.failed.items()):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -251,16 +252,61 @@ def _where(exc: BaseException) -> str:
     return where
 
 
+class JobInterrupted(Exception):
+    """The worker was told to stop in the middle of a job."""
+
+
+class LeaseKeeper:
+    """Renews the lease of a job while it is worked on, from a thread of its own, so that
+    the lease holds however long one step takes (reading a long file, Vosk's final pass):
+    no other worker is handed a job whose worker is alive. It renews every third of the
+    lease by ``clock`` (the queue's clock), looking at it every ``min(1 s, lease / 6)``."""
+
+    def __init__(self, renew: Callable[[], None], lease_s: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.renew = renew
+        self.every = lease_s / 3
+        self.poll_s = max(0.01, min(1.0, lease_s / 6))
+        self.clock = clock
+        self.renewals = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        last = self.clock()
+        while not self._done.wait(self.poll_s):
+            if self.clock() - last >= self.every:
+                self.renew()
+                self.renewals += 1
+                last = self.clock()
+
+
 class Processor:
-    """Runs jobs in a worker process: claim, transcribe, commit, acknowledge."""
+    """Runs jobs in a worker process: claim, transcribe, commit, acknowledge.
+
+    ``should_stop`` is looked at before a job and after every chunk Vosk takes: once it is
+    true the job in hand goes back to the queue at once (no attempt counted) and
+    :meth:`process` returns; ``on_release`` is then called."""
 
     def __init__(self, settings: RecordingSettings, model: LoadedModel,
-                 sessions: sessionmaker[Session], queue: JobQueue, consumer: str) -> None:
+                 sessions: sessionmaker[Session], queue: JobQueue, consumer: str,
+                 should_stop: Callable[[], bool] | None = None,
+                 on_release: Callable[[RecordingJob], None] | None = None) -> None:
         self.settings = settings
         self.model = model
         self.sessions = sessions
         self.queue = queue
         self.consumer = consumer
+        self.should_stop = should_stop or (lambda: False)
+        self.on_release = on_release
 
     def _hook(self, stage: str, job: RecordingJob) -> None:
         if self.settings.hook is not None:
@@ -286,7 +332,32 @@ class Processor:
         return beat
 
     def process(self, claimed: Claimed) -> None:
+        with LeaseKeeper(self._heartbeat(claimed), self.queue.policy.lease_s,
+                         getattr(self.queue, "clock", time.time)):
+            try:
+                self._process(claimed)
+            except JobInterrupted:
+                self._release(claimed)
+
+    def _release(self, claimed: Claimed) -> None:
+        """Put the job back for the next worker, as if never claimed."""
+        self.queue.defer(claimed, 0.0, None, False)
+        log_event(log, "recordings.job.released", logging.WARNING,
+                  uniqueid=claimed.job.uniqueid, consumer=self.consumer,
+                  hint="the worker was stopped in mid-job; the next worker takes it")
+        if self.on_release is not None:
+            self.on_release(claimed.job)
+
+    def _checkpoint(self, job: RecordingJob) -> None:
+        if self.settings.hook is not None:
+            self._hook("decoding", job)
+        if self.should_stop():
+            raise JobInterrupted(job.uniqueid)
+
+    def _process(self, claimed: Claimed) -> None:
         job = claimed.job
+        if self.should_stop():
+            raise JobInterrupted(job.uniqueid)
         self._hook("claimed", job)
         policy = self.queue.policy
         try:
@@ -316,10 +387,12 @@ class Processor:
             return
         started = time.monotonic()
         try:
-            decoding = ((lambda: self._hook("decoding", job)) if self.settings.hook is not None
-                        else None)
+            log_event(log, "recordings.job.decoding", uniqueid=job.uniqueid,
+                      consumer=self.consumer)
             draft = transcribe_call(job, files, self.model, self.settings, facts,
-                                    heartbeat=self._heartbeat(claimed), on_chunk=decoding)
+                                    on_chunk=lambda: self._checkpoint(job))
+        except JobInterrupted:
+            raise
         except RecordingNotReady as exc:
             self.queue.defer(claimed, exc.retry_after, None, False)
             return

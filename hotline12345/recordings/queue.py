@@ -208,10 +208,11 @@ class SqlJobQueue:
     kind = "sql"
 
     def __init__(self, sessions: sessionmaker[Session], policy: RetryPolicy | None = None,
-                 poll_s: float = 0.25) -> None:
+                 poll_s: float = 0.25, clock: Callable[[], float] = time.time) -> None:
         self.sessions = sessions
         self.policy = policy or RetryPolicy()
         self.poll_s = poll_s
+        self.clock = clock  # Unix seconds: leases, retry times (tests inject their own)
 
     def _run(self, fn: Callable[[Session], Any]) -> Any:
         try:
@@ -223,7 +224,7 @@ class SqlJobQueue:
             raise QueueUnavailable(f"database: {error_text(exc)}") from exc
 
     def enqueue(self, job: RecordingJob) -> bool:
-        now = time.time()
+        now = self.clock()
 
         def add(session: Session) -> bool:
             if session.scalar(select(RecordingJobRow.id).where(
@@ -250,7 +251,7 @@ class SqlJobQueue:
             batch.setdefault(job.uniqueid, job)
         if not batch:
             return 0
-        now = time.time()
+        now = self.clock()
 
         def add(session: Session) -> int:
             ids = list(batch)
@@ -285,7 +286,7 @@ class SqlJobQueue:
 
     def _claim_once(self, consumer: str) -> Claimed | None:
         for _ in range(5):  # lost races against other workers: look again
-            result = self._run(lambda s: self._take(s, consumer, time.time()))
+            result = self._run(lambda s: self._take(s, consumer, self.clock()))
             if result is None:
                 return None
             if result[0] == "ok":
@@ -333,7 +334,7 @@ class SqlJobQueue:
         return ("ok", Claimed(job, str(row.id), int(row.attempts), deliveries))
 
     def heartbeat(self, claimed: Claimed, consumer: str) -> None:
-        now = time.time()
+        now = self.clock()
         self._run(lambda s: s.execute(
             update(RecordingJobRow)
             .where(RecordingJobRow.id == int(claimed.token),
@@ -341,7 +342,7 @@ class SqlJobQueue:
             .values(lease_until=now + self.policy.lease_s, updated_at=now)))
 
     def complete(self, claimed: Claimed, write: Writer | None) -> None:
-        now = time.time()
+        now = self.clock()
 
         def finish(session: Session) -> None:
             if write is not None:
@@ -355,7 +356,7 @@ class SqlJobQueue:
 
     def defer(self, claimed: Claimed, delay_s: float, error: str | None,
               count_attempt: bool) -> None:
-        now = time.time()
+        now = self.clock()
         self._run(lambda s: s.execute(
             update(RecordingJobRow).where(RecordingJobRow.id == int(claimed.token))
             .values(state=JobState.QUEUED, worker=None, lease_until=None,
@@ -363,7 +364,7 @@ class SqlJobQueue:
                     deliveries=0, error=error, updated_at=now)))
 
     def dead(self, claimed: Claimed, error: str) -> None:
-        now = time.time()
+        now = self.clock()
         self._run(lambda s: s.execute(
             update(RecordingJobRow).where(RecordingJobRow.id == int(claimed.token))
             .values(state=JobState.FAILED, worker=None, lease_until=None,
@@ -398,7 +399,7 @@ class SqlJobQueue:
         return result
 
     def retry_failed(self, uniqueid: str) -> bool:
-        now = time.time()
+        now = self.clock()
         result = self._run(lambda s: s.execute(
             update(RecordingJobRow)
             .where(RecordingJobRow.uniqueid == uniqueid, RecordingJobRow.state == JobState.FAILED)
