@@ -15,9 +15,13 @@ Both queues give the same guarantees:
   is dead-lettered too, rather than killing workers forever.
 
 Redis keys (``prefix`` defaults to ``hotline12345:recordings``): ``<prefix>:stream`` (the
-stream; group ``workers``), ``<prefix>:delayed`` (sorted set of jobs waiting for their
-retry time), ``<prefix>:dead`` (dead-letter list, JSON with the error), and
-``<prefix>:seen:<uniqueid>`` (enqueue de-duplication, kept 30 days). Run Redis with
+stream; group ``workers``), ``<prefix>:leases`` (sorted set: each delivered entry's lease
+deadline, taken with the delivery in one script), ``<prefix>:delayed`` (sorted set of jobs
+waiting for their retry time), ``<prefix>:dead`` (dead-letter list, JSON with the error),
+and ``<prefix>:seen:<uniqueid>`` (enqueue de-duplication, kept 30 days). Lease deadlines
+and retry times are on the queue's clock (``clock``, Unix seconds; tests inject their own),
+as in SQL; an entry delivered by an older version, which has no lease, is reclaimed by its
+idle time on the Redis server. Run Redis with
 ``appendonly yes`` so that a restart keeps the stream; the directory scan re-enqueues
 any recording that has no ticket if it does not.
 """
@@ -429,10 +433,45 @@ return 0
 _HEARTBEAT = """
 local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
 if p[1] and p[1][2] == ARGV[3] then
-  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, ARGV[2], 'JUSTID')
+  redis.call('ZADD', KEYS[2], 'XX', ARGV[4], ARGV[2])
   return 1
 end
 return 0
+"""
+
+# A new entry for this consumer, and its lease, in one step (no BLOCK inside a script).
+_READ_NEW = """
+local got = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', 1,
+                       'STREAMS', KEYS[1], '>')
+if not got then return false end
+local entry = got[1][2][1]
+redis.call('ZADD', KEYS[2], ARGV[3], entry[1])
+return entry
+"""
+
+# An entry whose lease ran out (by the queue's clock), taken over with a new lease; then
+# entries an older version delivered without a lease, by their idle time on the server.
+_RECLAIM = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[3], 'LIMIT', 0, 10)
+for _, id in ipairs(due) do
+  local got = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id)
+  if got[1] and got[1][2] then
+    redis.call('ZADD', KEYS[2], ARGV[4], id)
+    return got[1]
+  end
+  redis.call('ZREM', KEYS[2], id)
+end
+local idle = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[5], '-', '+', 10)
+for _, p in ipairs(idle) do
+  if not redis.call('ZSCORE', KEYS[2], p[1]) then
+    local got = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[5], p[1])
+    if got[1] and got[1][2] then
+      redis.call('ZADD', KEYS[2], ARGV[4], p[1])
+      return got[1]
+    end
+  end
+end
+return false
 """
 
 _PROMOTE = """
@@ -450,6 +489,12 @@ def _s(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
+def _pairs(flat: Any) -> dict[Any, Any]:
+    """A stream entry's fields as a script returns them (a flat list) as a mapping."""
+    items = list(flat or [])
+    return dict(zip(items[0::2], items[1::2], strict=False))
+
+
 class RedisJobQueue:
     """The queue as a Redis Stream with consumer group ``workers``; tickets go to the
     database through ``sessions`` and the entry is acknowledged only after they commit."""
@@ -458,29 +503,36 @@ class RedisJobQueue:
 
     def __init__(self, client: Any, sessions: sessionmaker[Session],
                  policy: RetryPolicy | None = None, prefix: str = DEFAULT_PREFIX,
-                 ack_retry_s: float = 10.0) -> None:
+                 ack_retry_s: float = 10.0, poll_s: float = 0.25,
+                 clock: Callable[[], float] = time.time) -> None:
         self.r = client
         self.sessions = sessions
         self.policy = policy or RetryPolicy()
         self.prefix = prefix
         self.stream = f"{prefix}:stream"
+        self.leases = f"{prefix}:leases"
         self.delayed = f"{prefix}:delayed"
         self.dead_key = f"{prefix}:dead"
         self.ack_retry_s = ack_retry_s
+        self.poll_s = poll_s
+        self.clock = clock  # Unix seconds: leases, retry times (tests inject their own)
         self._enqueue = client.register_script(_ENQUEUE)
         self._promote = client.register_script(_PROMOTE)
         self._heartbeat = client.register_script(_HEARTBEAT)
+        self._read_new_script = client.register_script(_READ_NEW)
+        self._reclaim_script = client.register_script(_RECLAIM)
         self._group_ready = False
 
     @classmethod
     def from_url(cls, url: str, sessions: sessionmaker[Session],
                  policy: RetryPolicy | None = None, prefix: str = DEFAULT_PREFIX,
-                 ack_retry_s: float = 10.0) -> RedisJobQueue:
+                 ack_retry_s: float = 10.0, poll_s: float = 0.25,
+                 clock: Callable[[], float] = time.time) -> RedisJobQueue:
         import redis
 
         client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5,
                                       health_check_interval=15)
-        return cls(client, sessions, policy, prefix, ack_retry_s)
+        return cls(client, sessions, policy, prefix, ack_retry_s, poll_s, clock)
 
     def _seen(self, uniqueid: str) -> str:
         return f"{self.prefix}:seen:{uniqueid}"
@@ -560,39 +612,39 @@ class RedisJobQueue:
         deadline = time.monotonic() + block_s
         while True:
             self._call(lambda: self._promote(keys=[self.delayed, self.stream],
-                                             args=[time.time(), 100]))
-            reclaimed = self._reclaim(consumer)
-            if reclaimed is not None:
-                return reclaimed
-            wait = deadline - time.monotonic()
-            nxt = self._call(lambda: self.r.zrange(self.delayed, 0, 0, withscores=True))
-            if nxt:  # wake up when the next delayed job is due
-                wait = min(wait, float(nxt[0][1]) - time.time())
-            got = self._read_new(consumer, int(wait * 1000) if wait >= 0.001 else None)
-            for _stream, items in got or []:
-                for entry_id, fields in items:
-                    claimed = self._claimed(entry_id, fields, 1)
-                    if claimed is not None:
-                        return claimed
-            if time.monotonic() >= deadline:
-                return None
+                                             args=[self.clock(), 100]))
+            claimed = self._reclaim(consumer)
+            if claimed is None:
+                claimed = self._read_new(consumer)
+            if claimed is not None or time.monotonic() >= deadline:
+                return claimed
+            time.sleep(min(self.poll_s, max(0.0, deadline - time.monotonic())))
 
-    def _read_new(self, consumer: str, block_ms: int | None) -> Any:
-        return self._call(lambda: self.r.xreadgroup(GROUP, consumer, {self.stream: ">"},
-                                                    count=1, block=block_ms))
+    def _read_new(self, consumer: str) -> Claimed | None:
+        while True:
+            entry = self._call(lambda: self._read_new_script(
+                keys=[self.stream, self.leases],
+                args=[GROUP, consumer, self.clock() + self.policy.lease_s]))
+            if not entry:
+                return None
+            claimed = self._claimed(entry[0], _pairs(entry[1]), 1)
+            if claimed is not None:
+                return claimed
 
     def _reclaim(self, consumer: str) -> Claimed | None:
-        """XAUTOCLAIM an entry whose worker has not been heard of for ``lease_s``."""
-        idle_ms = int(self.policy.lease_s * 1000)
-        reclaimed = self._call(lambda: self.r.xautoclaim(self.stream, GROUP, consumer, idle_ms,
-                                                         start_id="0-0", count=1))
-        entries = reclaimed[1] if reclaimed and len(reclaimed) > 1 else []
-        for entry_id, fields in entries:
-            if fields is None:
-                continue
-            info = self._pending_info(entry_id)
+        """Take over an entry whose lease ran out (its worker has not been heard of for
+        ``lease_s``, by the queue's clock)."""
+        while True:
+            now = self.clock()
+            args = [GROUP, consumer, now, now + self.policy.lease_s,
+                    int(self.policy.lease_s * 1000)]
+            entry = self._call(lambda args=args: self._reclaim_script(  # type: ignore[misc]
+                keys=[self.stream, self.leases], args=args))
+            if not entry:
+                return None
+            info = self._pending_info(entry[0])
             deliveries = int(info[0]["times_delivered"]) if info else 1
-            claimed = self._claimed(entry_id, fields, deliveries)
+            claimed = self._claimed(entry[0], _pairs(entry[1]), deliveries)
             if claimed is None:
                 continue
             log_event(log, "recordings.job.reclaimed", logging.WARNING,
@@ -601,21 +653,22 @@ class RedisJobQueue:
                 self.dead(claimed, f"a worker died {deliveries - 1} times while processing this "
                                    "recording (a crash in the decoder?); inspect the files, "
                                    "then hotline12345 jobs retry UNIQUEID")
-                return None
+                continue
             return claimed
-        return None
 
     def heartbeat(self, claimed: Claimed, consumer: str) -> None:
-        """Reset the entry's idle time, if this consumer still owns it (a worker whose
-        lease ran out must not take the job back from the one that reclaimed it)."""
-        self._call(lambda: self._heartbeat(keys=[self.stream],
-                                           args=[GROUP, claimed.token, consumer]))
+        """Extend the entry's lease, if this consumer still owns it (a worker whose lease
+        ran out must not take the job back from the one that reclaimed it)."""
+        self._call(lambda: self._heartbeat(
+            keys=[self.stream, self.leases],
+            args=[GROUP, claimed.token, consumer, self.clock() + self.policy.lease_s]))
 
     def _ack(self, claimed: Claimed, extra: Callable[[Any], Any] | None = None) -> None:
         def run() -> None:
             pipe = self.r.pipeline(transaction=True)
             pipe.xack(self.stream, GROUP, claimed.token)
             pipe.xdel(self.stream, claimed.token)
+            pipe.zrem(self.leases, claimed.token)
             if extra is not None:
                 extra(pipe)
             pipe.execute()
@@ -648,7 +701,7 @@ class RedisJobQueue:
         member = json.dumps({"job": claimed.job.to_json(),
                              "attempts": _fail_attempts(claimed, count_attempt),
                              "error": error, "token": uuid.uuid4().hex}, ensure_ascii=False)
-        self._ack(claimed, lambda p: p.zadd(self.delayed, {member: time.time() + delay_s}))
+        self._ack(claimed, lambda p: p.zadd(self.delayed, {member: self.clock() + delay_s}))
 
     def dead(self, claimed: Claimed, error: str) -> None:
         entry = json.dumps({"uniqueid": claimed.job.uniqueid, "error": error,

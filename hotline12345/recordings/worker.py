@@ -91,7 +91,8 @@ def open_queue(settings: RecordingSettings, sessions: sessionmaker[Session]) -> 
     """Redis when a Redis URL is configured, else the SQL queue in the tickets' database."""
     if settings.redis_url:
         return RedisJobQueue.from_url(settings.redis_url, sessions, settings.policy,
-                                      settings.redis_prefix, ack_retry_s=settings.db_retry_s)
+                                      settings.redis_prefix, ack_retry_s=settings.db_retry_s,
+                                      clock=settings.clock)
     return SqlJobQueue(sessions, settings.policy, clock=settings.clock)
 
 
