@@ -268,7 +268,6 @@ class LeaseKeeper:
         self.every = lease_s / 3
         self.poll_s = max(0.01, min(1.0, lease_s / 6))
         self.clock = clock
-        self.renewals = 0
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
 
@@ -284,8 +283,12 @@ class LeaseKeeper:
         last = self.clock()
         while not self._done.wait(self.poll_s):
             if self.clock() - last >= self.every:
-                self.renew()
-                self.renewals += 1
+                try:
+                    self.renew()
+                except Exception as exc:  # never let the keeper die: try again next time
+                    log_event(log, "recordings.job.heartbeat_failed", logging.WARNING,
+                              error=error_text(exc))
+                    continue
                 last = self.clock()
 
 
