@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from hotline12345 import paths
 from hotline12345.db.base import Base
-from hotline12345.db.engine import make_engine
+from hotline12345.db.engine import make_engine, private_file
 from hotline12345.env import DATABASE_URL_ENV
 
 HERE = Path(__file__).resolve().parent
@@ -66,6 +66,7 @@ def _sqlite_lock(url: str) -> Iterator[None]:
         return
     lock_path = Path(database).with_name(Path(database).name + ".migrate-lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
+    private_file(lock_path)  # empty, but beside the database: 0600 as it is
     with lock_path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

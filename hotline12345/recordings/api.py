@@ -14,9 +14,15 @@ from typing import Any
 
 from hotline12345.db.engine import error_text
 from hotline12345.env import DATABASE_URL_ENV, REDIS_URL_ENV
-from hotline12345.logs import log_event
+from hotline12345.logs import log_event, mask_number
 from hotline12345.recordings.jobs import RecordingEvents, RecordingJob
-from hotline12345.recordings.queue import FailedJob, JobQueue, QueueUnavailable, SqlJobQueue
+from hotline12345.recordings.queue import (
+    FailedJob,
+    JobQueue,
+    QueueUnavailable,
+    SqlJobQueue,
+    abandoned_jobs,
+)
 from hotline12345.recordings.settings import RecordingSettings
 from hotline12345.recordings.worker import (
     dispose_sessions,
@@ -58,6 +64,16 @@ def retry_failed(settings: RecordingSettings, uniqueid: str) -> bool:
         return SqlJobQueue(sessions, settings.policy).retry_failed(uniqueid)
 
 
+def abandoned_calls(settings: RecordingSettings, limit: int = 1000) -> list[dict[str, Any]]:
+    """The callback list: calls the dialplan recorded that were never answered (the caller
+    hung up while waiting), newest first, the caller's number masked for display."""
+    with sessions_for(settings) as sessions, sessions() as session:
+        found = abandoned_jobs(session, limit)
+    return [{"uniqueid": job.uniqueid, "caller": mask_number(job.meta["caller"])
+             if job.meta.get("caller") else None, "dialled": job.meta.get("dialled"),
+             "queue": job.meta.get("queue"), "at": at} for job, at in found]
+
+
 def enqueue(settings: RecordingSettings, job: RecordingJob) -> bool:
     """Add one job (idempotent on its uniqueid); True if it was new. For a stream of jobs
     use :class:`JobSink`, which keeps its connections."""
@@ -76,22 +92,28 @@ class JobSink:
     """Enqueues jobs from the AMI monitor without ever blocking its event loop.
 
     ``handle_event(event)`` feeds an AMI event (a dict of headers) through
-    :class:`RecordingEvents`; a finished recording becomes a job, handed to a writer thread
-    that enqueues it. The thread never dies of an error: while Redis or the database is
-    away it retries with backoff (up to ``max_pause_s``); if the queue cannot even be
-    opened (a wrong URL, say) it logs why and tries again; a job whose enqueueing fails
-    otherwise ``max_failures`` times running is logged and dropped, so that it does not
-    hold up the others. The directory scan finds dropped jobs, and anything still queued
-    here if the process dies."""
+    :class:`RecordingEvents`: only a call the dialplan recorded becomes a job (its
+    ``HotlineRecording`` UserEvent, or the stop of a MixMonitor writing under the recordings
+    directory); any other channel's ``Hangup`` makes none. Jobs go to a writer thread that
+    enqueues whatever has accumulated in one batch (:meth:`JobQueue.enqueue_many`: one
+    transaction, or one Redis round trip, for up to ``batch`` jobs), so a burst of hangups
+    costs a few transactions, not one each. The thread never dies of an error: while Redis
+    or the database is away it retries with backoff (up to ``max_pause_s``); if the queue
+    cannot even be opened (a wrong URL, say) it logs why and tries again; a batch refused
+    otherwise goes one job at a time, and a job whose enqueueing fails ``max_failures``
+    times running is logged and dropped, so that it does not hold up the others. The
+    directory scan finds dropped jobs, and anything still waiting here if the process dies."""
 
     def __init__(self, settings: RecordingSettings, max_pending: int = 100_000,
-                 retry_s: float = 0.2, max_pause_s: float = 5.0, max_failures: int = 5) -> None:
+                 retry_s: float = 0.2, max_pause_s: float = 5.0, max_failures: int = 5,
+                 batch: int = 500) -> None:
         self.settings = settings
-        self.events = RecordingEvents()
+        self.events = RecordingEvents(settings.recordings_dir)
         self.max_pending = max_pending
         self.retry_s = retry_s
         self.max_pause_s = max_pause_s
         self.max_failures = max_failures
+        self.batch = max(1, batch)
         self._pending: deque[RecordingJob] = deque()
         self._cond = threading.Condition()
         self._closed = False
@@ -135,50 +157,37 @@ class JobSink:
         self._wake.set()
         self._thread.join(timeout)
 
-    def _next(self) -> RecordingJob | None:
+    def _next(self) -> list[RecordingJob]:
+        """The jobs waiting (up to ``batch``), left in place until :meth:`_done`."""
         with self._cond:
             while not self._pending and not self._closed:
                 self._cond.wait()
-            return self._pending[0] if self._pending else None
+            return [self._pending[i] for i in range(min(self.batch, len(self._pending)))]
 
-    def _done(self, job: RecordingJob) -> None:
+    def _done(self, count: int) -> None:
         with self._cond:
-            if self._pending and self._pending[0] is job:
+            for _ in range(min(count, len(self._pending))):
                 self._pending.popleft()
             self._cond.notify_all()
 
-    def _run(self) -> None:
-        sessions = None
-        queue: JobQueue | None = None
-        pause = self.retry_s
-        failures = 0  # of the job at the head, other than "unavailable"
-        while True:
-            job = self._next()
-            if job is None:  # closed, nothing left
-                break
-            try:
-                if queue is None:
-                    if sessions is None:
-                        sessions = make_sessions(self.settings)
-                    queue = open_queue(self.settings, sessions)
-                if queue.enqueue(job):
-                    self.enqueued += 1
-                pause, failures = self.retry_s, 0
-                self._done(job)
-                continue
-            except QueueUnavailable as exc:
-                log_event(log, "recordings.sink.retry", logging.WARNING, uniqueid=job.uniqueid,
-                          error=str(exc), retry_in_s=pause)
-            except Exception as exc:  # never let the thread die: log, back off, go on
-                if queue is None:
-                    log_event(log, "recordings.sink.open_failed", logging.ERROR,
-                              error=error_text(exc), retry_in_s=pause,
-                              redis=self.settings.redacted_redis(),
-                              hint=f"check {REDIS_URL_ENV} and {DATABASE_URL_ENV}; jobs "
-                                   "wait here meanwhile")
-                else:
+    def _one_by_one(self, queue: JobQueue, jobs: list[RecordingJob]) -> int:
+        """After a batch was refused: each job on its own, so that one bad job is found and
+        dropped without the others. Returns how many of ``jobs`` are settled (enqueued,
+        known or dropped); raises :class:`QueueUnavailable` to stop and retry later."""
+        for settled, job in enumerate(jobs):
+            failures = 0
+            while True:
+                try:
+                    if queue.enqueue(job):
+                        self.enqueued += 1
+                    break
+                except QueueUnavailable:
+                    self._done(settled)
+                    raise
+                except Exception as exc:
                     failures += 1
                     gave_up = failures >= self.max_failures
+                    pause = min(self.retry_s * 2 ** (failures - 1), self.max_pause_s)
                     log_event(log, "recordings.sink.error", logging.ERROR,
                               uniqueid=job.uniqueid, error=error_text(exc),
                               attempts=failures, dropped=gave_up,
@@ -186,9 +195,46 @@ class JobSink:
                                    if gave_up else f"retrying in {pause:g} s")
                     if gave_up:
                         self.dropped += 1
-                        pause, failures = self.retry_s, 0
-                        self._done(job)
-                        continue
+                        break
+                    if self._closed:
+                        self._done(settled)
+                        raise QueueUnavailable("closed while retrying") from exc
+                    self._wake.wait(pause)
+        return len(jobs)
+
+    def _run(self) -> None:
+        sessions = None
+        queue: JobQueue | None = None
+        pause = self.retry_s
+        while True:
+            jobs = self._next()
+            if not jobs:  # closed, nothing left
+                break
+            try:
+                if queue is None:
+                    if sessions is None:
+                        sessions = make_sessions(self.settings)
+                    queue = open_queue(self.settings, sessions)
+                try:
+                    self.enqueued += queue.enqueue_many(jobs)
+                except QueueUnavailable:
+                    raise
+                except Exception as exc:  # a job the queue refuses: find it, one by one
+                    log_event(log, "recordings.sink.batch_refused", logging.WARNING,
+                              jobs=len(jobs), error=error_text(exc))
+                    self._one_by_one(queue, jobs)
+                pause = self.retry_s
+                self._done(len(jobs))
+                continue
+            except QueueUnavailable as exc:
+                log_event(log, "recordings.sink.retry", logging.WARNING, jobs=len(jobs),
+                          error=str(exc), retry_in_s=pause)
+            except Exception as exc:  # never let the thread die: log, back off, go on
+                log_event(log, "recordings.sink.open_failed", logging.ERROR,
+                          error=error_text(exc), retry_in_s=pause,
+                          redis=self.settings.redacted_redis(),
+                          hint=f"check {REDIS_URL_ENV} and {DATABASE_URL_ENV}; jobs "
+                               "wait here meanwhile")
             if self._closed:
                 with self._cond:
                     left = len(self._pending)

@@ -4,9 +4,13 @@ Input is what MixMonitor writes: WAV (PCM, or G.711/GSM inside WAV), raw GSM 06.
 mu-law / A-law, and signed-linear (``sln`` 8 kHz, ``sln16`` 16 kHz). Output is mono,
 16-bit little-endian PCM at the rate the model is fed (see :class:`DecodeRate`).
 
-Every file is checked before it is decoded, and a bad one raises :class:`BadRecording`
-naming the file, what is wrong and how to fix it: empty, truncated, not audio, a sample
-rate MixMonitor does not write, stereo, or larger than the configured limit. A file that
+Every file is checked before it is decoded, and one that cannot be read raises
+:class:`BadRecording` naming the file, what is wrong and how to fix it: a 0-byte WAV (not even
+its header), truncated, not audio, a sample rate MixMonitor does not write, stereo, or larger
+than the configured limit. A file that holds no audio but is otherwise sound (a WAV header
+with no samples, a 0-byte raw file, or pure silence) is no error: it reads as an
+:class:`Audio` with no samples, and :func:`has_speech_signal` says it holds no sound, so the
+pipeline marks the leg 无语音 and still makes the ticket. A file that
 is still being written (modified within the settle time, or a WAV whose header Asterisk has
 not finalised yet) raises :class:`RecordingNotReady` instead, and the job is retried later.
 """
@@ -154,9 +158,12 @@ def load(path: Path, limits: AudioLimits, fmt: str | None = None) -> AudioSegmen
                            "check the recordings directory is shared with this worker "
                            "(same path on every machine)") from None
     if size == 0:
-        raise BadRecording(path, "empty file (0 bytes)",
-                           "MixMonitor recorded nothing: check the disk was not full and the "
-                           "channel was answered before MixMonitor started")
+        if fmt != "wav":  # a raw format has no header: no bytes is no audio
+            return AudioSegment(data=b"", sample_width=2, frame_rate=8000 if fmt != "sln16"
+                                else 16000, channels=1)
+        raise BadRecording(path, "empty file (0 bytes, not even a WAV header)",
+                           "MixMonitor could not write it: check the disk was not full and "
+                           "the recordings directory is writable by Asterisk")
     max_bytes = limits.max_seconds * _bytes_per_second(fmt) * (2 if fmt == "wav" else 1) + 4096
     if size > max_bytes:
         est = size / _bytes_per_second(fmt)
@@ -267,10 +274,7 @@ def _load_wav(path: Path, data: bytes, limits: AudioLimits) -> AudioSegment:
             raise BadRecording(path, f"unsupported PCM width: {bits} bits",
                                "convert it to 16-bit: sox in.wav -b 16 out.wav")
         width = bits // 8
-        pcm = pcm[: len(pcm) - len(pcm) % width]
-        if not pcm:
-            raise BadRecording(path, "contains no audio (a WAV header with no samples)",
-                               "MixMonitor recorded nothing: check the channel was answered")
+        pcm = pcm[: len(pcm) - len(pcm) % width]  # may be empty: a leg with no audio
         if width == 1:  # WAV 8-bit PCM is unsigned; pydub expects it so
             return AudioSegment(data=pcm, sample_width=1, frame_rate=rate, channels=1)
         return AudioSegment(data=pcm, sample_width=width, frame_rate=rate, channels=1)
@@ -281,6 +285,20 @@ def _load_wav(path: Path, data: bytes, limits: AudioLimits) -> AudioSegment:
         return _ffmpeg(path, "wav", None)
     raise BadRecording(path, f"unsupported WAV encoding (format tag 0x{tag:04x})",
                        "convert it to 16-bit PCM: sox in.wav -e signed -b 16 out.wav")
+
+
+#: Peak amplitude (16-bit) at or below which a leg is silence: about -50 dBFS, below any
+#: voice on a telephone line, above the dither and comfort noise of a silent trunk.
+SILENCE_PEAK = 100
+
+
+def has_speech_signal(audio: Audio) -> bool:
+    """Whether ``audio`` holds any sound: samples, some above :data:`SILENCE_PEAK`."""
+    if not audio.pcm:
+        return False
+    peak: int = AudioSegment(data=audio.pcm, sample_width=2, frame_rate=audio.rate,
+                             channels=1).max
+    return peak > SILENCE_PEAK
 
 
 def normalise(path: Path, segment: AudioSegment, rate: DecodeRate, fmt: str) -> Audio:

@@ -6,6 +6,10 @@ path. The calls go through the SQL job queue in the tickets' database and a loca
 forked workers, exactly as live calls do. The run can be interrupted and started again: a
 call that has a ticket is skipped, one that failed stays failed (``--retry-failed`` tries
 it again), and jobs left running by a dead run are taken over at once.
+
+``should_stop`` (the command's SIGTERM/SIGINT) ends the run early: the workers give their
+jobs back to the queue, and the report says which calls are still to do
+(:attr:`BatchReport.interrupted`, :attr:`BatchReport.left`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +44,9 @@ class BatchReport:
     skipped: int = 0  # had a ticket before this run
     failed: dict[str, str] = field(default_factory=dict)  # uniqueid -> reason
     files: dict[str, list[str]] = field(default_factory=dict)  # uniqueid -> files
+    interrupted: bool = False  # stopped by should_stop before every call was done
+    left: list[str] = field(default_factory=list)  # calls still queued (released included)
+    released: int = 0  # jobs the workers gave back in mid-decode when stopped
 
 
 def group_files(files: Iterable[str | os.PathLike[str]]) -> dict[str, RecordingJob]:
@@ -94,7 +101,8 @@ def _states(sessions: sessionmaker[Session], uniqueids: Sequence[str]) -> dict[s
 
 def transcribe_files(files: Sequence[str | os.PathLike[str]], settings: RecordingSettings,
                      model: LoadedModel, *, workers: int = 1, retry_failed: bool = False,
-                     progress: bool = True, poll_s: float = 0.2) -> BatchReport:
+                     progress: bool = True, poll_s: float = 0.2,
+                     should_stop: Callable[[], bool] | None = None) -> BatchReport:
     settings = replace(settings, redis_url=None,
                        limits=replace(settings.limits, settle_seconds=0.0),
                        missing_grace_s=0.0)
@@ -129,6 +137,9 @@ def transcribe_files(files: Sequence[str | os.PathLike[str]], settings: Recordin
             seen = len(finished)
             if len(finished) == len(ids):
                 break
+            if should_stop is not None and should_stop():
+                report.interrupted = True
+                break
             if pool is None:
                 pool = WorkerPool(settings, model, size=workers, scan_enabled=False).start()
             pool.check()
@@ -137,6 +148,7 @@ def transcribe_files(files: Sequence[str | os.PathLike[str]], settings: Recordin
         bar.close()
         if pool is not None:
             pool.stop()
+            report.released = int(pool.released.value)
     states = _states(sessions, ids)
     for uid in ids:
         state, error = states.get(uid, (None, "not processed"))
@@ -144,5 +156,7 @@ def transcribe_files(files: Sequence[str | os.PathLike[str]], settings: Recordin
             report.failed[uid] = error or "failed"
         elif state is JobState.DONE:
             report.done += 1
+        else:
+            report.left.append(uid)
     dispose_sessions(sessions)
     return report

@@ -80,6 +80,11 @@ def register_recordings_cmds(sub: argparse._SubParsersAction[argparse.ArgumentPa
     retry.add_argument("uniqueid")
     _common(retry)
     retry.set_defaults(handler=_guarded(_jobs_retry))
+    abandoned = jsub.add_parser("abandoned", help="the callback list: recorded calls never "
+                                                  "answered (the caller hung up while waiting)")
+    _common(abandoned)
+    abandoned.add_argument("--json", action="store_true", help="one JSON object per line")
+    abandoned.set_defaults(handler=_guarded(_jobs_abandoned))
     scan = jsub.add_parser("scan", help="enqueue recordings that have no ticket yet")
     _common(scan)
     _scan_window(scan)
@@ -176,7 +181,7 @@ def _transcribe(args: argparse.Namespace) -> int:
     from hotline12345.logs import setup_logging
     from hotline12345.recordings.batch import transcribe_files
     from hotline12345.recordings.model import ModelError
-    from hotline12345.recordings.worker import load_settings_model
+    from hotline12345.recordings.worker import StopSignals, load_settings_model
 
     setup_logging(os.environ.get(LOG_LEVEL_ENV, "WARNING"))
     settings = _settings(args)
@@ -191,11 +196,22 @@ def _transcribe(args: argparse.Namespace) -> int:
         print(f"hotline12345 transcribe: {exc}", file=sys.stderr)
         return 2
     _migrate(settings)
+    signals = StopSignals()
     report = transcribe_files(args.files, settings, model, workers=args.workers or 1,
-                              retry_failed=args.retry_failed, progress=not args.no_progress)
+                              retry_failed=args.retry_failed, progress=not args.no_progress,
+                              should_stop=signals.is_set)
     new = report.done - report.skipped
     print(f"{report.calls} calls: {new} transcribed, {report.skipped} already had a ticket, "
-          f"{len(report.failed)} failed")
+          f"{len(report.failed)} failed" + (f", {len(report.left)} not done" if report.left
+                                            else ""))
+    if report.interrupted:
+        print(f"hotline12345 transcribe: interrupted by {signals.name}: the workers stopped; "
+              f"{report.released} call(s) in progress went back to the queue, "
+              f"{len(report.left)} not done ({', '.join(report.left[:10])}"
+              f"{', ...' if len(report.left) > 10 else ''}); run the same command again to "
+              "finish them", file=sys.stderr)
+        signals.exit()
+        return 1
     if report.failed:
         print("failures:")
         for uid, reason in sorted(report.failed.items()):
@@ -220,6 +236,25 @@ def _jobs_failed(args: argparse.Namespace) -> int:
             print(f"{item.uniqueid}\t{when}\tattempts={item.attempts}\t{item.error}")
     if not args.json:
         print(f"{len(items)} failed job{'s' if len(items) != 1 else ''}", file=sys.stderr)
+    return 0
+
+
+def _jobs_abandoned(args: argparse.Namespace) -> int:
+    from hotline12345.recordings.api import abandoned_calls
+
+    settings = _settings(args)
+    if not _schema_ready(settings, "jobs abandoned"):
+        return 2
+    items = abandoned_calls(settings)
+    for item in items:
+        if args.json:
+            print(json.dumps(item, ensure_ascii=False))
+        else:
+            when = datetime.fromtimestamp(item["at"], UTC).isoformat(timespec="seconds")
+            print(f"{item['uniqueid']}\t{when}\tcaller={item['caller'] or '-'}\t"
+                  f"dialled={item['dialled'] or '-'}")
+    if not args.json:
+        print(f"{len(items)} abandoned call{'s' if len(items) != 1 else ''}", file=sys.stderr)
     return 0
 
 

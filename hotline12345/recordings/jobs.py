@@ -4,31 +4,39 @@ A :class:`RecordingJob` names one call (its uniqueid) and, optionally, its files
 finds the files by the naming convention (:mod:`hotline12345.recordings.naming`) when the
 job does not list them. Jobs are JSON, so they travel through Redis or SQL unchanged.
 
-From AMI, a call's recording is finished when one of these arrives:
+From AMI, only a call that hotline12345's dialplan recorded becomes a job; every other
+channel on the host (a context the product did not render, a seat's channel, a call that was
+never recorded) makes none, whatever its ``Hangup`` says. A call's recording is finished when:
 
-- ``UserEvent`` named :data:`~hotline12345.recordings.naming.RECORDING_USEREVENT`, which
-  the rendered dialplan's hangup handler sends after ``StopMixMonitor`` (headers
-  ``Uniqueid``, ``Base`` (the file name, when it is not the uniqueid), ``Dialled``,
-  ``LegacyNumber``, ``LegacyMode``, ``Route``, ``Queue``, ``Seat``);
-- ``MixMonitorStop`` for the channel (StopMixMonitor was run);
-- ``Hangup`` of the caller's channel: the channel that starts the call, whose ``Uniqueid``
-  equals its ``Linkedid``, or one on which ``MixMonitorStart`` was seen.
+- ``UserEvent`` named :data:`~hotline12345.recordings.naming.RECORDING_USEREVENT` arrives,
+  which the rendered dialplan's hangup handler sends after ``StopMixMonitor``, and only for
+  a call it recorded (headers ``Uniqueid``, ``Base`` (the file name, when it is not the
+  uniqueid), ``Dialled``, ``LegacyNumber``, ``LegacyMode``, ``Route``, ``Queue``, ``Seat``);
+- or the MixMonitor of a channel whose file (``VarSet MIXMONITOR_FILENAME``) lies under the
+  recordings directory stops: ``MixMonitorStop`` (StopMixMonitor was run), or, as Asterisk
+  22 raises no ``MixMonitorStop`` when a channel hangs up with MixMonitor still running
+  (``ami-queue-call.raw`` shows it), that channel's ``Hangup``. The job is emitted at the
+  channel's ``Hangup``, so that the UserEvent, which the hangup handler sends between the
+  two and which carries the call's facts, wins when it comes.
 
-:func:`job_from_event` decides from one event alone. :class:`RecordingEvents` keeps a
-little state per call (the MixMonitor file name, the queue and the seat from
-``AgentConnect``) to enrich the job, and emits each call once: at the UserEvent (which
-carries the call's facts), else at the Hangup that follows ``MixMonitorStop``. Both take
-the event as a
-mapping of AMI headers (``{"Event": "Hangup", "Uniqueid": "1795849881.4", ...}``) and
-never do I/O, so the AMI monitor calls them from its event loop and enqueues the result.
+The directory scan (:mod:`hotline12345.recordings.scan`) stays the safety net for anything
+these miss.
+
+:func:`job_from_event` decides from one event alone (the UserEvent). :class:`RecordingEvents`
+keeps a little state per recorded channel (its MixMonitor file, the queue and the seat from
+``AgentConnect``) to enrich the job, and emits each call once. Both take the event as a
+mapping of AMI headers (``{"Event": "Hangup", "Uniqueid": "1795849881.4", ...}``) and never
+do I/O, so the AMI monitor calls them from its event loop and enqueues the result.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from hotline12345.recordings.naming import RECORDING_USEREVENT, Leg, file_name, valid_uniqueid
@@ -47,7 +55,7 @@ class JobError(ValueError):
 @dataclass(frozen=True, slots=True)
 class RecordingJob:
     uniqueid: str
-    source: str  # ami:Hangup, ami:MixMonitorStop, ami:UserEvent, scan, import
+    source: str  # ami:UserEvent, ami:MixMonitor, scan, import (ami:Hangup: older jobs)
     files: dict[str, str] = field(default_factory=dict)  # leg -> path (relative: recordings dir)
     meta: dict[str, str] = field(default_factory=dict)
     created_at: float = field(default_factory=time.time)
@@ -89,49 +97,54 @@ def _caller_meta(event: Mapping[str, str]) -> dict[str, str]:
 
 
 def job_from_event(event: Mapping[str, str], now: float | None = None) -> RecordingJob | None:
-    """A job if this one AMI event says a call's recording is finished, else None."""
-    kind = event.get("Event", "")
-    uniqueid = (event.get("Uniqueid") or "").strip()
-    created = time.time() if now is None else now
-    if kind == "UserEvent" and event.get("UserEvent") == RECORDING_USEREVENT:
-        target = (event.get("Uniqueid") or "").strip()
-        if not valid_uniqueid(target):
-            return None
-        meta = _caller_meta(event)
-        for key in META_KEYS:  # the dialplan may pass any of these as headers, e.g. Queue:
-            header = key.replace("_", " ").title().replace(" ", "")
-            value = _clean(event.get(header))
-            if value:
-                meta[key] = value
-        base = (event.get("Base") or "").strip()
-        files = ({leg.value: file_name(base, leg) for leg in Leg}
-                 if base and base != target and valid_uniqueid(base) else {})
-        return RecordingJob(target, "ami:UserEvent", files=files, meta=meta, created_at=created)
-    if not valid_uniqueid(uniqueid):
+    """A job if this one AMI event says that a call the dialplan recorded is finished (the
+    ``HotlineRecording`` UserEvent), else None. A ``Hangup`` or a ``MixMonitorStop`` alone
+    says nothing about whose call it was: :class:`RecordingEvents` decides those."""
+    if event.get("Event", "") != "UserEvent" or event.get("UserEvent") != RECORDING_USEREVENT:
         return None
-    if kind == "MixMonitorStop":
-        return RecordingJob(uniqueid, "ami:MixMonitorStop", meta=_caller_meta(event),
-                            created_at=created)
-    if kind == "Hangup" and uniqueid == (event.get("Linkedid") or "").strip():
-        return RecordingJob(uniqueid, "ami:Hangup", meta=_caller_meta(event), created_at=created)
-    return None
+    target = (event.get("Uniqueid") or "").strip()
+    if not valid_uniqueid(target):
+        return None
+    created = time.time() if now is None else now
+    meta = _caller_meta(event)
+    for key in META_KEYS:  # the dialplan may pass any of these as headers, e.g. Queue:
+        header = key.replace("_", " ").title().replace(" ", "")
+        value = _clean(event.get(header))
+        if value:
+            meta[key] = value
+    base = (event.get("Base") or "").strip()
+    files = ({leg.value: file_name(base, leg) for leg in Leg}
+             if base and base != target and valid_uniqueid(base) else {})
+    return RecordingJob(target, "ami:UserEvent", files=files, meta=meta, created_at=created)
+
+
+def under_directory(path: str, directory: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` (as Asterisk reports it) names a file inside ``directory``."""
+    if not path or not os.path.isabs(path):
+        return False
+    root = os.path.normpath(os.fspath(directory))
+    return os.path.normpath(path).startswith(root.rstrip("/") + "/")
 
 
 @dataclass
 class _CallState:
-    recording: bool = False
+    mixed: str | None = None  # MIXMONITOR_FILENAME, when it lies under the recordings directory
     stopped: bool = False
-    mixed: str | None = None
     meta: dict[str, str] = field(default_factory=dict)
 
 
 class RecordingEvents:
     """Feed every AMI event to :meth:`handle`; it returns a job once per recorded call.
 
-    State is bounded: calls are forgotten when they produce a job, and at most
-    ``max_calls`` are remembered (the oldest go first; the directory scan catches those)."""
+    ``recordings_dir`` is the directory the rendered dialplan's MixMonitor writes to (as
+    Asterisk names it); a MixMonitor writing anywhere else is someone else's. State is
+    bounded: a channel is forgotten at its ``Hangup``, and at most ``max_calls`` channels are
+    remembered (the oldest go first; the directory scan catches those)."""
 
-    def __init__(self, max_calls: int = 50_000) -> None:
+    def __init__(self, recordings_dir: str | os.PathLike[str] | None = None,
+                 max_calls: int = 50_000) -> None:
+        self.recordings_dir = (os.fspath(Path(recordings_dir)) if recordings_dir is not None
+                               else None)
         self.max_calls = max_calls
         self._calls: dict[str, _CallState] = {}
         self._emitted: dict[str, None] = {}
@@ -144,51 +157,50 @@ class RecordingEvents:
             state = self._calls[uniqueid] = _CallState()
         return state
 
+    def _ours(self, path: str) -> bool:
+        return self.recordings_dir is not None and under_directory(path, self.recordings_dir)
+
     def handle(self, event: Mapping[str, str], now: float | None = None) -> RecordingJob | None:
         kind = event.get("Event", "")
         uniqueid = (event.get("Uniqueid") or "").strip()
-        if kind == "MixMonitorStart" and valid_uniqueid(uniqueid):
-            state = self._state(uniqueid)
-            state.recording = True
-            state.meta.update(_caller_meta(event))
-            return None
         if (kind == "VarSet" and event.get("Variable") == "MIXMONITOR_FILENAME"
-                and valid_uniqueid(uniqueid) and event.get("Value")):
-            state = self._state(uniqueid)
-            state.recording = True
-            state.mixed = event["Value"]
-            return None
-        if kind in ("AgentConnect", "QueueCallerJoin") and uniqueid in self._calls:
-            state = self._calls[uniqueid]
-            queue = _clean(event.get("Queue"))
-            if queue:
-                state.meta["queue"] = queue
-            seat = _clean(event.get("MemberName")) or _clean(event.get("Interface"))
-            if kind == "AgentConnect" and seat:
-                state.meta["seat"] = seat
+                and valid_uniqueid(uniqueid)):
+            value = (event.get("Value") or "").strip()
+            if self._ours(value):
+                state = self._state(uniqueid)
+                state.mixed = value
+                state.meta.update(_caller_meta(event))
             return None
         known = self._calls.get(uniqueid)
-        if kind == "MixMonitorStop" and valid_uniqueid(uniqueid):
+        if kind in ("AgentConnect", "QueueCallerJoin") and known is not None:
+            queue = _clean(event.get("Queue"))
+            if queue:
+                known.meta["queue"] = queue
+            seat = _clean(event.get("MemberName")) or _clean(event.get("Interface"))
+            if kind == "AgentConnect" and seat:
+                known.meta["seat"] = seat
+            return None
+        if kind == "MixMonitorStop" and known is not None:
             # the dialplan's UserEvent, with the call's facts, follows; else the Hangup
-            state = self._state(uniqueid)
-            state.recording = state.stopped = True
-            state.meta.update(_caller_meta(event))
+            known.stopped = True
+            known.meta.update(_caller_meta(event))
             return None
         job = job_from_event(event, now)
-        if job is None and kind == "Hangup" and known is not None and known.recording:
-            job = RecordingJob(uniqueid, "ami:Hangup", meta=_caller_meta(event),
+        if kind == "Hangup":
+            done = self._calls.pop(uniqueid, None)
+            if done is None or done.mixed is None:
+                return None  # not a channel the product recorded: no job
+            job = RecordingJob(uniqueid, "ami:MixMonitor", files={"mixed": done.mixed},
+                               meta={**done.meta, **_caller_meta(event)},
                                created_at=time.time() if now is None else now)
-        if job is None:
-            return None
-        done = self._calls.pop(job.uniqueid) if job.uniqueid in self._calls else None
-        if job.uniqueid in self._emitted:
+        elif job is not None:
+            done = self._calls.pop(job.uniqueid, None)
+            if done is not None and done.mixed:
+                job = replace(job, files={**job.files, "mixed": job.files.get("mixed")
+                                          or done.mixed}, meta={**done.meta, **job.meta})
+        if job is None or job.uniqueid in self._emitted:
             return None
         self._emitted[job.uniqueid] = None
         if len(self._emitted) > self.max_calls:
             self._emitted.pop(next(iter(self._emitted)))
-        if done is not None:
-            files = dict(job.files)
-            if done.mixed:
-                files["mixed"] = done.mixed
-            job = replace(job, files=files, meta={**done.meta, **job.meta})
         return job

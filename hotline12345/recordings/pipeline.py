@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,12 +27,18 @@ from hotline12345.recordings.audio import (
     BadRecording,
     RecordingNotReady,
     check_settled,
+    has_speech_signal,
     read_recording,
 )
 from hotline12345.recordings.jobs import RecordingJob
 from hotline12345.recordings.model import LoadedModel
 from hotline12345.recordings.naming import LEG_SUFFIXES, Leg, file_name, leg_paths
-from hotline12345.recordings.queue import Claimed, JobQueue, QueueUnavailable
+from hotline12345.recordings.queue import (
+    Claimed,
+    JobQueue,
+    QueueUnavailable,
+    record_abandoned,
+)
 from hotline12345.recordings.settings import RecordingSettings
 from hotline12345.recordings.transcribe import decode, dialogue, dialogue_text
 from hotline12345.tickets.classify import classify
@@ -47,6 +54,14 @@ from hotline12345.tickets.store import (
 log = logging.getLogger(__name__)
 
 _LEG_SPEAKER = {Leg.CALLER: Speaker.CALLER, Leg.SEAT: Speaker.SEAT, Leg.MIXED: Speaker.MIXED}
+
+#: How a leg with no speech is marked in the ticket's transcript.
+NO_SPEECH = "无语音"
+
+
+def no_speech_line(speaker: Speaker) -> str:
+    """The transcript line of a leg that holds no speech: ``（来电人：无语音）``."""
+    return f"（{speaker.value}：{NO_SPEECH}）"
 
 
 def resolve_files(job: RecordingJob, recordings_dir: Path) -> dict[Leg, Path]:
@@ -147,12 +162,19 @@ def transcribe_call(job: RecordingJob, files: dict[Leg, Path], model: LoadedMode
     rate = model.decode_rate()
     audios: dict[Leg, Audio] = {leg: read_recording(path, settings.limits, rate)
                                 for leg, path in chosen.items()}
-    per_leg = [decode(model, audio, _LEG_SPEAKER[leg], grammar=settings.grammar,
-                      heartbeat=heartbeat, heartbeat_every=settings.heartbeat_s,
-                      on_chunk=on_chunk)
-               for leg, audio in audios.items()]
+    per_leg = []
+    silent: list[Leg] = []  # no samples, pure silence, or nothing Vosk could hear
+    for leg, audio in audios.items():
+        heard = (decode(model, audio, _LEG_SPEAKER[leg], grammar=settings.grammar,
+                        heartbeat=heartbeat, heartbeat_every=settings.heartbeat_s,
+                        on_chunk=on_chunk)
+                 if has_speech_signal(audio) else [])
+        if not heard:
+            silent.append(leg)
+        per_leg.append(heard)
     utterances = dialogue(*per_leg)
     text = " ".join(u.text for u in utterances)
+    marks = [no_speech_line(_LEG_SPEAKER[leg]) for leg in silent]
     found = classify(text, settings.rules)
     meta = job.meta
     caller = meta.get("caller") or facts.caller
@@ -182,7 +204,7 @@ def transcribe_call(job: RecordingJob, files: dict[Leg, Path], model: LoadedMode
         caller_leg_path=str(files[Leg.CALLER]) if Leg.CALLER in files else None,
         seat_leg_path=str(files[Leg.SEAT]) if Leg.SEAT in files else None,
         duration_s=duration, language=model.language, model=model.name,
-        transcript=dialogue_text(utterances),
+        transcript="\n".join([*marks, dialogue_text(utterances)] if utterances else marks),
         department=found.department if found else None,
         category=found.category if found else None,
         matched_keywords=found.matched if found else (),
@@ -191,12 +213,22 @@ def transcribe_call(job: RecordingJob, files: dict[Leg, Path], model: LoadedMode
     )
     fitted, cut = fit_draft(draft)
     unknown_mode = bool(meta.get("legacy_mode")) and mode_value(meta["legacy_mode"]) is None
+    if silent:
+        log_event(log, "recordings.leg.no_speech", uniqueid=job.uniqueid,
+                  legs=",".join(leg.value for leg in silent))
     if cut or unknown_mode:  # the field names only: the values are the caller's data
         log_event(log, "recordings.ticket.fitted", logging.WARNING, uniqueid=job.uniqueid,
                   cut=cut, unknown_legacy_mode=unknown_mode,
                   hint="call facts longer than their columns were cut; a legacy mode that is "
                        "no Mode code was dropped")
     return fitted
+
+
+def never_answered(job: RecordingJob) -> bool:
+    """A call the dialplan recorded (an AMI job) that left no file and reached no seat: the
+    caller hung up while waiting. MixMonitor records only while the call is bridged (option
+    ``b``) and creates its files at the first bridged frame, so such a call has none."""
+    return job.source.startswith("ami:") and not job.meta.get("seat")
 
 
 def missing_message(job: RecordingJob, recordings_dir: Path) -> str:
@@ -220,16 +252,64 @@ def _where(exc: BaseException) -> str:
     return where
 
 
+class JobInterrupted(Exception):
+    """The worker was told to stop in the middle of a job."""
+
+
+class LeaseKeeper:
+    """Renews the lease of a job while it is worked on, from a thread of its own, so that
+    the lease holds however long one step takes (reading a long file, Vosk's final pass):
+    no other worker is handed a job whose worker is alive. It renews every third of the
+    lease by ``clock`` (the queue's clock), looking at it every ``min(1 s, lease / 6)``."""
+
+    def __init__(self, renew: Callable[[], None], lease_s: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.renew = renew
+        self.every = lease_s / 3
+        self.poll_s = max(0.01, min(1.0, lease_s / 6))
+        self.clock = clock
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        last = self.clock()
+        while not self._done.wait(self.poll_s):
+            if self.clock() - last >= self.every:
+                try:
+                    self.renew()
+                except Exception as exc:  # never let the keeper die: try again next time
+                    log_event(log, "recordings.job.heartbeat_failed", logging.WARNING,
+                              error=error_text(exc))
+                    continue
+                last = self.clock()
+
+
 class Processor:
-    """Runs jobs in a worker process: claim, transcribe, commit, acknowledge."""
+    """Runs jobs in a worker process: claim, transcribe, commit, acknowledge.
+
+    ``should_stop`` is looked at before a job and after every chunk Vosk takes: once it is
+    true the job in hand goes back to the queue at once (no attempt counted) and
+    :meth:`process` returns; ``on_release`` is then called."""
 
     def __init__(self, settings: RecordingSettings, model: LoadedModel,
-                 sessions: sessionmaker[Session], queue: JobQueue, consumer: str) -> None:
+                 sessions: sessionmaker[Session], queue: JobQueue, consumer: str,
+                 should_stop: Callable[[], bool] | None = None,
+                 on_release: Callable[[RecordingJob], None] | None = None) -> None:
         self.settings = settings
         self.model = model
         self.sessions = sessions
         self.queue = queue
         self.consumer = consumer
+        self.should_stop = should_stop or (lambda: False)
+        self.on_release = on_release
 
     def _hook(self, stage: str, job: RecordingJob) -> None:
         if self.settings.hook is not None:
@@ -255,7 +335,32 @@ class Processor:
         return beat
 
     def process(self, claimed: Claimed) -> None:
+        with LeaseKeeper(self._heartbeat(claimed), self.queue.policy.lease_s,
+                         getattr(self.queue, "clock", time.time)):
+            try:
+                self._process(claimed)
+            except JobInterrupted:
+                self._release(claimed)
+
+    def _release(self, claimed: Claimed) -> None:
+        """Put the job back for the next worker, as if never claimed."""
+        self.queue.defer(claimed, 0.0, None, False)
+        log_event(log, "recordings.job.released", logging.WARNING,
+                  uniqueid=claimed.job.uniqueid, consumer=self.consumer,
+                  hint="the worker was stopped in mid-job; the next worker takes it")
+        if self.on_release is not None:
+            self.on_release(claimed.job)
+
+    def _checkpoint(self, job: RecordingJob) -> None:
+        if self.settings.hook is not None:
+            self._hook("decoding", job)
+        if self.should_stop():
+            raise JobInterrupted(job.uniqueid)
+
+    def _process(self, claimed: Claimed) -> None:
         job = claimed.job
+        if self.should_stop():
+            raise JobInterrupted(job.uniqueid)
         self._hook("claimed", job)
         policy = self.queue.policy
         try:
@@ -275,18 +380,22 @@ class Processor:
             if age < self.settings.missing_grace_s:
                 self.queue.defer(claimed, min(5.0, self.settings.missing_grace_s - age + 0.1),
                                  None, False)
-            elif job.source == "ami:Hangup":
+            elif job.source == "ami:Hangup":  # a job queued by an older version
                 self.queue.forget(claimed)
                 log_event(log, "recordings.job.not_recorded", uniqueid=job.uniqueid)
+            elif never_answered(job):
+                self._abandoned(claimed)
             else:
                 self._dead(claimed, missing_message(job, self.settings.recordings_dir))
             return
         started = time.monotonic()
         try:
-            decoding = ((lambda: self._hook("decoding", job)) if self.settings.hook is not None
-                        else None)
+            log_event(log, "recordings.job.decoding", uniqueid=job.uniqueid,
+                      consumer=self.consumer)
             draft = transcribe_call(job, files, self.model, self.settings, facts,
-                                    heartbeat=self._heartbeat(claimed), on_chunk=decoding)
+                                    on_chunk=lambda: self._checkpoint(job))
+        except JobInterrupted:
+            raise
         except RecordingNotReady as exc:
             self.queue.defer(claimed, exc.retry_after, None, False)
             return
@@ -309,6 +418,14 @@ class Processor:
                   department=draft.department, utterances=len(draft.utterances),
                   audio_s=round(draft.duration_s or 0.0, 2),
                   wall_s=round(time.monotonic() - started, 2))
+
+    def _abandoned(self, claimed: Claimed) -> None:
+        job = claimed.job
+        self.queue.complete(claimed, lambda s: record_abandoned(s, job))
+        log_event(log, "recordings.call.abandoned", uniqueid=job.uniqueid,
+                  caller=job.meta.get("caller"), dialled=job.meta.get("dialled"),
+                  hint="never answered: no recording; on the callback list "
+                       "(hotline12345 jobs abandoned)")
 
     def _dead(self, claimed: Claimed, error: str) -> None:
         self.queue.dead(claimed, error)

@@ -15,9 +15,13 @@ Both queues give the same guarantees:
   is dead-lettered too, rather than killing workers forever.
 
 Redis keys (``prefix`` defaults to ``hotline12345:recordings``): ``<prefix>:stream`` (the
-stream; group ``workers``), ``<prefix>:delayed`` (sorted set of jobs waiting for their
-retry time), ``<prefix>:dead`` (dead-letter list, JSON with the error), and
-``<prefix>:seen:<uniqueid>`` (enqueue de-duplication, kept 30 days). Run Redis with
+stream; group ``workers``), ``<prefix>:leases`` (sorted set: each delivered entry's lease
+deadline, taken with the delivery in one script), ``<prefix>:delayed`` (sorted set of jobs
+waiting for their retry time), ``<prefix>:dead`` (dead-letter list, JSON with the error),
+and ``<prefix>:seen:<uniqueid>`` (enqueue de-duplication, kept 30 days). Lease deadlines
+and retry times are on the queue's clock (``clock``, Unix seconds; tests inject their own),
+as in SQL; an entry delivered by an older version, which has no lease, is reclaimed by its
+idle time on the Redis server. Run Redis with
 ``appendonly yes`` so that a restart keeps the stream; the directory scan re-enqueues
 any recording that has no ticket if it does not.
 """
@@ -29,11 +33,11 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import (
     DBAPIError,
     DisconnectionError,
@@ -115,6 +119,10 @@ class JobQueue(Protocol):
     def enqueue(self, job: RecordingJob) -> bool:
         """Add ``job`` unless its uniqueid is already known; True if added."""
 
+    def enqueue_many(self, jobs: Sequence[RecordingJob]) -> int:
+        """Add each job unless its uniqueid is already known, in one round trip (SQL: one
+        transaction); how many were added."""
+
     def claim(self, consumer: str, block_s: float = 1.0) -> Claimed | None: ...
 
     def heartbeat(self, claimed: Claimed, consumer: str) -> None:
@@ -151,6 +159,49 @@ def _fail_attempts(claimed: Claimed, count: bool) -> int:
     return claimed.attempts + 1 if count else claimed.attempts
 
 
+# --- abandoned calls (the callback list) ---------------------------------------------------
+
+#: ``meta["outcome"]`` of the job of a call that was never answered.
+ABANDONED = "abandoned"
+_ABANDONED_MARK = f'"outcome": "{ABANDONED}"'  # as RecordingJob.to_json writes it
+
+
+def record_abandoned(session: Session, job: RecordingJob, now: float | None = None) -> None:
+    """Keep a call that was never answered (the caller hung up while waiting: MixMonitor,
+    recording only while bridged, wrote nothing) on the callback list: its row of
+    ``recording_jobs`` is done, with ``"outcome": "abandoned"`` in its payload. The row is
+    made when the job travelled through Redis, so both queues keep the list in SQL."""
+    now = time.time() if now is None else now
+    payload = replace(job, meta={**job.meta, "outcome": ABANDONED}).to_json()
+    result = session.execute(
+        update(RecordingJobRow).where(RecordingJobRow.uniqueid == job.uniqueid)
+        .values(payload=payload, state=JobState.DONE, worker=None, lease_until=None,
+                error=None, updated_at=now))
+    if not getattr(result, "rowcount", 0):
+        session.add(RecordingJobRow(uniqueid=job.uniqueid, payload=payload,
+                                    state=JobState.DONE, attempts=0, deliveries=0,
+                                    not_before=now, created_at=now, updated_at=now))
+
+
+def abandoned_jobs(session: Session, limit: int = 1000) -> list[tuple[RecordingJob, float]]:
+    """The abandoned calls, newest first, with when each was recorded as abandoned."""
+    rows = session.execute(
+        select(RecordingJobRow.payload, RecordingJobRow.updated_at)
+        .where(RecordingJobRow.state == JobState.DONE,
+               RecordingJobRow.payload.contains(_ABANDONED_MARK, autoescape=True))
+        .order_by(RecordingJobRow.updated_at.desc(), RecordingJobRow.id.desc())
+        .limit(limit)).all()
+    out = []
+    for row in rows:
+        try:
+            job = RecordingJob.from_json(row.payload)
+        except JobError:
+            continue
+        if job.meta.get("outcome") == ABANDONED:
+            out.append((job, float(row.updated_at)))
+    return out
+
+
 # --- SQL -----------------------------------------------------------------------------------
 
 class SqlJobQueue:
@@ -161,10 +212,11 @@ class SqlJobQueue:
     kind = "sql"
 
     def __init__(self, sessions: sessionmaker[Session], policy: RetryPolicy | None = None,
-                 poll_s: float = 0.25) -> None:
+                 poll_s: float = 0.25, clock: Callable[[], float] = time.time) -> None:
         self.sessions = sessions
         self.policy = policy or RetryPolicy()
         self.poll_s = poll_s
+        self.clock = clock  # Unix seconds: leases, retry times (tests inject their own)
 
     def _run(self, fn: Callable[[Session], Any]) -> Any:
         try:
@@ -176,7 +228,7 @@ class SqlJobQueue:
             raise QueueUnavailable(f"database: {error_text(exc)}") from exc
 
     def enqueue(self, job: RecordingJob) -> bool:
-        now = time.time()
+        now = self.clock()
 
         def add(session: Session) -> bool:
             if session.scalar(select(RecordingJobRow.id).where(
@@ -194,6 +246,35 @@ class SqlJobQueue:
 
         return bool(self._run(add))
 
+    def enqueue_many(self, jobs: Sequence[RecordingJob]) -> int:
+        """One transaction for the whole batch: one lookup of the uniqueids already known,
+        one multi-row insert of the others. If another process enqueued one of them
+        meanwhile (the unique constraint refuses the batch), they go one by one."""
+        batch: dict[str, RecordingJob] = {}
+        for job in jobs:
+            batch.setdefault(job.uniqueid, job)
+        if not batch:
+            return 0
+        now = self.clock()
+
+        def add(session: Session) -> int:
+            ids = list(batch)
+            known: set[str] = set()
+            for start in range(0, len(ids), 500):
+                known.update(session.scalars(select(RecordingJobRow.uniqueid).where(
+                    RecordingJobRow.uniqueid.in_(ids[start:start + 500]))))
+            rows = [{"uniqueid": uid, "payload": job.to_json(), "state": JobState.QUEUED,
+                     "attempts": 0, "deliveries": 0, "not_before": now, "created_at": now,
+                     "updated_at": now} for uid, job in batch.items() if uid not in known]
+            if rows:
+                session.execute(insert(RecordingJobRow), rows)
+            return len(rows)
+
+        try:
+            return int(self._run(add))
+        except IntegrityError:
+            return sum(self.enqueue(job) for job in batch.values())
+
     def _claimable(self, now: float) -> Any:
         return or_(
             (RecordingJobRow.state == JobState.QUEUED) & (RecordingJobRow.not_before <= now),
@@ -209,7 +290,7 @@ class SqlJobQueue:
 
     def _claim_once(self, consumer: str) -> Claimed | None:
         for _ in range(5):  # lost races against other workers: look again
-            result = self._run(lambda s: self._take(s, consumer, time.time()))
+            result = self._run(lambda s: self._take(s, consumer, self.clock()))
             if result is None:
                 return None
             if result[0] == "ok":
@@ -257,7 +338,7 @@ class SqlJobQueue:
         return ("ok", Claimed(job, str(row.id), int(row.attempts), deliveries))
 
     def heartbeat(self, claimed: Claimed, consumer: str) -> None:
-        now = time.time()
+        now = self.clock()
         self._run(lambda s: s.execute(
             update(RecordingJobRow)
             .where(RecordingJobRow.id == int(claimed.token),
@@ -265,7 +346,7 @@ class SqlJobQueue:
             .values(lease_until=now + self.policy.lease_s, updated_at=now)))
 
     def complete(self, claimed: Claimed, write: Writer | None) -> None:
-        now = time.time()
+        now = self.clock()
 
         def finish(session: Session) -> None:
             if write is not None:
@@ -279,7 +360,7 @@ class SqlJobQueue:
 
     def defer(self, claimed: Claimed, delay_s: float, error: str | None,
               count_attempt: bool) -> None:
-        now = time.time()
+        now = self.clock()
         self._run(lambda s: s.execute(
             update(RecordingJobRow).where(RecordingJobRow.id == int(claimed.token))
             .values(state=JobState.QUEUED, worker=None, lease_until=None,
@@ -287,7 +368,7 @@ class SqlJobQueue:
                     deliveries=0, error=error, updated_at=now)))
 
     def dead(self, claimed: Claimed, error: str) -> None:
-        now = time.time()
+        now = self.clock()
         self._run(lambda s: s.execute(
             update(RecordingJobRow).where(RecordingJobRow.id == int(claimed.token))
             .values(state=JobState.FAILED, worker=None, lease_until=None,
@@ -322,7 +403,7 @@ class SqlJobQueue:
         return result
 
     def retry_failed(self, uniqueid: str) -> bool:
-        now = time.time()
+        now = self.clock()
         result = self._run(lambda s: s.execute(
             update(RecordingJobRow)
             .where(RecordingJobRow.uniqueid == uniqueid, RecordingJobRow.state == JobState.FAILED)
@@ -352,10 +433,45 @@ return 0
 _HEARTBEAT = """
 local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
 if p[1] and p[1][2] == ARGV[3] then
-  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, ARGV[2], 'JUSTID')
+  redis.call('ZADD', KEYS[2], 'XX', ARGV[4], ARGV[2])
   return 1
 end
 return 0
+"""
+
+# A new entry for this consumer, and its lease, in one step (no BLOCK inside a script).
+_READ_NEW = """
+local got = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', 1,
+                       'STREAMS', KEYS[1], '>')
+if not got then return false end
+local entry = got[1][2][1]
+redis.call('ZADD', KEYS[2], ARGV[3], entry[1])
+return entry
+"""
+
+# An entry whose lease ran out (by the queue's clock), taken over with a new lease; then
+# entries an older version delivered without a lease, by their idle time on the server.
+_RECLAIM = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[3], 'LIMIT', 0, 10)
+for _, id in ipairs(due) do
+  local got = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id)
+  if got[1] and got[1][2] then
+    redis.call('ZADD', KEYS[2], ARGV[4], id)
+    return got[1]
+  end
+  redis.call('ZREM', KEYS[2], id)
+end
+local idle = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[5], '-', '+', 10)
+for _, p in ipairs(idle) do
+  if not redis.call('ZSCORE', KEYS[2], p[1]) then
+    local got = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[5], p[1])
+    if got[1] and got[1][2] then
+      redis.call('ZADD', KEYS[2], ARGV[4], p[1])
+      return got[1]
+    end
+  end
+end
+return false
 """
 
 _PROMOTE = """
@@ -373,6 +489,12 @@ def _s(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
+def _pairs(flat: Any) -> dict[Any, Any]:
+    """A stream entry's fields as a script returns them (a flat list) as a mapping."""
+    items = list(flat or [])
+    return dict(zip(items[0::2], items[1::2], strict=False))
+
+
 class RedisJobQueue:
     """The queue as a Redis Stream with consumer group ``workers``; tickets go to the
     database through ``sessions`` and the entry is acknowledged only after they commit."""
@@ -381,29 +503,36 @@ class RedisJobQueue:
 
     def __init__(self, client: Any, sessions: sessionmaker[Session],
                  policy: RetryPolicy | None = None, prefix: str = DEFAULT_PREFIX,
-                 ack_retry_s: float = 10.0) -> None:
+                 ack_retry_s: float = 10.0, poll_s: float = 0.25,
+                 clock: Callable[[], float] = time.time) -> None:
         self.r = client
         self.sessions = sessions
         self.policy = policy or RetryPolicy()
         self.prefix = prefix
         self.stream = f"{prefix}:stream"
+        self.leases = f"{prefix}:leases"
         self.delayed = f"{prefix}:delayed"
         self.dead_key = f"{prefix}:dead"
         self.ack_retry_s = ack_retry_s
+        self.poll_s = poll_s
+        self.clock = clock  # Unix seconds: leases, retry times (tests inject their own)
         self._enqueue = client.register_script(_ENQUEUE)
         self._promote = client.register_script(_PROMOTE)
         self._heartbeat = client.register_script(_HEARTBEAT)
+        self._read_new_script = client.register_script(_READ_NEW)
+        self._reclaim_script = client.register_script(_RECLAIM)
         self._group_ready = False
 
     @classmethod
     def from_url(cls, url: str, sessions: sessionmaker[Session],
                  policy: RetryPolicy | None = None, prefix: str = DEFAULT_PREFIX,
-                 ack_retry_s: float = 10.0) -> RedisJobQueue:
+                 ack_retry_s: float = 10.0, poll_s: float = 0.25,
+                 clock: Callable[[], float] = time.time) -> RedisJobQueue:
         import redis
 
         client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5,
                                       health_check_interval=15)
-        return cls(client, sessions, policy, prefix, ack_retry_s)
+        return cls(client, sessions, policy, prefix, ack_retry_s, poll_s, clock)
 
     def _seen(self, uniqueid: str) -> str:
         return f"{self.prefix}:seen:{uniqueid}"
@@ -444,6 +573,21 @@ class RedisJobQueue:
                                                  args=[job.to_json(), SEEN_TTL_S]))
         return bool(added)
 
+    def enqueue_many(self, jobs: Sequence[RecordingJob]) -> int:
+        if not jobs:
+            return 0
+        self._ensure_group()
+
+        def run() -> list[Any]:
+            pipe = self.r.pipeline(transaction=False)
+            for job in jobs:
+                self._enqueue(keys=[self._seen(job.uniqueid), self.stream],
+                              args=[job.to_json(), SEEN_TTL_S], client=pipe)
+            result: list[Any] = pipe.execute()
+            return result
+
+        return sum(1 for added in self._call(run) if added)
+
     def _claimed(self, entry_id: Any, fields: Any, deliveries: int) -> Claimed | None:
         data = {_s(k): _s(v) for k, v in dict(fields or {}).items()}
         token = _s(entry_id)
@@ -468,39 +612,39 @@ class RedisJobQueue:
         deadline = time.monotonic() + block_s
         while True:
             self._call(lambda: self._promote(keys=[self.delayed, self.stream],
-                                             args=[time.time(), 100]))
-            reclaimed = self._reclaim(consumer)
-            if reclaimed is not None:
-                return reclaimed
-            wait = deadline - time.monotonic()
-            nxt = self._call(lambda: self.r.zrange(self.delayed, 0, 0, withscores=True))
-            if nxt:  # wake up when the next delayed job is due
-                wait = min(wait, float(nxt[0][1]) - time.time())
-            got = self._read_new(consumer, int(wait * 1000) if wait >= 0.001 else None)
-            for _stream, items in got or []:
-                for entry_id, fields in items:
-                    claimed = self._claimed(entry_id, fields, 1)
-                    if claimed is not None:
-                        return claimed
-            if time.monotonic() >= deadline:
-                return None
+                                             args=[self.clock(), 100]))
+            claimed = self._reclaim(consumer)
+            if claimed is None:
+                claimed = self._read_new(consumer)
+            if claimed is not None or time.monotonic() >= deadline:
+                return claimed
+            time.sleep(min(self.poll_s, max(0.0, deadline - time.monotonic())))
 
-    def _read_new(self, consumer: str, block_ms: int | None) -> Any:
-        return self._call(lambda: self.r.xreadgroup(GROUP, consumer, {self.stream: ">"},
-                                                    count=1, block=block_ms))
+    def _read_new(self, consumer: str) -> Claimed | None:
+        while True:
+            entry = self._call(lambda: self._read_new_script(
+                keys=[self.stream, self.leases],
+                args=[GROUP, consumer, self.clock() + self.policy.lease_s]))
+            if not entry:
+                return None
+            claimed = self._claimed(entry[0], _pairs(entry[1]), 1)
+            if claimed is not None:
+                return claimed
 
     def _reclaim(self, consumer: str) -> Claimed | None:
-        """XAUTOCLAIM an entry whose worker has not been heard of for ``lease_s``."""
-        idle_ms = int(self.policy.lease_s * 1000)
-        reclaimed = self._call(lambda: self.r.xautoclaim(self.stream, GROUP, consumer, idle_ms,
-                                                         start_id="0-0", count=1))
-        entries = reclaimed[1] if reclaimed and len(reclaimed) > 1 else []
-        for entry_id, fields in entries:
-            if fields is None:
-                continue
-            info = self._pending_info(entry_id)
+        """Take over an entry whose lease ran out (its worker has not been heard of for
+        ``lease_s``, by the queue's clock)."""
+        while True:
+            now = self.clock()
+            args = [GROUP, consumer, now, now + self.policy.lease_s,
+                    int(self.policy.lease_s * 1000)]
+            entry = self._call(lambda args=args: self._reclaim_script(  # type: ignore[misc]
+                keys=[self.stream, self.leases], args=args))
+            if not entry:
+                return None
+            info = self._pending_info(entry[0])
             deliveries = int(info[0]["times_delivered"]) if info else 1
-            claimed = self._claimed(entry_id, fields, deliveries)
+            claimed = self._claimed(entry[0], _pairs(entry[1]), deliveries)
             if claimed is None:
                 continue
             log_event(log, "recordings.job.reclaimed", logging.WARNING,
@@ -509,21 +653,22 @@ class RedisJobQueue:
                 self.dead(claimed, f"a worker died {deliveries - 1} times while processing this "
                                    "recording (a crash in the decoder?); inspect the files, "
                                    "then hotline12345 jobs retry UNIQUEID")
-                return None
+                continue
             return claimed
-        return None
 
     def heartbeat(self, claimed: Claimed, consumer: str) -> None:
-        """Reset the entry's idle time, if this consumer still owns it (a worker whose
-        lease ran out must not take the job back from the one that reclaimed it)."""
-        self._call(lambda: self._heartbeat(keys=[self.stream],
-                                           args=[GROUP, claimed.token, consumer]))
+        """Extend the entry's lease, if this consumer still owns it (a worker whose lease
+        ran out must not take the job back from the one that reclaimed it)."""
+        self._call(lambda: self._heartbeat(
+            keys=[self.stream, self.leases],
+            args=[GROUP, claimed.token, consumer, self.clock() + self.policy.lease_s]))
 
     def _ack(self, claimed: Claimed, extra: Callable[[Any], Any] | None = None) -> None:
         def run() -> None:
             pipe = self.r.pipeline(transaction=True)
             pipe.xack(self.stream, GROUP, claimed.token)
             pipe.xdel(self.stream, claimed.token)
+            pipe.zrem(self.leases, claimed.token)
             if extra is not None:
                 extra(pipe)
             pipe.execute()
@@ -556,7 +701,7 @@ class RedisJobQueue:
         member = json.dumps({"job": claimed.job.to_json(),
                              "attempts": _fail_attempts(claimed, count_attempt),
                              "error": error, "token": uuid.uuid4().hex}, ensure_ascii=False)
-        self._ack(claimed, lambda p: p.zadd(self.delayed, {member: time.time() + delay_s}))
+        self._ack(claimed, lambda p: p.zadd(self.delayed, {member: self.clock() + delay_s}))
 
     def dead(self, claimed: Claimed, error: str) -> None:
         entry = json.dumps({"uniqueid": claimed.job.uniqueid, "error": error,

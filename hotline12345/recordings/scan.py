@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hotline12345.logs import log_event
 from hotline12345.recordings.jobs import RecordingJob
+from hotline12345.recordings.models import JobState, RecordingJobRow
 from hotline12345.recordings.naming import Leg, parse_name
 from hotline12345.recordings.queue import JobQueue
 from hotline12345.tickets.models import Ticket
@@ -103,6 +104,8 @@ def finished_calls(directory: Path, settle_s: float, now: float | None = None,
 
 
 def with_tickets(sessions: sessionmaker[Session], uniqueids: list[str]) -> set[str]:
+    """The calls among ``uniqueids`` that are finished: a ticket, or a job done without one
+    (an abandoned call)."""
     found: set[str] = set()
     if not uniqueids:
         return found
@@ -111,6 +114,8 @@ def with_tickets(sessions: sessionmaker[Session], uniqueids: list[str]) -> set[s
             chunk = uniqueids[start:start + 500]
             found.update(session.scalars(select(Ticket.uniqueid)
                                          .where(Ticket.uniqueid.in_(chunk))))
+            found.update(session.scalars(select(RecordingJobRow.uniqueid).where(
+                RecordingJobRow.uniqueid.in_(chunk), RecordingJobRow.state == JobState.DONE)))
     return found
 
 

@@ -19,6 +19,7 @@ legacy numbers     the site's register (number -> mode), to fill the ticket's le
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,8 @@ class RecordingSettings:
     db_retry_s: float = 30.0  # how long a decoded job retries its commit before re-queueing
     reconnect_max_s: float = 5.0  # longest pause between attempts to reach the queue
     hook: Hook | None = None
+    #: Unix seconds for the SQL queue's leases and retry times (tests inject their own).
+    clock: Callable[[], float] = time.time
 
     def redacted_redis(self) -> str:
         return redact_url(self.redis_url) if self.redis_url else "(none: SQL job queue)"

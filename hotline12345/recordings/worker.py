@@ -8,11 +8,24 @@ event loop: each worker is a plain process looping claim -> transcribe -> commit
   recordings store.
 - ``hotline12345 serve`` (:func:`start_embedded_pool`): spawns one supervisor process,
   which does the same; the serve process itself never holds the model.
+
+Stopping. The pool's stop event, or SIGTERM to a worker, stops it at the next chunk Vosk
+takes (a fraction of a second): the job in hand goes back to the queue at once, with no
+attempt counted. A worker never outlives the process that forked it: on Linux it asks the
+kernel (``prctl(PR_SET_PDEATHSIG, SIGTERM)``) to be sent SIGTERM when that process dies,
+however it dies (SIGKILL included); a worker told so releases its job and exits, and an
+alarm kills it 5 s later if it cannot. (A pipe the worker watches would need a thread in
+every worker and still a signal to interrupt it; the kernel's death signal needs neither.)
+The death signal fires when the *thread* that forked the worker ends: pools are started
+and checked from the main thread. While a job runs, a thread renews its lease every third
+of ``lease_s`` (:class:`~hotline12345.recordings.pipeline.LeaseKeeper`), so a slow decode
+never hands the same job to a second worker while the first is alive.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -20,6 +33,7 @@ import multiprocessing.synchronize
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -77,8 +91,9 @@ def open_queue(settings: RecordingSettings, sessions: sessionmaker[Session]) -> 
     """Redis when a Redis URL is configured, else the SQL queue in the tickets' database."""
     if settings.redis_url:
         return RedisJobQueue.from_url(settings.redis_url, sessions, settings.policy,
-                                      settings.redis_prefix, ack_retry_s=settings.db_retry_s)
-    return SqlJobQueue(sessions, settings.policy)
+                                      settings.redis_prefix, ack_retry_s=settings.db_retry_s,
+                                      clock=settings.clock)
+    return SqlJobQueue(sessions, settings.policy, clock=settings.clock)
 
 
 @contextlib.contextmanager
@@ -98,17 +113,57 @@ def load_settings_model(settings: RecordingSettings) -> LoadedModel:
                       expected_rate=min(settings.limits.accepted_rates))
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+#: How long a worker whose parent died may take to release its job before it is killed.
+ORPHAN_GRACE_S = 5
+
+
+def die_with_parent(parent_pid: int, signum: int = signal.SIGTERM) -> bool:
+    """Ask the kernel to send ``signum`` to this process when its parent dies (Linux
+    ``PR_SET_PDEATHSIG``); if the parent is already gone, send it now. False where the
+    kernel cannot (not Linux): the pool's own checks remain."""
+    armed = False
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        armed = bool(libc.prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0) == 0)
+        if not armed:
+            log_event(log, "recordings.worker.pdeathsig_failed", logging.WARNING,
+                      errno=ctypes.get_errno())
+    if os.getppid() != parent_pid:  # died before we asked
+        os.kill(os.getpid(), signum)
+    return armed
+
+
 def _worker_main(settings: RecordingSettings, model: LoadedModel, consumer: str,
-                 stop: multiprocessing.synchronize.Event) -> None:
-    """A worker process's loop. SIGTERM stops it after the current job."""
+                 stop: multiprocessing.synchronize.Event, parent_pid: int,
+                 released: Any) -> None:
+    """A worker process's loop. The pool's stop event or SIGTERM stop it at the next chunk
+    Vosk takes; its job goes back to the queue. Ctrl-C is the parent's to handle."""
+    told = threading.Event()
+
+    def on_term(_signum: int, _frame: Any) -> None:
+        told.set()
+        if os.getppid() != parent_pid:  # the parent is gone: never outlive it for long
+            signal.alarm(ORPHAN_GRACE_S)
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, on_term)
+    die_with_parent(parent_pid)
+
+    def should_stop() -> bool:
+        return told.is_set() or stop.is_set()
+
+    def count_release(_job: object) -> None:
+        with released.get_lock():
+            released.value += 1
+
     sessions = make_sessions(settings)
     queue = open_queue(settings, sessions)
-    processor = Processor(settings, model, sessions, queue, consumer)
+    processor = Processor(settings, model, sessions, queue, consumer, should_stop=should_stop,
+                          on_release=count_release)
     log_event(log, "recordings.worker.started", consumer=consumer, queue=queue.kind)
     pause = min(0.5, settings.reconnect_max_s)
-    while not stop.is_set():
+    while not should_stop():
         try:
             processor.run_once(block_s=1.0)
             pause = min(0.5, settings.reconnect_max_s)
@@ -139,6 +194,7 @@ class WorkerPool:
         self.size = max(1, size if size is not None else settings.workers)
         self.scan_enabled = scan_enabled
         self.stop_event = _FORK.Event()
+        self.released = _FORK.Value("i", 0)  # jobs the workers gave back when stopped
         self.procs: list[multiprocessing.process.BaseProcess | None] = [None] * self.size
         self.restarts = 0
         self._next_scan = 0.0
@@ -153,7 +209,8 @@ class WorkerPool:
         self._serial += 1
         consumer = f"{self._host}:{os.getpid()}:{slot}:{self._serial}"
         proc = _FORK.Process(target=_worker_main, name=f"hotline12345-worker-{slot}",
-                             args=(self.settings, self.model, consumer, self.stop_event),
+                             args=(self.settings, self.model, consumer, self.stop_event,
+                                   os.getpid(), self.released),
                              daemon=True)
         proc.start()
         self.procs[slot] = proc
@@ -200,9 +257,10 @@ class WorkerPool:
             self.check()
             time.sleep(interval_s)
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Let each worker finish its current job (up to ``timeout``), then kill the rest;
-        a killed worker's job is reclaimed by the next worker to run."""
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the workers: each gives its job back to the queue at the next chunk Vosk
+        takes and exits; one still alive after ``timeout`` is killed (its job is reclaimed
+        when its lease runs out)."""
         self.stop_event.set()
         deadline = time.monotonic() + timeout
         for proc in self.procs:
@@ -210,6 +268,8 @@ class WorkerPool:
                 proc.join(max(0.0, deadline - time.monotonic()))
         for proc in self.procs:
             if proc is not None and proc.is_alive():
+                log_event(log, "recordings.worker.killed", logging.WARNING, pid=proc.pid,
+                          hint=f"did not stop within {timeout:g} s")
                 proc.kill()
                 proc.join(5)
         if self._queue is not None:
@@ -217,24 +277,57 @@ class WorkerPool:
             self._queue = None
         dispose_sessions(self._sessions)  # the scan's engine
         self._sessions = None
-        log_event(log, "recordings.pool.stopped", restarts=self.restarts)
+        log_event(log, "recordings.pool.stopped", restarts=self.restarts,
+                  released=self.released.value)
+
+
+class StopSignals:
+    """SIGTERM and SIGINT (Ctrl-C) set :attr:`received` instead of killing the process, so
+    that a command stops its workers and says what happened; :meth:`exit` then ends the
+    process by the same signal (exit status 128 + n in a shell; a clean stop for systemd)."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.event = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        if self.received is None:
+            self.received = signum
+        self.event.set()
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.received).name if self.received else ""
+
+    def exit(self) -> None:
+        """Die of the signal received (nothing if none was)."""
+        if self.received is None:
+            return
+        sys.stdout.flush()
+        sys.stderr.flush()
+        signal.signal(self.received, signal.SIG_DFL)
+        os.kill(os.getpid(), self.received)
+        raise SystemExit(128 + self.received)  # if the signal is blocked
 
 
 def run_worker(settings: RecordingSettings) -> int:
-    """``hotline12345 worker``: run a pool in the foreground until SIGTERM or Ctrl-C."""
+    """``hotline12345 worker``: run a pool in the foreground until SIGTERM or Ctrl-C; then
+    the workers give their jobs back, the command says so and dies of the signal."""
     model = load_settings_model(settings)
+    signals = StopSignals()
     pool = WorkerPool(settings, model).start()
-    stopping = threading.Event()
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     try:
-        pool.run(stopping.is_set)
+        pool.run(signals.is_set)
     finally:
         pool.stop()
+    print(f"hotline12345 worker: stopped by {signals.name or 'request'}; "
+          f"{pool.released.value} job(s) in progress went back to the queue", file=sys.stderr)
+    signals.exit()
     return 0
 
 
@@ -248,6 +341,7 @@ def _supervisor_main(settings: RecordingSettings, ready: multiprocessing.connect
     from hotline12345.logs import setup_logging
 
     setup_logging(os.environ.get(LOG_LEVEL_ENV, "INFO"))
+    die_with_parent(parent_pid)  # the workers die with this process in turn
     try:
         model = load_settings_model(settings)
     except ModelError as exc:

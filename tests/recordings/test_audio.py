@@ -17,6 +17,7 @@ from hotline12345.recordings.audio import (
     DecodeRate,
     RecordingNotReady,
     g711_decode,
+    has_speech_signal,
     read_recording,
 )
 from tests.recordings.conftest import RATE, Speech, write_wav
@@ -180,9 +181,19 @@ def test_huge(tmp_path: Path) -> None:
                                                      settle_seconds=0.0)).problem
 
 
-def test_header_only_and_unknown_extension(tmp_path: Path) -> None:
+def test_no_audio_reads_as_no_samples_and_unknown_extension(tmp_path: Path) -> None:
+    """A WAV header with no samples, a 0-byte raw file and pure silence are sound files
+    holding no audio (the leg is marked 无语音), not bad recordings."""
+    limits = AudioLimits(settle_seconds=0.0)
     empty_wav = write_wav(tmp_path / "1.1.wav", b"")
-    assert "contains no audio" in _bad(empty_wav).problem
+    (tmp_path / "1.2.sln").write_bytes(b"")
+    quiet = write_wav(tmp_path / "1.3.wav", b"\x10\x00\xf0\xff" * 4000)  # +-16: line noise
+    for path in (empty_wav, tmp_path / "1.2.sln", quiet):
+        audio = read_recording(path, limits, AS_IS)
+        assert not has_speech_signal(audio), path
+    assert read_recording(empty_wav, limits, AS_IS).pcm == b""
+    loud = write_wav(tmp_path / "1.4.wav", b"\x00\x10" * 4000)
+    assert has_speech_signal(read_recording(loud, limits, AS_IS))
     mp3 = tmp_path / "2.2.mp3"
     mp3.write_bytes(b"ID3" + bytes(100))
     assert 'unknown extension ".mp3"' in _bad(mp3).problem

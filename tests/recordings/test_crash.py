@@ -4,6 +4,7 @@ case nothing is lost (every call gets its ticket) and nothing is duplicated."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -51,6 +52,29 @@ def gate_hook(control: Path, stage: str) -> Hook:
     return hook
 
 
+@contextlib.contextmanager
+def worker_log(path: Path) -> Iterator[Path]:
+    """The pipeline's log lines (event and fields), from the forked workers too (they
+    inherit the handler), in ``path``: the test waits on what a worker did."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(message)s %(fields)s"))
+    logger = logging.getLogger("hotline12345.recordings.pipeline")
+    old_level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield path
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        handler.close()
+
+
+def logged(path: Path, event: str, uniqueid: str) -> bool:
+    return any(line.startswith(event + " ") and f"'uniqueid': '{uniqueid}'" in line
+               for line in path.read_text(encoding="utf-8").splitlines())
+
+
 def _gate(control: Path, uniqueid: str) -> Path:
     control.mkdir(parents=True, exist_ok=True)
     gate = control / f"gate-{uniqueid}"
@@ -66,7 +90,7 @@ def _settle(pool: WorkerPool, settings: RecordingSettings, ids: list[str]) -> No
     queue = open_queue(settings, make_sessions(settings))
     try:
         assert wait_for(lambda: _all_done(settings, ids, settings.database_url)
-                        and queue.pending() == 0, timeout=90, tick=pool.check)
+                        and queue.pending() == 0, timeout=180, tick=pool.check)
     finally:
         queue.close()
 
@@ -268,22 +292,25 @@ def test_postgresql_unavailable_mid_job(model: LoadedModel, speech: Speech, pg_d
                              hook=gate_hook(control, "decoded"), db_retry_s=1.0)
     queue = open_queue(settings, make_sessions(settings))
     gate = _gate(control, "70.1")
-    queue.enqueue(RecordingJob("70.1", "ami:Hangup"))
-    pool = WorkerPool(settings, model, size=1, scan_enabled=False).start()
-    try:
-        assert wait_for(lambda: (control / "reached-70.1").exists(), timeout=60,
-                        tick=pool.check)
-        proxy.stop()  # the database goes away before the ticket is committed
-        queue.enqueue(RecordingJob("70.2", "ami:Hangup"))
-        gate.unlink()
-        time.sleep(3.0)  # commits fail, the job goes back to Redis with backoff
-        assert count_tickets(pg_database) == 0
-        assert failed_jobs(replace_url(settings, pg_database)) == []
-        proxy.start()
-        _settle(pool, replace_url(settings, pg_database), ids)
-    finally:
-        pool.stop()
-        proxy.stop()
+    queue.enqueue(RecordingJob("70.1", "ami:UserEvent", meta={"seat": "PJSIP/8001"}))
+    with worker_log(tmp_path / "worker.log") as log:
+        pool = WorkerPool(settings, model, size=1, scan_enabled=False).start()
+        try:
+            assert wait_for(lambda: (control / "reached-70.1").exists(), timeout=180,
+                            tick=pool.check)
+            proxy.stop()  # the database goes away before the ticket is committed
+            queue.enqueue(RecordingJob("70.2", "ami:UserEvent", meta={"seat": "PJSIP/8001"}))
+            gate.unlink()
+            # the commit fails; the worker gives the job back to Redis, with backoff
+            assert wait_for(lambda: logged(log, "recordings.job.deferred", "70.1"),
+                            timeout=180, tick=pool.check)
+            assert count_tickets(pg_database) == 0
+            assert failed_jobs(replace_url(settings, pg_database)) == []
+            proxy.start()
+            _settle(pool, replace_url(settings, pg_database), ids)
+        finally:
+            pool.stop()
+            proxy.stop()
     _no_duplicates(replace_url(settings, pg_database), ids)
 
 
@@ -304,19 +331,24 @@ def test_sqlite_locked_mid_job(model: LoadedModel, speech: Speech, sqlite_url: s
                              db_retry_s=1.0)
     queue = open_queue(settings, make_sessions(settings))
     gate = _gate(control, "80.1")
-    queue.enqueue(RecordingJob("80.1", "ami:Hangup"))
-    pool = WorkerPool(settings, model, size=1, scan_enabled=False).start()
-    try:
-        assert wait_for(lambda: (control / "reached-80.1").exists(), timeout=60,
-                        tick=pool.check)
-        lock = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), timeout=0)
-        lock.execute("BEGIN EXCLUSIVE")
-        gate.unlink()
-        time.sleep(6.5)  # longer than the 5 s busy timeout: the commit fails
-        assert count_tickets(sqlite_url) == 0
-        lock.rollback()
-        lock.close()
-        _settle(pool, settings, ["80.1"])
-    finally:
-        pool.stop()
+    queue.enqueue(RecordingJob("80.1", "ami:UserEvent", meta={"seat": "PJSIP/8001"}))
+    with worker_log(tmp_path / "worker.log") as log:
+        pool = WorkerPool(settings, model, size=1, scan_enabled=False).start()
+        try:
+            assert wait_for(lambda: (control / "reached-80.1").exists(), timeout=180,
+                            tick=pool.check)
+            # waits for the worker's own writes (its lease renewals) to finish, then holds
+            lock = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), timeout=60)
+            lock.execute("BEGIN EXCLUSIVE")
+            gate.unlink()
+            # the commit fails after the 5 s busy timeout, and the retries; the worker
+            # gives up the job until the database can be written again
+            assert wait_for(lambda: logged(log, "recordings.job.deferred", "80.1"),
+                            timeout=180, tick=pool.check)
+            assert count_tickets(sqlite_url) == 0
+            lock.rollback()
+            lock.close()
+            _settle(pool, settings, ["80.1"])
+        finally:
+            pool.stop()
     _no_duplicates(settings, ["80.1"])

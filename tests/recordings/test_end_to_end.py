@@ -38,7 +38,7 @@ CAPTURED_UNIQUEID = "1795849881.4"  # the recorded queue call in ami-queue-call.
 
 
 def _job_from_capture() -> RecordingJob:
-    events = RecordingEvents()
+    events = RecordingEvents("/var/spool/asterisk/monitor")  # where it recorded
     jobs = [job for event in capture_events("ami-queue-call.raw")
             if (job := events.handle(event)) is not None]
     assert [j.uniqueid for j in jobs] == [CAPTURED_UNIQUEID]
@@ -75,7 +75,7 @@ def test_recorded_call_becomes_a_ticket(model: LoadedModel, speech: Speech, db_u
     queue = open_queue(settings, make_sessions(settings))
     assert queue.kind == queue_kind
     assert queue.enqueue(job) is True
-    assert queue.enqueue(job) is False  # Hangup and the UserEvent both report it: one job
+    assert queue.enqueue(job) is False  # reported twice (the scan): one job
 
     pool = WorkerPool(settings, model, size=2, scan_enabled=False).start()
     try:

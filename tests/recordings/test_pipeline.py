@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hotline12345.recordings.api import failed_jobs, retry_failed
+from hotline12345.recordings.api import abandoned_calls, failed_jobs, retry_failed
 from hotline12345.recordings.jobs import RecordingJob
 from hotline12345.recordings.model import LoadedModel
 from hotline12345.recordings.scan import finished_calls, scan
@@ -119,15 +119,17 @@ def test_scan_enqueues_settled_calls_without_ticket_or_job(sqlite_url: str, tmp_
 
 
 def test_a_call_without_recording(model: LoadedModel, sqlite_url: str, tmp_path: Path) -> None:
-    """A Hangup job for a call that was never recorded is dropped quietly; a job that says a
-    recording exists (MixMonitorStop) fails with what was expected where."""
+    """A Hangup job (queued by an older version) for a call that was never recorded is
+    dropped quietly; a call a seat answered whose recording is missing fails with what was
+    expected where; one no seat answered is abandoned (the callback list), not failed."""
     rec = tmp_path / "recordings"
     rec.mkdir()
     settings = base_settings(sqlite_url, rec)
     sessions = make_sessions(settings)
     queue = open_queue(settings, sessions)
     queue.enqueue(RecordingJob("40.1", "ami:Hangup"))
-    queue.enqueue(RecordingJob("40.2", "ami:MixMonitorStop"))
+    queue.enqueue(RecordingJob("40.2", "ami:MixMonitor", meta={"seat": "PJSIP/8001"}))
+    queue.enqueue(RecordingJob("40.3", "ami:MixMonitor"))
     pool = WorkerPool(settings, model, size=1, scan_enabled=False).start()
     try:
         assert wait_for(lambda: queue.pending() == 0, timeout=30, tick=pool.check)
@@ -138,6 +140,7 @@ def test_a_call_without_recording(model: LoadedModel, sqlite_url: str, tmp_path:
     assert "no recording for call 40.2: expected 40.2.wav, 40.2-caller.wav, 40.2-seat.wav" in (
         failed.error)
     assert not queue.known("40.1") and count_tickets(sqlite_url) == 0
+    assert [c["uniqueid"] for c in abandoned_calls(settings)] == ["40.3"]
 
 
 def test_an_interrupted_import_takes_over_its_dead_runs(sqlite_url: str) -> None:

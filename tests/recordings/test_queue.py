@@ -1,9 +1,9 @@
 """The two job queues behave alike: idempotent enqueue, ack after commit, reclaim of a dead
-worker's job, retry with backoff, dead letters that carry the error."""
+worker's job, retry with backoff, dead letters that carry the error. Leases and retry times
+run on a clock the test moves (never the wall clock)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,18 +20,38 @@ from hotline12345.recordings.queue import (
 from hotline12345.tickets.store import TicketDraft, save_ticket
 from tests.recordings.conftest import REDIS_URL, count_tickets, sessions_for
 
-POLICY = RetryPolicy(max_attempts=3, base_s=0.3, max_s=1.0, lease_s=0.6, max_deliveries=3)
+POLICY = RetryPolicy(max_attempts=3, base_s=30.0, max_s=100.0, lease_s=60.0,
+                     max_deliveries=3)
+
+
+class Clock:
+    """Unix seconds that move only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
 
 
 @pytest.fixture(params=["sql", "redis"])
-def queue(request: pytest.FixtureRequest, db_url: str) -> Iterator[JobQueue]:
+def queue(request: pytest.FixtureRequest, db_url: str, clock: Clock) -> Iterator[JobQueue]:
     sessions = sessions_for(db_url)
     q: JobQueue
     if request.param == "redis":
         q = RedisJobQueue.from_url(REDIS_URL, sessions, POLICY,
-                                   prefix=request.getfixturevalue("redis_prefix"))
+                                   prefix=request.getfixturevalue("redis_prefix"),
+                                   poll_s=0.05, clock=clock)
     else:
-        q = SqlJobQueue(sessions, POLICY, poll_s=0.05)
+        q = SqlJobQueue(sessions, POLICY, poll_s=0.05, clock=clock)
     yield q
     q.close()
 
@@ -59,20 +79,21 @@ def test_enqueue_claim_complete(queue: JobQueue, db_url: str) -> None:
     assert not queue.enqueue(job)  # done calls are not queued again
 
 
-def test_a_dead_workers_job_is_reclaimed(queue: JobQueue, db_url: str) -> None:
+def test_a_dead_workers_job_is_reclaimed(queue: JobQueue, db_url: str, clock: Clock) -> None:
+    lease = POLICY.lease_s
     queue.enqueue(RecordingJob("1.1", "scan"))
     first = queue.claim("dead-worker", block_s=0.5)
     assert first is not None
-    time.sleep(POLICY.lease_s / 2)
+    clock.advance(lease / 2)
     queue.heartbeat(first, "dead-worker")  # alive: keeps its lease
-    time.sleep(POLICY.lease_s / 2 + 0.1)
+    clock.advance(lease / 2 + 1)  # past the first lease, within the renewed one
     assert queue.claim("w2", block_s=0.0) is None
-    time.sleep(POLICY.lease_s + 0.2)  # no heartbeat any more: the worker died
+    clock.advance(lease)  # no heartbeat any more: the worker died
     second = queue.claim("w2", block_s=0.5)
     assert second is not None and second.job.uniqueid == "1.1" and second.deliveries == 2
-    time.sleep(POLICY.lease_s * 0.6)
+    clock.advance(lease * 0.6)
     queue.heartbeat(first, "dead-worker")  # back to life: it must not renew w2's lease
-    time.sleep(POLICY.lease_s * 0.4 + 0.15)
+    clock.advance(lease * 0.4 + 1)
     third = queue.claim("w3", block_s=0.0)  # w2 went silent: its lease ran out
     assert third is not None and third.deliveries == 3
     queue.complete(second, _write("1.1"))
@@ -82,27 +103,41 @@ def test_a_dead_workers_job_is_reclaimed(queue: JobQueue, db_url: str) -> None:
     assert count_tickets(db_url) == 1 and queue.pending() == 0
 
 
-def test_a_recording_that_keeps_killing_workers_is_dead_lettered(queue: JobQueue) -> None:
+def test_a_lease_holds_exactly_until_its_end(queue: JobQueue, clock: Clock) -> None:
+    queue.enqueue(RecordingJob("1.1", "scan"))
+    assert queue.claim("w1", block_s=0.5) is not None
+    clock.advance(POLICY.lease_s)  # the last instant of the lease
+    assert queue.claim("w2", block_s=0.0) is None
+    clock.advance(0.001)
+    taken = queue.claim("w2", block_s=0.5)
+    assert taken is not None and taken.deliveries == 2
+
+
+def test_a_recording_that_keeps_killing_workers_is_dead_lettered(queue: JobQueue,
+                                                                 clock: Clock) -> None:
     queue.enqueue(RecordingJob("1.1", "scan"))
     for _ in range(POLICY.max_deliveries):
         assert queue.claim("w", block_s=0.5) is not None
-        time.sleep(POLICY.lease_s + 0.1)
-    assert queue.claim("w", block_s=0.2) is None
+        clock.advance(POLICY.lease_s + 1)
+    assert queue.claim("w", block_s=0.0) is None
     failed = queue.failed()
     assert [f.uniqueid for f in failed] == ["1.1"]
     assert "a worker died 3 times while processing this recording" in failed[0].error
 
 
-def test_retry_with_backoff_then_dead_letter(queue: JobQueue) -> None:
+def test_retry_with_backoff_then_dead_letter(queue: JobQueue, clock: Clock) -> None:
     queue.enqueue(RecordingJob("1.1", "scan", files={"mixed": "1.1.wav"}))
     claimed = queue.claim("w", block_s=0.5)
     assert claimed is not None
     queue.defer(claimed, POLICY.backoff(1), "boom 1", count_attempt=True)
     assert queue.claim("w", block_s=0.0) is None  # not before its time
-    claimed = queue.claim("w", block_s=1.5)
+    clock.advance(POLICY.backoff(1) - 1)
+    assert queue.claim("w", block_s=0.0) is None
+    clock.advance(1)
+    claimed = queue.claim("w", block_s=0.5)
     assert claimed is not None and claimed.attempts == 1
     queue.defer(claimed, 0.0, None, count_attempt=False)  # not ready: no attempt counted
-    claimed = queue.claim("w", block_s=1.0)
+    claimed = queue.claim("w", block_s=0.5)
     assert claimed is not None and claimed.attempts == 1
     queue.dead(claimed, "1.1.wav: stereo; split the channels")
     assert queue.pending() == 0
@@ -112,7 +147,7 @@ def test_retry_with_backoff_then_dead_letter(queue: JobQueue) -> None:
     assert failed.job is not None and failed.job.files == {"mixed": "1.1.wav"}
     assert failed.as_dict()["files"] == {"mixed": "1.1.wav"}
     assert queue.retry_failed("1.1") and not queue.retry_failed("9.9")
-    again = queue.claim("w", block_s=1.0)
+    again = queue.claim("w", block_s=0.5)
     assert again is not None and again.attempts == 0 and queue.failed() == []
 
 
@@ -134,10 +169,11 @@ def test_redis_unreadable_entries_are_dead_lettered(redis_prefix: str, tmp_path:
     import redis
 
     sessions = sessions_for(f"sqlite:///{tmp_path / 'x.db'}")
-    queue = RedisJobQueue.from_url(REDIS_URL, sessions, POLICY, prefix=redis_prefix)
+    queue = RedisJobQueue.from_url(REDIS_URL, sessions, POLICY, prefix=redis_prefix,
+                                   poll_s=0.05)
     queue.enqueue(RecordingJob("1.1", "scan"))  # creates the group
     redis.Redis.from_url(REDIS_URL).xadd(queue.stream, {"job": "{garbage"})
     claimed = queue.claim("w", block_s=0.5)
     assert claimed is not None and claimed.job.uniqueid == "1.1"
-    assert queue.claim("w", block_s=0.2) is None
+    assert queue.claim("w", block_s=0.0) is None
     assert "unreadable job payload" in queue.failed()[0].error
