@@ -12,10 +12,11 @@ DATA_DIR_ENV = "HOTLINE12345_DATA_DIR"
 
 def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     """Resolve the data directory: ``--data-dir``, then ``HOTLINE12345_DATA_DIR``,
-    then the per-user data directory. It is created if missing."""
+    then the per-user data directory. It is created if missing, readable by its owner
+    only (0700, whatever the umask): it holds callers' numbers, recordings and users."""
     chosen = explicit or os.environ.get(DATA_DIR_ENV) or platformdirs.user_data_dir("hotline12345")
     path = Path(chosen).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 
 
@@ -25,6 +26,8 @@ def database_url(root: Path) -> str:
 
 
 def recordings_dir(root: Path) -> Path:
+    """The embedded recordings directory, created 0750 (Asterisk's group may write there
+    when it runs as another user) inside the owner-only data directory."""
     path = root / "recordings"
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True, mode=0o750)
     return path
