@@ -30,6 +30,7 @@ from hotline12345.config.schema import (
     TrunkAuth,
 )
 from hotline12345.legacy_numbers.model import Mode, RegisterRow
+from hotline12345.routing.numbers import AREA_CODE
 from hotline12345.routing.patterns import PatternError, compile_pattern
 
 CONFIG_ENV = "HOTLINE12345_CONFIG"
@@ -297,6 +298,10 @@ class _Checker:
                        f"defined queues: {self._listing(self.queues)}")
         if not centre.trunks:
             self.error("centre.trunks", "at least one trunk is needed to receive calls")
+        for i, code in enumerate(centre.area_codes):
+            if not AREA_CODE.fullmatch(code):
+                self.error(f"centre.area_codes[{i}]", f'"{code}" is not an area code; write it '
+                           'with its leading 0 and in quotes, e.g. "0571" (see docs/numbers.md)')
         owner: dict[str, str] = {}
         for trunk in centre.trunks:
             tpath = f"centre.trunks[{trunk.name}]"

@@ -77,6 +77,10 @@ class Centre:
     trunks: tuple[Trunk, ...]
     timezone: str = "Asia/Shanghai"
     general_queue: str = "q-general"
+    # The centre's area codes, written with their 0 (0571). Dialled numbers lose one before
+    # a short number (057112317 -> 12317); a caller's local number gets the first. Empty:
+    # derived from the trunks' access numbers (057112345 -> 0571); see docs/numbers.md.
+    area_codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,6 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-
 # The emergency numbers. The State Council's plan (国办发〔2020〕53号) merges the
 # government-service hotlines "除110、119、120、122等紧急热线外": these are never register rows.
 # 12345 only links to them (协同联动, the site file's ``linkage:``), and a call that reaches

@@ -4,6 +4,11 @@
 compiled); ``Router.decide(ctx)`` then does no I/O, touches no globals, and explains
 itself in ``Decision.reasons``.
 
+Numbers are normalised first, once (:mod:`hotline12345.routing.numbers`): the dialled
+number and the caller's number in the forms carriers send (``+8612366``, ``057112317``,
+``+8613800138000``) are read as the site writes them; the number as received stays in
+``HOTLINE_DIALLED``, and the reasons say what was read how.
+
 Order of evaluation:
 1. site rules, in file order, first match wins;
 2. the enterprise question, on the numbers it is configured for, if the caller is not
@@ -35,6 +40,7 @@ from hotline12345.config.schema import (
 from hotline12345.config.schema import Question as QuestionSpec
 from hotline12345.legacy_numbers.model import AfterCutover, Mode, Phase, RegisterRow
 from hotline12345.routing.decision import Action, CallContext, Decision, Question
+from hotline12345.routing.numbers import NumberPlan, derive_area_codes
 from hotline12345.routing.patterns import compile_pattern
 
 SOUND_DIR = "hotline12345"
@@ -123,13 +129,23 @@ class Router:
         self.access = frozenset(site.access_numbers())
         self.mode_defaults: dict[Mode, ModeDefaults] = {
             m: f.mode_defaults.get(m.value, ModeDefaults()) for m in Mode}
-        self.blocklist = _any_of(f.blocklist)
         self.enterprise = f.enterprise
-        self.enterprise_numbers = site.enterprise_numbers
         self.enterprise_prefixes = tuple(f.enterprise.prefixes) if f.enterprise else ()
         self.enterprise_ask_on = frozenset(f.enterprise.ask.on) if (
             f.enterprise and f.enterprise.ask) else frozenset()
-        compiled = [self._compile(i, rule) for i, rule in enumerate(f.rules)]
+        # The numbers this site gives a meaning to: a dialled number is read as one of them.
+        known = {*self.access, *self.rows, *self.linkage_numbers(),
+                 *self.enterprise_ask_on,
+                 *(n for rule in f.rules for n in rule.when.dialled)}
+        area_codes = f.centre.area_codes or derive_area_codes(
+            self.access, [n for n in known if len(n) <= 6])
+        self.numbers = NumberPlan.of(area_codes, known)
+        self.blocklist = _any_of(tuple(self._caller_literal(p) for p in f.blocklist))
+        self.enterprise_numbers = frozenset(self._caller_literal(n)
+                                            for n in site.enterprise_numbers)
+        compiled = [self._compile(i, replace(rule, when=replace(rule.when, caller=tuple(
+            self._caller_literal(p) for p in rule.when.caller))))
+                    for i, rule in enumerate(f.rules)]
         self._rules = compiled
         self._needs_local = any(c.days is not None for c in compiled)
         # Rule index. A rule is found through its caller prefixes, else its languages, else
@@ -154,6 +170,17 @@ class Router:
             n: tuple(c.index for c in plain if c.dialled is None or n in c.dialled)
             for n in numbers}
         self._row_text = {r.number: self._describe_row(r) for r in site.register}
+
+    def linkage_numbers(self) -> tuple[str, ...]:
+        return tuple(t.number for t in self.linkage.values())
+
+    def _caller_literal(self, pattern: str) -> str:
+        """A caller number the site file writes (not a pattern) in the form routing reads
+        callers' numbers in, so that +8613800138000 in a list matches 13800138000."""
+        if pattern.startswith("_"):
+            return pattern
+        normalised = self.numbers.caller(pattern)
+        return normalised.number if normalised is not None else pattern
 
     @staticmethod
     def _describe_row(row: RegisterRow) -> dict[Phase, str]:
@@ -202,10 +229,32 @@ class Router:
     # -- the decision ---------------------------------------------------------------
 
     def decide(self, ctx: CallContext) -> Decision:
+        """The decision for a call, its numbers as received (normalised here, once)."""
+        received = ctx.dialled
+        dialled = self.numbers.dialled(received)
+        caller = self.numbers.caller(ctx.caller)
+        base: list[str] = []
+        if dialled.why:
+            base.append(dialled.why)
+        if caller is not None and caller.why:
+            base.append(caller.why)
+        if dialled.number != received or (caller is not None and caller.number != ctx.caller):
+            ctx = replace(ctx, dialled=dialled.number,
+                          caller=caller.number if caller is not None else None)
+        decision = self._decide(ctx, base)
+        if dialled.number != received and decision.variables:
+            variables = dict(decision.variables)
+            variables["HOTLINE_DIALLED"] = received
+            decision = replace(decision, variables=MappingProxyType(variables))
+        if caller is not None:
+            decision = replace(decision, caller=caller.number)
+        return decision
+
+    def _decide(self, ctx: CallContext, base: list[str]) -> Decision:
+        start = tuple(base)
         enterprise, why_enterprise = self._recognise_enterprise(ctx)
         blocked = bool(self.blocklist and ctx.caller and self.blocklist.fullmatch(ctx.caller))
         local = ctx.at.astimezone(self.tz) if self._needs_local else None
-        base: list[str] = []
         if why_enterprise:
             base.append(why_enterprise)
         if blocked:
@@ -223,7 +272,7 @@ class Router:
             if ctx.answer is not None:
                 # The answer was given without naming its question; this is the question
                 # the call is asked, so decide again with the answer read as its answer.
-                return self.decide(replace(ctx, answer_to="enterprise"))
+                return self._decide(replace(ctx, answer_to="enterprise"), list(start))
             ask = self.enterprise.ask
             base.append(f"{ctx.dialled} asks the enterprise question (press {ask.digit})")
             return Decision(Action.ASK, prompts=(), reasons=tuple(base),
@@ -338,7 +387,8 @@ class Router:
     def _vars(self, ctx: CallContext, action: Action, target: str, rule: str,
               row: RegisterRow | None = None, phase: Phase | None = None) -> dict[str, str]:
         out = {"HOTLINE_ACTION": action.value, "HOTLINE_TARGET": target,
-               "HOTLINE_DIALLED": ctx.dialled, "HOTLINE_RULE": rule}
+               "HOTLINE_DIALLED": ctx.dialled, "HOTLINE_ROUTED_AS": ctx.dialled,
+               "HOTLINE_RULE": rule}
         if row is not None and phase is not None:
             out["HOTLINE_LEGACY"] = row.number
             out["HOTLINE_MODE"] = row.mode.code
