@@ -29,7 +29,7 @@ from hotline12345.config.schema import (
     SiteFile,
     TrunkAuth,
 )
-from hotline12345.legacy_numbers.model import Mode, RegisterRow
+from hotline12345.legacy_numbers.model import EMERGENCY_NUMBERS, Mode, RegisterRow
 from hotline12345.routing.numbers import AREA_CODE
 from hotline12345.routing.patterns import PatternError, compile_pattern
 
@@ -208,6 +208,14 @@ class _Checker:
         if not _NUMBER.fullmatch(spec.number):
             self.error(f"{path}.number", f'"{spec.number}" is not a phone number; use digits '
                        "only, e.g. \"12317\"", positions)
+            return
+        if spec.number in EMERGENCY_NUMBERS:
+            self.error(f"{path}.number", f"{spec.number} is an emergency number and cannot be "
+                       "a register row: the merge covers the government-service hotlines "
+                       "\"除110、119、120、122等紧急热线外\" (国办发〔2020〕53号). Remove this row "
+                       f'and list {spec.number} under linkage: (e.g. {{name: police-110, number: '
+                       f'"{spec.number}", dial: ...}}); a call to it then goes straight to its '
+                       "linkage target", positions)
             return
         row = rows.setdefault(spec.number, {})
         for f in dataclasses.fields(spec):
@@ -393,6 +401,39 @@ class _Checker:
                 self.error(f"linkage[{target.name}].number", f'number "{target.number}" is '
                            f'already linkage target "{numbers[target.number]}"')
             numbers[target.number] = target.name
+        self._check_transfers_in()
+
+    def _check_transfers_in(self) -> None:
+        """A linkage partner's transfer-in DIDs and caller prefixes (110 -> 12345)."""
+        access = {n for trunk in self.site.centre.trunks for n in trunk.access_numbers}
+        owner: dict[str, str] = {}
+        for target in self.site.linkage:
+            spec = target.transfers_in
+            if spec is None:
+                continue
+            tpath = f"linkage[{target.name}].transfers_in"
+            if not spec.dids and not spec.caller_prefixes:
+                self.error(tpath, "give dids (the numbers the partner dials to transfer to "
+                           "12345) or caller_prefixes, or remove transfers_in")
+            for i, did in enumerate(spec.dids):
+                if not _NUMBER.fullmatch(did):
+                    self.error(f"{tpath}.dids[{i}]", f'"{did}" is not a phone number; use '
+                               'digits, e.g. "12345110"')
+                elif did in access or did in EMERGENCY_NUMBERS:
+                    self.error(f"{tpath}.dids[{i}]", f"{did} is a number every caller dials; "
+                               "every call to it would be marked as transferred by "
+                               f"{target.label}. Give the DID reserved for its transfers")
+                elif did in owner:
+                    self.error(f"{tpath}.dids[{i}]", f"{did} already marks transfers from "
+                               f'linkage target "{owner[did]}"')
+                owner.setdefault(did, target.name)
+            for i, prefix in enumerate(spec.caller_prefixes):
+                if not re.fullmatch(r"[0-9]{3,20}", prefix):
+                    self.error(f"{tpath}.caller_prefixes[{i}]", f'"{prefix}" must be at least 3 '
+                               'digits of a caller number in national form, e.g. "0571110"')
+            if spec.queue and spec.queue not in self.queues:
+                self.error(f"{tpath}.queue", f'queue "{spec.queue}" is not defined; defined '
+                           f"queues: {self._listing(self.queues)}")
 
     def _check_enterprise(self) -> None:
         ent = self.site.enterprise

@@ -17,7 +17,7 @@ from hotline12345.logs import log_event, setup_logging
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DIALLED = "12345,12317,12366,110,12315,12320"
+DEFAULT_DIALLED = "12345,12317,12366,95598,12315,12320"
 
 
 #: Young-generation threshold of the cyclic GC while serving: above the ~10,000 container

@@ -10,6 +10,9 @@ number and the caller's number in the forms carriers send (``+8612366``, ``05711
 ``HOTLINE_DIALLED``, and the reasons say what was read how.
 
 Order of evaluation:
+0. an emergency number (110, 119, 120, 122) goes straight to its linkage target, and a call
+   that a linkage partner transferred to 12345 (its ``transfers_in``) takes the linkage
+   priority in its queue, before any rule;
 1. site rules, in file order, first match wins;
 2. the enterprise question, on the numbers it is configured for, if the caller is not
    yet recognised and has not answered;
@@ -38,7 +41,13 @@ from hotline12345.config.schema import (
     SubCentre,
 )
 from hotline12345.config.schema import Question as QuestionSpec
-from hotline12345.legacy_numbers.model import AfterCutover, Mode, Phase, RegisterRow
+from hotline12345.legacy_numbers.model import (
+    EMERGENCY_NUMBERS,
+    AfterCutover,
+    Mode,
+    Phase,
+    RegisterRow,
+)
 from hotline12345.routing.decision import Action, CallContext, Decision, Question
 from hotline12345.routing.numbers import NumberPlan, derive_area_codes
 from hotline12345.routing.patterns import compile_pattern
@@ -133,8 +142,19 @@ class Router:
         self.enterprise_prefixes = tuple(f.enterprise.prefixes) if f.enterprise else ()
         self.enterprise_ask_on = frozenset(f.enterprise.ask.on) if (
             f.enterprise and f.enterprise.ask) else frozenset()
+        # Calls a linkage partner transfers to 12345 (110 -> 12345), by DID or caller prefix.
+        self.transfer_dids: dict[str, LinkageTarget] = {}
+        prefixes: list[tuple[str, LinkageTarget]] = []
+        for target in f.linkage:
+            if target.transfers_in is not None:
+                for did in target.transfers_in.dids:
+                    self.transfer_dids[did] = target
+                prefixes.extend((p, target) for p in target.transfers_in.caller_prefixes)
+        self.transfer_prefixes = tuple(sorted(prefixes, key=lambda p: -len(p[0])))
+        self.emergency: dict[str, LinkageTarget] = {
+            t.number: t for t in f.linkage if t.number in EMERGENCY_NUMBERS}
         # The numbers this site gives a meaning to: a dialled number is read as one of them.
-        known = {*self.access, *self.rows, *self.linkage_numbers(),
+        known = {*self.access, *self.rows, *self.linkage_numbers(), *self.transfer_dids,
                  *self.enterprise_ask_on,
                  *(n for rule in f.rules for n in rule.when.dialled)}
         area_codes = f.centre.area_codes or derive_area_codes(
@@ -252,6 +272,12 @@ class Router:
 
     def _decide(self, ctx: CallContext, base: list[str]) -> Decision:
         start = tuple(base)
+        emergency = self.emergency.get(ctx.dialled)
+        if emergency is not None:
+            return self._emergency(emergency, ctx, base)
+        linked_from = self._transferred_by(ctx)
+        if linked_from is not None:
+            return self._transferred_in(linked_from, ctx, base)
         enterprise, why_enterprise = self._recognise_enterprise(ctx)
         blocked = bool(self.blocklist and ctx.caller and self.blocklist.fullmatch(ctx.caller))
         local = ctx.at.astimezone(self.tz) if self._needs_local else None
@@ -289,6 +315,49 @@ class Router:
         base.append(f"{ctx.dialled} is neither an access number nor in the register; "
                     "sent to the general queue so the caller still reaches a human")
         return self._queue(self.general, 0, ctx, base)
+
+    def _transferred_by(self, ctx: CallContext) -> tuple[LinkageTarget, str] | None:
+        """The linkage partner that transferred this call to 12345, and how it is known."""
+        target = self.transfer_dids.get(ctx.dialled)
+        if target is not None:
+            return target, f"DID {ctx.dialled}"
+        caller = ctx.caller
+        if caller and self.transfer_prefixes:
+            for prefix, target in self.transfer_prefixes:
+                if caller.startswith(prefix):
+                    return target, f"caller number starting {prefix}"
+        return None
+
+    def _transferred_in(self, found: tuple[LinkageTarget, str], ctx: CallContext,
+                        reasons: list[str]) -> Decision:
+        target, how = found
+        priority = self.mode_defaults[Mode.LINKAGE].priority
+        assert target.transfers_in is not None
+        queue = target.transfers_in.queue or self.general
+        reasons.append(f"transferred to 12345 by {target.label} {target.number} ({how}): "
+                       f"linkage (协同联动) priority {priority} from mode_defaults, before any "
+                       "rule (国办发〔2022〕12号)")
+        decision = self._queue(queue, priority, ctx, reasons)
+        variables = dict(decision.variables)
+        variables["HOTLINE_LINKED_FROM"] = target.number
+        return replace(decision, variables=MappingProxyType(variables))
+
+    def _emergency(self, target: LinkageTarget, ctx: CallContext,
+                   reasons: list[str]) -> Decision:
+        """110, 119, 120, 122 are no 12345 numbers (国办发〔2020〕53号): straight to the linkage
+        target, blind, no prompt. The trunk context does this without the controller; this
+        answers the dry run and any dialplan that still asks."""
+        reasons.append(f"{ctx.dialled} is an emergency number, excluded from the merge "
+                       f"(国办发〔2020〕53号): straight to linkage target {target.name}, no "
+                       "prompt, no queue")
+        reasons.append(f"linkage (协同联动) to {target.label} {target.number}: blind transfer "
+                       f"via {target.dial}")
+        variables = self._vars(ctx, Action.LINKAGE, target.name, "")
+        variables.update({"HOTLINE_DIAL": target.dial, "HOTLINE_TRANSFER": "blind",
+                          "HOTLINE_LINKAGE_NUMBER": target.number,
+                          "HOTLINE_FALLBACK_QUEUE": self.general})
+        return Decision(Action.LINKAGE, target.name, self.mode_defaults[Mode.LINKAGE].priority,
+                        (), MappingProxyType(variables), tuple(reasons))
 
     def _recognise_enterprise(self, ctx: CallContext) -> tuple[bool, str]:
         if ctx.enterprise:

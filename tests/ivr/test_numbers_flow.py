@@ -58,3 +58,27 @@ async def test_e164_dialled_and_caller_route_as_the_bare_number(
               if x.getMessage() == "ivr.inbound"]
     assert json.loads(line)["caller"] == "138****8000"
     assert "13800138000" not in line
+
+
+async def test_a_call_110_transferred_is_marked_over_fastagi(
+        serve: ServerFactory, registry: FlowRegistry, store: SqlCallStore,
+        recorder: CallRecorder) -> None:
+    """12345 <-> 110 both ways: the DID the default site names for 110's transfers."""
+    server = await serve(registry)
+    env = capture_like_env(uniqueid="1795849847.6", dialled="12345110", caller="057187654321",
+                           args=("12345110", "telecom"))
+    r = await run_session("127.0.0.1", server.port, CallScript(env), timeout_s=10)
+    assert r.status == "SUCCESS"
+    assert not any(c.startswith("GET DATA") for c in r.commands)
+    v = r.variables
+    assert (v["HOTLINE_QUEUE"], v["QUEUE_PRIO"], v["HOTLINE_LINKED_FROM"]) == (
+        "q-general", "5", "110")
+    assert recorder.flush(5)
+    row = store.get("1795849847.6")
+    assert row is not None and row.linked_from == "110" and row.priority == 5
+    plain = await run_session("127.0.0.1", server.port, CallScript(capture_like_env(
+        uniqueid="1795849847.7", dialled="12366", caller="057187654321")), timeout_s=10)
+    assert plain.status == "SUCCESS" and "HOTLINE_LINKED_FROM" not in plain.variables
+    assert recorder.flush(5)
+    other = store.get("1795849847.7")
+    assert other is not None and other.linked_from is None

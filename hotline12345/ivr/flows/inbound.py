@@ -37,6 +37,7 @@ from hotline12345.routing import Action, CallContext, Question, QueueLoad, Route
 log = logging.getLogger(__name__)
 
 REC_VARIABLE = "HOTLINE_REC"
+LINKED_FROM_VARIABLE = "HOTLINE_LINKED_FROM"  # set by the router on a call 110 transferred
 
 _NO_LOAD: Mapping[str, QueueLoad] = MappingProxyType({})
 
@@ -109,7 +110,8 @@ class InboundFlow:
                 uniqueid=uniqueid, caller=caller, caller_name=env.calleridname,
                 dialled=dialled, action=action, target=decision.target or None,
                 priority=decision.priority, reasons=decision.reasons, answer=answer,
-                outcome=outcome, started_at=started, routed_at=routed_at))
+                outcome=outcome, started_at=started, routed_at=routed_at,
+                linked_from=decision.variables.get(LINKED_FROM_VARIABLE)))
             if log.isEnabledFor(logging.INFO):  # log_event's fields, built directly: per call
                 log.info("ivr.inbound", extra={"fields": {
                     "uniqueid": uniqueid,
