@@ -1,18 +1,24 @@
 """Structured logging: one JSON object per line, with callers' numbers masked.
 
 Use ``log_event(logger, "event.name", field=value, ...)``; fields named in
-``PHONE_FIELDS`` are masked with :func:`mask_number` before they are written.
+``PHONE_FIELDS`` are masked with :func:`mask_number` before they are written, and the free
+text of ``TEXT_FIELDS`` (``error``, ``line``) with :func:`mask_text`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from typing import Any
 
 PHONE_FIELDS = frozenset({"caller", "callerid", "caller_number", "number_from", "callee", "phone"})
+#: Fields of free text (error messages, protocol lines) that may quote a caller's number:
+#: :func:`mask_text` masks every number in them.
+TEXT_FIELDS = frozenset({"error", "line"})
+_NUMBER_IN_TEXT = re.compile(r"\+?[0-9]{7,}")
 
 
 def mask_number(number: str | None) -> str:
@@ -26,6 +32,13 @@ def mask_number(number: str | None) -> str:
     if len(number) < 7:
         return number
     return f"{number[:3]}****{number[-4:]}"
+
+
+def mask_text(text: str) -> str:
+    """Free text (an error message, a protocol line) with every number of 7 digits or more
+    masked as :func:`mask_number` masks one: ``?caller=13912345678`` ->
+    ``?caller=139****5678``. Shorter numbers (12345, 110, line numbers) stay."""
+    return _NUMBER_IN_TEXT.sub(lambda m: mask_number(m.group()), text)
 
 
 def mask_name(name: str | None) -> str:
@@ -97,7 +110,8 @@ def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **f
     if not logger.isEnabledFor(level):
         return
     clean = {
-        k: (mask_number(str(v)) if k in PHONE_FIELDS and v is not None else v)
+        k: (mask_number(str(v)) if k in PHONE_FIELDS and v is not None
+            else mask_text(v) if k in TEXT_FIELDS and isinstance(v, str) else v)
         for k, v in fields.items()
     }
     logger.log(level, event, extra={"fields": clean})
