@@ -1,7 +1,8 @@
 """Structured logging: one JSON object per line, with callers' numbers masked.
 
 Use ``log_event(logger, "event.name", field=value, ...)``; fields named in
-``PHONE_FIELDS`` are masked with :func:`mask_number` before they are written.
+``PHONE_FIELDS`` are masked with :func:`mask_number` before they are written, and the free
+text of ``TEXT_FIELDS`` (``error``, ``line``) with :func:`mask_text`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ import time
 from typing import Any
 
 PHONE_FIELDS = frozenset({"caller", "callerid", "caller_number", "number_from", "callee", "phone"})
+#: Fields of free text (error messages, protocol lines) that may quote a caller's number:
+#: :func:`mask_text` masks every number in them.
+TEXT_FIELDS = frozenset({"error", "line"})
+# A run of 7 or more digits (with its +), not part of a dotted number such as an Asterisk
+# uniqueid (1795849881.4), which is no phone number.
+_NUMBER_IN_TEXT = re.compile(r"(?<!\d)(?<!\d\.)\+?\d{7,}(?!\d|\.\d)")
 
 
 def mask_number(number: str | None) -> str:
@@ -29,15 +36,12 @@ def mask_number(number: str | None) -> str:
     return f"{number[:3]}****{number[-4:]}"
 
 
-# A run of 7 or more digits inside text; not part of a dotted number such as an Asterisk
-# uniqueid (1795849881.4), which is no phone number.
-_NUMBER_IN_TEXT = re.compile(r"(?<!\d)(?<!\d\.)\d{7,}(?!\d|\.\d)")
-
-
-def mask_numbers_in_text(text: str) -> str:
-    """Mask every phone number inside free text with :func:`mask_number`: a seat interface
-    (``PJSIP/13912345678`` -> ``PJSIP/139****5678``), a pause reason (``回拨13912345678``),
-    an error message. Short numbers (12345, 8001) stay readable."""
+def mask_text(text: str) -> str:
+    """Free text with every phone number in it masked as :func:`mask_number` masks one:
+    an error message or protocol line (``?caller=13912345678`` -> ``?caller=139****5678``),
+    a seat interface (``PJSIP/13912345678``), a pause reason (``回拨13912345678``). Shorter
+    numbers (12345, 110, 8001, line numbers) and Asterisk uniqueids (``1795849881.4``)
+    stay readable."""
     return _NUMBER_IN_TEXT.sub(lambda m: mask_number(m.group()), text)
 
 
@@ -110,7 +114,8 @@ def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **f
     if not logger.isEnabledFor(level):
         return
     clean = {
-        k: (mask_number(str(v)) if k in PHONE_FIELDS and v is not None else v)
+        k: (mask_number(str(v)) if k in PHONE_FIELDS and v is not None
+            else mask_text(v) if k in TEXT_FIELDS and isinstance(v, str) else v)
         for k, v in fields.items()
     }
     logger.log(level, event, extra={"fields": clean})

@@ -152,4 +152,5 @@ def test_register_list_json_phases() -> None:
     assert len(rows) == 29
     assert rows["12317"]["phase"] == "已停用"
     assert rows["12315"]["phase"] == "过渡期"
-    assert rows["110"]["phase"] == "保留运行"
+    assert rows["95598"]["phase"] == "保留运行"
+    assert not {"110", "119", "120", "122"} & rows.keys()

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from hotline12345.logs import log_event, mask_numbers_in_text
+from hotline12345.logs import log_event, mask_text
 
 from .audit import AuditLog
 from .client import AmiActionError, AmiError, AmiNotConnected
@@ -119,7 +119,7 @@ class SeatActions:
         iface = _text(body, "interface", required=True, max_len=128, example="PJSIP/8001")
         seats = self.runtime.state.seats
         if iface not in seats:
-            shown_as = [s for s in seats if s != iface and mask_numbers_in_text(s) == iface]
+            shown_as = [s for s in seats if s != iface and mask_text(s) == iface]
             if len(shown_as) == 1:
                 return shown_as[0]
             if shown_as:
@@ -275,9 +275,9 @@ class SeatActions:
                                         interface=iface, detail=detail, result=result,
                                         message=message)
         log_event(_log, "agents.action", user=user.name, action=what, queue=queue,
-                  interface=mask_numbers_in_text(iface), result=result,
-                  message=mask_numbers_in_text(message))
-        return ActionOutcome(result, mask_numbers_in_text(message), masked_entry(entry))
+                  interface=mask_text(iface), result=result,
+                  message=mask_text(message))
+        return ActionOutcome(result, mask_text(message), masked_entry(entry))
 
 
 def masked_entry(entry: dict[str, Any]) -> dict[str, Any]:
@@ -286,16 +286,16 @@ def masked_entry(entry: dict[str, Any]) -> dict[str, Any]:
     out = dict(entry)
     for key in ("interface", "message"):
         if isinstance(out.get(key), str):
-            out[key] = mask_numbers_in_text(out[key])
+            out[key] = mask_text(out[key])
     detail = out.get("detail")
     if isinstance(detail, dict):
-        out["detail"] = {k: mask_numbers_in_text(v) if isinstance(v, str) else v
+        out["detail"] = {k: mask_text(v) if isinstance(v, str) else v
                          for k, v in detail.items()}
     return out
 
 
 def _some(names: Mapping[str, Any]) -> str:
-    listed = sorted(mask_numbers_in_text(n) for n in names)
+    listed = sorted(mask_text(n) for n in names)
     if not listed:
         return "(none yet)"
     more = f" and {len(listed) - 10} more" if len(listed) > 10 else ""

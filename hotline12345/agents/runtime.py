@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from hotline12345.logs import log_event, mask_numbers_in_text
+from hotline12345.logs import log_event, mask_text
 
 from .client import AmiConfig, AmiMonitor, MonitorStatus
 from .codec import AmiMessage
@@ -159,7 +159,7 @@ class AgentsRuntime(ChangeSignal):
             changed = self.state.apply(msg, self.clock())
         except Exception as exc:  # one odd event must not stop the monitor
             log_event(_log, "agents.state.apply_failed", logging.ERROR, ami_event=msg.name,
-                      error=mask_numbers_in_text(f"{type(exc).__name__}: {exc}"))
+                      error=mask_text(f"{type(exc).__name__}: {exc}"))
             changed = False
         if changed:
             self.notify()

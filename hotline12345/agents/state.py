@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-from hotline12345.logs import mask_name, mask_number, mask_numbers_in_text
+from hotline12345.logs import mask_name, mask_number, mask_text
 
 from .codec import AmiMessage
 from .figures import (
@@ -742,7 +742,7 @@ class QueueState:
                 "longest_wait_s": longest,
                 "figures": figures,
                 "members": sorted(
-                    mask_numbers_in_text(s.interface) for s in self.seats.values()
+                    mask_text(s.interface) for s in self.seats.values()
                     if q.name in s.memberships
                 ),
             })
@@ -750,16 +750,16 @@ class QueueState:
         for s in sorted(self.seats.values(), key=lambda s: (s.name, s.interface)):
             state, since = s.current(now)
             seats.append({
-                "interface": mask_numbers_in_text(s.interface),
-                "name": mask_numbers_in_text(s.name),
+                "interface": mask_text(s.interface),
+                "name": mask_text(s.name),
                 "state": state.value,
                 "state_label": SEAT_STATE_LABELS[state.value],
                 "since": since,
                 "time_in_state_s": round(max(0.0, now - since), 3),
-                "paused_reason": mask_numbers_in_text(s.paused_reason()),
+                "paused_reason": mask_text(s.paused_reason()),
                 "queues": [
                     {"queue": m.queue, "penalty": m.penalty, "paused": m.paused,
-                     "paused_reason": mask_numbers_in_text(m.paused_reason),
+                     "paused_reason": mask_text(m.paused_reason),
                      "calls_taken": m.calls_taken}
                     for m in sorted(s.memberships.values(), key=lambda m: m.queue)
                 ],

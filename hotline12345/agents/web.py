@@ -65,7 +65,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from hotline12345.logs import log_event, mask_numbers_in_text
+from hotline12345.logs import log_event, mask_text
 
 from .actions import ActionOutcome, RequestError, SeatActions, masked_entry
 from .audit import AuditLog
@@ -450,9 +450,9 @@ async def _security(request: web.Request,
         if bad_body is not None:
             log_event(_log, "agents.http.bad_body", logging.WARNING, method=request.method,
                       path=request.path, remote=request.remote, status=bad_body.status,
-                      error=mask_numbers_in_text(bad_body.message))
+                      error=mask_text(bad_body.message))
             return json_error(bad_body.status, bad_body.field,
-                              mask_numbers_in_text(bad_body.message))
+                              mask_text(bad_body.message))
     try:
         response = await handler(request)
     except web.HTTPException as exc:
@@ -813,7 +813,7 @@ async def recordings_failed(request: web.Request) -> web.Response:
     items = []
     for job in jobs:
         item = job.as_dict()
-        item["error"] = mask_numbers_in_text(item["error"])
+        item["error"] = mask_text(item["error"])
         items.append(item)
     return web.json_response({"failed": items, "count": len(items)}, dumps=_dumps)
 
@@ -852,7 +852,7 @@ def _seat_action(
             body = _json_body(request)
             outcome = await method(ctx.actions, user, body)
         except RequestError as exc:  # it may quote seat interfaces
-            return json_error(exc.status, exc.field, mask_numbers_in_text(exc.message))
+            return json_error(exc.status, exc.field, mask_text(exc.message))
         return web.json_response(outcome.to_dict(), status=outcome.http_status, dumps=_dumps)
 
     return handler
@@ -883,13 +883,13 @@ class _ServerLog(logging.LoggerAdapter):  # type: ignore[type-arg]
             # A broken body (compression, chunking) that aiohttp meets again when it
             # reads the rest after the answer: the middleware answered and logged a POST's.
             log_event(_log, "agents.http.unread_body", logging.DEBUG,
-                      error=mask_numbers_in_text(_one_line(str(exc))))
+                      error=mask_text(_one_line(str(exc))))
             return
         if isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500:
             reason = _QUOTED_TAIL.sub("", str(exc.message)).strip(" :.")[:120]
             log_event(_log, "agents.http.bad_request", min(level, logging.WARNING),
                       remote=args[0] if args else None, status=exc.code,
-                      error=f"{type(exc).__name__}: {mask_numbers_in_text(reason)}")
+                      error=f"{type(exc).__name__}: {mask_text(reason)}")
             return
         super().log(level, msg, *args, **kwargs)
 

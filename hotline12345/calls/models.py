@@ -33,3 +33,5 @@ class CallRecord(Base):
     routed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     survey_score: Mapped[int | None] = mapped_column(Integer)
     survey_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The linkage partner's number (110) when it transferred the call to 12345 (migration 0004)
+    linked_from: Mapped[str | None] = mapped_column(String(16))

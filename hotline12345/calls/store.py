@@ -56,6 +56,7 @@ class RoutedCall:
     outcome: str
     started_at: datetime
     routed_at: datetime | None
+    linked_from: str | None = None  # the linkage partner (110) that transferred the call
 
     def __post_init__(self) -> None:
         _check_uniqueid(self.uniqueid)
@@ -104,6 +105,7 @@ class CallView:
     routed_at: datetime | None
     survey_score: int | None
     survey_at: datetime | None
+    linked_from: str | None = None
 
     @classmethod
     def of(cls, row: CallRecord) -> CallView:
@@ -112,7 +114,8 @@ class CallView:
             dialled=row.dialled, action=row.action, target=row.target, priority=row.priority,
             reasons=tuple(row.reasons.split("\n")) if row.reasons else (),
             answer=row.answer, outcome=row.outcome, started_at=row.started_at,
-            routed_at=row.routed_at, survey_score=row.survey_score, survey_at=row.survey_at)
+            routed_at=row.routed_at, survey_score=row.survey_score, survey_at=row.survey_at,
+            linked_from=row.linked_from)
 
 
 class CallStore(Protocol):
@@ -127,11 +130,12 @@ class CallStore(Protocol):
 
 
 _ROUTED_COLUMNS: Final = ("caller", "caller_name", "dialled", "action", "target", "priority",
-                           "reasons", "answer", "outcome", "started_at", "routed_at")
+                           "reasons", "answer", "outcome", "started_at", "routed_at",
+                           "linked_from")
 _SURVEY_COLUMNS: Final = ("survey_score", "survey_at")
 # Rows per SQLite statement: a batch of n rows takes full statements of 64, then the binary
 # digits of the rest (300 = 4 x 64 + 32 + 8 + 4), so there are only 7 statement texts per
-# kind; 64 rows x 12 parameters stays under the 999 bound parameters of SQLite before 3.32.
+# kind; 64 rows x 13 parameters stays under the 999 bound parameters of SQLite before 3.32.
 _SQLITE_ROWS: Final = (64, 32, 16, 8, 4, 2, 1)
 
 
@@ -152,7 +156,7 @@ def _routed_params(item: RoutedCall) -> dict[str, Any]:
             "dialled": item.dialled, "action": item.action, "target": item.target,
             "priority": item.priority, "reasons": "\n".join(item.reasons) or None,
             "answer": item.answer, "outcome": item.outcome, "started_at": item.started_at,
-            "routed_at": item.routed_at}
+            "routed_at": item.routed_at, "linked_from": item.linked_from}
 
 
 def _apply(row: CallRecord, item: StoreItem) -> None:
@@ -168,6 +172,7 @@ def _apply(row: CallRecord, item: StoreItem) -> None:
         row.outcome = item.outcome
         row.started_at = item.started_at
         row.routed_at = item.routed_at
+        row.linked_from = item.linked_from
     else:
         row.survey_score = item.score
         row.survey_at = item.at
@@ -294,7 +299,8 @@ class SqlCallStore:
         dt = _sqlite_datetime
         routed = [(i.uniqueid, i.caller, i.caller_name, i.dialled, i.action, i.target,
                    i.priority, "\n".join(i.reasons) or None, i.answer, i.outcome,
-                   dt(i.started_at), None if i.routed_at is None else dt(i.routed_at))
+                   dt(i.started_at), None if i.routed_at is None else dt(i.routed_at),
+                   i.linked_from)
                   for i in items if type(i) is RoutedCall]
         surveys = [(i.uniqueid, i.score, dt(i.at)) for i in items if type(i) is SurveyResult]
         with self.engine.begin() as conn:

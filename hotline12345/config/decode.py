@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 import types
 import typing
 from datetime import date, datetime, time
@@ -87,6 +88,12 @@ def _describe(value: Any) -> str:
         return "a list"
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
+    if isinstance(value, float):
+        return f"the number {value:g}"
+    if isinstance(value, int):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the text {str(value)!r}"
     return f"{type(value).__name__} {value!r}"
 
 
@@ -95,9 +102,13 @@ class Decoder:
         self.positions = positions
         self.issues: list[ConfigIssue] = []
         self.tz = ZoneInfo(timezone)
+        # Paths of the fields and list or mapping items already reported as invalid: later
+        # checks skip what follows from them ("queues[tax]" left out is still defined).
+        self.invalid: set[str] = set()
 
     def error(self, path: str, message: str) -> None:
         self.issues.append(self.positions.issue(path, message))
+        self.invalid.add(path)
 
     def decode(self, cls: type[Any], node: Any, path: str) -> Any:
         """Decode ``node`` into ``cls``; returns None after recording errors."""
@@ -131,10 +142,12 @@ class Decoder:
             if vpos:
                 self.positions.set(fpath, *_key_pos(node, name) or vpos)
             value = self.decode_value(hints[name], node[name], fpath, vpos)
-            if value is _INVALID:
-                ok = False
-            else:
+            if value is not _INVALID:
                 values[name] = value
+            elif field.default is _MISSING and field.default_factory is _MISSING:
+                ok = False
+            # else: reported; the default stands in, so that the rest of the file is still
+            # checked (cross-references included) and every error is listed in one run
         if not ok:
             return None
         try:
@@ -153,9 +166,11 @@ class Decoder:
             return self.decode_value(inner[0], value, path, pos)
         if origin is tuple:
             if not isinstance(value, list):
-                if isinstance(value, str | int) and args[0] is str:
-                    return (self.decode_value(str, value, path, pos),)
-                self.error(path, f"expected a list, got {_describe(value)}")
+                example = ""
+                if isinstance(value, str | int) and not isinstance(value, bool):
+                    example = f' in brackets: [{value}], or ["{value}"] for a number'
+                self.error(path, f"expected a list, got {_describe(value)}; write it as a "
+                           f"list{example or ' such as [a, b]'}")
                 return _INVALID
             out = []
             bad = False
@@ -167,9 +182,12 @@ class Decoder:
                 decoded = self.decode_value(args[0], item, ipath, ipos)
                 if decoded is _INVALID or (decoded is None and dataclasses.is_dataclass(args[0])):
                     bad = True
+                    self.invalid.add(ipath)
                 else:
                     out.append(decoded)
-            return _INVALID if bad else tuple(out)
+            # A bad item is reported and left out; a list of records keeps the good ones, so
+            # that cross-references to them still resolve.
+            return tuple(out) if not bad or dataclasses.is_dataclass(args[0]) else _INVALID
         if origin is dict:
             if not isinstance(value, dict):
                 self.error(path, f"expected a mapping, got {_describe(value)}")
@@ -184,9 +202,10 @@ class Decoder:
                 decoded = self.decode_value(args[1], value[key], kpath, _value_pos(value, key))
                 if decoded is _INVALID or (decoded is None and dataclasses.is_dataclass(args[1])):
                     bad = True
+                    self.invalid.add(kpath)
                 else:
                     result[str(key)] = decoded
-            return _INVALID if bad else result
+            return result if not bad or dataclasses.is_dataclass(args[1]) else _INVALID
         if dataclasses.is_dataclass(tp):
             decoded = self._decode_dataclass(tp, value, path)  # type: ignore[arg-type]
             return _INVALID if decoded is None else decoded
@@ -240,10 +259,13 @@ class Decoder:
         if isinstance(value, str):
             try:
                 parsed = datetime.fromisoformat(value.strip())
-            except ValueError:
-                pass
-            else:
-                return parsed if parsed.tzinfo else parsed.replace(tzinfo=self.tz)
+            except ValueError as exc:
+                # A date-shaped value says what is wrong with it (month must be in 1..12).
+                why = f" ({exc})" if re.match(r"\s*[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}", value) else ""
+                self.error(path, f'"{value}" is not a valid date or date-time{why}; write '
+                           'e.g. 2021-01-01 or "2021-01-01 08:30"')
+                return _INVALID
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=self.tz)
         self.error(path, f'expected a date or date-time such as 2021-01-01 or "2021-01-01 08:30", '
                    f"got {_describe(value)}")
         return _INVALID

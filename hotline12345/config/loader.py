@@ -10,12 +10,14 @@ import dataclasses
 import os
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ruamel.yaml import YAML
+from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from hotline12345.config.decode import Decoder, Positions
@@ -29,12 +31,17 @@ from hotline12345.config.schema import (
     SiteFile,
     TrunkAuth,
 )
-from hotline12345.legacy_numbers.model import Mode, RegisterRow
+from hotline12345.legacy_numbers.model import EMERGENCY_NUMBERS, Mode, RegisterRow
+from hotline12345.routing.numbers import AREA_CODE
 from hotline12345.routing.patterns import PatternError, compile_pattern
 
 CONFIG_ENV = "HOTLINE12345_CONFIG"
 _NUMBER = re.compile(r"[0-9]{3,20}")
 _DIGITS = re.compile(r"[0-9*#]")
+#: Bounds of the numbers that reach Asterisk (QUEUE_PRIO, HOTLINE_QUEUE_TIMEOUT, ...):
+#: (lowest, highest, what it is). A value outside is a typo, never a setting.
+MAX_PRIORITY = 100
+MAX_QUEUE_SECONDS = 3600
 #: Section names that Asterisk's queues.conf keeps for itself.
 RESERVED_QUEUE_NAMES = frozenset({"general"})
 
@@ -54,21 +61,112 @@ def resolve_site_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(chosen) if chosen else default_site_path()
 
 
-def _read_yaml(path: Path, label: str) -> tuple[Any, list[ConfigIssue]]:
+#: The largest site file read (a real one is a few KB): /dev/zero or a log file given by
+#: mistake is refused instead of read without bound.
+MAX_SITE_FILE_BYTES = 1024 * 1024
+#: The enterprise numbers file: a million numbers fit.
+MAX_NUMBERS_FILE_BYTES = 16 * 1024 * 1024
+#: Characters YAML does not allow in a document (ruamel's reader refuses them by position).
+_NOT_YAML = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd"
+                       "\U00010000-\U0010ffff]")
+
+
+class _Constructor(RoundTripConstructor):
+    """Round-trip construction, except that an unquoted date that is no date
+    (``cutover: 2021-13-45``) stays text, so that the decoder names its file and line
+    instead of the YAML library raising ValueError."""
+
+    def construct_yaml_timestamp(self, node: Any, values: Any = None) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node, values)
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:timestamp",
+                             _Constructor.construct_yaml_timestamp)
+
+
+def _read_text(path: Path, label: str, limit: int) -> tuple[str | None, list[ConfigIssue]]:
+    """The file's text, read at most ``limit`` bytes far; or the problem, named."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
     except FileNotFoundError:
         return None, [ConfigIssue(label, 0, 0, "", "file not found; check the path given to "
                                   f"--config or {CONFIG_ENV}")]
-    except UnicodeDecodeError as exc:
-        line = text_line_of_offset(path.read_bytes(), exc.start)
-        return None, [ConfigIssue(label, line, 0, "", "is not UTF-8 text; save the file as "
-                                  "UTF-8")]
+    except IsADirectoryError:
+        return None, [ConfigIssue(label, 0, 0, "", "is a directory; give the site file "
+                                  "(e.g. site.yaml) inside it")]
     except OSError as exc:
         return None, [ConfigIssue(label, 0, 0, "", f"cannot be read: {exc.strerror}")]
+    if len(data) > limit:
+        return None, [ConfigIssue(label, 0, 0, "", f"is larger than {limit // 1024} KiB, the "
+                                  "most a site file may hold (a real one is a few KB); is it "
+                                  "the right file?")]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = text_line_of_offset(data, exc.start)
+        column = exc.start - data.rfind(b"\n", 0, exc.start)
+        return None, [ConfigIssue(label, line, column, "", "is not UTF-8 text; save the file "
+                                  "as UTF-8")]
+    return text, []
+
+
+def _not_yaml_character(text: str, label: str) -> list[ConfigIssue]:
+    found = _NOT_YAML.search(text)
+    if found is None:
+        return []
+    at = found.start()
+    line = text.count("\n", 0, at) + 1
+    column = at - text.rfind("\n", 0, at)
+    code = ord(found.group())
+    name = {0: " (NUL)", 0x1B: " (ESC)", 0x7F: " (DEL)", 0xFEFF: " (byte-order mark)"}.get(
+        code, "")
+    return [ConfigIssue(label, line, column, "", f"the character U+{code:04X}{name} is not "
+                        "allowed in YAML; remove it (a file with NUL bytes is binary, or was "
+                        "saved in another encoding than UTF-8)")]
+
+
+def _nesting_line(text: str) -> tuple[int, int]:
+    """The line where the YAML first nests more than :data:`MAX_NESTING` levels deep."""
+    depth = 0
+    for token in YAML(typ="rt").scan(text):
+        kind = type(token).__name__
+        if kind.endswith("StartToken") and kind not in ("StreamStartToken",
+                                                         "DocumentStartToken"):
+            depth += 1
+            if depth > MAX_NESTING:
+                return int(token.start_mark.line) + 1, int(token.start_mark.column) + 1
+        elif kind.endswith("EndToken") and kind not in ("StreamEndToken", "DocumentEndToken"):
+            depth -= 1
+    return 0, 0
+
+
+#: Mappings and lists nested deeper than this are no site file.
+MAX_NESTING = 50
+
+
+def _read_yaml(path: Path, label: str) -> tuple[Any, list[ConfigIssue]]:
+    text, issues = _read_text(path, label, MAX_SITE_FILE_BYTES)
+    if text is None:
+        return None, issues
+    issues = _not_yaml_character(text, label)
+    if issues:
+        return None, issues
     yaml = YAML(typ="rt")
+    yaml.Constructor = _Constructor
     try:
         tree = yaml.load(text)
+    except RecursionError:
+        try:
+            line, column = _nesting_line(text)
+        except (RecursionError, YAMLError):
+            line, column = 0, 0
+        return None, [ConfigIssue(label, line, column, "", f"the YAML nests lists or mappings more "
+                                  f"than {MAX_NESTING} levels deep; a site file needs a few "
+                                  "levels (see the shipped default site)")]
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
@@ -126,7 +224,7 @@ def _load(path: Path) -> tuple[Site | None, list[ConfigIssue]]:
         decoder.error("centre.timezone", tz_issue)
     if site_file is None:
         return None, decoder.issues
-    checker = _Checker(site_file, positions, path)
+    checker = _Checker(site_file, positions, path, decoder.invalid)
     register = checker.merge_register(tz_name)
     enterprise_numbers = checker.load_enterprise_numbers()
     checker.check(register)
@@ -139,20 +237,34 @@ def _load(path: Path) -> tuple[Site | None, list[ConfigIssue]]:
 class _Checker:
     """Cross-reference checks that need the whole file."""
 
-    def __init__(self, site: SiteFile, positions: Positions, path: Path) -> None:
+    def __init__(self, site: SiteFile, positions: Positions, path: Path,
+                 invalid: set[str] | None = None) -> None:
         self.site = site
         self.pos = positions
         self.path = path
         self.issues: list[ConfigIssue] = []
-        self.queues = {q.name for q in site.queues}
-        self.centres = {c.name for c in site.sub_centres}
-        self.linkage = {t.name for t in site.linkage}
-        self.prompts = set(site.prompts)
+        # What the decoder already reported: an entry left out for its own errors is still
+        # defined for the references to it, and a field reported is not "missing" too.
+        self.invalid = invalid or set()
+        self.queues = {q.name for q in site.queues} | self._reported("queues")
+        self.centres = {c.name for c in site.sub_centres} | self._reported("sub_centres")
+        self.linkage = {t.name for t in site.linkage} | self._reported("linkage")
+        self.prompts = set(site.prompts) | self._reported("prompts")
         # Field origins of merged register rows: (number, field) -> (positions, path)
         self.row_origin: dict[tuple[str, str], tuple[Positions, str]] = {}
 
     def error(self, path: str, message: str, positions: Positions | None = None) -> None:
         self.issues.append((positions or self.pos).issue(path, message))
+
+    def _reported(self, section: str) -> set[str]:
+        """Names of the ``section`` entries the decoder left out for their own errors."""
+        found = (re.fullmatch(rf"{re.escape(section)}\[(.+)\]", p) for p in self.invalid)
+        return {m.group(1) for m in found if m is not None}
+
+    def bounded(self, path: str, value: int | None, low: int, high: int, what: str) -> None:
+        """An error unless ``low <= value <= high``: these numbers reach Asterisk."""
+        if value is not None and not low <= value <= high:
+            self.error(path, f"{value} is out of range: {what} goes from {low} to {high}")
 
     @staticmethod
     def _listing(names: Iterable[str]) -> str:
@@ -193,6 +305,8 @@ class _Checker:
                     if f.default is dataclasses.MISSING]
         for number, fields in rows.items():
             missing = [name for name in required if fields.get(name) is None]
+            if any(f"hotlines[{number}].{name}" in self.invalid for name in missing):
+                continue  # the decoder reported that field; the row is not merged
             if missing:
                 positions, path = self.row_origin[(number, "number")]
                 self.error(path, f"new hotline {number} needs {', '.join(missing)} (it is not in "
@@ -207,6 +321,14 @@ class _Checker:
         if not _NUMBER.fullmatch(spec.number):
             self.error(f"{path}.number", f'"{spec.number}" is not a phone number; use digits '
                        "only, e.g. \"12317\"", positions)
+            return
+        if spec.number in EMERGENCY_NUMBERS:
+            self.error(f"{path}.number", f"{spec.number} is an emergency number and cannot be "
+                       "a register row: the merge covers the government-service hotlines "
+                       "\"除110、119、120、122等紧急热线外\" (国办发〔2020〕53号). Remove this row "
+                       f'and list {spec.number} under linkage: (e.g. {{name: police-110, number: '
+                       f'"{spec.number}", dial: ...}}); a call to it then goes straight to its '
+                       "linkage target", positions)
             return
         row = rows.setdefault(spec.number, {})
         for f in dataclasses.fields(spec):
@@ -227,12 +349,14 @@ class _Checker:
         if ent is None or not ent.numbers_file:
             return frozenset()
         file = (self.path.parent / ent.numbers_file).resolve()
-        try:
-            text = file.read_text(encoding="utf-8")
-        except OSError as exc:
+        if not file.exists():
             self.error("enterprise.numbers_file", f'cannot read "{ent.numbers_file}" '
-                       f"(looked at {file}): {exc.strerror}; the path is relative to the "
-                       "site file")
+                       f"(looked at {file}): No such file or directory; the path is relative "
+                       "to the site file")
+            return frozenset()
+        text, issues = _read_text(file, str(file), MAX_NUMBERS_FILE_BYTES)
+        if text is None:
+            self.issues.extend(replace(i, path="enterprise.numbers_file") for i in issues)
             return frozenset()
         numbers: set[str] = set()
         for lineno, raw in enumerate(text.splitlines(), 1):
@@ -265,7 +389,9 @@ class _Checker:
             if not [k for k in rule.keywords if k.strip()]:
                 self.error(f"classification[{self.site.classification.index(rule)}].keywords",
                            "list at least one keyword, e.g. [退款, 假货]")
-        for key in self.site.mode_defaults:
+        for key, defaults in self.site.mode_defaults.items():
+            self.bounded(f"mode_defaults[{key}].priority", defaults.priority, 0, MAX_PRIORITY,
+                         "a queue priority (QUEUE_PRIO)")
             if key not in {m.value for m in Mode}:
                 self.error(f"mode_defaults[{key}]", f'"{key}" is not a mode; modes: '
                            f"{', '.join(m.value for m in Mode)}")
@@ -297,6 +423,10 @@ class _Checker:
                        f"defined queues: {self._listing(self.queues)}")
         if not centre.trunks:
             self.error("centre.trunks", "at least one trunk is needed to receive calls")
+        for i, code in enumerate(centre.area_codes):
+            if not AREA_CODE.fullmatch(code):
+                self.error(f"centre.area_codes[{i}]", f'"{code}" is not an area code; write it '
+                           'with its leading 0 and in quotes, e.g. "0571" (see docs/numbers.md)')
         owner: dict[str, str] = {}
         for trunk in centre.trunks:
             tpath = f"centre.trunks[{trunk.name}]"
@@ -313,6 +443,7 @@ class _Checker:
                                f'access number of trunk "{owner[number]}"; a DID belongs to one '
                                "trunk")
                 owner.setdefault(number, trunk.name)
+            self.bounded(f"{tpath}.port", trunk.port, 1, 65535, "a SIP port")
             if trunk.auth is TrunkAuth.REGISTRATION and not (trunk.host and trunk.username):
                 self.error(f"{tpath}.auth", "registration needs host and username (the password "
                            f"comes from {trunk.password_env})")
@@ -334,8 +465,16 @@ class _Checker:
             if queue.service_level_s <= 0:
                 self.error(f"{qpath}.service_level_s", "must be a positive number of seconds "
                            "(GB/T 33358 uses 15)")
+            else:
+                self.bounded(f"{qpath}.service_level_s", queue.service_level_s, 1, 600,
+                             "a service level in seconds")
             if queue.timeout_s <= 0:
                 self.error(f"{qpath}.timeout_s", "must be a positive number of seconds")
+            else:
+                self.bounded(f"{qpath}.timeout_s", queue.timeout_s, 1, MAX_QUEUE_SECONDS,
+                             "the seconds a caller waits in the queue")
+            self.bounded(f"{qpath}.wrapup_s", queue.wrapup_s, 0, MAX_QUEUE_SECONDS,
+                         "a seat's wrap-up time in seconds")
             if queue.announce and queue.announce not in self.prompts:
                 self._undefined_prompt(f"{qpath}.announce", queue.announce)
             for i, rule in enumerate(queue.overflow):
@@ -350,9 +489,14 @@ class _Checker:
                 if rule.to_centre and rule.to_centre not in self.centres:
                     self.error(f"{opath}.to_centre", f'sub-centre "{rule.to_centre}" is not '
                                f"defined; defined sub-centres: {self._listing(self.centres)}")
-                if rule.after_s <= 0 and rule.waiting_over <= 0:
+                if (rule.after_s <= 0 and rule.waiting_over <= 0
+                        and not {f"{opath}.after_s", f"{opath}.waiting_over"} & self.invalid):
                     self.error(opath, "give after_s (seconds in queue) or waiting_over (callers "
                                "waiting), greater than 0")
+                self.bounded(f"{opath}.after_s", rule.after_s, 0, MAX_QUEUE_SECONDS,
+                             "after_s (seconds in queue before the overflow)")
+                self.bounded(f"{opath}.waiting_over", rule.waiting_over, 0, 10000,
+                             "waiting_over (callers waiting)")
 
     def _check_overflow_cycles(self) -> None:
         """Overflow on callers waiting is decided by the router at once, queue after queue;
@@ -388,6 +532,39 @@ class _Checker:
                 self.error(f"linkage[{target.name}].number", f'number "{target.number}" is '
                            f'already linkage target "{numbers[target.number]}"')
             numbers[target.number] = target.name
+        self._check_transfers_in()
+
+    def _check_transfers_in(self) -> None:
+        """A linkage partner's transfer-in DIDs and caller prefixes (110 -> 12345)."""
+        access = {n for trunk in self.site.centre.trunks for n in trunk.access_numbers}
+        owner: dict[str, str] = {}
+        for target in self.site.linkage:
+            spec = target.transfers_in
+            if spec is None:
+                continue
+            tpath = f"linkage[{target.name}].transfers_in"
+            if not spec.dids and not spec.caller_prefixes:
+                self.error(tpath, "give dids (the numbers the partner dials to transfer to "
+                           "12345) or caller_prefixes, or remove transfers_in")
+            for i, did in enumerate(spec.dids):
+                if not _NUMBER.fullmatch(did):
+                    self.error(f"{tpath}.dids[{i}]", f'"{did}" is not a phone number; use '
+                               'digits, e.g. "12345110"')
+                elif did in access or did in EMERGENCY_NUMBERS:
+                    self.error(f"{tpath}.dids[{i}]", f"{did} is a number every caller dials; "
+                               "every call to it would be marked as transferred by "
+                               f"{target.label}. Give the DID reserved for its transfers")
+                elif did in owner:
+                    self.error(f"{tpath}.dids[{i}]", f"{did} already marks transfers from "
+                               f'linkage target "{owner[did]}"')
+                owner.setdefault(did, target.name)
+            for i, prefix in enumerate(spec.caller_prefixes):
+                if not re.fullmatch(r"[0-9]{3,20}", prefix):
+                    self.error(f"{tpath}.caller_prefixes[{i}]", f'"{prefix}" must be at least 3 '
+                               'digits of a caller number in national form, e.g. "0571110"')
+            if spec.queue and spec.queue not in self.queues:
+                self.error(f"{tpath}.queue", f'queue "{spec.queue}" is not defined; defined '
+                           f"queues: {self._listing(self.queues)}")
 
     def _check_enterprise(self) -> None:
         ent = self.site.enterprise
@@ -396,6 +573,8 @@ class _Checker:
         if ent.queue not in self.queues:
             self.error("enterprise.queue", f'queue "{ent.queue}" is not defined; defined queues: '
                        f"{self._listing(self.queues)}")
+        self.bounded("enterprise.priority", ent.priority, 0, MAX_PRIORITY,
+                     "a queue priority (QUEUE_PRIO)")
         for i, prefix in enumerate(ent.prefixes):
             if not re.fullmatch(r"\+?[0-9]+", prefix):
                 self.error(f"enterprise.prefixes[{i}]", f'"{prefix}" must be digits, e.g. "0571"')
@@ -480,6 +659,8 @@ class _Checker:
                            f"defined: {self._listing(names)}")
         elif spec.target:
             self.error(f"{path}.target", f"{kind.value} takes no target")
+        self.bounded(f"{path}.priority", spec.priority, 0, MAX_PRIORITY,
+                     "a queue priority (QUEUE_PRIO)")
         if kind is ActionKind.ANNOUNCE_HANGUP and not spec.prompt:
             self.error(f"{path}.prompt", "announce_hangup needs the prompt to play")
         if spec.prompt and spec.prompt not in self.prompts:

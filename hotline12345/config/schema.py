@@ -77,6 +77,10 @@ class Centre:
     trunks: tuple[Trunk, ...]
     timezone: str = "Asia/Shanghai"
     general_queue: str = "q-general"
+    # The centre's area codes, written with their 0 (0571). Dialled numbers lose one before
+    # a short number (057112317 -> 12317); a caller's local number gets the first. Empty:
+    # derived from the trunks' access numbers (057112345 -> 0571); see docs/numbers.md.
+    area_codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,12 +123,23 @@ class SubCentre:
 
 
 @dataclass(frozen=True, slots=True)
+class TransfersIn:
+    """How a call this linkage target transfers to 12345 is recognised (12345 <-> 110
+    both ways, 国办发〔2022〕12号): the DIDs it dials, or its callers' number prefixes."""
+
+    dids: tuple[str, ...] = ()
+    caller_prefixes: tuple[str, ...] = ()  # national form: 0571110, not +86571110
+    queue: str = ""  # the queue such calls wait in (default: the general queue)
+
+
+@dataclass(frozen=True, slots=True)
 class LinkageTarget:
     name: str
     number: str
     label: str
     dial: str
     transfer: Transfer = Transfer.BLIND
+    transfers_in: TransfersIn | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,6 +82,12 @@ class AgiError(Exception):
     """Base class of the channel errors."""
 
 
+class CallInputError(ValueError):
+    """The call's facts from Asterisk (its AGI environment) cannot drive the flow: an input
+    error, not a fault of the controller. The server logs it as one WARNING line without a
+    traceback and ends the session with FAILURE, so the dialplan's fallback takes the call."""
+
+
 class ChannelHungUp(AgiError):
     """The caller hung up. Not an error of ours: the session ends without FAILURE."""
 

@@ -12,12 +12,13 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 
 from hotline12345.logs import log_event, setup_logging
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DIALLED = "12345,12317,12366,110,12315,12320"
+DEFAULT_DIALLED = "12345,12317,12366,95598,12315,12320"
 
 
 #: Young-generation threshold of the cyclic GC while serving: above the ~10,000 container
@@ -126,6 +127,15 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"hotline12345 serve: {exc}", file=sys.stderr)
         return 2
     site = site_from_args(args)
+    from hotline12345.config import default_site_path
+
+    if Path(site.source) == default_site_path():
+        print(f"hotline12345 controller: built-in default site ({site.source}); give your "
+              "own with --config or HOTLINE12345_CONFIG (start it from `hotline12345 config "
+              "show`)", file=sys.stderr, flush=True)
+    else:
+        print(f"hotline12345 controller: site file {Path(site.source).resolve()}",
+              file=sys.stderr, flush=True)
     root = data_dir(args.data_dir)
     url = os.environ.get(DATABASE_URL_ENV) or database_url(root)
     try:
@@ -198,6 +208,17 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _controller_unreachable(host: str, port: int) -> str:
+    """Why no controller answers on ``host:port`` (empty when one does)."""
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=5):
+            return ""
+    except OSError as exc:
+        return exc.strerror or str(exc) or type(exc).__name__
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from hotline12345.ivr.simulate import realistic_scripts, run_load_sync
 
@@ -214,6 +235,14 @@ def _simulate(args: argparse.Namespace) -> int:
     if problems:
         for p in problems:
             print(f"hotline12345 simulate: {p}", file=sys.stderr)
+        return 2
+    problem = _controller_unreachable(args.host, args.port)
+    if problem:
+        print(f"hotline12345 simulate: no controller is listening on {args.host}:{args.port} "
+              f"({problem}). Start one first, in another terminal: `hotline12345 serve "
+              f"--agi-host {args.host} --agi-port {args.port}` (with `make run` it is "
+              "running already, on 127.0.0.1:4573); then run simulate again",
+              file=sys.stderr)
         return 2
     scripts = realistic_scripts(args.count, dialled=dialled, seed=args.seed,
                                 hangup_ratio=args.hangup_ratio, port=args.port,

@@ -46,6 +46,7 @@ from itertools import repeat
 from typing import Final
 from urllib.parse import parse_qsl, unquote
 
+from hotline12345.logs import mask_text
 from hotline12345.records import value_record
 
 __all__ = [
@@ -326,9 +327,6 @@ def parse_reply_line(line: str) -> Reply | None:
     return Reply(code, result, result_text, data, endpos, line)
 
 
-_LONG_NUMBER = re.compile(r"\d{7,}")
-
-
 #: Replies already parsed, by line: the same few ("200 result=0", ...) recur call after
 #: call. Frozen, so shared; bounded; replies carrying data (a variable's value) stay out.
 _REPLIES: dict[str, Reply] = {}
@@ -338,7 +336,7 @@ _REPLY_LINES: dict[bytes, Reply] = {}  # the same, by the whole line as received
 def _snippet(text: str) -> str:
     """A bad line for an error message: cut to 80 characters, and any run of 7 digits or
     more masked as logs mask callers' numbers (138****8000), since it may be one."""
-    return _LONG_NUMBER.sub(lambda m: f"{m.group()[:3]}****{m.group()[-4:]}", text[:80])
+    return mask_text(text[:80])
 
 
 def _decode(raw: bytes) -> str:

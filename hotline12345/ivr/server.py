@@ -40,6 +40,7 @@ from typing import Any
 
 from hotline12345.ivr.channel import (
     AgiTimeout,
+    CallInputError,
     Channel,
     ChannelHungUp,
     ConnectionLost,
@@ -55,7 +56,7 @@ from hotline12345.ivr.protocol import (
     Reply,
 )
 from hotline12345.ivr.registry import Flow, FlowRegistry
-from hotline12345.logs import log_event
+from hotline12345.logs import log_event, mask_text
 
 log = logging.getLogger(__name__)
 
@@ -496,11 +497,16 @@ class _Session(asyncio.Protocol):
         except (SessionBudgetExceeded, ConnectionAbortedError):
             outcome = "failure"
             self._log_abort(channel)
+        except CallInputError as exc:  # bad call facts: an input error, no traceback
+            outcome = "failure"
+            log_event(log, "agi.bad_call_facts", logging.WARNING, uniqueid=channel.env.uniqueid,
+                      script=channel.env.script, peer=self.peer, error=str(exc),
+                      action="FAILURE: the dialplan's fallback takes the call")
         except Exception as exc:
             outcome = "failure"
             log.error("agi.session_failed", exc_info=True, extra={"fields": {
                 "uniqueid": channel.env.uniqueid, "script": channel.env.script,
-                "error": f"{type(exc).__name__}: {exc}"}})
+                "error": mask_text(f"{type(exc).__name__}: {exc}")}})
         finally:
             self.finished = True
             self.budget_deadline = 0.0

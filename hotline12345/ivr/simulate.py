@@ -566,16 +566,15 @@ def run_load_sync(host: str, port: int, scripts: Iterable[CallScript], *, concur
                         finish(slot, "FAILURE")
                     elif out:
                         send(slot, out)
-                    continue
-            if not exhausted:
-                exhausted = not start()
         now = perf()
         if now >= next_check:
             next_check = now + 1.0
             for slot in [s for s in active.values() if now - s.t0 > timeout_s]:
                 finish(slot, "TIMEOUT", f"no end of session within {timeout_s:g} s")
-                if not exhausted:
-                    exhausted = not start()
+        # Every call that ended, however it ended (FAILURE, a refused connection, a
+        # timeout), makes room for the next one: the run plays all its calls.
+        while not exhausted and len(active) < concurrency:
+            exhausted = not start()
     sel.close()
     elapsed = perf() - t0
     latencies.sort()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from hotline12345.config.cli import add_config_option, site_from_args
@@ -43,10 +44,32 @@ def parse_at(value: str | None, tz: ZoneInfo) -> datetime:
         at = datetime.fromisoformat(value)
     except ValueError:
         raise SystemExit(f"--at {value!r}: not an ISO time; write e.g. 2021-01-01T08:30") from None
-    return at if at.tzinfo else at.replace(tzinfo=tz)
+    at = at if at.tzinfo else at.replace(tzinfo=tz)
+    try:  # the router reads it in UTC and in the site's timezone
+        at.astimezone(UTC)
+        at.astimezone(tz)
+    except OverflowError:
+        raise SystemExit(f"--at {value!r}: out of range once converted to UTC or {tz.key}; "
+                         "give a time between the years 1 and 9999, e.g. "
+                         "2021-01-01T08:30") from None
+    return at
+
+
+#: What ``route`` takes as a number: digits, with the + of E.164 (docs/numbers.md).
+_CLI_NUMBER = re.compile(r"\+?[0-9]{1,32}")
+
+
+def _check_number(what: str, value: str) -> None:
+    if not _CLI_NUMBER.fullmatch(value):
+        raise SystemExit(f"hotline12345 route: {what} {value!r} is not a phone number; give "
+                         "digits, optionally with a leading + (e.g. 12345, 057112317 or "
+                         "+8612366)")
 
 
 def _route(args: argparse.Namespace) -> int:
+    _check_number("NUMBER", args.number)
+    if args.caller is not None:
+        _check_number("--caller", args.caller)
     site = site_from_args(args)
     router = Router(site)
     ctx = CallContext(dialled=args.number, at=parse_at(args.at, router.tz), caller=args.caller,

@@ -60,6 +60,9 @@ class Decision:
     variables: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     reasons: tuple[str, ...] = ()
     question: Question | None = None
+    # The caller's number as routing read it (national form, see routing.numbers): what
+    # logs mask. None for an unknown caller.
+    caller: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -69,6 +72,7 @@ class Decision:
             "prompts": list(self.prompts),
             "variables": dict(self.variables),
             "reasons": list(self.reasons),
+            "caller": self.caller,
             "question": None if self.question is None else {
                 "prompt": self.question.prompt, "max_digits": self.question.max_digits,
                 "timeout_s": self.question.timeout_s, "retries": self.question.retries,

@@ -4,7 +4,15 @@
 compiled); ``Router.decide(ctx)`` then does no I/O, touches no globals, and explains
 itself in ``Decision.reasons``.
 
+Numbers are normalised first, once (:mod:`hotline12345.routing.numbers`): the dialled
+number and the caller's number in the forms carriers send (``+8612366``, ``057112317``,
+``+8613800138000``) are read as the site writes them; the number as received stays in
+``HOTLINE_DIALLED``, and the reasons say what was read how.
+
 Order of evaluation:
+0. an emergency number (110, 119, 120, 122) goes straight to its linkage target, and a call
+   that a linkage partner transferred to 12345 (its ``transfers_in``) takes the linkage
+   priority in its queue, before any rule;
 1. site rules, in file order, first match wins;
 2. the enterprise question, on the numbers it is configured for, if the caller is not
    yet recognised and has not answered;
@@ -33,8 +41,15 @@ from hotline12345.config.schema import (
     SubCentre,
 )
 from hotline12345.config.schema import Question as QuestionSpec
-from hotline12345.legacy_numbers.model import AfterCutover, Mode, Phase, RegisterRow
+from hotline12345.legacy_numbers.model import (
+    EMERGENCY_NUMBERS,
+    AfterCutover,
+    Mode,
+    Phase,
+    RegisterRow,
+)
 from hotline12345.routing.decision import Action, CallContext, Decision, Question
+from hotline12345.routing.numbers import NumberPlan, derive_area_codes
 from hotline12345.routing.patterns import compile_pattern
 
 SOUND_DIR = "hotline12345"
@@ -123,13 +138,34 @@ class Router:
         self.access = frozenset(site.access_numbers())
         self.mode_defaults: dict[Mode, ModeDefaults] = {
             m: f.mode_defaults.get(m.value, ModeDefaults()) for m in Mode}
-        self.blocklist = _any_of(f.blocklist)
         self.enterprise = f.enterprise
-        self.enterprise_numbers = site.enterprise_numbers
         self.enterprise_prefixes = tuple(f.enterprise.prefixes) if f.enterprise else ()
         self.enterprise_ask_on = frozenset(f.enterprise.ask.on) if (
             f.enterprise and f.enterprise.ask) else frozenset()
-        compiled = [self._compile(i, rule) for i, rule in enumerate(f.rules)]
+        # Calls a linkage partner transfers to 12345 (110 -> 12345), by DID or caller prefix.
+        self.transfer_dids: dict[str, LinkageTarget] = {}
+        prefixes: list[tuple[str, LinkageTarget]] = []
+        for target in f.linkage:
+            if target.transfers_in is not None:
+                for did in target.transfers_in.dids:
+                    self.transfer_dids[did] = target
+                prefixes.extend((p, target) for p in target.transfers_in.caller_prefixes)
+        self.transfer_prefixes = tuple(sorted(prefixes, key=lambda p: -len(p[0])))
+        self.emergency: dict[str, LinkageTarget] = {
+            t.number: t for t in f.linkage if t.number in EMERGENCY_NUMBERS}
+        # The numbers this site gives a meaning to: a dialled number is read as one of them.
+        known = {*self.access, *self.rows, *self.linkage_numbers(), *self.transfer_dids,
+                 *self.enterprise_ask_on,
+                 *(n for rule in f.rules for n in rule.when.dialled)}
+        area_codes = f.centre.area_codes or derive_area_codes(
+            self.access, [n for n in known if len(n) <= 6])
+        self.numbers = NumberPlan.of(area_codes, known)
+        self.blocklist = _any_of(tuple(self._caller_literal(p) for p in f.blocklist))
+        self.enterprise_numbers = frozenset(self._caller_literal(n)
+                                            for n in site.enterprise_numbers)
+        compiled = [self._compile(i, replace(rule, when=replace(rule.when, caller=tuple(
+            self._caller_literal(p) for p in rule.when.caller))))
+                    for i, rule in enumerate(f.rules)]
         self._rules = compiled
         self._needs_local = any(c.days is not None for c in compiled)
         # Rule index. A rule is found through its caller prefixes, else its languages, else
@@ -154,6 +190,17 @@ class Router:
             n: tuple(c.index for c in plain if c.dialled is None or n in c.dialled)
             for n in numbers}
         self._row_text = {r.number: self._describe_row(r) for r in site.register}
+
+    def linkage_numbers(self) -> tuple[str, ...]:
+        return tuple(t.number for t in self.linkage.values())
+
+    def _caller_literal(self, pattern: str) -> str:
+        """A caller number the site file writes (not a pattern) in the form routing reads
+        callers' numbers in, so that +8613800138000 in a list matches 13800138000."""
+        if pattern.startswith("_"):
+            return pattern
+        normalised = self.numbers.caller(pattern)
+        return normalised.number if normalised is not None else pattern
 
     @staticmethod
     def _describe_row(row: RegisterRow) -> dict[Phase, str]:
@@ -202,10 +249,38 @@ class Router:
     # -- the decision ---------------------------------------------------------------
 
     def decide(self, ctx: CallContext) -> Decision:
+        """The decision for a call, its numbers as received (normalised here, once)."""
+        received = ctx.dialled
+        dialled = self.numbers.dialled(received)
+        caller = self.numbers.caller(ctx.caller)
+        base: list[str] = []
+        if dialled.why:
+            base.append(dialled.why)
+        if caller is not None and caller.why:
+            base.append(caller.why)
+        if dialled.number != received or (caller is not None and caller.number != ctx.caller):
+            ctx = replace(ctx, dialled=dialled.number,
+                          caller=caller.number if caller is not None else None)
+        decision = self._decide(ctx, base)
+        if dialled.number != received and decision.variables:
+            variables = dict(decision.variables)
+            variables["HOTLINE_DIALLED"] = received
+            decision = replace(decision, variables=MappingProxyType(variables))
+        if caller is not None:
+            decision = replace(decision, caller=caller.number)
+        return decision
+
+    def _decide(self, ctx: CallContext, base: list[str]) -> Decision:
+        start = tuple(base)
+        emergency = self.emergency.get(ctx.dialled)
+        if emergency is not None:
+            return self._emergency(emergency, ctx, base)
+        linked_from = self._transferred_by(ctx)
+        if linked_from is not None:
+            return self._transferred_in(linked_from, ctx, base)
         enterprise, why_enterprise = self._recognise_enterprise(ctx)
         blocked = bool(self.blocklist and ctx.caller and self.blocklist.fullmatch(ctx.caller))
         local = ctx.at.astimezone(self.tz) if self._needs_local else None
-        base: list[str] = []
         if why_enterprise:
             base.append(why_enterprise)
         if blocked:
@@ -223,7 +298,7 @@ class Router:
             if ctx.answer is not None:
                 # The answer was given without naming its question; this is the question
                 # the call is asked, so decide again with the answer read as its answer.
-                return self.decide(replace(ctx, answer_to="enterprise"))
+                return self._decide(replace(ctx, answer_to="enterprise"), list(start))
             ask = self.enterprise.ask
             base.append(f"{ctx.dialled} asks the enterprise question (press {ask.digit})")
             return Decision(Action.ASK, prompts=(), reasons=tuple(base),
@@ -240,6 +315,49 @@ class Router:
         base.append(f"{ctx.dialled} is neither an access number nor in the register; "
                     "sent to the general queue so the caller still reaches a human")
         return self._queue(self.general, 0, ctx, base)
+
+    def _transferred_by(self, ctx: CallContext) -> tuple[LinkageTarget, str] | None:
+        """The linkage partner that transferred this call to 12345, and how it is known."""
+        target = self.transfer_dids.get(ctx.dialled)
+        if target is not None:
+            return target, f"DID {ctx.dialled}"
+        caller = ctx.caller
+        if caller and self.transfer_prefixes:
+            for prefix, target in self.transfer_prefixes:
+                if caller.startswith(prefix):
+                    return target, f"caller number starting {prefix}"
+        return None
+
+    def _transferred_in(self, found: tuple[LinkageTarget, str], ctx: CallContext,
+                        reasons: list[str]) -> Decision:
+        target, how = found
+        priority = self.mode_defaults[Mode.LINKAGE].priority
+        assert target.transfers_in is not None
+        queue = target.transfers_in.queue or self.general
+        reasons.append(f"transferred to 12345 by {target.label} {target.number} ({how}): "
+                       f"linkage (协同联动) priority {priority} from mode_defaults, before any "
+                       "rule (国办发〔2022〕12号)")
+        decision = self._queue(queue, priority, ctx, reasons)
+        variables = dict(decision.variables)
+        variables["HOTLINE_LINKED_FROM"] = target.number
+        return replace(decision, variables=MappingProxyType(variables))
+
+    def _emergency(self, target: LinkageTarget, ctx: CallContext,
+                   reasons: list[str]) -> Decision:
+        """110, 119, 120, 122 are no 12345 numbers (国办发〔2020〕53号): straight to the linkage
+        target, blind, no prompt. The trunk context does this without the controller; this
+        answers the dry run and any dialplan that still asks."""
+        reasons.append(f"{ctx.dialled} is an emergency number, excluded from the merge "
+                       f"(国办发〔2020〕53号): straight to linkage target {target.name}, no "
+                       "prompt, no queue")
+        reasons.append(f"linkage (协同联动) to {target.label} {target.number}: blind transfer "
+                       f"via {target.dial}")
+        variables = self._vars(ctx, Action.LINKAGE, target.name, "")
+        variables.update({"HOTLINE_DIAL": target.dial, "HOTLINE_TRANSFER": "blind",
+                          "HOTLINE_LINKAGE_NUMBER": target.number,
+                          "HOTLINE_FALLBACK_QUEUE": self.general})
+        return Decision(Action.LINKAGE, target.name, self.mode_defaults[Mode.LINKAGE].priority,
+                        (), MappingProxyType(variables), tuple(reasons))
 
     def _recognise_enterprise(self, ctx: CallContext) -> tuple[bool, str]:
         if ctx.enterprise:
@@ -338,7 +456,8 @@ class Router:
     def _vars(self, ctx: CallContext, action: Action, target: str, rule: str,
               row: RegisterRow | None = None, phase: Phase | None = None) -> dict[str, str]:
         out = {"HOTLINE_ACTION": action.value, "HOTLINE_TARGET": target,
-               "HOTLINE_DIALLED": ctx.dialled, "HOTLINE_RULE": rule}
+               "HOTLINE_DIALLED": ctx.dialled, "HOTLINE_ROUTED_AS": ctx.dialled,
+               "HOTLINE_RULE": rule}
         if row is not None and phase is not None:
             out["HOTLINE_LEGACY"] = row.number
             out["HOTLINE_MODE"] = row.mode.code

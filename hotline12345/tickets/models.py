@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, Enum, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from hotline12345.calls.models import CallRecord
 from hotline12345.db.base import Base, UtcDateTime
 from hotline12345.logs import mask_number
 from hotline12345.tickets.enums import Speaker, TicketStatus
@@ -61,6 +62,16 @@ class Ticket(Base):
     utterances: Mapped[list[TicketUtterance]] = relationship(
         back_populates="ticket", order_by="TicketUtterance.seq", cascade="all, delete-orphan",
         lazy="selectin")
+    # The call's record (same uniqueid), read-only: the routing facts the ticket view shows,
+    # such as the linkage partner that transferred the call (calls.linked_from).
+    call: Mapped[CallRecord | None] = relationship(
+        CallRecord, primaryjoin="foreign(Ticket.uniqueid) == CallRecord.uniqueid",
+        viewonly=True, uselist=False, lazy="selectin")
+
+    @property
+    def linked_from(self) -> str | None:
+        """The linkage partner's number (110) when it transferred the call to 12345."""
+        return self.call.linked_from if self.call is not None else None
 
     @property
     def caller_masked(self) -> str:

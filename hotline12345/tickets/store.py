@@ -146,6 +146,8 @@ def ticket_view(ticket: Ticket) -> dict[str, Any]:
         "id": ticket.id, "uniqueid": ticket.uniqueid, "status": ticket.status.value,
         "caller": ticket.caller_masked, "caller_name": mask_name(ticket.caller_name),
         "dialled": ticket.dialled, "legacy_number": ticket.legacy_number,
+        # 协同联动 both ways: the partner (110) that transferred the call to 12345, or None
+        "linked_from": ticket.linked_from,
         "legacy_mode": ticket.legacy_mode, "route": ticket.route, "queue": ticket.queue,
         "seat": ticket.seat, "call_started_at": iso(ticket.call_started_at),
         "call_ended_at": iso(ticket.call_ended_at), "created_at": iso(ticket.created_at),

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from hotline12345.agents.service import AgentsServices
-from hotline12345.logs import mask_numbers_in_text
+from hotline12345.logs import mask_text
 
 from .fake_ami import FakeAmi, FakeMember
 from .test_agents_web import basic, client, login, start
@@ -42,12 +42,12 @@ def assert_masked(text: str, where: str) -> None:
         assert number not in text, f"{where} shows {number}: {text[:2000]}"
 
 
-def test_mask_numbers_in_text() -> None:
-    assert mask_numbers_in_text(SEAT) == "PJSIP/139****5678"
-    assert mask_numbers_in_text("回拨13912345678。") == "回拨139****5678。"
-    assert mask_numbers_in_text("回拨13912345678.") == "回拨139****5678."
-    assert mask_numbers_in_text("PJSIP/8001 queue 12345") == "PJSIP/8001 queue 12345"
-    assert mask_numbers_in_text("call 1795849881.4 failed") == "call 1795849881.4 failed"
+def test_mask_text() -> None:
+    assert mask_text(SEAT) == "PJSIP/139****5678"
+    assert mask_text("回拨13912345678。") == "回拨139****5678。"
+    assert mask_text("回拨13912345678.") == "回拨139****5678."
+    assert mask_text("PJSIP/8001 queue 12345") == "PJSIP/8001 queue 12345"
+    assert mask_text("call 1795849881.4 failed") == "call 1795849881.4 failed"
 
 
 async def test_state_stream_and_metrics_mask_seat_numbers(

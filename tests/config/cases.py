@@ -57,14 +57,36 @@ CASES: list[tuple[str, list[tuple[str, str]], list[str]]] = [
     ("wrong-target-kind-for-mode", [("    mode: 设分中心\n", "    mode: 整体并入\n")],
      ['site.yaml:30:5 hotlines[12366].target: queue "tax-centre" is not defined; defined queues: q-general, tax']),
     ("bad-mode", [("    mode: 设分中心\n", "    mode: 分中心\n")],
-     ["site.yaml:29:5 hotlines[12366].mode: str '分中心' is not one of: 整体并入, 双号并行, "
+     ["site.yaml:29:5 hotlines[12366].mode: the text '分中心' is not one of: 整体并入, 双号并行, "
       "设分中心, 协同联动"]),
     ("unordered-dates", [("    cutover: 2021-12-31\n", "    cutover: 2021-05-31\n")],
      ["site.yaml:33:5 hotlines[12366].cutover: cut-over 2021-05-31 00:00 must come after "
       "transition_start 2021-06-01 00:00"]),
     ("bad-date", [("    cutover: 2021-12-31\n", "    cutover: next year\n")],
-     ['site.yaml:33:5 hotlines[12366].cutover: expected a date or date-time such as 2021-01-01 '
-      "or \"2021-01-01 08:30\", got str 'next year'"]),
+     ['site.yaml:33:5 hotlines[12366].cutover: "next year" is not a valid date or date-time; '
+      'write e.g. 2021-01-01 or "2021-01-01 08:30"']),
+    ("impossible-unquoted-date", [("    cutover: 2021-12-31\n", "    cutover: 2021-13-45\n")],
+     ['site.yaml:33:5 hotlines[12366].cutover: "2021-13-45" is not a valid date or date-time '
+      '(month must be in 1..12); write e.g. 2021-01-01 or "2021-01-01 08:30"']),
+    ("scalar-for-a-list", [('access_numbers: ["12345"]', "access_numbers: 12345")],
+     ["site.yaml:7:7 centre.trunks[t1].access_numbers: expected a list, got the number 12345; "
+      'write it as a list in brackets: [12345], or ["12345"] for a number']),
+    ("scalar-seat-for-a-list", [("    label: 综合\n", "    label: 综合\n    expert_seats: PJSIP/8001\n")],
+     ["site.yaml:13:5 queues[q-general].expert_seats: expected a list, got the text "
+      "'PJSIP/8001'; write it as a list in brackets: [PJSIP/8001], or [\"PJSIP/8001\"] for a "
+      "number"]),
+    ("out-of-range-after-s", [("{after_s: 60, to_queue: q-general}",
+                               "{after_s: 100000000000000000000000000000000, to_queue: q-general}")],
+     ["site.yaml:16:10 queues[tax].overflow[0].after_s: 100000000000000000000000000000000 is out "
+      "of range: after_s (seconds in queue before the overflow) goes from 0 to 3600"]),
+    ("float-after-s", [("{after_s: 60, to_queue: q-general}", "{after_s: 1e32, to_queue: q-general}")],
+     ["site.yaml:16:10 queues[tax].overflow[0].after_s: expected a whole number, got the number "
+      "1e+32"]),
+    ("structural-and-cross-reference-errors-together",
+     [("    label: 税务\n", "    label: 税务\n    timeout_s: soon\n"),
+      ("then: {action: queue, target: tax}", "then: {action: queue, target: taxes}")],
+     ["site.yaml:15:5 queues[tax].timeout_s: expected a whole number, got the text 'soon'",
+      'site.yaml:39:27 rules[r1].then.target: queue "taxes" is not defined; defined: q-general, tax']),
     ("undefined-overflow-queue", [("to_queue: q-general}", "to_queue: backup}")],
      ['site.yaml:16:23 queues[tax].overflow[0].to_queue: queue "backup" is not defined; defined queues: q-general, tax']),
     ("duplicate-queue-name", [("  - name: tax\n    label: 税务\n", "  - name: q-general\n    label: 税务\n")],
@@ -95,7 +117,7 @@ CASES: list[tuple[str, list[tuple[str, str]], list[str]]] = [
       'site.yaml:37:19 rules[r1].when.time.days: 8 is not an ISO weekday; use 1 (Monday) to 7 (Sunday)']),
     ("wrong-type-number", [("  - name: tax\n    label: 税务\n",
                             "  - name: tax\n    label: 税务\n    service_level_s: fifteen\n")],
-     ["site.yaml:15:5 queues[tax].service_level_s: expected a whole number, got str 'fifteen'"]),
+     ["site.yaml:15:5 queues[tax].service_level_s: expected a whole number, got the text 'fifteen'"]),
     ("bad-timezone", [("  city: 测试市\n", "  city: 测试市\n  timezone: Asia/Beijing\n")],
      ['site.yaml:5:3 centre.timezone: unknown timezone "Asia/Beijing"; use an IANA name such as '
       "Asia/Shanghai"]),

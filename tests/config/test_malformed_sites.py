@@ -82,12 +82,12 @@ def test_site_overrides_a_default_register_row(tmp_path: Path) -> None:
     text = default_site_path().read_text(encoding="utf-8").replace(
         "hotlines: []\n",
         'hotlines:\n  - {number: "12317", target: market, after_cutover: hangup}\n'
-        '  - {number: "110", name: 公安热线}\n')
+        '  - {number: "96116", name: 自来水热线}\n')
     site = load_site(write(tmp_path, text))
     rows = {r.number: r for r in site.register}
     assert (rows["12317"].target, rows["12317"].after_cutover) == ("market", "hangup")
     assert rows["12317"].name == "扶贫监督举报热线"  # fields not overridden are kept
-    assert rows["110"].name == "公安热线"
+    assert rows["96116"].name == "自来水热线"
     assert len(rows) == 29
 
 

@@ -111,10 +111,12 @@ async def read_all(reader: asyncio.StreamReader, timeout: float = 10.0) -> bytes
 
 
 @contextlib.asynccontextmanager
-async def serve_process(data_dir: Path, ami_port: int) -> AsyncIterator[int]:
+async def serve_process(data_dir: Path, ami_port: int, *, config: Path | None = None,
+                        seen: list[str] | None = None) -> AsyncIterator[int]:
     """``hotline12345 serve`` as a process on embedded defaults in ``data_dir``, its AMI
-    monitor pointed at a fake Asterisk on ``ami_port``; yields the FastAGI port. On exit it
-    is stopped with SIGTERM and must exit 0."""
+    monitor pointed at a fake Asterisk on ``ami_port``; yields the FastAGI port. ``config``:
+    the site file (default: none given); ``seen`` receives what it printed up to its FastAGI
+    line. On exit it is stopped with SIGTERM and must exit 0."""
     import os
     import re
     import sys
@@ -125,17 +127,18 @@ async def serve_process(data_dir: Path, ami_port: int) -> AsyncIterator[int]:
                HOTLINE12345_ADMIN_PASSWORD="test-only-password",
                HOTLINE12345_AMI_HOST="127.0.0.1", HOTLINE12345_AMI_PORT=str(ami_port),
                HOTLINE12345_AMI_USER="hotline", HOTLINE12345_AMI_SECRET="s3cret")
-    for key in ("HOTLINE12345_REDIS_URL", "HOTLINE12345_DATABASE_URL",
+    for key in ("HOTLINE12345_REDIS_URL", "HOTLINE12345_DATABASE_URL", "HOTLINE12345_CONFIG",
                 "HOTLINE12345_AMI_SECRET_FILE", "HOTLINE12345_RECORDINGS_DIR",
                 "HOTLINE12345_VOSK_MODEL"):
         env.pop(key, None)
     proc = await asyncio.create_subprocess_exec(
         *cmd, "serve", "--agi-port", "0", "--http-port", "0", "--log-level", "WARNING",
+        *(["--config", str(config)] if config is not None else []),
         env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     assert proc.stderr is not None
     try:
         port = 0
-        seen: list[str] = []
+        seen = [] if seen is None else seen
         async with asyncio.timeout(60):
             while not port:
                 line = (await proc.stderr.readline()).decode()

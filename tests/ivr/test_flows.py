@@ -153,9 +153,9 @@ async def test_bad_call_facts_fail_with_a_named_field(
     server = await serve(registry)
     r = await play(server.port, script)
     assert r.status == "FAILURE" and r.commands == []
-    [failed] = [getattr(x, "fields", {}) for x in caplog.records
-                if x.getMessage() == "agi.session_failed"]
-    assert message in failed["error"]
+    [failed] = [x for x in caplog.records if x.getMessage() == "agi.bad_call_facts"]
+    assert message in getattr(failed, "fields", {})["error"]
+    assert failed.levelno == logging.WARNING and failed.exc_info is None  # an input error
 
 
 async def test_variables_fall_back_to_set_variable_without_mset(

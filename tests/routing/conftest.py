@@ -48,7 +48,7 @@ hotlines:
      prompt: 过渡期提示, transition_start: 2021-01-01, cutover: 2021-02-01, provenance: test}
   - {number: "12366", name: 税务, department: 税务局, mode: 设分中心, target: tax,
      prompt: 过渡期提示, transition_start: 2021-01-01, cutover: 2021-02-01, provenance: test}
-  - {number: "110", name: 报警, department: 公安, mode: 协同联动, target: police,
+  - {number: "96116", name: 供水, department: 供水集团, mode: 协同联动, target: water,
      prompt: 过渡期提示, transition_start: 2021-01-01, cutover: 2021-02-01, provenance: test}
 blocklist: ["_170XXXXXXXX"]
 rules:

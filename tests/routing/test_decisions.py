@@ -48,11 +48,19 @@ def test_sub_centre_and_linkage_three_way(make_site: SiteFactory) -> None:
     tax = router.decide(CallContext("12366", IN_TRANSITION))
     assert tax.action is Action.SUB_CENTRE and tax.variables["HOTLINE_DIAL"] == "PJSIP/12366@tax"
     assert tax.variables["HOTLINE_FALLBACK_QUEUE"] == "q-general"
-    police = router.decide(CallContext("110", LIVE))
-    assert police.action is Action.LINKAGE
-    assert police.variables["HOTLINE_TRANSFER"] == "three_way"
-    assert police.variables["HOTLINE_LINKAGE_NUMBER"] == "110"
-    assert any("三方通话" in r for r in police.reasons)
+    water = router.decide(CallContext("96116", LIVE))  # a 协同联动 register row: blind
+    assert water.action is Action.LINKAGE and water.target == "water"
+    assert water.variables["HOTLINE_TRANSFER"] == "blind"
+    assert water.variables["HOTLINE_LINKAGE_NUMBER"] == "96116"
+    linked = Router(make_site(rules="""\
+  - name: to-police
+    when: {dialled: ["12399"]}
+    then: {action: linkage, target: police}
+""")).decide(CallContext("12399", LIVE))
+    assert linked.action is Action.LINKAGE and linked.target == "police"
+    assert linked.variables["HOTLINE_TRANSFER"] == "three_way"
+    assert linked.variables["HOTLINE_LINKAGE_NUMBER"] == "110"
+    assert any("三方通话" in r for r in linked.reasons)
 
 
 def test_first_matching_rule_wins(make_site: SiteFactory) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from hotline12345.config import load_site
 from hotline12345.legacy_numbers import Mode, Phase
+from hotline12345.legacy_numbers.model import EMERGENCY_NUMBERS
 from hotline12345.routing import Action, CallContext, Router
 
 SITE = load_site(None)
@@ -25,7 +26,8 @@ def test_default_register_has_29_rows_24_by_modes_5_by_linkage() -> None:
     assert sum(m is Mode.LINKAGE for m in modes) == 5
     assert {Mode.WHOLE_MERGE, Mode.DUAL_NUMBER, Mode.SUB_CENTRE} <= set(modes)
     assert {r.number for r in SITE.register if r.mode is Mode.LINKAGE} == {
-        "110", "119", "120", "122", "95598"}
+        "95598", "96116", "96777", "96069", "10000"}  # utilities: never 110/119/120/122
+    assert not {r.number for r in SITE.register} & EMERGENCY_NUMBERS
     for row in SITE.register:
         assert "重构" in row.provenance, f"{row.number} must be marked as a reconstruction"
         assert row.prompt and row.name and row.department
@@ -70,7 +72,7 @@ def test_every_row_routes_to_a_defined_target_in_every_phase(number: str) -> Non
         assert any(number in r for r in d.reasons)
 
 
-@pytest.mark.parametrize("number", ["12317", "12315", "12366", "110"])
+@pytest.mark.parametrize("number", ["12317", "12315", "12366", "95598"])
 def test_phase_boundaries_to_the_minute_in_shanghai(number: str) -> None:
     row = ROWS[number]
     start = row.transition_start

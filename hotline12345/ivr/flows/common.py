@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from hotline12345.calls.store import StoreItem
+from hotline12345.ivr.channel import CallInputError
 from hotline12345.ivr.protocol import Environment
 
 _UNIQUEID = re.compile(r"[A-Za-z0-9._-]{1,150}\Z")
@@ -16,7 +17,7 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 
 
-class FlowInputError(ValueError):
+class FlowInputError(CallInputError):
     """The call's environment cannot drive the flow; the message names the field."""
 
 

@@ -8,6 +8,9 @@
    dial string, transfer kind, ...) plus ``HOTLINE_REC``, the MixMonitor file's base name
    (the call's uniqueid). The dialplan then queues, transfers or makes the three-way call.
 5. Hand the call's facts to the call store (write-behind: never waits on the database).
+
+The numbers go to the router as Asterisk sends them (``+8612366``, ``+8613800138000``); the
+router normalises them once (:mod:`hotline12345.routing.numbers`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from hotline12345.routing import Action, CallContext, Question, QueueLoad, Route
 log = logging.getLogger(__name__)
 
 REC_VARIABLE = "HOTLINE_REC"
+LINKED_FROM_VARIABLE = "HOTLINE_LINKED_FROM"  # set by the router on a call 110 transferred
 
 _NO_LOAD: Mapping[str, QueueLoad] = MappingProxyType({})
 
@@ -100,14 +104,17 @@ class InboundFlow:
             raise
         finally:
             action = decision.action.value
+            # The numbers as received go on the record; the decision's reasons say how
+            # routing read them, and its caller (the national form) is what logs mask.
             self.recorder.submit(RoutedCall(
                 uniqueid=uniqueid, caller=caller, caller_name=env.calleridname,
                 dialled=dialled, action=action, target=decision.target or None,
                 priority=decision.priority, reasons=decision.reasons, answer=answer,
-                outcome=outcome, started_at=started, routed_at=routed_at))
+                outcome=outcome, started_at=started, routed_at=routed_at,
+                linked_from=decision.variables.get(LINKED_FROM_VARIABLE)))
             if log.isEnabledFor(logging.INFO):  # log_event's fields, built directly: per call
                 log.info("ivr.inbound", extra={"fields": {
                     "uniqueid": uniqueid,
-                    "caller": mask_number(caller) if caller is not None else None,
+                    "caller": mask_number(decision.caller) if caller is not None else None,
                     "dialled": dialled, "action": action, "target": decision.target,
                     "priority": decision.priority, "answer": answer, "outcome": outcome}})
