@@ -476,6 +476,10 @@ class Controller:
             env.update({"HOTLINE12345_AMI_HOST": "127.0.0.1",
                         "HOTLINE12345_AMI_PORT": str(self.lab.ami_port),
                         "HOTLINE12345_AMI_USER": AMI_USER})
+        else:
+            for name in ("HOTLINE12345_AMI_HOST", "HOTLINE12345_AMI_USER",
+                         "HOTLINE12345_AMI_SECRET"):
+                env.pop(name, None)
         env.update(self.extra_env)
         out = open(self.log, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
