@@ -600,6 +600,10 @@ class Phones:
             for e in chans:
                 self.ami.action("Hangup", Channel=e.get("Channel"), check=False)
 
+    def hangup_phone(self, call: Call) -> None:
+        """The caller hangs up (the phone's half, ;1)."""
+        self.ami.action("Hangup", Channel=self.channel_of(call.phone_id))
+
     def dtmf(self, call: Call, digit: str) -> None:
         """The caller presses ``digit``: DTMF sent by the caller's phone (;1) into the call."""
         chan = self.channel_of(call.phone_id)
