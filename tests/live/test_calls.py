@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.live.ami import Ami, AmiMessage
-from tests.live.harness import Call, Controller, Lab, Phones, eventually
+from tests.live.harness import Call, Controller, Phones, eventually
 
 pytestmark = pytest.mark.live
 
