@@ -25,17 +25,27 @@ class AmiError(AssertionError):
 
 class Ami:
     def __init__(self, host: str, port: int, user: str, secret: str) -> None:
-        self._sock = socket.create_connection((host, port), timeout=10)
-        self._sock.settimeout(None)
-        self._parser = AmiParser()
+        self._login = (host, port, user, secret)
         self._cond = threading.Condition()
         self.events: list[AmiMessage] = []
         self._responses: dict[str, AmiMessage] = {}
         self._ids = itertools.count(1)
+        self._connect()
+
+    def _connect(self) -> None:
+        host, port, user, secret = self._login
+        self._sock = socket.create_connection((host, port), timeout=10)
+        self._sock.settimeout(None)
+        self._parser = AmiParser()
         self._closed = False
         self._reader = threading.Thread(target=self._read, name="live-ami", daemon=True)
         self._reader.start()
         self.action("Login", Username=user, Secret=secret, Events="on")
+
+    def reconnect(self) -> None:
+        """A new connection after Asterisk restarted; the event log goes on (marks stay)."""
+        self.close()
+        self._connect()
 
     # -- reading ----------------------------------------------------------------------
     def _read(self) -> None:

@@ -201,8 +201,8 @@ mode = files
 directory = {r}/moh
 """,
             "extensions.conf": HOST_EXTENSIONS + "#include extensions_hotline12345.conf\n",
-            "queues.conf": "[general]\npersistentmembers = no\nshared_lastcall = yes\n\n"
-                           "#include queues_hotline12345.conf\n",
+            # the defaults the rendered queues rely on (persistentmembers, shared_lastcall)
+            "queues.conf": "[general]\n\n#include queues_hotline12345.conf\n",
             "manager.conf": f"""[general]
 enabled = yes
 port = {self.ami_port}
