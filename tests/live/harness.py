@@ -355,15 +355,13 @@ writeprotect = no
 
 [globals]
 
-; Seats: answer and stay until the test hangs them up. 7XXX plays speech (recordings).
+; Seats: answer and stay until the test hangs them up; a seat the test redirects to
+; "speak" says its words (recordings).
 [live-seats]
 exten => _XXXX,1,Answer()
- same => n,Set(LIVE_SEAT=${EXTEN})
  same => n,Wait(600)
  same => n,Hangup()
-exten => _7XXX,1,Answer()
- same => n,Wait(0.5)
- same => n,Playback(live/seat-speech)
+exten => speak,1,Playback(live/seat-speech)
  same => n,Wait(600)
  same => n,Hangup()
 
