@@ -423,6 +423,8 @@ class Asterisk:
             if done.returncode == 0 and "fully booted" in done.stdout:
                 return
             time.sleep(0.2)  # polling for the control socket to appear, not a result wait
+        os.killpg(self.proc.pid, signal.SIGKILL)  # never leave it behind
+        self.proc.wait(10)
         raise AssertionError(f"Asterisk not fully booted within {timeout:.0f} s")
 
     def rx(self, command: str, timeout: float = 20.0,
@@ -496,7 +498,9 @@ class Controller:
             if self.ready(ami):
                 return
             time.sleep(0.1)  # polling the controller's start-up, not a result wait
-        raise AssertionError(f"controller {self.name} not ready within {timeout:.0f} s")
+        self.kill()  # never leave it behind
+        raise AssertionError(f"controller {self.name} not ready within {timeout:.0f} s; "
+                             f"see {self.log}")
 
     def ready(self, ami: bool) -> bool:
         try:

@@ -94,6 +94,6 @@ def test_product_check_accepts_the_deployed_tree(lab: Lab, asterisk: Asterisk) -
 
 
 def test_controller_logs_in_to_ami(controller: Controller, lab: Lab) -> None:
-    state = controller.state()
-    assert state.get("connected") is True, state
+    ami = controller.state()["ami"]
+    assert ami["connected"] is True, ami
     assert problems(lab) == []
