@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 
 from hotline12345.agents.codec import AmiMessage, AmiParser, encode_action
 
+__all__ = ["Ami", "AmiError", "AmiMessage", "Predicate"]
+
 Predicate = Callable[[AmiMessage], bool]
 
 
@@ -106,6 +108,14 @@ class Ami:
 
         return self._wait_until(ready, timeout, what)  # type: ignore[return-value]
 
+    def next_events(self, pos: int, timeout: float) -> tuple[list[AmiMessage], int]:
+        """The events after ``pos`` (waiting up to ``timeout`` for one), and the new position."""
+        with self._cond:
+            if len(self.events) <= pos and not self._closed:
+                self._cond.wait(timeout)
+            new = self.events[pos:]
+            return new, pos + len(new)
+
     def find(self, pred: Predicate, *, since: int = 0) -> list[AmiMessage]:
         with self._cond:
             return [e for e in self.events[since:] if pred(e)]
@@ -132,8 +142,11 @@ class Ami:
                     **fields: str) -> list[AmiMessage]:
         """An action answered by a list of events ending with ``complete``."""
         mark = self.mark()
-        reply = self.action(action, timeout=timeout, **fields)
-        action_id = reply.action_id
+        action_id = self.send(action, **fields)
+        reply = self._wait_until(lambda: self._responses.pop(action_id, None), timeout,
+                                 f"reply to {action}")
+        if isinstance(reply, AmiMessage) and reply.name == "Error":
+            raise AmiError(f"AMI {action} refused: {reply.get('Message')}")
         done = self.wait(lambda e: e.name == complete and e.action_id == action_id,
                          since=mark, timeout=timeout, what=complete)
         return [e for e in self.find(lambda e: e.action_id == action_id, since=mark)

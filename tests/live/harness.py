@@ -597,9 +597,10 @@ class Phones:
 
     def hangup(self, call: Call) -> None:
         for uid in (call.phone_id, call.uniqueid):
-            chans = self.ami.find(lambda e, u=uid: e.name == "Newchannel"
-                                  and e.get("Uniqueid") == u)
-            for e in chans:
+            def created(e: AmiMessage, u: str = uid) -> bool:
+                return e.name == "Newchannel" and e.get("Uniqueid") == u
+
+            for e in self.ami.find(created):
                 self.ami.action("Hangup", Channel=e.get("Channel"), check=False)
 
     def hangup_phone(self, call: Call) -> None:
