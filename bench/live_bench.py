@@ -217,9 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         prefix = install_bundle()
-    except BundleMissing as exc:
-        print(f"live_bench: {exc}", file=sys.stderr)
-        return 2
+    except BundleMissing as exc:  # `make bench` on a machine without the bundle goes on
+        print(f"live_bench: skipped: {exc}")
+        return 0
     root = Path(tempfile.mkdtemp(prefix="hotline12345-live-bench-"))
     os.chmod(root, 0o755)
     lab = Lab(root, prefix)
