@@ -19,7 +19,7 @@ from tests.live.harness import Call, Controller, Phones, eventually
 
 pytestmark = pytest.mark.live
 
-THREE_WAY = "110"  # 协同联动, three_way to Local/110@live-targets (answers)
+THREE_WAY = "90004"  # the test site's rule: three-way to Local/96000@live-targets (answers)
 THREE_WAY_SILENT = "90003"  # the test site's three-way target that never answers
 OVERFLOW_TO_QUEUE = "90001"  # ov-queue, after 3 s to backup
 OVERFLOW_TO_CENTRE = "90002"  # ov-centre, after 3 s to silent-centre (never answers)
@@ -63,9 +63,9 @@ def test_three_way_target_and_seat_join_and_the_ticket_names_that_seat(
     call = phones.call(THREE_WAY)
     conf = conf_of(call)
     try:
-        caller = joined(ami, conf, "Local/110@hotline12345-from-telecom", mark)
+        caller = joined(ami, conf, "Local/90004@hotline12345-from-telecom", mark)
         assert caller.get("Uniqueid") == call.uniqueid
-        joined(ami, conf, "Local/110@live-targets", mark)  # the linkage target
+        joined(ami, conf, "Local/96000@live-targets", mark)  # the linkage target
         seat_leg = joined(ami, conf, "Local/seat@hotline12345-3way-seat", mark)  # the seat
         # the seat that took the queue call is the one written for the ticket
         connect = ami.wait(lambda e: e.name == "AgentConnect" and e.get("Queue") == "q-general"
@@ -146,8 +146,8 @@ def test_three_way_caller_hangup_ends_the_conference(ami: Ami, phones: Phones,
                                                      long_calls: LongCalls) -> None:
     call = long_calls.hangs_up
     conf = conf_of(call)
-    joined(ami, conf, "Local/110@hotline12345-from-telecom", long_calls.mark)
-    target = joined(ami, conf, "Local/110@live-targets", long_calls.mark)
+    joined(ami, conf, "Local/90004@hotline12345-from-telecom", long_calls.mark)
+    target = joined(ami, conf, "Local/96000@live-targets", long_calls.mark)
     phones.hangup_phone(call)
     ami.wait(lambda e: e.name == "ConfbridgeEnd" and e.get("Conference") == conf,
              since=long_calls.mark, what="the conference ending")
