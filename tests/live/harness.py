@@ -58,7 +58,7 @@ def install_bundle() -> Path:
     done = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise BundleMissing(f"{script} failed: {last}")
+        raise BundleMissing(f"{script} failed: {last}; run `bash {script}` once as root")
     prefix = Path(done.stdout.strip().splitlines()[-1])
     if not (prefix / "sbin" / "asterisk").is_file():
         raise BundleMissing(f"{script} printed {prefix}, which holds no sbin/asterisk")
