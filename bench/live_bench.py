@@ -1,0 +1,262 @@
+"""Capacity on the real Asterisk 22: calls through the rendered inbound context at a fixed
+concurrency, the controller (``hotline12345 serve``) against a bare asyncio FastAGI server on
+the same Asterisk sending the same commands, and the CPU the controller's AMI monitor spends
+per call's events.
+
+Each call is an AMI ``Originate`` of ``Local/12329@hotline12345-from-telecom/n`` (双号并行,
+no prompt): the dialplan answers, asks the controller over FastAGI, queues the caller in the
+queue it named (MixMonitor starts), and the bench hangs the caller up as soon as Asterisk
+reports the caller in the queue (``QueueCallerJoin``); the next call starts when one ends
+(``Hangup``). The lab is the live tests' (tests/live/harness.py): a private Asterisk tree
+with the site's rendered configuration included by minimal host files.
+
+Rounds, each with a warm-up:
+
+- ``controller``: serve with its AMI monitor (read=call,agent,user): calls/s, CPU per call
+  (user + system of the serve process), AMI events the monitor received per call
+  (``hotline12345_ami_events_total`` from ``/metrics``);
+- ``controller-no-ami``: the same without AMI: the difference is the monitor's CPU;
+- ``bare``: an idiomatic asyncio streams FastAGI server (a subprocess) that replies to each
+  session with the commands the controller sent for the same number.
+
+The last line: ``calls_per_s=… bare_calls_per_s=… ratio=… cpu_us_per_call=…
+bare_cpu_us_per_call=… ami_events_per_call=… ami_us_per_call=… ami_us_per_event=…``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.live.ami import Ami  # noqa: E402
+from tests.live.harness import (  # noqa: E402
+    ADMIN_PASSWORD,
+    TEST_AMI_SECRET,
+    TEST_AMI_USER,
+    Asterisk,
+    BundleMissing,
+    Controller,
+    Lab,
+    install_bundle,
+)
+
+DIALLED = "12329"
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process (not its children)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK
+
+
+def ami_events_total(ctl: Controller) -> float:
+    """The AMI events the controller's monitor has received (``/metrics``)."""
+    req = urllib.request.Request(ctl.url + "/metrics")
+    token = base64.b64encode(f"admin:{ADMIN_PASSWORD}".encode()).decode()
+    req.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        text = resp.read().decode()
+    m = re.search(r"^hotline12345_ami_events_total (\S+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+@dataclass
+class Round:
+    name: str
+    calls: int
+    elapsed_s: float
+    cpu_s: float
+    ami_events: float = 0.0
+
+    @property
+    def per_s(self) -> float:
+        return self.calls / self.elapsed_s
+
+    @property
+    def cpu_us_per_call(self) -> float:
+        return self.cpu_s / self.calls * 1e6
+
+
+def drive(ami: Ami, count: int, concurrency: int, timeout_s: float = 600.0) -> float:
+    """Runs ``count`` calls, ``concurrency`` at a time; returns the elapsed seconds."""
+    in_flight: dict[str, str] = {}  # uniqueid of the dialplan's half -> its state
+    started = done = 0
+    pos = ami.mark()
+    begin = time.perf_counter()
+    end = begin + timeout_s
+
+    def originate() -> None:
+        nonlocal started
+        uid = f"bench-{uuid.uuid4().hex[:16]}"
+        in_flight[uid + "-in"] = "dialling"
+        ami.send("Originate", Channel=f"Local/{DIALLED}@hotline12345-from-telecom/n",
+                 Context="live-callers", Exten="wait", Priority="1", CallerID="<13800138000>",
+                 Async="true", ChannelId=uid + "-ph", OtherChannelId=uid + "-in",
+                 Timeout="30000")
+        started += 1
+
+    while started < min(concurrency, count):
+        originate()
+    while done < count:
+        if time.perf_counter() > end:
+            raise SystemExit(f"live_bench: {count - done} calls not finished in {timeout_s} s")
+        events, pos = ami.next_events(pos, 1.0)
+        for e in events:
+            uid = e.get("Uniqueid")
+            if uid not in in_flight:
+                continue
+            if e.name == "QueueCallerJoin" and in_flight[uid] == "dialling":
+                in_flight[uid] = "queued"
+                ami.send("Hangup", Channel=e.get("Channel"))
+            elif e.name == "Hangup":
+                del in_flight[uid]
+                done += 1
+                if started < count:
+                    originate()
+    return time.perf_counter() - begin
+
+
+def controller_round(lab: Lab, ami: Ami, name: str, with_ami: bool, count: int,
+                     concurrency: int, warmup: int) -> tuple[Round, list[str]]:
+    ctl = Controller(lab, name=name)
+    ctl.start(ami=with_ami)
+    assert ctl.proc is not None
+    try:
+        mark = ami.mark()
+        drive(ami, warmup, concurrency)
+        commands = first_call_commands(ami, mark)
+        events0 = ami_events_total(ctl) if with_ami else 0.0
+        cpu0 = cpu_s(ctl.proc.pid)
+        elapsed = drive(ami, count, concurrency)
+        cpu1 = cpu_s(ctl.proc.pid)
+        events1 = ami_events_total(ctl) if with_ami else 0.0
+        return Round(name, count, elapsed, cpu1 - cpu0, events1 - events0), commands
+    finally:
+        ctl.stop()
+
+
+def first_call_commands(ami: Ami, since: int) -> list[str]:
+    """The AGI commands the controller sent for one call (AMI AGIExecStart)."""
+    starts = ami.find(lambda e: e.name == "AGIExecStart", since=since)
+    if not starts:
+        raise SystemExit("live_bench: no AGI command seen")
+    uid = starts[0].get("Uniqueid")
+    return [e.get("Command").replace(uid, "{uniqueid}") for e in starts
+            if e.get("Uniqueid") == uid]
+
+
+# -- the bare server (a subprocess: its own CPU) -----------------------------------------------
+
+async def bare_server(host: str, port: int, commands: list[str]) -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        uniqueid = ""
+        while True:
+            line = await reader.readline()
+            if not line or line == b"\n":
+                break
+            if line.startswith(b"agi_uniqueid:"):
+                uniqueid = line.split(b":", 1)[1].strip().decode()
+        for command in commands:
+            writer.write(command.replace("{uniqueid}", uniqueid).encode() + b"\n")
+            await writer.drain()
+            if not await reader.readline():
+                break
+        writer.close()
+
+    server = await asyncio.start_server(handle, host, port, backlog=1024)
+    print("ready", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+def bare_round(lab: Lab, ami: Ami, commands: list[str], count: int, concurrency: int,
+               warmup: int) -> Round:
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--bare-server", json.dumps(commands),
+         "--port", str(lab.agi_port)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != "ready":
+            raise SystemExit("live_bench: the bare server did not start")
+        drive(ami, warmup, concurrency)
+        cpu0 = cpu_s(proc.pid)
+        elapsed = drive(ami, count, concurrency)
+        return Round("bare", count, elapsed, cpu_s(proc.pid) - cpu0)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("--calls", type=int, default=300, help="measured calls per round")
+    p.add_argument("--concurrency", type=int, default=20, help="calls in flight")
+    p.add_argument("--warmup", type=int, default=40, help="calls before each round")
+    p.add_argument("--bare-server", metavar="COMMANDS_JSON", help=argparse.SUPPRESS)
+    p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.bare_server:
+        asyncio.run(bare_server("127.0.0.1", args.port, json.loads(args.bare_server)))
+        return 0
+    try:
+        prefix = install_bundle()
+    except BundleMissing as exc:  # `make bench` on a machine without the bundle goes on
+        print(f"live_bench: skipped: {exc}")
+        return 0
+    root = Path(tempfile.mkdtemp(prefix="hotline12345-live-bench-"))
+    os.chmod(root, 0o755)
+    lab = Lab(root, prefix)
+    lab.build()
+    asterisk = Asterisk(lab)
+    asterisk.start()
+    ami = Ami("127.0.0.1", lab.ami_port, TEST_AMI_USER, TEST_AMI_SECRET)
+    try:
+        print(f"live_bench: Asterisk 22 at {prefix}; {args.calls} calls per round to "
+              f"{DIALLED}, {args.concurrency} in flight, {args.warmup} warm-up; "
+              f"load average {os.getloadavg()[0]:.2f}", flush=True)
+        with_ami, commands = controller_round(lab, ami, "controller", True, args.calls,
+                                              args.concurrency, args.warmup)
+        no_ami, _ = controller_round(lab, ami, "controller-no-ami", False, args.calls,
+                                     args.concurrency, args.warmup)
+        bare = bare_round(lab, ami, commands, args.calls, args.concurrency, args.warmup)
+        for r in (with_ami, no_ami, bare):
+            print(f"{r.name:18} {r.per_s:7.1f} calls/s  {r.cpu_us_per_call:8.0f} µs CPU/call")
+        print(f"bare server's commands per call: {commands}")
+        events_per_call = with_ami.ami_events / with_ami.calls
+        ami_us_per_call = with_ami.cpu_us_per_call - no_ami.cpu_us_per_call
+        ami_us_per_event = ami_us_per_call / events_per_call if events_per_call else 0.0
+        print(f"AMI monitor: {events_per_call:.1f} events/call, {ami_us_per_call:.0f} µs "
+              f"CPU/call ({ami_us_per_event:.1f} µs/event); load average "
+              f"{os.getloadavg()[0]:.2f}")
+        print(f"calls_per_s={with_ami.per_s:.1f} bare_calls_per_s={bare.per_s:.1f} "
+              f"ratio={with_ami.per_s / bare.per_s:.3f} "
+              f"cpu_us_per_call={with_ami.cpu_us_per_call:.0f} "
+              f"bare_cpu_us_per_call={bare.cpu_us_per_call:.0f} "
+              f"ami_events_per_call={events_per_call:.1f} ami_us_per_call={ami_us_per_call:.0f} "
+              f"ami_us_per_event={ami_us_per_event:.1f}")
+    finally:
+        ami.close()
+        asterisk.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
