@@ -132,7 +132,10 @@ class _Checker:
         self.info: list[str] = []
         self.prompts = catalogue(site)
         self.confs: dict[str, ConfFile] = {}
-        self.contexts: dict[str, list[Step]] = {}
+        self.contexts: dict[str, list[Step]] = {}  # the rendered dialplan's
+        # In a deployed directory, also the host's own contexts (extensions.conf and what it
+        # includes): a dial string or jump may name one (the seats' or targets' context).
+        self.known_contexts: dict[str, list[Step]] = {}
 
     def error(self, file: str, line: int, code: str, message: str) -> None:
         self.findings.append(Finding(file, line, Severity.ERROR, code, message))
@@ -156,6 +159,7 @@ class _Checker:
         if names.EXTENSIONS in self.confs:
             contexts, problems = dialplan(self.confs[names.EXTENSIONS])
             self.contexts = contexts
+            self.known_contexts = {**self._host_contexts(), **contexts}
             for file, line, message in problems:
                 self.error(file, line, "syntax", message)
             self.check_jumps()
@@ -178,6 +182,15 @@ class _Checker:
 
     # -- dialplan -----------------------------------------------------------------------
 
+    def _host_contexts(self) -> dict[str, list[Step]]:
+        """The contexts of the host's own extensions.conf, in a deployed directory; its
+        syntax is the host's business, so its problems are not reported here."""
+        stock = names.STOCK_FILES[names.EXTENSIONS]
+        if not (self.dir / stock).is_file():
+            return {}
+        contexts, _ = dialplan(read(self.dir, stock))
+        return contexts
+
     def _context_line(self, name: str) -> int:
         conf = self.confs[names.EXTENSIONS]
         sec = conf.first(name)
@@ -194,19 +207,19 @@ class _Checker:
 
     def _has_exten(self, context: str, exten: str) -> bool:
         """Whether ``exten`` exists in ``context``, literally or through a pattern."""
-        return any(exten_matches(s.exten, exten) for s in self.contexts.get(context, ()))
+        return any(exten_matches(s.exten, exten) for s in self.known_contexts.get(context, ()))
 
     def _has_label(self, context: str, exten: str | None, label: str) -> bool:
         return any(s.label == label and (exten is None or s.exten == exten)
-                   for s in self.contexts.get(context, ()))
+                   for s in self.known_contexts.get(context, ()))
 
     def _ref_context(self, step: Step, context: str, what: str) -> bool:
         if "$" in context:
             return True
-        if context not in self.contexts:
+        if context not in self.known_contexts:
             self.error(step.file, step.line, "context-missing",
-                       f'{what} names context "{context}", which {names.EXTENSIONS} does not '
-                       "define; add the context or fix the name")
+                       f'{what} names context "{context}", which {self._defined_in()} does '
+                       "not define; add the context or fix the name")
             return False
         return True
 
@@ -246,10 +259,16 @@ class _Checker:
         if pjsip is not None:
             for sec in pjsip.sections:
                 ctx = sec.get("context")
-                if sec.type == "endpoint" and ctx is not None and ctx.value not in self.contexts:
+                if sec.type == "endpoint" and ctx is not None \
+                        and ctx.value not in self.known_contexts:
                     self.error(ctx.file, ctx.line, "context-missing",
                                f'endpoint {sec.name} sends calls to context "{ctx.value}", which '
-                               f"{names.EXTENSIONS} does not define")
+                               f"{self._defined_in()} does not define")
+
+    def _defined_in(self) -> str:
+        stock = names.STOCK_FILES[names.EXTENSIONS]
+        return (f"neither {names.EXTENSIONS} nor the host's {stock}"
+                if (self.dir / stock).is_file() else names.EXTENSIONS)
 
     def _check_step(self, step: Step, app: str, data: str) -> None:
         lower = app.lower()
@@ -930,6 +949,8 @@ class _Checker:
             self._check_stock_manager()
         if names.PJSIP in included:
             self._check_transports()
+        if names.QUEUES in included:
+            self._check_stock_queues()
 
     def _check_include(self, ours: str, stock: str) -> bool:
         """Whether ``stock`` includes ``ours`` (an error if not, or if misplaced)."""
@@ -977,6 +998,19 @@ class _Checker:
         user = self.confs[names.MANAGER].first(names.AMI_USER)
         if binds and user is not None and binds[-1].file != names.MANAGER:
             self._check_ami_reach(binds[-1], user)  # a host line after ours won
+
+    def _check_stock_queues(self) -> None:
+        """The rendered queues file has no [general]; it relies on the host's. Asterisk's
+        own default is persistentmembers=no (only the sample queues.conf sets yes), and then
+        every seat logged in over AMI is gone after a restart."""
+        general = read(self.dir, "queues.conf").first("general")
+        value = _value(general, "persistentmembers") if general is not None else ""
+        if value.lower() not in ("yes", "true", "1", "on"):
+            self.warning("queues.conf", general.line if general is not None else 0,
+                         "queues-persistent",
+                         "queues.conf's [general] does not set persistentmembers=yes (Asterisk's "
+                         "default is no): seats logged in over AMI (the wallboard's add) are "
+                         "lost when Asterisk restarts; add persistentmembers=yes to [general]")
 
     def _check_transports(self) -> None:
         seen: dict[tuple[str, str], Section] = {}

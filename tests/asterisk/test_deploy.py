@@ -4,6 +4,7 @@ deployed /etc/asterisk verifies the include lines and what they rely on."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from hotline12345.asterisk import CONF_FILES
 from hotline12345.asterisk.check import check_dir
 from hotline12345.asterisk.names import STOCK_FILES
+from hotline12345.asterisk.render import RenderOptions, render
 from hotline12345.config import Site
 
 from .conftest import EXT, MANAGER, PJSIP, QUEUES, SHIPPED
@@ -119,3 +121,41 @@ def test_a_second_transport_on_the_same_address_is_an_error(deployed: Path, site
     errors = check_dir(deployed, site, allow_placeholders=True).errors
     assert [(f.file, f.code) for f in errors] == [(PJSIP, "transport-clash")]
     assert "transport-udp" in errors[0].message
+
+
+def _deploy(out: Path, site: Site, extensions: str) -> Path:
+    render(site, RenderOptions()).write(out)
+    for stock, text in {**STOCK, "extensions.conf": extensions}.items():
+        ours = next(o for o, s in STOCK_FILES.items() if s == stock)
+        (out / stock).write_text(f"{text}#include {ours}\n", encoding="utf-8")
+    return out
+
+
+def test_a_dial_string_into_a_host_context_is_no_error(tmp_path: Path, site: Site) -> None:
+    """Sub-centres, linkage targets and seats may be Local channels into the host's own
+    contexts (extensions.conf): a deployed directory is checked against those too."""
+    local = dataclasses.replace(site, file=dataclasses.replace(site.file, sub_centres=tuple(
+        dataclasses.replace(c, dial=f"Local/1236{i}@host-centres/n")
+        for i, c in enumerate(site.file.sub_centres))))
+    host = STOCK["extensions.conf"] + "[host-centres]\nexten => _X.,1,Answer()\n\n"
+    result = check_dir(_deploy(tmp_path / "ok", local, host), local, allow_placeholders=True)
+    assert result.errors == [], [str(f) for f in result.errors]
+    # A context that neither file defines is still an error, naming both places looked in.
+    result = check_dir(_deploy(tmp_path / "bad", local, STOCK["extensions.conf"]), local,
+                       allow_placeholders=True)
+    missing = [f for f in result.errors if f.code == "context-missing"]
+    assert missing and all("host-centres" in f.message for f in missing)
+    assert "nor the host's extensions.conf" in missing[0].message
+
+
+def test_queues_conf_without_persistentmembers_is_a_warning(deployed: Path, site: Site) -> None:
+    """Asterisk's default is persistentmembers=no: seats added over AMI vanish at restart."""
+    assert not [f for f in check_dir(deployed, site, allow_placeholders=True).findings
+                if f.code == "queues-persistent"]
+    (deployed / "queues.conf").write_text(
+        "[general]\n\n[support]\nstrategy=ringall\n\n#include queues_hotline12345.conf\n",
+        encoding="utf-8")
+    result = check_dir(deployed, site, allow_placeholders=True)
+    assert [(f.file, f.line) for f in result.warnings if f.code == "queues-persistent"] == [
+        ("queues.conf", 1)]
+    assert result.errors == []

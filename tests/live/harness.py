@@ -201,8 +201,9 @@ mode = files
 directory = {r}/moh
 """,
             "extensions.conf": HOST_EXTENSIONS + "#include extensions_hotline12345.conf\n",
-            # the defaults the rendered queues rely on (persistentmembers, shared_lastcall)
-            "queues.conf": "[general]\n\n#include queues_hotline12345.conf\n",
+            # what docs/deploying.md asks of the host's [general] (Asterisk's default is no)
+            "queues.conf": "[general]\npersistentmembers = yes\nshared_lastcall = yes\n\n"
+                           "#include queues_hotline12345.conf\n",
             "manager.conf": f"""[general]
 enabled = yes
 port = {self.ami_port}

@@ -134,9 +134,9 @@ def test_monitor_reconnects_and_resyncs_after_an_asterisk_restart(
 def test_seat_logged_in_over_ami_survives_a_restart(
         ami: Ami, asterisk: Asterisk, controller: Controller,
         waiting_callers: list[Call]) -> None:
-    """The README: the rendered queues rely on the host's queues.conf for
-    persistentmembers=yes, "seats logged in over AMI survive a restart". The host file
-    here is the minimal one (an empty [general] above the include)."""
+    """docs/deploying.md: the host's queues.conf [general] sets persistentmembers=yes (and
+    `asterisk-conf check` warns when it does not), so seats logged in over AMI survive a
+    restart. The host file here is the one the docs describe."""
     act(controller, "add", interface=SEAT_B, queue=QUEUE, member_name="座席乙")
     asterisk.stop()
     asterisk.start()
