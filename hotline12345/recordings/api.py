@@ -97,16 +97,19 @@ class JobSink:
     directory); any other channel's ``Hangup`` makes none. Jobs go to a writer thread that
     enqueues whatever has accumulated in one batch (:meth:`JobQueue.enqueue_many`: one
     transaction, or one Redis round trip, for up to ``batch`` jobs), so a burst of hangups
-    costs a few transactions, not one each. The thread never dies of an error: while Redis
-    or the database is away it retries with backoff (up to ``max_pause_s``); if the queue
-    cannot even be opened (a wrong URL, say) it logs why and tries again; a batch refused
-    otherwise goes one job at a time, and a job whose enqueueing fails ``max_failures``
-    times running is logged and dropped, so that it does not hold up the others. The
-    directory scan finds dropped jobs, and anything still waiting here if the process dies."""
+    costs a few transactions, not one each. When a job arrives the thread lingers up to
+    ``linger_s`` for more (cut short by a full batch, :meth:`flush` or :meth:`close`), so
+    that at a steady call rate each transaction carries many calls rather than one. The
+    thread never dies of an error: while Redis or the database is away it retries with
+    backoff (up to ``max_pause_s``); if the queue cannot even be opened (a wrong URL, say)
+    it logs why and tries again; a batch refused otherwise goes one job at a time, and a job
+    whose enqueueing fails ``max_failures`` times running is logged and dropped, so that it
+    does not hold up the others. The directory scan finds dropped jobs, and anything still
+    waiting here if the process dies."""
 
     def __init__(self, settings: RecordingSettings, max_pending: int = 100_000,
                  retry_s: float = 0.2, max_pause_s: float = 5.0, max_failures: int = 5,
-                 batch: int = 500) -> None:
+                 batch: int = 500, linger_s: float = 0.2) -> None:
         self.settings = settings
         self.events = RecordingEvents(settings.recordings_dir)
         self.max_pending = max_pending
@@ -114,6 +117,8 @@ class JobSink:
         self.max_pause_s = max_pause_s
         self.max_failures = max_failures
         self.batch = max(1, batch)
+        self.linger_s = linger_s
+        self._hurry = 0  # flush() calls in progress: no lingering
         self._pending: deque[RecordingJob] = deque()
         self._cond = threading.Condition()
         self._closed = False
@@ -145,9 +150,14 @@ class JobSink:
     def flush(self, timeout: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._pending and time.monotonic() < deadline:
-                self._cond.wait(0.05)
-            return not self._pending
+            self._hurry += 1
+            self._cond.notify_all()
+            try:
+                while self._pending and time.monotonic() < deadline:
+                    self._cond.wait(0.05)
+                return not self._pending
+            finally:
+                self._hurry -= 1
 
     def close(self, timeout: float = 5.0) -> None:
         self.flush(timeout)
@@ -162,7 +172,11 @@ class JobSink:
         with self._cond:
             while not self._pending and not self._closed:
                 self._cond.wait()
+            self._cond.wait_for(self._no_linger, self.linger_s)
             return [self._pending[i] for i in range(min(self.batch, len(self._pending)))]
+
+    def _no_linger(self) -> bool:
+        return self._hurry > 0 or self._closed or len(self._pending) >= self.batch
 
     def _done(self, count: int) -> None:
         with self._cond:

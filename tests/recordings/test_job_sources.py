@@ -130,3 +130,30 @@ def test_the_sink_batches_its_writes(sqlite_url: str, tmp_path: Path) -> None:
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(RecordingJobRow)) == 1000
     sessions.kw["bind"].dispose()
+
+
+def test_the_sink_lingers_so_calls_at_a_steady_rate_share_a_transaction(
+        sqlite_url: str, tmp_path: Path) -> None:
+    """Calls that end one after another (not in a burst) still share one transaction: the
+    writer lingers for more jobs, and flush() cuts the wait short."""
+    rec = tmp_path / "recordings"
+    settings = base_settings(sqlite_url, rec)
+    commits: list[object] = []
+
+    def count(conn: object) -> None:
+        commits.append(conn)
+
+    event.listen(Engine, "commit", count)
+    try:
+        sink = JobSink(settings, linger_s=60)  # longer than the test: only flush() ends it
+        try:
+            for i in range(20):
+                for event_ in recorded_call(f"1795890000.{i}", rec):
+                    sink.handle_event(event_)
+            assert sink.flush(60)
+        finally:
+            sink.close()
+    finally:
+        event.remove(Engine, "commit", count)
+    assert sink.enqueued == 20
+    assert len(commits) == 1, f"{len(commits)} transactions for 20 calls"
