@@ -162,18 +162,21 @@ _ids = itertools.count(1)
 
 class AmiSession:
     """One AMI connection. Use :meth:`open`; every message read is passed to ``on_message``
-    (synchronously, in stream order) before any action waiting on it resumes."""
+    (synchronously, in stream order) before any action waiting on it resumes.
+
+    The connection is an :class:`asyncio.Protocol` (as the FastAGI server's): each read goes
+    from ``data_received`` through the sans-IO parser to ``on_message`` in the same
+    callback, with no task woken per read. Asterisk writes its events a few at a time, so a
+    reader task's wake-up per read cost about as much as parsing them."""
 
     def __init__(
         self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        transport: asyncio.Transport,
         on_message: Callable[[AmiMessage], None],
         *,
         logger: logging.Logger | None = None,
     ) -> None:
-        self._reader = reader
-        self._writer = writer
+        self._transport = transport
         self._on_message = on_message
         self._log = logger or _log
         self._parser = AmiParser(logger=self._log)
@@ -181,7 +184,7 @@ class AmiSession:
         loop = asyncio.get_running_loop()
         self.greeting: asyncio.Future[str] = loop.create_future()
         self.closed: asyncio.Future[str] = loop.create_future()
-        self._reader_task = loop.create_task(self._read_loop(), name="ami-reader")
+        self._gone: asyncio.Future[None] = loop.create_future()  # connection_lost happened
 
     @classmethod
     async def open(
@@ -194,15 +197,18 @@ class AmiSession:
         """Connect, read the greeting and log in. Raises :class:`AmiLoginError` with
         Asterisk's reason when the login is refused, :class:`OSError` or
         :class:`AmiTimeout` when the server cannot be reached."""
+        loop = asyncio.get_running_loop()
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(config.host, config.port), config.connect_timeout_s
-            )
+            _, protocol = await asyncio.wait_for(
+                loop.create_connection(lambda: _AmiProtocol(on_message, logger),
+                                       config.host, config.port),
+                config.connect_timeout_s)
         except TimeoutError:
             raise AmiTimeout(
                 f"no TCP connection to {config.address} within {config.connect_timeout_s} s"
             ) from None
-        session = cls(reader, writer, on_message, logger=logger)
+        session = protocol.session
+        assert session is not None  # made in connection_made, before create_connection returns
         try:
             try:
                 await asyncio.wait_for(asyncio.shield(session.greeting), config.connect_timeout_s)
@@ -234,28 +240,25 @@ class AmiSession:
     def is_open(self) -> bool:
         return not self.closed.done()
 
-    async def _read_loop(self) -> None:
-        reason = "closed"
+    def _data_received(self, data: bytes) -> None:
+        if self.closed.done():
+            return
         try:
-            while True:
-                data = await self._reader.read(65536)
-                if not data:
-                    reason = "Asterisk closed the connection"
-                    break
-                for msg in self._parser.feed(data):
-                    self._dispatch(msg)
+            for msg in self._parser.feed(data):
+                self._dispatch(msg)
         except AmiProtocolError as exc:
-            reason = str(exc)
-            log_event(self._log, "ami.protocol_error", logging.ERROR, error=reason)
-        except (ConnectionError, OSError) as exc:
-            reason = f"connection error: {exc}"
-        except asyncio.CancelledError:
-            reason = "closed by us"
+            log_event(self._log, "ami.protocol_error", logging.ERROR, error=str(exc))
+            self._finish(str(exc))
         except Exception as exc:  # a bug in a message handler: end this session, loudly
             reason = f"unexpected error while reading: {type(exc).__name__}: {exc}"
             log_event(self._log, "ami.reader.error", logging.ERROR, error=reason)
-        finally:
             self._finish(reason)
+
+    def _connection_lost(self, exc: Exception | None) -> None:
+        self._finish("Asterisk closed the connection" if exc is None
+                     else f"connection error: {exc}")
+        if not self._gone.done():
+            self._gone.set_result(None)
 
     def _finish(self, reason: str) -> None:
         if not self.closed.done():
@@ -267,7 +270,7 @@ class AmiSession:
         for p in pending.values():
             if not p.future.done():
                 p.future.set_exception(AmiConnectionLost(f"{p.action}: {reason}"))
-        self._writer.close()
+        self._transport.close()
 
     def _dispatch(self, msg: AmiMessage) -> None:
         if msg.kind == "greeting":
@@ -313,7 +316,7 @@ class AmiSession:
         future: asyncio.Future[list[AmiMessage]] = asyncio.get_running_loop().create_future()
         self._pending[action_id] = _Pending(action, future, is_list)
         try:
-            self._writer.write(data)
+            self._transport.write(data)
             await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:
             raise AmiTimeout(f"no reply to {action} within {timeout} s") from None
@@ -345,17 +348,34 @@ class AmiSession:
 
     def abort(self) -> None:
         """Drop the connection at once (a half-open peer never answers a FIN)."""
-        transport = self._writer.transport
-        transport.abort()
+        self._transport.abort()
 
     async def close(self) -> None:
-        if not self._reader_task.done():
-            self._reader_task.cancel()
+        self._finish("closed by us")
         with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._reader_task
-        with contextlib.suppress(Exception):
-            self._writer.close()
-            await self._writer.wait_closed()
+            await self._gone
+
+
+class _AmiProtocol(asyncio.Protocol):
+    """The transport's callbacks, handed to the :class:`AmiSession` it makes."""
+
+    def __init__(self, on_message: Callable[[AmiMessage], None],
+                 logger: logging.Logger | None) -> None:
+        self.on_message = on_message
+        self.logger = logger
+        self.session: AmiSession | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.session = AmiSession(transport, self.on_message, logger=self.logger)
+
+    def data_received(self, data: bytes) -> None:
+        assert self.session is not None
+        self.session._data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.session is not None:
+            self.session._connection_lost(exc)
 
 
 @dataclass(slots=True)
