@@ -18,7 +18,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotline12345.calls.models import CallRecord
-from hotline12345.db.base import Base
 from hotline12345.db.engine import make_engine
 from hotline12345.records import value_record
 
@@ -179,10 +178,9 @@ def _apply(row: CallRecord, item: StoreItem) -> None:
 
 
 class SqlCallStore:
-    """:class:`CallStore` on SQLAlchemy 2; SQLite (WAL) by default.
-
-    Tables are created with ``Base.metadata.create_all`` until migrations take over.
-    """
+    """:class:`CallStore` on SQLAlchemy 2; SQLite (WAL) by default. The ``calls`` table
+    is made by the migrations, which the caller runs first
+    (:func:`hotline12345.db.migrate.upgrade`)."""
 
     def __init__(self, url_or_engine: str | Engine) -> None:
         if isinstance(url_or_engine, str):
@@ -191,7 +189,6 @@ class SqlCallStore:
         else:
             self.engine = url_or_engine
             self._owns_engine = False
-        Base.metadata.create_all(self.engine, tables=[CallRecord.__table__])  # type: ignore[list-item]
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._upsert: Any = None
         if self.engine.dialect.name == "sqlite":

@@ -22,6 +22,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from hotline12345.config.decode import Decoder, Positions
 from hotline12345.config.errors import ConfigError, ConfigIssue
+from hotline12345.config.patterns import AREA_CODE, PatternError, compile_pattern
 from hotline12345.config.schema import (
     ActionKind,
     ActionSpec,
@@ -32,8 +33,6 @@ from hotline12345.config.schema import (
     TrunkAuth,
 )
 from hotline12345.legacy_numbers.model import EMERGENCY_NUMBERS, Mode, RegisterRow
-from hotline12345.routing.numbers import AREA_CODE
-from hotline12345.routing.patterns import PatternError, compile_pattern
 
 CONFIG_ENV = "HOTLINE12345_CONFIG"
 _NUMBER = re.compile(r"[0-9]{3,20}")

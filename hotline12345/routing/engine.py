@@ -30,6 +30,7 @@ from datetime import datetime
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
+from hotline12345.config.patterns import compile_pattern
 from hotline12345.config.schema import (
     ActionKind,
     ActionSpec,
@@ -50,7 +51,6 @@ from hotline12345.legacy_numbers.model import (
 )
 from hotline12345.routing.decision import Action, CallContext, Decision, Question
 from hotline12345.routing.numbers import NumberPlan, derive_area_codes
-from hotline12345.routing.patterns import compile_pattern
 
 SOUND_DIR = "hotline12345"
 NOW_12345_PROMPT = "now-12345"

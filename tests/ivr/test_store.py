@@ -21,6 +21,7 @@ from hotline12345.calls.store import (
     _sqlite_datetime,
 )
 from hotline12345.db.engine import make_engine
+from hotline12345.db.migrate import upgrade
 
 BEIJING = timezone(timedelta(hours=8))
 T0 = datetime(2026, 11, 28, 14, 30, 0, 0, tzinfo=BEIJING)
@@ -48,6 +49,12 @@ FACTS: list[StoreItem] = [
 ]
 
 
+def migrated(url: str) -> SqlCallStore:
+    """A store on a database the migrations made, as serve opens it."""
+    upgrade(url)
+    return SqlCallStore(url)
+
+
 def _raw_rows(store: SqlCallStore) -> list[tuple[object, ...]]:
     with store.engine.connect() as conn:
         return [tuple(r) for r in conn.execute(text("SELECT * FROM calls ORDER BY uniqueid"))]
@@ -55,7 +62,7 @@ def _raw_rows(store: SqlCallStore) -> list[tuple[object, ...]]:
 
 @pytest.fixture
 def sqlite_store(tmp_path: Path) -> Iterator[SqlCallStore]:
-    store = SqlCallStore(f"sqlite:///{tmp_path / 'fast.sqlite3'}")
+    store = migrated(f"sqlite:///{tmp_path / 'fast.sqlite3'}")
     yield store
     store.close()
 
@@ -71,9 +78,9 @@ def test_sqlite_datetime_matches_the_column_type() -> None:
 def test_sqlite_fast_path_stores_what_sqlalchemy_stores(
         tmp_path: Path, sqlite_store: SqlCallStore, batches: list[list[StoreItem]]) -> None:
     assert sqlite_store._sqlite_sql, "the SQLite store must use its prepared statements"
-    core = SqlCallStore(f"sqlite:///{tmp_path / 'core.sqlite3'}")
+    core = migrated(f"sqlite:///{tmp_path / 'core.sqlite3'}")
     core._sqlite_sql = {}  # SQLAlchemy Core upsert with the columns' bind processors
-    orm = SqlCallStore(f"sqlite:///{tmp_path / 'orm.sqlite3'}")
+    orm = migrated(f"sqlite:///{tmp_path / 'orm.sqlite3'}")
     orm._sqlite_sql, orm._upsert = {}, None  # the ORM path
     try:
         for batch in batches:
@@ -111,7 +118,7 @@ def test_sqlite_large_batches_split_into_multi_row_statements(
             items.append(SurveyResult(f"3.{i}", 1 + i % 5, T0 + timedelta(seconds=i)))
     items.append(_routed("3.7", outcome="hangup", routed_at=None))  # same batch, later fact
     items.insert(3, _routed("3.150", outcome="failed"))  # earlier fact, overwritten later
-    orm = SqlCallStore(f"sqlite:///{tmp_path / 'orm.sqlite3'}")
+    orm = migrated(f"sqlite:///{tmp_path / 'orm.sqlite3'}")
     orm._sqlite_sql, orm._upsert = {}, None
     try:
         sqlite_store.write(items)
@@ -157,7 +164,7 @@ def test_postgresql_store_agrees_with_sqlite(sqlite_store: SqlCallStore) -> None
         pytest.fail(f"PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth) is needed: "
                     f"{exc}; run scripts/system-deps.sh")
     try:
-        pg = SqlCallStore(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+        pg = migrated(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
         assert not pg._sqlite_sql
         try:
             pg.write(FACTS[:4])
