@@ -24,6 +24,7 @@ from hotline12345.config.decode import Decoder, Positions
 from hotline12345.config.errors import ConfigError, ConfigIssue
 from hotline12345.config.patterns import AREA_CODE, PatternError, compile_pattern
 from hotline12345.config.schema import (
+    CONTROLLER_TIMEOUT_BOUNDS,
     ActionKind,
     ActionSpec,
     RegisterRowSpec,
@@ -31,6 +32,7 @@ from hotline12345.config.schema import (
     Site,
     SiteFile,
     TrunkAuth,
+    controller_timeout_problem,
 )
 from hotline12345.legacy_numbers.model import EMERGENCY_NUMBERS, Mode, RegisterRow
 
@@ -384,6 +386,10 @@ class _Checker:
         self._check_rules(register)
         for i, pattern in enumerate(self.site.blocklist):
             self._check_pattern(f"blocklist[{i}]", pattern)
+        for name in CONTROLLER_TIMEOUT_BOUNDS:
+            problem = controller_timeout_problem(name, getattr(self.site.controller, name))
+            if problem:
+                self.error(f"controller.{name}", problem)
         for rule in self.site.classification:
             if not [k for k in rule.keywords if k.strip()]:
                 self.error(f"classification[{self.site.classification.index(rule)}].keywords",

@@ -253,6 +253,33 @@ class Speech:
     dither_zero: bool = True  # reproducible decodes
 
 
+#: The bounds, in seconds, of each controller timeout (site file and command line alike).
+CONTROLLER_TIMEOUT_BOUNDS: dict[str, tuple[float, float]] = {
+    "env_timeout_s": (0.1, 60.0),
+    "command_timeout_s": (0.1, 3600.0),
+    "session_budget_s": (1.0, 86400.0),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Controller:
+    """The FastAGI controller's time limits (``hotline12345 serve``; its ``--env-timeout``,
+    ``--command-timeout`` and ``--session-budget`` override them). A call that runs past one
+    ends with FAILURE, and the dialplan's fallback takes it."""
+
+    env_timeout_s: float = 5.0  # Asterisk's environment block must arrive within this
+    command_timeout_s: float = 120.0  # each AGI command's reply (a prompt plays meanwhile)
+    session_budget_s: float = 900.0  # the whole session, prompts and question included
+
+
+def controller_timeout_problem(name: str, value: float) -> str:
+    """Why ``value`` cannot be the controller timeout ``name`` (empty when it can)."""
+    low, high = CONTROLLER_TIMEOUT_BOUNDS[name]
+    if not low <= value <= high:
+        return f"{value:g} is out of range: seconds from {low:g} to {high:g}"
+    return ""
+
+
 @dataclass(frozen=True, slots=True)
 class SiteFile:
     """The site file exactly as written."""
@@ -270,6 +297,7 @@ class SiteFile:
     blocklist: tuple[str, ...] = ()
     classification: tuple[ClassificationRule, ...] = ()
     speech: Speech = field(default_factory=Speech)
+    controller: Controller = field(default_factory=Controller)
 
 
 @dataclass(frozen=True, slots=True)
