@@ -259,10 +259,11 @@ def reference() -> str:
     """docs/site-file.md: the introduction, then every key of the site file."""
     intro = resources.files("hotline12345.config").joinpath(INTRO).read_text(encoding="utf-8")
     out = [intro.rstrip("\n"), "", "## Every key", "",
-           "Generated from the schema (`hotline12345/config/schema.py`) by "
-           "`hotline12345 config reference > docs/site-file.md`; do not edit below this line "
-           "by hand. A key's path reads as in error messages: `queues[]` is each item of the "
-           "list, `prompts.<id>` each entry of the mapping. The examples are the shipped "
-           "default site's values where it has one.", ""]
+           "This page is generated: `hotline12345 config reference > docs/site-file.md`, from "
+           "the schema (`hotline12345/config/schema.py`: its field comments are the meanings) "
+           "and the introduction above (`hotline12345/config/reference_intro.txt`); edit "
+           "those, not this page. A key's path reads as in error messages: `queues[]` is each "
+           "item of the list, `prompts.<id>` each entry of the mapping. The examples are the "
+           "shipped default site's values where it has one.", ""]
     _section(schema.SiteFile, "", _default_site_examples(), out, set(), {})
     return "\n".join(out).rstrip("\n") + "\n"
