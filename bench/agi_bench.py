@@ -79,10 +79,11 @@ def _cores() -> tuple[int | None, int | None]:
 
 def _serve_routed(conn: Connection, core: int | None, data_dir: str, profile: str) -> None:
     _pin(core)
+    from hotline12345.app import settle_process
     from hotline12345.calls.recorder import CallRecorder
     from hotline12345.calls.store import SqlCallStore
     from hotline12345.config import load_site
-    from hotline12345.ivr.cli import settle_process
+    from hotline12345.db.migrate import upgrade
     from hotline12345.ivr.flows import Services, build_registry
     from hotline12345.ivr.queue_load import QueueLoadBoard
     from hotline12345.ivr.server import FastAgiServer, ServerConfig
@@ -95,6 +96,7 @@ def _serve_routed(conn: Connection, core: int | None, data_dir: str, profile: st
     handler.setFormatter(logging.getLogger().handlers[0].formatter)
     logging.getLogger().handlers[:] = [handler]  # production-like INFO logs, to a file
 
+    upgrade(database_url(Path(data_dir)))  # as serve does at start-up
     store = SqlCallStore(database_url(Path(data_dir)))
     recorder = CallRecorder(store)
     board = QueueLoadBoard()  # as serve: empty here (no AMI), read by every decision

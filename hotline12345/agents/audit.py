@@ -3,10 +3,10 @@
 One table, ``agents_audit``, declared on the project's one base
 (:class:`hotline12345.db.base.Base`) and created by Alembic revision ``0003``. It lives in
 the embedded SQLite database under the data directory by default
-(``HOTLINE12345_DATABASE_URL`` otherwise). :class:`AuditLog` brings the database to the
-newest schema with :func:`hotline12345.db.migrate.upgrade` when it opens it (idempotent and
-safe beside ``serve``, which runs the same upgrade), so it works on a fresh data directory
-too. A table made by an older ``create_all`` is adopted by the revision.
+(``HOTLINE12345_DATABASE_URL`` otherwise). Opening an :class:`AuditLog` changes no schema:
+whoever starts the wallboard (``serve``, ``agents``) first runs
+:func:`hotline12345.db.migrate.upgrade`. A table made by an older ``create_all`` is adopted
+by the revision.
 
 Results: ``confirmed`` (Asterisk accepted the action and the resulting event arrived),
 ``rejected`` (Asterisk answered ``Response: Error``; its message is kept), ``unconfirmed``
@@ -60,20 +60,12 @@ class AuditEntry(Base):
 
 
 class AuditLog:
-    """Records and lists audit entries. Opening one migrates the database at ``url`` to
-    the newest schema (blocking; call it from a thread in async code)."""
+    """Records and lists audit entries in the database at ``url``, which the caller has
+    migrated (:func:`hotline12345.db.migrate.upgrade`)."""
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    def __init__(self, url: str) -> None:
         self.url = url
         self._engine = make_engine(url)
-        try:
-            if migrate:
-                from hotline12345.db.migrate import upgrade
-
-                upgrade(url, engine=self._engine)
-        except BaseException:
-            self._engine.dispose()
-            raise
         self._lock = asyncio.Lock()
 
     def close(self) -> None:

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from hotline12345.db.migrate import upgrade
 from hotline12345.env import DATABASE_URL_ENV as ENV_DATABASE_URL
 from hotline12345.logs import log_event
 from hotline12345.paths import database_url as default_database_url
@@ -215,8 +216,9 @@ async def start_agents_services(
         runtime.add_listener(_headers_listener(callback),
                              name=getattr(callback, "__qualname__", None) or repr(callback))
     users = UserStore.in_data_dir(data, rounds=bcrypt_rounds)
-    audit = await asyncio.to_thread(
-        AuditLog, database_url or environ.get(ENV_DATABASE_URL) or default_database_url(data))
+    audit_url = database_url or environ.get(ENV_DATABASE_URL) or default_database_url(data)
+    await asyncio.to_thread(upgrade, audit_url)  # the wallboard's start-up migrates, as serve
+    audit = AuditLog(audit_url)
     runner: web.AppRunner | None = None
     try:
         await runtime.start()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from hotline12345 import channel_variables
+
 # Named in the site schema (one rule each); re-exported for the renderer and the checker.
 from hotline12345.config.schema import expert_queue_name as expert_queue_name
 from hotline12345.config.schema import trunk_password_env as trunk_password_env
@@ -56,7 +58,7 @@ CTX_HOP_HEADER = "hotline12345-hop-header"
 #: SIP header, added by a pre-dial handler on every PJSIP leg, through a trunk that routes the
 #: call back to this Asterisk (the variable does not cross SIP; Asterisk 22 has no
 #: MAX_FORWARDS function, and a PJSIP leg's Max-Forwards starts again at 70).
-HOPS_VARIABLE = "HOTLINE_HOPS"
+HOPS_VARIABLE = channel_variables.HOPS
 HOPS_HEADER = "X-Hotline-Hops"
 #: ``Dial()``/``Originate()`` option that adds the hop header to each new PJSIP leg.
 HOPS_PREDIAL = f"b({CTX_HOP_HEADER}^s^1(${{{HOPS_VARIABLE}}}))"

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hotline12345 import channel_variables as cv
 from hotline12345.asterisk import names
 from hotline12345.asterisk.names import (
     CTX_3WAY_SEAT,
@@ -265,7 +266,7 @@ def _extensions(site: Site, opts: RenderOptions) -> str:
     general = f.centre.general_queue
     linkage_prio = f.mode_defaults.get(Mode.LINKAGE.value)
     rec = "${HOTLINE_REC_DIR}/"
-    mixed, caller, seat = (rec + file_name("${HOTLINE_REC}", leg, DEFAULT_FORMAT)
+    mixed, caller, seat = (rec + file_name(f"${{{cv.REC}}}", leg, DEFAULT_FORMAT)
                            for leg in (Leg.MIXED, Leg.CALLER, Leg.SEAT))
     lines = _header(site, names.EXTENSIONS, "the dialplan")
     lines += [
@@ -440,7 +441,7 @@ def _did_from_to_context() -> list[str]:
 
 def _inbound_context() -> list[str]:
     def when(action: str, target: str) -> str:
-        return f' same => n,GotoIf($["${{HOTLINE_ACTION}}" = "{action}"]?{target})'
+        return f' same => n,GotoIf($["${{{cv.ACTION}}}" = "{action}"]?{target})'
     return [
         "; Every inbound call: the controller decides, the dialplan acts on its variables.",
         "; Its one extension matches whatever a trunk context passes on: digits or +digits,",
@@ -451,23 +452,23 @@ def _inbound_context() -> list[str]:
         f" same => n,Gosub({CTX_SETTINGS},s,1)",
         f" same => n,Set(CHANNEL(hangup_handler_push)={CTX_HANGUP},s,1)",
         " same => n,Answer()",
-        " same => n,Set(HOTLINE_DIALLED=${EXTEN})",
+        f" same => n,Set({cv.DIALLED}=${{EXTEN}})",
         "; A call over the hop limit (a routing loop) is not routed again: the general queue.",
         f" same => n,Gosub({CTX_HOPS},s,1(${{EXTEN}}))",
         ' same => n,GotoIf($["${GOSUB_RETVAL}" = "over"]?fallback)',
         "; The controllers HOTLINE_AGI_1..HOTLINE_AGI_COUNT, in order (see retry below);",
         "; HOTLINE_AGI stays the one that took the call (the survey goes to it too).",
-        " same => n,Set(HOTLINE_ACTION=)",
+        f" same => n,Set({cv.ACTION}=)",
         " same => n,Set(HOTLINE_AGI_TRY=1)",
         " same => n(agi),Set(HOTLINE_AGI=${HOTLINE_AGI_${HOTLINE_AGI_TRY}})",
         " same => n,AGI(${HOTLINE_AGI}/inbound,${EXTEN},${HOTLINE_TRUNK})",
-        *_wrapped("The controller's decision is HOTLINE_ACTION, set after its prompts. Decide "
+        *_wrapped(f"The controller's decision is {cv.ACTION}, set after its prompts. Decide "
                   "by it, not by AGISTATUS: res_agi reports a FastAGI connection that the "
                   "controller closed mid-session (it died while playing a prompt) as "
                   "AGISTATUS=SUCCESS, the same as a finished flow. No decision: the next "
                   "controller (retry, below). A decision is acted on whatever AGISTATUS says, "
                   "and is never asked for twice."),
-        ' same => n,GotoIf($["${HOTLINE_ACTION}" = ""]?retry)',
+        f' same => n,GotoIf($["${{{cv.ACTION}}}" = ""]?retry)',
         when("queue", f"{CTX_QUEUE},s,1"),
         when("expert", f"{CTX_QUEUE},s,1"),
         when("sub_centre", f"{CTX_SUB_CENTRE},s,1"),
@@ -475,12 +476,12 @@ def _inbound_context() -> list[str]:
         when("announce_hangup", "hangup"),
         "; A decision this dialplan does not know, or no controller decided: the general queue.",
         " same => n(fallback),NoOp(hotline12345 fallback AGISTATUS=${AGISTATUS} "
-        "HOTLINE_ACTION=${HOTLINE_ACTION})",
-        " same => n,Set(HOTLINE_ACTION=queue)",
-        " same => n,Set(HOTLINE_QUEUE=${HOTLINE_GENERAL_QUEUE})",
-        " same => n,Set(QUEUE_PRIO=0)",
-        " same => n,Set(HOTLINE_QUEUE_TIMEOUT=)",
-        " same => n,Set(HOTLINE_OVERFLOW_ACTION=)",
+        f"{cv.ACTION}=${{{cv.ACTION}}})",
+        f" same => n,Set({cv.ACTION}=queue)",
+        f" same => n,Set({cv.QUEUE}=${{HOTLINE_GENERAL_QUEUE}})",
+        f" same => n,Set({cv.QUEUE_PRIO}=0)",
+        f" same => n,Set({cv.QUEUE_TIMEOUT}=)",
+        f" same => n,Set({cv.OVERFLOW_ACTION}=)",
         f" same => n,Goto({CTX_QUEUE},s,1)",
         "; announce_hangup: the controller has played the announcement.",
         " same => n(hangup),Hangup(16)",
@@ -549,34 +550,34 @@ def _queue_contexts() -> list[str]:
         "; On TIMEOUT (or any other way out) the controller's overflow target is tried once,",
         "; then the general queue without a time limit, so every caller reaches a human.",
         f"[{CTX_QUEUE}]",
-        'exten => s,1,ExecIf($["${HOTLINE_QUEUE}" = ""]?Set(HOTLINE_QUEUE='
+        f'exten => s,1,ExecIf($["${{{cv.QUEUE}}}" = ""]?Set({cv.QUEUE}='
         '${HOTLINE_GENERAL_QUEUE}))',
-        ' same => n,ExecIf($["${QUEUE_PRIO}" = ""]?Set(QUEUE_PRIO=0))',
+        f' same => n,ExecIf($["${{{cv.QUEUE_PRIO}}}" = ""]?Set({cv.QUEUE_PRIO}=0))',
         f" same => n,Gosub({CTX_RECORD},s,1)",
         f" same => n,Set(__TRANSFER_CONTEXT={CTX_SEAT_TRANSFER})",
-        " same => n,Queue(${HOTLINE_QUEUE},ct,,,${HOTLINE_QUEUE_TIMEOUT})",
+        f" same => n,Queue(${{{cv.QUEUE}}},ct,,,${{{cv.QUEUE_TIMEOUT}}})",
         continued,
-        " same => n,NoOp(hotline12345 left queue ${HOTLINE_QUEUE} with ${QUEUESTATUS})",
-        ' same => n,GotoIf($["${HOTLINE_OVERFLOW_ACTION}" = "queue"]?overflow_queue)',
-        ' same => n,GotoIf($["${HOTLINE_OVERFLOW_ACTION}" = "sub_centre"]?overflow_centre)',
-        ' same => n(last_resort),GotoIf($["${HOTLINE_QUEUE}" = "${HOTLINE_GENERAL_QUEUE}" & '
+        f" same => n,NoOp(hotline12345 left queue ${{{cv.QUEUE}}} with ${{QUEUESTATUS}})",
+        f' same => n,GotoIf($["${{{cv.OVERFLOW_ACTION}}}" = "queue"]?overflow_queue)',
+        f' same => n,GotoIf($["${{{cv.OVERFLOW_ACTION}}}" = "sub_centre"]?overflow_centre)',
+        f' same => n(last_resort),GotoIf($["${{{cv.QUEUE}}}" = "${{HOTLINE_GENERAL_QUEUE}}" & '
         '"${QUEUESTATUS}" != "TIMEOUT"]?no_seat)',
-        " same => n,Set(HOTLINE_QUEUE=${HOTLINE_GENERAL_QUEUE})",
-        " same => n,Queue(${HOTLINE_QUEUE},ct)",
+        f" same => n,Set({cv.QUEUE}=${{HOTLINE_GENERAL_QUEUE}})",
+        f" same => n,Queue(${{{cv.QUEUE}}},ct)",
         continued,
         "; Only when the general queue itself cannot take calls (missing, full, or joinempty).",
-        " same => n(no_seat),NoOp(hotline12345 no seat in ${HOTLINE_QUEUE}: ${QUEUESTATUS})",
+        f" same => n(no_seat),NoOp(hotline12345 no seat in ${{{cv.QUEUE}}}: ${{QUEUESTATUS}})",
         " same => n,Hangup(34)",
         "; Overflow to another queue (多援一), once.",
-        " same => n(overflow_queue),Set(HOTLINE_OVERFLOW_ACTION=)",
-        " same => n,Set(HOTLINE_QUEUE=${HOTLINE_OVERFLOW_TARGET})",
-        " same => n,Queue(${HOTLINE_QUEUE},ct)",
+        f" same => n(overflow_queue),Set({cv.OVERFLOW_ACTION}=)",
+        f" same => n,Set({cv.QUEUE}=${{{cv.OVERFLOW_TARGET}}})",
+        f" same => n,Queue(${{{cv.QUEUE}}},ct)",
         continued,
         " same => n,Goto(last_resort)",
         "; Overflow to a sub-centre, once.",
-        " same => n(overflow_centre),Set(HOTLINE_OVERFLOW_ACTION=)",
-        ' same => n,GotoIf($["${HOTLINE_OVERFLOW_DIAL}" = ""]?last_resort)',
-        f" same => n,Dial(${{HOTLINE_OVERFLOW_DIAL}},${{HOTLINE_SUB_CENTRE_RING}},{HOPS_PREDIAL})",
+        f" same => n(overflow_centre),Set({cv.OVERFLOW_ACTION}=)",
+        f' same => n,GotoIf($["${{{cv.OVERFLOW_DIAL}}}" = ""]?last_resort)',
+        f" same => n,Dial(${{{cv.OVERFLOW_DIAL}}},${{HOTLINE_SUB_CENTRE_RING}},{HOPS_PREDIAL})",
         ' same => n,GotoIf($["${DIALSTATUS}" = "ANSWER"]?done)',
         " same => n,Goto(last_resort)",
         "; The survey (好差评) after the seat hung up, while the caller is still on the line.",
@@ -599,9 +600,9 @@ def _record_context(mixed: str, caller: str, seat: str) -> list[str]:
         ";   docs/asterisk-dialplan.md) keeps other users out.",
         f"[{CTX_RECORD}]",
         'exten => s,1,GotoIf($["${HOTLINE_RECORDING}" = "1"]?done)',
-        ' same => n,ExecIf($["${HOTLINE_REC}" = ""]?Set(HOTLINE_REC=${UNIQUEID}))',
+        f' same => n,ExecIf($["${{{cv.REC}}}" = ""]?Set({cv.REC}=${{UNIQUEID}}))',
         "; Never let a variable put a path or a space into a file name (- first: a literal).",
-        " same => n,Set(HOTLINE_REC=${FILTER(-.0-9A-Z_a-z,${HOTLINE_REC})})",
+        f" same => n,Set({cv.REC}=${{FILTER(-.0-9A-Z_a-z,${{{cv.REC}}})}})",
         f" same => n,MixMonitor({mixed},br({caller})t({seat}),chmod 0640 {mixed} {caller} "
         f"{seat})",
         " same => n,Set(HOTLINE_RECORDING=1)",
@@ -616,14 +617,14 @@ def _sub_centre_context() -> list[str]:
         "; caller goes to HOTLINE_FALLBACK_QUEUE, keeping the priority.",
         f"[{CTX_SUB_CENTRE}]",
         f"exten => s,1,Gosub({CTX_RECORD},s,1)",
-        ' same => n,GotoIf($["${HOTLINE_DIAL}" = ""]?fallback)',
-        f" same => n,Dial(${{HOTLINE_DIAL}},${{HOTLINE_SUB_CENTRE_RING}},{HOPS_PREDIAL})",
+        f' same => n,GotoIf($["${{{cv.DIAL}}}" = ""]?fallback)',
+        f" same => n,Dial(${{{cv.DIAL}}},${{HOTLINE_SUB_CENTRE_RING}},{HOPS_PREDIAL})",
         ' same => n,GotoIf($["${DIALSTATUS}" = "ANSWER"]?done)',
-        " same => n(fallback),NoOp(hotline12345 sub-centre ${HOTLINE_TARGET} not reached: "
+        f" same => n(fallback),NoOp(hotline12345 sub-centre ${{{cv.TARGET}}} not reached: "
         "${DIALSTATUS})",
-        " same => n,Set(HOTLINE_QUEUE=${HOTLINE_FALLBACK_QUEUE})",
-        " same => n,Set(HOTLINE_QUEUE_TIMEOUT=)",
-        " same => n,Set(HOTLINE_OVERFLOW_ACTION=)",
+        f" same => n,Set({cv.QUEUE}=${{{cv.FALLBACK_QUEUE}}})",
+        f" same => n,Set({cv.QUEUE_TIMEOUT}=)",
+        f" same => n,Set({cv.OVERFLOW_ACTION}=)",
         f" same => n,Goto({CTX_QUEUE},s,1)",
         " same => n(done),Hangup()",
         "",
@@ -656,25 +657,26 @@ def _linkage_contexts() -> list[str]:
         ";   call that is going on.)",
         f"[{CTX_LINKAGE}]",
         f"exten => s,1,Gosub({CTX_RECORD},s,1)",
-        ' same => n,GotoIf($["${HOTLINE_DIAL}" = ""]?fallback)',
-        ' same => n,GotoIf($["${HOTLINE_TRANSFER}" = "three_way"]?three_way)',
-        f" same => n,Dial(${{HOTLINE_DIAL}},${{HOTLINE_LINKAGE_RING}},{HOPS_PREDIAL})",
+        f' same => n,GotoIf($["${{{cv.DIAL}}}" = ""]?fallback)',
+        f' same => n,GotoIf($["${{{cv.TRANSFER}}}" = "three_way"]?three_way)',
+        f" same => n,Dial(${{{cv.DIAL}}},${{HOTLINE_LINKAGE_RING}},{HOPS_PREDIAL})",
         ' same => n,GotoIf($["${DIALSTATUS}" = "ANSWER"]?done)',
-        " same => n(fallback),NoOp(hotline12345 linkage ${HOTLINE_TARGET} not reached: "
+        f" same => n(fallback),NoOp(hotline12345 linkage ${{{cv.TARGET}}} not reached: "
         "DIALSTATUS=${DIALSTATUS} ORIGINATE_STATUS=${ORIGINATE_STATUS})",
-        " same => n,Set(HOTLINE_QUEUE=${HOTLINE_FALLBACK_QUEUE})",
-        ' same => n,ExecIf($["${QUEUE_PRIO}" = ""]?Set(QUEUE_PRIO=${HOTLINE_LINKAGE_PRIO}))',
-        " same => n,Set(HOTLINE_QUEUE_TIMEOUT=)",
-        " same => n,Set(HOTLINE_OVERFLOW_ACTION=)",
+        f" same => n,Set({cv.QUEUE}=${{{cv.FALLBACK_QUEUE}}})",
+        f' same => n,ExecIf($["${{{cv.QUEUE_PRIO}}}" = ""]?'
+        f"Set({cv.QUEUE_PRIO}=${{HOTLINE_LINKAGE_PRIO}}))",
+        f" same => n,Set({cv.QUEUE_TIMEOUT}=)",
+        f" same => n,Set({cv.OVERFLOW_ACTION}=)",
         f" same => n,Goto({CTX_QUEUE},s,1)",
         " same => n(three_way),Set(HOTLINE_CONF=hotline12345-${UNIQUEID})",
-        " same => n,Set(HOTLINE_QUEUE=${HOTLINE_FALLBACK_QUEUE})",
-        f" same => n,Originate(${{HOTLINE_DIAL}},exten,{CTX_CONFERENCE},join,1,"
+        f" same => n,Set({cv.QUEUE}=${{{cv.FALLBACK_QUEUE}}})",
+        f" same => n,Originate(${{{cv.DIAL}}},exten,{CTX_CONFERENCE},join,1,"
         f"${{HOTLINE_LINKAGE_RING}},acnv(HOTLINE_CONF=${{HOTLINE_CONF}}{hops}){HOPS_PREDIAL})",
         ' same => n,GotoIf($["${ORIGINATE_STATUS}" != "SUCCESS"]?fallback)',
         f" same => n,Originate(Local/seat@{CTX_3WAY_SEAT}/n,exten,{CTX_CONFERENCE},seat,1,"
-        "${HOTLINE_3WAY_LEG_TIMEOUT},acnv(HOTLINE_CONF=${HOTLINE_CONF}^HOTLINE_QUEUE="
-        "${HOTLINE_QUEUE}^QUEUE_PRIO=${HOTLINE_LINKAGE_PRIO}^HOTLINE_CALLER_CHAN=${CHANNEL}"
+        f"${{HOTLINE_3WAY_LEG_TIMEOUT}},acnv(HOTLINE_CONF=${{HOTLINE_CONF}}^{cv.QUEUE}="
+        f"${{{cv.QUEUE}}}^{cv.QUEUE_PRIO}=${{HOTLINE_LINKAGE_PRIO}}^HOTLINE_CALLER_CHAN=${{CHANNEL}}"
         f"^HOTLINE_3WAY_START=${{EPOCH}}{hops}){HOPS_PREDIAL})",
         ' same => n,GotoIf($["${ORIGINATE_STATUS}" != "SUCCESS"]?fallback)',
         f" same => n,ConfBridge({conf},{names.CALLER_PROFILE})",
@@ -706,8 +708,8 @@ def _linkage_contexts() -> list[str]:
         "; HOTLINE_3WAY_LEG_TIMEOUT, longer than all this, so this half is never cut short.)",
         f"[{CTX_3WAY_SEAT}]",
         f"exten => seat,1,Gosub({CTX_SETTINGS},s,1)",
-        " same => n,Queue(${HOTLINE_QUEUE},,,,${HOTLINE_3WAY_SEAT_WAIT})",
-        " same => n,NoOp(hotline12345 three-way: no seat in ${HOTLINE_QUEUE}: ${QUEUESTATUS})",
+        f" same => n,Queue(${{{cv.QUEUE}}},,,,${{HOTLINE_3WAY_SEAT_WAIT}})",
+        f" same => n,NoOp(hotline12345 three-way: no seat in ${{{cv.QUEUE}}}: ${{QUEUESTATUS}})",
         " same => n,Set(HOTLINE_WAIT=$[${HOTLINE_3WAY_START} + ${HOTLINE_LINKAGE_RING} + 5 - "
         "${EPOCH}])",
         " same => n,ExecIf($[${HOTLINE_WAIT} > 0]?Wait(${HOTLINE_WAIT}))",
@@ -730,8 +732,8 @@ def _hangup_context() -> list[str]:
         ' same => n,ExecIf($["${HOTLINE_SEAT}" = ""]?Set(HOTLINE_SEAT='
         '${SHARED(HOTLINE_3WAY_SEAT)}))',
         f" same => n,UserEvent({RECORDING_USEREVENT},Uniqueid: ${{UNIQUEID}},"
-        "Base: ${HOTLINE_REC},Dialled: ${HOTLINE_DIALLED},LegacyNumber: ${HOTLINE_LEGACY},"
-        "LegacyMode: ${HOTLINE_MODE},Route: ${HOTLINE_ACTION},Queue: ${HOTLINE_QUEUE},"
+        f"Base: ${{{cv.REC}}},Dialled: ${{{cv.DIALLED}}},LegacyNumber: ${{{cv.LEGACY}}},"
+        f"LegacyMode: ${{{cv.MODE}}},Route: ${{{cv.ACTION}}},Queue: ${{{cv.QUEUE}}},"
         "Seat: ${HOTLINE_SEAT})",
         " same => n(done),Return()",
         "",

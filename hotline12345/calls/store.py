@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
-from itertools import chain
+from datetime import datetime
 from typing import Any, Final, Protocol
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from hotline12345.calls.models import CallRecord
-from hotline12345.db.base import Base
 from hotline12345.db.engine import make_engine
 from hotline12345.records import value_record
 
@@ -133,22 +131,6 @@ _ROUTED_COLUMNS: Final = ("caller", "caller_name", "dialled", "action", "target"
                            "reasons", "answer", "outcome", "started_at", "routed_at",
                            "linked_from")
 _SURVEY_COLUMNS: Final = ("survey_score", "survey_at")
-# Rows per SQLite statement: a batch of n rows takes full statements of 64, then the binary
-# digits of the rest (300 = 4 x 64 + 32 + 8 + 4), so there are only 7 statement texts per
-# kind; 64 rows x 13 parameters stays under the 999 bound parameters of SQLite before 3.32.
-_SQLITE_ROWS: Final = (64, 32, 16, 8, 4, 2, 1)
-
-
-def _sqlite_datetime(value: datetime) -> str:
-    """An aware datetime as the ``UtcDateTime`` column stores it in SQLite (checked against
-    the column's bind processor when the store opens)."""
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    # isoformat(" ", "microseconds") without its offset, in half the time of isoformat
-    # or of an f-string with format specifiers
-    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031
-        value.year, value.month, value.day, value.hour, value.minute, value.second,
-        value.microsecond)
 
 
 def _routed_params(item: RoutedCall) -> dict[str, Any]:
@@ -159,30 +141,14 @@ def _routed_params(item: RoutedCall) -> dict[str, Any]:
             "routed_at": item.routed_at, "linked_from": item.linked_from}
 
 
-def _apply(row: CallRecord, item: StoreItem) -> None:
-    if isinstance(item, RoutedCall):
-        row.caller = item.caller
-        row.caller_name = item.caller_name
-        row.dialled = item.dialled
-        row.action = item.action
-        row.target = item.target
-        row.priority = item.priority
-        row.reasons = "\n".join(item.reasons) or None
-        row.answer = item.answer
-        row.outcome = item.outcome
-        row.started_at = item.started_at
-        row.routed_at = item.routed_at
-        row.linked_from = item.linked_from
-    else:
-        row.survey_score = item.score
-        row.survey_at = item.at
+def _survey_params(item: SurveyResult) -> dict[str, Any]:
+    return {"uniqueid": item.uniqueid, "survey_score": item.score, "survey_at": item.at}
 
 
 class SqlCallStore:
-    """:class:`CallStore` on SQLAlchemy 2; SQLite (WAL) by default.
-
-    Tables are created with ``Base.metadata.create_all`` until migrations take over.
-    """
+    """:class:`CallStore` on SQLAlchemy 2: SQLite (WAL) by default, or PostgreSQL. The
+    ``calls`` table is made by the migrations, which the caller runs first
+    (:func:`hotline12345.db.migrate.upgrade`)."""
 
     def __init__(self, url_or_engine: str | Engine) -> None:
         if isinstance(url_or_engine, str):
@@ -191,135 +157,39 @@ class SqlCallStore:
         else:
             self.engine = url_or_engine
             self._owns_engine = False
-        Base.metadata.create_all(self.engine, tables=[CallRecord.__table__])  # type: ignore[list-item]
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._upsert: Any = None
-        if self.engine.dialect.name == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            self._upsert = sqlite_insert
-        elif self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            self._upsert = pg_insert
-        # SQLite: each kind of fact is one INSERT ... VALUES (...), (...) ON CONFLICT, for
-        # up to _SQLITE_ROWS rows at a time, on plain tuples (see _write_sqlite).
-        self._sqlite_sql: dict[str, tuple[str, str, str]] = {}
-        self._sqlite_text: dict[tuple[str, int], str] = {}
-        if self.engine.dialect.name == "sqlite":
-            self._sqlite_sql = {"routed": self._prepare(_ROUTED_COLUMNS),
-                                "survey": self._prepare(_SURVEY_COLUMNS)}
-            self._check_sqlite_datetime()
-
-    def _prepare(self, columns: tuple[str, ...]) -> tuple[str, str, str]:
-        """The upsert of ``columns`` as SQL with positional parameters in the order
-        ``uniqueid, *columns`` (the order the row tuples are built in), cut around its one
-        ``VALUES`` row: ``(head, row, tail)``, so that ``head + row + (", " + row) * (n - 1)
-        + tail`` upserts ``n`` rows."""
-        assert self._upsert is not None
-        table = CallRecord.__table__
-        stmt = self._upsert(table).values({c: bindparam(c) for c in ("uniqueid", *columns)})
-        stmt = stmt.on_conflict_do_update(index_elements=[table.c.uniqueid],
-                                          set_={c: getattr(stmt.excluded, c) for c in columns})
-        compiled = stmt.compile(dialect=self.engine.dialect)
-        if tuple(compiled.positiontup or ()) != ("uniqueid", *columns):  # pragma: no cover
-            raise RuntimeError(f"calls upsert compiled with parameters {compiled.positiontup}")
-        sql = str(compiled)
-        row = "(" + ", ".join("?" * (1 + len(columns))) + ")"
-        head, found, tail = sql.partition(" VALUES " + row)
-        if not found or row in tail:  # pragma: no cover - SQLAlchemy changed its output
-            raise RuntimeError(f"calls upsert compiled to unexpected SQL: {sql}")
-        return head + " VALUES ", row, tail
-
-    def _sqlite_statement(self, kind: str, rows: int) -> str:
-        text = self._sqlite_text.get((kind, rows))
-        if text is None:
-            head, row, tail = self._sqlite_sql[kind]
-            text = self._sqlite_text[(kind, rows)] = head + ", ".join([row] * rows) + tail
-        return text
-
-    def _check_sqlite_datetime(self) -> None:
-        """_sqlite_datetime must store what the column type's own bind processor stores."""
-        dialect = self.engine.dialect
-        column = CallRecord.__table__.c.started_at
-        process = column.type.dialect_impl(dialect).bind_processor(dialect)
-        for sample in (datetime(2026, 11, 28, 6, 30, tzinfo=UTC),
-                       datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, 999999,
-                                                               tzinfo=UTC),
-                       datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=8)))):
-            expected = process(sample) if process is not None else sample
-            if _sqlite_datetime(sample) != expected:  # pragma: no cover - SA changed format
-                raise RuntimeError(f"SQLite datetime storage changed: {expected!r}")
+        dialect = self.engine.dialect.name
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        elif dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+        else:
+            if self._owns_engine:
+                self.engine.dispose()
+            raise StoreValueError(f"database {dialect}: the call store runs on SQLite or "
+                                  "PostgreSQL; set HOTLINE12345_DATABASE_URL to one of them")
+        upserts = []
+        for columns in (_ROUTED_COLUMNS, _SURVEY_COLUMNS):
+            stmt = insert(CallRecord)
+            upserts.append(stmt.on_conflict_do_update(
+                index_elements=["uniqueid"],
+                set_={c: getattr(stmt.excluded, c) for c in columns}))
+        self._upsert_routed, self._upsert_survey = upserts
 
     def write(self, items: Sequence[StoreItem]) -> None:
-        if not items:
-            return
-        if self._sqlite_sql:
-            self._write_sqlite(items)
-            return
-        if self._upsert is not None:
-            self._write_upsert(items)
-            return
-        ids = list(dict.fromkeys(i.uniqueid for i in items))
-        with self._sessions.begin() as session:
-            rows = self._load(session, ids)
-            for item in items:
-                row = rows.get(item.uniqueid)
-                if row is None:
-                    row = CallRecord(uniqueid=item.uniqueid)
-                    session.add(row)
-                    rows[item.uniqueid] = row
-                _apply(row, item)
-
-    def _write_upsert(self, items: Sequence[StoreItem]) -> None:
-        """SQLite and PostgreSQL: one ``INSERT ... ON CONFLICT DO UPDATE`` per kind of fact,
-        executemany. Routing and survey facts touch disjoint columns, so applying each kind
-        in order gives the same row as applying all in order."""
-        assert self._upsert is not None
+        """One ``INSERT ... ON CONFLICT DO UPDATE`` per kind of fact, executemany, in one
+        transaction. Each row runs in order, so a later fact for a call updates the row an
+        earlier one made; routing and survey facts touch disjoint columns, so applying each
+        kind in order gives the same row as applying all in order."""
         routed = [_routed_params(i) for i in items if isinstance(i, RoutedCall)]
-        surveys = [{"uniqueid": i.uniqueid, "survey_score": i.score, "survey_at": i.at}
-                   for i in items if isinstance(i, SurveyResult)]
-        table = CallRecord.__table__
+        surveys = [_survey_params(i) for i in items if isinstance(i, SurveyResult)]
+        if not routed and not surveys:
+            return
         with self.engine.begin() as conn:
-            for params, columns in ((routed, _ROUTED_COLUMNS), (surveys, _SURVEY_COLUMNS)):
-                if not params:
-                    continue
-                stmt = self._upsert(table)
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=[table.c.uniqueid],
-                    set_={c: getattr(stmt.excluded, c) for c in columns})
-                conn.execute(stmt, params)
-
-    def _write_sqlite(self, items: Sequence[StoreItem]) -> None:
-        """One upsert per kind of fact, on plain tuples, many rows per statement: a few µs
-        a row, where the compiled-statement path spends 20-40 µs on parameter processing
-        (and ``executemany`` about 10 % more than this, one statement step a row). SQLite
-        applies a statement's rows in order, so a later fact for the same uniqueid updates
-        the row an earlier one made, as on the other paths."""
-        dt = _sqlite_datetime
-        routed = [(i.uniqueid, i.caller, i.caller_name, i.dialled, i.action, i.target,
-                   i.priority, "\n".join(i.reasons) or None, i.answer, i.outcome,
-                   dt(i.started_at), None if i.routed_at is None else dt(i.routed_at),
-                   i.linked_from)
-                  for i in items if type(i) is RoutedCall]
-        surveys = [(i.uniqueid, i.score, dt(i.at)) for i in items if type(i) is SurveyResult]
-        with self.engine.begin() as conn:
-            for kind, rows in (("routed", routed), ("survey", surveys)):
-                done = 0
-                while done < len(rows):
-                    n = next(n for n in _SQLITE_ROWS if n <= len(rows) - done)
-                    conn.exec_driver_sql(self._sqlite_statement(kind, n),
-                                         tuple(chain.from_iterable(rows[done:done + n])))
-                    done += n
-
-    @staticmethod
-    def _load(session: Session, ids: list[str]) -> dict[str, CallRecord]:
-        rows: dict[str, CallRecord] = {}
-        for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
-            chunk = ids[start:start + 500]
-            for row in session.scalars(select(CallRecord).where(CallRecord.uniqueid.in_(chunk))):
-                rows[row.uniqueid] = row
-        return rows
+            if routed:
+                conn.execute(self._upsert_routed, routed)
+            if surveys:
+                conn.execute(self._upsert_survey, surveys)
 
     def get(self, uniqueid: str) -> CallView | None:
         with self._sessions() as session:

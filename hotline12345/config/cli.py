@@ -37,6 +37,9 @@ def register_config_cmd(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     show = csub.add_parser("show", help="print the site file in use (start a new site from it)")
     add_config_option(show)
     show.set_defaults(handler=_show)
+    ref = csub.add_parser("reference", help="print the site-file reference (docs/site-file.md): "
+                                            "every key, its type, default and an example")
+    ref.set_defaults(handler=_reference)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -53,4 +56,11 @@ def _check(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     sys.stdout.write(resolve_site_path(args.config).read_text(encoding="utf-8"))
+    return 0
+
+
+def _reference(args: argparse.Namespace) -> int:
+    from hotline12345.config.reference import reference
+
+    sys.stdout.write(reference())
     return 0

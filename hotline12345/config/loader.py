@@ -22,7 +22,9 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from hotline12345.config.decode import Decoder, Positions
 from hotline12345.config.errors import ConfigError, ConfigIssue
+from hotline12345.config.patterns import AREA_CODE, PatternError, compile_pattern
 from hotline12345.config.schema import (
+    CONTROLLER_TIMEOUT_BOUNDS,
     ActionKind,
     ActionSpec,
     RegisterRowSpec,
@@ -30,10 +32,9 @@ from hotline12345.config.schema import (
     Site,
     SiteFile,
     TrunkAuth,
+    controller_timeout_problem,
 )
 from hotline12345.legacy_numbers.model import EMERGENCY_NUMBERS, Mode, RegisterRow
-from hotline12345.routing.numbers import AREA_CODE
-from hotline12345.routing.patterns import PatternError, compile_pattern
 
 CONFIG_ENV = "HOTLINE12345_CONFIG"
 _NUMBER = re.compile(r"[0-9]{3,20}")
@@ -385,6 +386,10 @@ class _Checker:
         self._check_rules(register)
         for i, pattern in enumerate(self.site.blocklist):
             self._check_pattern(f"blocklist[{i}]", pattern)
+        for name in CONTROLLER_TIMEOUT_BOUNDS:
+            problem = controller_timeout_problem(name, getattr(self.site.controller, name))
+            if problem:
+                self.error(f"controller.{name}", problem)
         for rule in self.site.classification:
             if not [k for k in rule.keywords if k.strip()]:
                 self.error(f"classification[{self.site.classification.index(rule)}].keywords",

@@ -53,16 +53,18 @@ def trunk_password_env(trunk: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Trunk:
-    name: str
-    label: str = ""
+    name: str  # the trunk's name: its pjsip endpoint and context
+    label: str = ""  # shown in the rendered files' comments
+    # the 12345 numbers this trunk delivers, as the carrier sends them
     access_numbers: tuple[str, ...] = ("12345",)
+    # registration: we register to the carrier; ip: it sends from known addresses
     auth: TrunkAuth = TrunkAuth.IP
-    host: str = ""
-    port: int = 5060
-    transport: str = "udp"
+    host: str = ""  # the carrier's SBC address
+    port: int = 5060  # the carrier's SIP port
+    transport: str = "udp"  # udp, tcp or tls
     match: tuple[str, ...] = ()  # source addresses for IP authentication
     username: str = ""  # registration; the password comes from the environment
-    codecs: tuple[str, ...] = ("alaw", "ulaw")
+    codecs: tuple[str, ...] = ("alaw", "ulaw")  # pjsip allow= list, in order
 
     @property
     def password_env(self) -> str:
@@ -71,12 +73,12 @@ class Trunk:
 
 @dataclass(frozen=True, slots=True)
 class Centre:
-    name: str
-    province: str
-    city: str
-    trunks: tuple[Trunk, ...]
-    timezone: str = "Asia/Shanghai"
-    general_queue: str = "q-general"
+    name: str  # the centre's name (中文)
+    province: str  # province (省)
+    city: str  # city (市)
+    trunks: tuple[Trunk, ...]  # the carriers' trunks that deliver calls
+    timezone: str = "Asia/Shanghai"  # IANA time zone of rules' time windows and register dates
+    general_queue: str = "q-general"  # the queue every call falls back to (综合受理)
     # The centre's area codes, written with their 0 (0571). Dialled numbers lose one before
     # a short number (057112317 -> 12317); a caller's local number gets the first. Empty:
     # derived from the trunks' access numbers (057112345 -> 0571); see docs/numbers.md.
@@ -88,24 +90,24 @@ class Overflow:
     """After ``after_s`` seconds in queue, or with ``waiting_over`` callers waiting, send the
     call to another queue or another centre (多援一)."""
 
-    to_queue: str = ""
-    to_centre: str = ""
-    after_s: int = 0
-    waiting_over: int = 0
+    to_queue: str = ""  # the queue to overflow to; or
+    to_centre: str = ""  # the sub-centre to overflow to
+    after_s: int = 0  # seconds in the queue before the overflow (0: not by time)
+    waiting_over: int = 0  # callers waiting at which new calls overflow (0: not by load)
 
 
 @dataclass(frozen=True, slots=True)
 class Queue:
-    name: str
-    label: str
-    skills: tuple[str, ...] = ()
-    strategy: Strategy = Strategy.RRMEMORY
-    service_level_s: int = 15
-    timeout_s: int = 120
-    wrapup_s: int = 10
-    members: tuple[str, ...] = ()
+    name: str  # the Asterisk queue's name
+    label: str  # the queue's name for people (中文)
+    skills: tuple[str, ...] = ()  # skills of the seats that serve it
+    strategy: Strategy = Strategy.RRMEMORY  # Asterisk's ring strategy
+    service_level_s: int = 15  # answered within this many seconds counts as on time
+    timeout_s: int = 120  # seconds a caller waits before the overflow or the general queue
+    wrapup_s: int = 10  # seconds a seat rests after a call (整理时间)
+    members: tuple[str, ...] = ()  # the seats' interfaces (PJSIP/8001), static members
     expert_seats: tuple[str, ...] = ()  # 专家座席: a separate Asterisk queue "<name>-expert"
-    overflow: tuple[Overflow, ...] = ()
+    overflow: tuple[Overflow, ...] = ()  # where callers go after a wait or above a load, in order
     announce: str = ""  # prompt id played periodically to waiting callers
 
     @property
@@ -116,8 +118,8 @@ class Queue:
 
 @dataclass(frozen=True, slots=True)
 class SubCentre:
-    name: str
-    label: str
+    name: str  # the sub-centre's name in rules and the register
+    label: str  # its name for people (中文)
     dial: str  # Asterisk dial string, e.g. PJSIP/12366@tax-subcentre
     fallback_queue: str = ""  # when the sub-centre does not answer
 
@@ -127,19 +129,19 @@ class TransfersIn:
     """How a call this linkage target transfers to 12345 is recognised (12345 <-> 110
     both ways, 国办发〔2022〕12号): the DIDs it dials, or its callers' number prefixes."""
 
-    dids: tuple[str, ...] = ()
+    dids: tuple[str, ...] = ()  # DIDs the partner dials to transfer to 12345
     caller_prefixes: tuple[str, ...] = ()  # national form: 0571110, not +86571110
     queue: str = ""  # the queue such calls wait in (default: the general queue)
 
 
 @dataclass(frozen=True, slots=True)
 class LinkageTarget:
-    name: str
-    number: str
-    label: str
-    dial: str
-    transfer: Transfer = Transfer.BLIND
-    transfers_in: TransfersIn | None = None
+    name: str  # the target's name in rules and the register
+    number: str  # its public number (110, 119, 95598, ...)
+    label: str  # its name for people (中文)
+    dial: str  # Asterisk dial string
+    transfer: Transfer = Transfer.BLIND  # blind (盲转) or three_way (三方通话: the seat stays on)
+    transfers_in: TransfersIn | None = None  # how calls it transfers to 12345 are recognised
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,41 +155,42 @@ class EnterpriseQuestion:
 class Enterprise:
     """The enterprise green channel (为企服务专席)."""
 
-    queue: str
-    priority: int = 10
+    queue: str  # the queue of the enterprise seats
+    priority: int = 10  # queue priority of enterprise callers (0-100)
     numbers_file: str = ""  # one number per line, relative to the site file
-    prefixes: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()  # caller number prefixes of enterprises
+    # the one question that lets a caller say they are an enterprise
     ask: EnterpriseQuestion | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Prompt:
-    text: str = ""  # Chinese text for espeak-ng, or
+    text: str = ""  # Chinese text that espeak-ng speaks; or
     file: str = ""  # a recorded file supplied by the site
 
 
 @dataclass(frozen=True, slots=True)
 class TimeWindow:
     days: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)  # ISO weekdays, 1 = Monday
-    start: time = time(0, 0)
+    start: time = time(0, 0)  # from this local time (the centre's time zone)
     end: time = time(0, 0)  # end <= start spans midnight; equal means all day
 
 
 @dataclass(frozen=True, slots=True)
 class Conditions:
-    dialled: tuple[str, ...] = ()
+    dialled: tuple[str, ...] = ()  # dialled numbers, as routing reads them (normalised)
     caller: tuple[str, ...] = ()  # numbers or Asterisk patterns (_138XXXXXXXX)
-    time: TimeWindow | None = None
-    enterprise: bool | None = None
-    language: tuple[str, ...] = ()
-    blocked: bool | None = None
+    time: TimeWindow | None = None  # a time window (the centre's time zone)
+    enterprise: bool | None = None  # true: only enterprise callers; false: only others
+    language: tuple[str, ...] = ()  # the channel's language (Asterisk CHANNEL(language))
+    blocked: bool | None = None  # true: only callers on the blocklist
 
 
 @dataclass(frozen=True, slots=True)
 class ActionSpec:
-    action: ActionKind
-    target: str = ""
-    priority: int | None = None
+    action: ActionKind  # what to do with the call
+    target: str = ""  # the queue, sub-centre or linkage target it goes to
+    priority: int | None = None  # queue priority (0-100; default: the queue's)
     prompt: str = ""  # prompt id played before the action (required for announce_hangup)
 
 
@@ -195,24 +198,26 @@ class ActionSpec:
 class Question:
     """The one question a rule may ask; digits map to actions, anything else to ``default``."""
 
-    prompt: str
-    options: dict[str, ActionSpec]
-    default: ActionSpec
-    timeout_s: int = 5
-    retries: int = 1
+    prompt: str  # prompt id of the question
+    options: dict[str, ActionSpec]  # digit -> action
+    default: ActionSpec  # no answer, or any other digit
+    timeout_s: int = 5  # seconds to wait for the digit (1-30)
+    retries: int = 1  # times the question is repeated without an answer
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    name: str
-    then: ActionSpec
+    name: str  # unique; shown in the route's reasons and HOTLINE_RULE
+    then: ActionSpec  # the action when the rule matches (ask: see ask)
+    # all conditions given must hold; none: always
     when: Conditions = field(default_factory=Conditions)
-    ask: Question | None = None
+    ask: Question | None = None  # the rule's one question
 
 
 @dataclass(frozen=True, slots=True)
 class ModeDefaults:
-    priority: int = 0
+    priority: int = 0  # queue priority of calls on a number in this merge mode
+    # continue: keep routing after the cutover; hangup: announce, end
     after_cutover: AfterCutover = AfterCutover.CONTINUE
 
 
@@ -221,16 +226,16 @@ class RegisterRowSpec:
     """A register row (``hotlines:``) in the site file: overrides the default row of the same number
     (only the fields given), or adds a number (then every field is required)."""
 
-    number: str
-    name: str | None = None
-    department: str | None = None
-    mode: Mode | None = None
-    target: str | None = None
-    prompt: str | None = None
-    transition_start: datetime | None = None
-    cutover: datetime | None = None
-    provenance: str | None = None
-    after_cutover: AfterCutover | None = None
+    number: str  # the retired hotline's number
+    name: str | None = None  # its name (中文)
+    department: str | None = None  # the department that ran it
+    mode: Mode | None = None  # how it merges into 12345
+    target: str | None = None  # the queue, sub-centre or linkage target of its calls
+    prompt: str | None = None  # prompt id played to its callers (transition announcement)
+    transition_start: datetime | None = None  # from when callers hear the prompt
+    cutover: datetime | None = None  # when the old number stops (after_cutover applies)
+    provenance: str | None = None  # the document that ordered the merge
+    after_cutover: AfterCutover | None = None  # overrides mode_defaults.<mode>.after_cutover
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,35 +246,70 @@ class RegisterSection:
 
 @dataclass(frozen=True, slots=True)
 class ClassificationRule:
-    department: str
-    category: str
-    keywords: tuple[str, ...]
+    department: str  # the department a ticket goes to
+    category: str  # the ticket's category
+    keywords: tuple[str, ...]  # words in the transcript that select this rule
 
 
 @dataclass(frozen=True, slots=True)
 class Speech:
     model: str = ""  # path to a Vosk model directory (vosk-model-small-cn-0.22 in production)
-    language: str = "zh-CN"
+    language: str = "zh-CN"  # the transcripts' language
     dither_zero: bool = True  # reproducible decodes
+
+
+#: The bounds, in seconds, of each controller timeout (site file and command line alike).
+CONTROLLER_TIMEOUT_BOUNDS: dict[str, tuple[float, float]] = {
+    "env_timeout_s": (0.1, 60.0),
+    "command_timeout_s": (0.1, 3600.0),
+    "session_budget_s": (1.0, 86400.0),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Controller:
+    """The FastAGI controller's time limits (``hotline12345 serve``; its ``--env-timeout``,
+    ``--command-timeout`` and ``--session-budget`` override them). A call that runs past one
+    ends with FAILURE, and the dialplan's fallback takes it."""
+
+    env_timeout_s: float = 5.0  # Asterisk's environment block must arrive within this
+    command_timeout_s: float = 120.0  # each AGI command's reply (a prompt plays meanwhile)
+    session_budget_s: float = 900.0  # the whole session, prompts and question included
+
+
+def controller_timeout_problem(name: str, value: float) -> str:
+    """Why ``value`` cannot be the controller timeout ``name`` (empty when it can)."""
+    low, high = CONTROLLER_TIMEOUT_BOUNDS[name]
+    if not low <= value <= high:
+        return f"{value:g} is out of range: seconds from {low:g} to {high:g}"
+    return ""
 
 
 @dataclass(frozen=True, slots=True)
 class SiteFile:
     """The site file exactly as written."""
 
-    centre: Centre
-    queues: tuple[Queue, ...]
+    centre: Centre  # the centre: name, trunks, general queue
+    queues: tuple[Queue, ...]  # the queues of seats
+    # 协同联动 targets: 110, 119, 120, 122 and utility lines
     linkage: tuple[LinkageTarget, ...] = ()
-    sub_centres: tuple[SubCentre, ...] = ()
-    enterprise: Enterprise | None = None
+    sub_centres: tuple[SubCentre, ...] = ()  # 设分中心: centres that take their own calls
+    enterprise: Enterprise | None = None  # the enterprise green channel (为企服务专席)
+    # prompt id -> text to synthesise or a recorded file
     prompts: dict[str, Prompt] = field(default_factory=dict)
+    # the register of retired hotlines: the shipped one, less some
     register: RegisterSection = field(default_factory=RegisterSection)
-    hotlines: tuple[RegisterRowSpec, ...] = ()
-    rules: tuple[Rule, ...] = ()
+    hotlines: tuple[RegisterRowSpec, ...] = ()  # register rows overridden or added, by number
+    rules: tuple[Rule, ...] = ()  # ordered; the first rule that matches decides
+    # per merge mode (整体并入, 双号并行, 设分中心, 协同联动)
     mode_defaults: dict[str, ModeDefaults] = field(default_factory=dict)
+    # caller numbers or patterns that rules can match (when.blocked)
     blocklist: tuple[str, ...] = ()
+    # ticket classification by keywords, first match wins
     classification: tuple[ClassificationRule, ...] = ()
-    speech: Speech = field(default_factory=Speech)
+    speech: Speech = field(default_factory=Speech)  # transcription of recordings
+    # the FastAGI controller's time limits
+    controller: Controller = field(default_factory=Controller)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,13 @@
-"""Schema migrations (Alembic) for every table on :class:`hotline12345.db.base.Base`.
+"""Schema migrations (Alembic) for every table on :class:`hotline12345.db.base.Base`
+(the list is :func:`hotline12345.db.models.load_models`).
 
 ``upgrade(url)`` brings a database to the newest schema; it is idempotent and safe to call
 from several processes at once (PostgreSQL: an advisory lock; SQLite: a lock file beside
 the database). Tables made earlier by ``Base.metadata.create_all`` are adopted by the first
 revision rather than created twice. Read-only commands call ``check_schema(url)``
-instead, which changes nothing and says how to create a missing schema.
+instead, which changes nothing and says how to create a missing schema. Migrations run
+where a command starts (``serve``, ``db upgrade``, the worker, the wallboard), never when
+an object such as a store or the audit log is constructed.
 
 A new table or column needs a new revision in ``hotline12345/db/migrations/versions``:
 ``.venv/bin/alembic -c hotline12345/db/alembic.ini -x url=sqlite:////tmp/x.db revision
@@ -24,26 +27,15 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData, text
+from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
 from hotline12345 import paths
-from hotline12345.db.base import Base
 from hotline12345.db.engine import make_engine, private_file
 from hotline12345.env import DATABASE_URL_ENV
 
 HERE = Path(__file__).resolve().parent
 _PG_LOCK_KEY = 0x1234_5ABC  # advisory lock id for migrations
-
-
-def load_models() -> MetaData:
-    """Import every module that declares tables, and return the shared metadata."""
-    import hotline12345.agents.audit
-    import hotline12345.calls.models
-    import hotline12345.recordings.models
-    import hotline12345.tickets.models  # noqa: F401
-
-    return Base.metadata
 
 
 def resolve_url(url: str | None) -> str:

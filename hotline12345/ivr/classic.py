@@ -229,6 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hotline12345.calls.recorder import CallRecorder
     from hotline12345.calls.store import SqlCallStore
     from hotline12345.config import load_site
+    from hotline12345.db.migrate import upgrade
     from hotline12345.ivr.flows import Services, build_registry
     from hotline12345.logs import setup_logging
     from hotline12345.paths import data_dir, database_url
@@ -239,7 +240,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     stdout = open(sys.stdout.fileno(), "w", encoding="utf-8", closefd=False,  # noqa: SIM115
                   newline="\n")
     try:
-        store = SqlCallStore(database_url(data_dir()))
+        url = database_url(data_dir())
+        upgrade(url)  # this process is the command: it migrates before it stores
+        store = SqlCallStore(url)
         recorder = CallRecorder(store, linger_s=0)
         registry = build_registry(Services(Router(load_site(None)), recorder))
     except Exception as exc:

@@ -1,51 +1,19 @@
 """``hotline12345 serve`` (the FastAGI controller) and ``hotline12345 simulate`` (an
-Asterisk-side FastAGI load generator for capacity planning)."""
+Asterisk-side FastAGI load generator for capacity planning): their arguments only; the
+controller's wiring is :mod:`hotline12345.app`."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import dataclasses
-import gc
 import json
 import logging
-import os
-import signal
 import sys
-from pathlib import Path
 
-from hotline12345.logs import log_event, setup_logging
+from hotline12345.logs import setup_logging
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DIALLED = "12345,12317,12366,95598,12315,12320"
-
-
-#: Young-generation threshold of the cyclic GC while serving: above the ~10,000 container
-#: objects that 500 calls in flight keep alive, so a collection finds garbage instead of
-#: re-scanning live calls (default 700: ~20 µs of GC per call at 500 in flight; this: ~5).
-GC_GEN0_THRESHOLD = 10_000
-
-
-def settle_process() -> None:
-    """Process settings ``serve`` applies once start-up has loaded everything (the bench's
-    controller applies the same):
-
-    - logging skips the per-record lookups of the calling source line, thread and process
-      (the "Optimization" table of the logging HOWTO): the JSON lines carry none of them;
-    - ``gc.freeze()`` moves what start-up loaded (site, routing tables, SQLAlchemy, ...)
-      to the permanent generation, so full collections stop re-scanning it, and the
-      young-generation threshold becomes :data:`GC_GEN0_THRESHOLD`. Sessions free
-      themselves by reference counting (no cycles); the collector is left for the rest.
-    """
-    logging._srcfile = None
-    logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
-    gc.collect()
-    gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -76,6 +44,16 @@ def register_serve_cmd(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("--data-dir", metavar="DIR",
                    help="data directory (default: $HOTLINE12345_DATA_DIR, else the user's)")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    timeouts = p.add_argument_group(
+        "time limits", "each overrides the site file's controller: section (defaults 5, 120 "
+        "and 900 s); a call that runs past one ends with FAILURE and the dialplan's fallback "
+        "takes it")
+    timeouts.add_argument("--env-timeout", type=float, metavar="SECONDS",
+                          help="for Asterisk's environment block (controller.env_timeout_s)")
+    timeouts.add_argument("--command-timeout", type=float, metavar="SECONDS",
+                          help="for each AGI command's reply (controller.command_timeout_s)")
+    timeouts.add_argument("--session-budget", type=float, metavar="SECONDS",
+                          help="for a whole session (controller.session_budget_s)")
     from hotline12345.agents.service import add_http_arguments
 
     add_http_arguments(p)  # the supervisor wallboard started beside the controller
@@ -107,105 +85,22 @@ def register_simulate_cmd(sub: argparse._SubParsersAction[argparse.ArgumentParse
 
 def _serve(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
-    from hotline12345.agents.service import start_agents_services
-    from hotline12345.calls.recorder import CallRecorder
-    from hotline12345.calls.store import SqlCallStore
+    from hotline12345.app import ServeError, ServeOptions, serve
     from hotline12345.config.cli import site_from_args
-    from hotline12345.env import DATABASE_URL_ENV
-    from hotline12345.ivr.flows import Services, build_registry
-    from hotline12345.ivr.queue_load import QueueLoadBoard
-    from hotline12345.ivr.server import FastAgiServer, ServerConfig
-    from hotline12345.paths import data_dir, database_url
-    from hotline12345.routing import Router
 
-    try:
-        config = ServerConfig(host=args.agi_host, port=args.agi_port,
-                              allowed_hosts=tuple(args.agi_allow or ("127.0.0.1", "::1")),
-                              max_sessions=args.max_sessions,
-                              shutdown_grace_s=args.shutdown_grace)
-    except ValueError as exc:
-        print(f"hotline12345 serve: {exc}", file=sys.stderr)
-        return 2
     site = site_from_args(args)
-    from hotline12345.config import default_site_path
-
-    if Path(site.source) == default_site_path():
-        print(f"hotline12345 controller: built-in default site ({site.source}); give your "
-              "own with --config or HOTLINE12345_CONFIG (start it from `hotline12345 config "
-              "show`)", file=sys.stderr, flush=True)
-    else:
-        print(f"hotline12345 controller: site file {Path(site.source).resolve()}",
-              file=sys.stderr, flush=True)
-    root = data_dir(args.data_dir)
-    url = os.environ.get(DATABASE_URL_ENV) or database_url(root)
+    options = ServeOptions(
+        agi_host=args.agi_host, agi_port=args.agi_port,
+        agi_allow=tuple(args.agi_allow or ("127.0.0.1", "::1")),
+        max_sessions=args.max_sessions, shutdown_grace_s=args.shutdown_grace,
+        data_dir=args.data_dir, http_host=args.http_host, http_port=args.http_port,
+        env_timeout_s=args.env_timeout, command_timeout_s=args.command_timeout,
+        session_budget_s=args.session_budget)
     try:
-        from hotline12345.db.migrate import upgrade
-
-        upgrade(url)
-    except ImportError:  # pragma: no cover - migrations not installed: the store creates
-        pass
-    from hotline12345.recordings.api import JobSink
-    from hotline12345.recordings.model import ModelError
-    from hotline12345.recordings.settings import settings_from
-    from hotline12345.recordings.worker import start_embedded_pool
-
-    recording_settings = settings_from(site, data_dir=args.data_dir, database_url=url)
-    try:  # one transcription worker pool (a spawned process); None when no model is set
-        recordings = start_embedded_pool(recording_settings)
-    except ModelError as exc:
+        return serve(site, options)
+    except ServeError as exc:
         print(f"hotline12345 serve: {exc}", file=sys.stderr)
         return 2
-    # Finished recordings that AMI reports (UserEvent HotlineRecording, MixMonitorStop,
-    # Hangup) become jobs at once, with the call's facts; the directory scan is the net.
-    job_sink = JobSink(recording_settings)
-    store = SqlCallStore(url)
-    recorder = CallRecorder(store)
-    queue_load = QueueLoadBoard()  # live waiting callers per queue, once AMI is followed
-    registry = build_registry(Services(Router(site), recorder, queue_load=queue_load))
-    server = FastAgiServer(registry, config)
-
-    async def run() -> None:
-        try:
-            await server.start()
-        except OSError as exc:
-            print(f"hotline12345 serve: cannot listen on {args.agi_host}:{args.agi_port}: "
-                  f"{exc.strerror or exc}; choose another --agi-host/--agi-port",
-                  file=sys.stderr)
-            raise SystemExit(2) from None
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        print(f"hotline12345 controller: FastAGI on {args.agi_host}:{server.port} "
-              f"(flows: {', '.join(registry.names())}); data in {root}", file=sys.stderr,
-              flush=True)
-        try:
-            services = await start_agents_services(
-                site, root, args.http_host, args.http_port, database_url=url,
-                ami_listeners=[job_sink.handle_event], recordings=recording_settings)
-        except Exception as exc:
-            await server.shutdown(0)
-            print(f"hotline12345 serve: the wallboard could not start: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
-        async with services:
-            queue_load.follow(services.runtime)  # overflow rules see the AMI monitor's queues
-            settle_process()
-            try:
-                await stop.wait()
-                await server.shutdown()
-            finally:
-                await queue_load.stop()
-
-    try:
-        asyncio.run(run())
-    finally:
-        job_sink.close()
-        recorder.close()
-        store.close()
-        if recordings is not None:
-            recordings.stop()
-        log_event(log, "serve.stopped", **dataclasses.asdict(server.stats))
-    return 0
 
 
 def _controller_unreachable(host: str, port: int) -> str:

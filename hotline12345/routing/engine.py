@@ -30,6 +30,8 @@ from datetime import datetime
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
+from hotline12345 import channel_variables as cv
+from hotline12345.config.patterns import compile_pattern
 from hotline12345.config.schema import (
     ActionKind,
     ActionSpec,
@@ -50,7 +52,6 @@ from hotline12345.legacy_numbers.model import (
 )
 from hotline12345.routing.decision import Action, CallContext, Decision, Question
 from hotline12345.routing.numbers import NumberPlan, derive_area_codes
-from hotline12345.routing.patterns import compile_pattern
 
 SOUND_DIR = "hotline12345"
 NOW_12345_PROMPT = "now-12345"
@@ -264,7 +265,7 @@ class Router:
         decision = self._decide(ctx, base)
         if dialled.number != received and decision.variables:
             variables = dict(decision.variables)
-            variables["HOTLINE_DIALLED"] = received
+            variables[cv.DIALLED] = received
             decision = replace(decision, variables=MappingProxyType(variables))
         if caller is not None:
             decision = replace(decision, caller=caller.number)
@@ -339,7 +340,7 @@ class Router:
                        "rule (国办发〔2022〕12号)")
         decision = self._queue(queue, priority, ctx, reasons)
         variables = dict(decision.variables)
-        variables["HOTLINE_LINKED_FROM"] = target.number
+        variables[cv.LINKED_FROM] = target.number
         return replace(decision, variables=MappingProxyType(variables))
 
     def _emergency(self, target: LinkageTarget, ctx: CallContext,
@@ -353,9 +354,9 @@ class Router:
         reasons.append(f"linkage (协同联动) to {target.label} {target.number}: blind transfer "
                        f"via {target.dial}")
         variables = self._vars(ctx, Action.LINKAGE, target.name, "")
-        variables.update({"HOTLINE_DIAL": target.dial, "HOTLINE_TRANSFER": "blind",
-                          "HOTLINE_LINKAGE_NUMBER": target.number,
-                          "HOTLINE_FALLBACK_QUEUE": self.general})
+        variables.update({cv.DIAL: target.dial, cv.TRANSFER: "blind",
+                          cv.LINKAGE_NUMBER: target.number,
+                          cv.FALLBACK_QUEUE: self.general})
         return Decision(Action.LINKAGE, target.name, self.mode_defaults[Mode.LINKAGE].priority,
                         (), MappingProxyType(variables), tuple(reasons))
 
@@ -386,7 +387,7 @@ class Router:
                 return Decision(Action.ASK, reasons=tuple(reasons), question=Question(
                     sound(q.prompt), max(len(d) for d in q.options) if q.options else 1,
                     q.timeout_s, q.retries, f"rule:{rule.name}"),
-                    variables=MappingProxyType({"HOTLINE_RULE": rule.name}))
+                    variables=MappingProxyType({cv.RULE: rule.name}))
             if ctx.answer_to is not None and ctx.answer_to != f"rule:{rule.name}":
                 reasons.append("the caller has already answered one question: the rule's "
                                "default applies")
@@ -455,13 +456,13 @@ class Router:
 
     def _vars(self, ctx: CallContext, action: Action, target: str, rule: str,
               row: RegisterRow | None = None, phase: Phase | None = None) -> dict[str, str]:
-        out = {"HOTLINE_ACTION": action.value, "HOTLINE_TARGET": target,
-               "HOTLINE_DIALLED": ctx.dialled, "HOTLINE_ROUTED_AS": ctx.dialled,
-               "HOTLINE_RULE": rule}
+        out = {cv.ACTION: action.value, cv.TARGET: target,
+               cv.DIALLED: ctx.dialled, cv.ROUTED_AS: ctx.dialled,
+               cv.RULE: rule}
         if row is not None and phase is not None:
-            out["HOTLINE_LEGACY"] = row.number
-            out["HOTLINE_MODE"] = row.mode.code
-            out["HOTLINE_PHASE"] = phase.code
+            out[cv.LEGACY] = row.number
+            out[cv.MODE] = row.mode.code
+            out[cv.PHASE] = phase.code
         return out
 
     def _queue(self, name: str, priority: int, ctx: CallContext, reasons: list[str],
@@ -499,15 +500,15 @@ class Router:
                        + (f" to {overflow_target}" if overflow_target else ""))
         variables = self._vars(ctx, action, asterisk_queue, rule, row, phase)
         variables.update({
-            "HOTLINE_QUEUE": asterisk_queue,
-            "QUEUE_PRIO": str(priority),
-            "HOTLINE_PRIORITY": str(priority),
-            "HOTLINE_QUEUE_TIMEOUT": str(timeout),
-            "HOTLINE_OVERFLOW_ACTION": overflow_action.value if overflow_target else "",
-            "HOTLINE_OVERFLOW_TARGET": overflow_target,
+            cv.QUEUE: asterisk_queue,
+            cv.QUEUE_PRIO: str(priority),
+            cv.PRIORITY: str(priority),
+            cv.QUEUE_TIMEOUT: str(timeout),
+            cv.OVERFLOW_ACTION: overflow_action.value if overflow_target else "",
+            cv.OVERFLOW_TARGET: overflow_target,
         })
         if overflow_action is Action.SUB_CENTRE and overflow_target:
-            variables["HOTLINE_OVERFLOW_DIAL"] = self.centres[overflow_target].dial
+            variables[cv.OVERFLOW_DIAL] = self.centres[overflow_target].dial
         return Decision(action, asterisk_queue, priority, prompts,
                         MappingProxyType(variables), tuple(reasons))
 
@@ -518,8 +519,8 @@ class Router:
         reasons.append(f"transfer to sub-centre {centre.name} ({centre.label}) via {centre.dial}; "
                        f"queue {fallback} if it does not answer")
         variables = self._vars(ctx, Action.SUB_CENTRE, centre.name, rule, row, phase)
-        variables.update({"HOTLINE_DIAL": centre.dial, "HOTLINE_FALLBACK_QUEUE": fallback,
-                          "QUEUE_PRIO": str(priority), "HOTLINE_PRIORITY": str(priority)})
+        variables.update({cv.DIAL: centre.dial, cv.FALLBACK_QUEUE: fallback,
+                          cv.QUEUE_PRIO: str(priority), cv.PRIORITY: str(priority)})
         return Decision(Action.SUB_CENTRE, centre.name, priority, prompts,
                         MappingProxyType(variables), tuple(reasons))
 
@@ -532,8 +533,8 @@ class Router:
                        f"{target.dial}")
         priority = self.mode_defaults[Mode.LINKAGE].priority
         variables = self._vars(ctx, Action.LINKAGE, target.name, rule, row, phase)
-        variables.update({"HOTLINE_DIAL": target.dial, "HOTLINE_TRANSFER": target.transfer.value,
-                          "HOTLINE_LINKAGE_NUMBER": target.number,
-                          "HOTLINE_FALLBACK_QUEUE": self.general})
+        variables.update({cv.DIAL: target.dial, cv.TRANSFER: target.transfer.value,
+                          cv.LINKAGE_NUMBER: target.number,
+                          cv.FALLBACK_QUEUE: self.general})
         return Decision(Action.LINKAGE, target.name, priority, prompts,
                         MappingProxyType(variables), tuple(reasons))

@@ -26,6 +26,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from hotline12345.config.patterns import AREA_CODE
+
 #: A mobile number's national form: 11 digits, 13x-19x.
 MOBILE = re.compile(r"1[3-9][0-9]{9}")
 #: A landline's national significant number (without its trunk prefix 0): Beijing's 10 and
@@ -34,8 +36,6 @@ MOBILE = re.compile(r"1[3-9][0-9]{9}")
 _LANDLINE_NSN = re.compile(r"(?!400|800)(?:10[0-9]{8}|[2-9][0-9]{9,10})")
 #: A local landline number, dialled without its area code.
 _LOCAL = re.compile(r"[2-9][0-9]{6,7}")
-#: An area code as the site file writes it: the trunk prefix 0, then 2-3 digits.
-AREA_CODE = re.compile(r"0(?:10|[2-9][0-9]{1,2})")
 
 
 def _national_significant(nsn: str) -> str | None:

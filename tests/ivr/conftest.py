@@ -20,6 +20,7 @@ import pytest
 from hotline12345.calls.recorder import CallRecorder
 from hotline12345.calls.store import SqlCallStore
 from hotline12345.config import load_site
+from hotline12345.db.migrate import upgrade
 from hotline12345.ivr.flows import Services, build_registry
 from hotline12345.ivr.registry import FlowRegistry
 from hotline12345.ivr.server import FastAgiServer, ServerConfig
@@ -65,7 +66,9 @@ def router() -> Router:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[SqlCallStore]:
-    s = SqlCallStore(f"sqlite:///{tmp_path / 'calls.sqlite3'}")
+    url = f"sqlite:///{tmp_path / 'calls.sqlite3'}"
+    upgrade(url)  # as serve does before it opens the store
+    s = SqlCallStore(url)
     yield s
     s.close()
 

@@ -24,6 +24,7 @@ from hotline12345.agents.state import queue_defs
 from hotline12345.calls.recorder import CallRecorder
 from hotline12345.calls.store import SqlCallStore
 from hotline12345.config import load_site
+from hotline12345.db.migrate import upgrade
 from hotline12345.ivr.flows import Services, build_registry
 from hotline12345.ivr.queue_load import QueueLoadBoard
 from hotline12345.ivr.simulate import CallScript, capture_like_env, run_session
@@ -45,7 +46,9 @@ async def test_inbound_call_overflows_when_the_ami_monitor_sees_the_queue_full(
         serve: ServerFactory, tmp_path: Path) -> None:
     site = load_site(None)
     router = Router(site)
-    store = SqlCallStore(f"sqlite:///{tmp_path / 'calls.sqlite3'}")
+    url = f"sqlite:///{tmp_path / 'calls.sqlite3'}"
+    upgrade(url)
+    store = SqlCallStore(url)
     recorder = CallRecorder(store, linger_s=0)
     board = QueueLoadBoard(min_interval_s=0.01)
     registry = build_registry(Services(router, recorder, clock=lambda: FIXED_NOW,

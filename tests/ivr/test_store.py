@@ -1,5 +1,5 @@
-"""The call store: SQLite's multi-row upsert path stores exactly what SQLAlchemy's own
-paths store (raw column values compared), in any order of facts; PostgreSQL agrees."""
+"""The call store: the rows it stores (raw column values, as SQLite holds them), in any
+order of facts and any cut into batches; PostgreSQL agrees."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from hotline12345.calls.store import (
     SqlCallStore,
     StoreItem,
     SurveyResult,
-    _sqlite_datetime,
 )
 from hotline12345.db.engine import make_engine
+from hotline12345.db.migrate import upgrade
 
 BEIJING = timezone(timedelta(hours=8))
 T0 = datetime(2026, 11, 28, 14, 30, 0, 0, tzinfo=BEIJING)
@@ -48,6 +48,12 @@ FACTS: list[StoreItem] = [
 ]
 
 
+def migrated(url: str) -> SqlCallStore:
+    """A store on a database the migrations made, as serve opens it."""
+    upgrade(url)
+    return SqlCallStore(url)
+
+
 def _raw_rows(store: SqlCallStore) -> list[tuple[object, ...]]:
     with store.engine.connect() as conn:
         return [tuple(r) for r in conn.execute(text("SELECT * FROM calls ORDER BY uniqueid"))]
@@ -55,38 +61,36 @@ def _raw_rows(store: SqlCallStore) -> list[tuple[object, ...]]:
 
 @pytest.fixture
 def sqlite_store(tmp_path: Path) -> Iterator[SqlCallStore]:
-    store = SqlCallStore(f"sqlite:///{tmp_path / 'fast.sqlite3'}")
+    store = migrated(f"sqlite:///{tmp_path / 'fast.sqlite3'}")
     yield store
     store.close()
 
 
-def test_sqlite_datetime_matches_the_column_type() -> None:
-    assert _sqlite_datetime(T0) == "2026-11-28 06:30:00.000000"
-    assert _sqlite_datetime(datetime(2026, 11, 28, 6, 30, 0, 7, tzinfo=UTC)) == \
-        "2026-11-28 06:30:00.000007"
+#: What the store has always written for FACTS (before and after its one SQLAlchemy Core
+#: path replaced the hand-built SQL): UTC datetimes as "YYYY-MM-DD HH:MM:SS.ffffff".
+STORED = [
+    ("1.1", "13800138000", "张三", "12317", "queue", "q-market", 3,
+     '12317 is a legacy number\nrule "x" matched', None, "failed",
+     "2026-11-28 06:30:00.000000", "2026-11-28 06:30:00.001234", 5,
+     "2026-11-28 06:33:00.000000", None),
+    ("1.2", None, None, "12317", "queue", "q-market", 3, None, "", "hangup",
+     "2026-11-28 06:30:00.000000", None, None, "2026-01-01 00:00:00.000000", None),
+    ("1.3", "13800138000", "张三", None, None, None, None,
+     '12317 is a legacy number\nrule "x" matched', "2", "routed",
+     "2026-11-28 06:30:00.000000", "2026-11-28 06:30:00.001234", None, None, None),
+    ("1.4", None, None, None, None, None, None, None, None, None, None, None, 1,
+     "0999-01-01 19:04:05.000006", None),
+]
 
 
 @pytest.mark.parametrize("batches", [[FACTS], [[f] for f in FACTS], [FACTS[:3], FACTS[3:]]],
                          ids=["one batch", "one by one", "two batches"])
-def test_sqlite_fast_path_stores_what_sqlalchemy_stores(
-        tmp_path: Path, sqlite_store: SqlCallStore, batches: list[list[StoreItem]]) -> None:
-    assert sqlite_store._sqlite_sql, "the SQLite store must use its prepared statements"
-    core = SqlCallStore(f"sqlite:///{tmp_path / 'core.sqlite3'}")
-    core._sqlite_sql = {}  # SQLAlchemy Core upsert with the columns' bind processors
-    orm = SqlCallStore(f"sqlite:///{tmp_path / 'orm.sqlite3'}")
-    orm._sqlite_sql, orm._upsert = {}, None  # the ORM path
-    try:
-        for batch in batches:
-            for store in (sqlite_store, core, orm):
-                store.write(batch)
-        fast_rows = _raw_rows(sqlite_store)
-        assert len(fast_rows) == 4
-        assert fast_rows == _raw_rows(core) == _raw_rows(orm)
-        views = {u: sqlite_store.get(u) for u in ("1.1", "1.2", "1.3", "1.4")}
-        assert views == {u: orm.get(u) for u in views}
-    finally:
-        core.close()
-        orm.close()
+def test_sqlite_stores_these_rows(
+        sqlite_store: SqlCallStore, batches: list[list[StoreItem]]) -> None:
+    for batch in batches:
+        sqlite_store.write(batch)
+    assert _raw_rows(sqlite_store) == STORED
+    views = {u: sqlite_store.get(u) for u in ("1.1", "1.2", "1.3", "1.4")}
     one = views["1.1"]
     assert one is not None
     assert one.outcome == "failed" and one.survey_score == 5
@@ -100,10 +104,10 @@ def test_sqlite_fast_path_stores_what_sqlalchemy_stores(
                                     None, None, 1, datetime(999, 1, 1, 19, 4, 5, 6, tzinfo=UTC))
 
 
-def test_sqlite_large_batches_split_into_multi_row_statements(
+def test_a_large_batch_stores_what_single_writes_store(
         tmp_path: Path, sqlite_store: SqlCallStore) -> None:
-    """A batch of n facts runs as statements of 64, 32, ... 1 rows; a later fact for a call in
-    the same statement (or the next) still wins, exactly as on the ORM path."""
+    """A batch with several facts for one call: the later fact wins, in the same batch as
+    across batches."""
     items: list[StoreItem] = []
     for i in range(203):
         items.append(_routed(f"3.{i}", priority=i % 7, caller=f"138{i:08d}"))
@@ -111,20 +115,16 @@ def test_sqlite_large_batches_split_into_multi_row_statements(
             items.append(SurveyResult(f"3.{i}", 1 + i % 5, T0 + timedelta(seconds=i)))
     items.append(_routed("3.7", outcome="hangup", routed_at=None))  # same batch, later fact
     items.insert(3, _routed("3.150", outcome="failed"))  # earlier fact, overwritten later
-    orm = SqlCallStore(f"sqlite:///{tmp_path / 'orm.sqlite3'}")
-    orm._sqlite_sql, orm._upsert = {}, None
+    one_by_one = migrated(f"sqlite:///{tmp_path / 'single.sqlite3'}")
     try:
         sqlite_store.write(items)
-        orm.write(items)
-        fast_rows = _raw_rows(sqlite_store)
-        assert len(fast_rows) == 203
-        assert fast_rows == _raw_rows(orm)
+        for item in items:
+            one_by_one.write([item])
+        rows = _raw_rows(sqlite_store)
+        assert len(rows) == 203
+        assert rows == _raw_rows(one_by_one)
     finally:
-        orm.close()
-    # routed facts: 205 = 3 x 64 + 8 + 4 + 1 rows; surveys: 41 = 32 + 8 + 1
-    assert sorted(sqlite_store._sqlite_text) == [
-        ("routed", 1), ("routed", 4), ("routed", 8), ("routed", 64),
-        ("survey", 1), ("survey", 8), ("survey", 32)]
+        one_by_one.close()
     seven = sqlite_store.get("3.7")
     assert seven is not None and seven.outcome == "hangup" and seven.routed_at is None
     late = sqlite_store.get("3.150")
@@ -157,8 +157,7 @@ def test_postgresql_store_agrees_with_sqlite(sqlite_store: SqlCallStore) -> None
         pytest.fail(f"PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth) is needed: "
                     f"{exc}; run scripts/system-deps.sh")
     try:
-        pg = SqlCallStore(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
-        assert not pg._sqlite_sql
+        pg = migrated(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
         try:
             pg.write(FACTS[:4])
             pg.write(FACTS[4:])

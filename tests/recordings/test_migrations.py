@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from hotline12345.calls.models import CallRecord
 from hotline12345.db.base import Base
 from hotline12345.db.engine import make_engine
-from hotline12345.db.migrate import current_revision, head_revision, load_models, upgrade
+from hotline12345.db.migrate import current_revision, head_revision, upgrade
+from hotline12345.db.models import load_models
 from hotline12345.tickets.enums import Speaker, TicketStatus
 from hotline12345.tickets.models import Ticket
 from hotline12345.tickets.store import TicketDraft, UtteranceDraft, save_ticket

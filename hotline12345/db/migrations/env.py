@@ -10,7 +10,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from hotline12345.db.migrate import load_models, resolve_url
+from hotline12345.db.migrate import resolve_url
+from hotline12345.db.models import load_models
 
 config = context.config
 target_metadata = load_models()

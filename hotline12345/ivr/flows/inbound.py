@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from types import MappingProxyType
 
+from hotline12345 import channel_variables as cv
 from hotline12345.calls.store import RoutedCall
 from hotline12345.ivr.channel import Channel, ChannelHungUp
 from hotline12345.ivr.flows.common import (
@@ -36,8 +37,8 @@ from hotline12345.routing import Action, CallContext, Question, QueueLoad, Route
 
 log = logging.getLogger(__name__)
 
-REC_VARIABLE = "HOTLINE_REC"
-LINKED_FROM_VARIABLE = "HOTLINE_LINKED_FROM"  # set by the router on a call 110 transferred
+REC_VARIABLE = cv.REC
+LINKED_FROM_VARIABLE = cv.LINKED_FROM  # set by the router on a call 110 transferred
 
 _NO_LOAD: Mapping[str, QueueLoad] = MappingProxyType({})
 

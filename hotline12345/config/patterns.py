@@ -1,8 +1,12 @@
-"""Asterisk extension patterns (``_138XXXXXXXX``) for caller-number conditions."""
+"""The number formats the site file writes: Asterisk extension patterns (``_138XXXXXXXX``)
+for caller-number conditions, and area codes."""
 
 from __future__ import annotations
 
 import re
+
+#: An area code as the site file writes it: the trunk prefix 0, then 2-3 digits.
+AREA_CODE = re.compile(r"0(?:10|[2-9][0-9]{1,2})")
 
 _CLASSES = {"X": "[0-9]", "Z": "[1-9]", "N": "[2-9]"}
 
