@@ -99,8 +99,11 @@ class AgentsRuntime(ChangeSignal):
                                       clock=clock)
         self.events_total = 0
         self._dirty = asyncio.Event()
+        self._stopping = False  # the saver finishes the save in hand, then ends
+        self._saving = False
         self._save_interval = save_interval_s
         self._tasks: list[asyncio.Task[None]] = []
+        self._saver_task: asyncio.Task[None] | None = None
         self._listeners: list[_Listener] = []
         self.started_at = clock()
 
@@ -119,7 +122,7 @@ class AgentsRuntime(ChangeSignal):
         if self.monitor is not None:
             self.monitor.start()
             if self._saves:
-                self._tasks.append(loop.create_task(self._saver(), name="agents-saver"))
+                self._saver_task = loop.create_task(self._saver(), name="agents-saver")
         elif self.store.shared:
             self._tasks.append(loop.create_task(
                 self.store.follow(self.state, self.clock, self.notify), name="agents-follow"))
@@ -128,6 +131,16 @@ class AgentsRuntime(ChangeSignal):
     async def stop(self) -> None:
         if self.monitor is not None:
             await self.monitor.stop()
+        if self._saver_task is not None:
+            # Never cancelled in the middle of a save: the records it drained from the
+            # state would be lost. It finishes the save in hand; the final save below
+            # writes what came after.
+            self._stopping = True
+            if not self._saving:
+                self._saver_task.cancel()  # waiting or pausing: nothing in hand
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._saver_task
+            self._saver_task = None
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -186,14 +199,20 @@ class AgentsRuntime(ChangeSignal):
         while True:
             await self._dirty.wait()
             self._dirty.clear()
+            self._saving = True
+            pause = self._save_interval
             try:
                 await self.store.save(self.state)
             except Exception as exc:
                 log_event(_log, "agents.state.save_failed", logging.WARNING,
                           store=self.store.description, error=str(exc))
                 self._dirty.set()
-                await asyncio.sleep(1.0)
-            await asyncio.sleep(self._save_interval)
+                pause = max(pause, 1.0)
+            finally:
+                self._saving = False
+            if self._stopping:
+                return
+            await asyncio.sleep(pause)
 
     async def _ticker(self) -> None:
         """Once a second: expire calls that left without an answer; hourly pruning."""
