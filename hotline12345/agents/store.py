@@ -39,6 +39,7 @@ from hotline12345.logs import log_event
 
 from .figures import KEEP_S, CallRecord
 from .state import QueueState
+from .state_persistence import live_state, load_live_state
 
 __all__ = ["ENV_REDIS_URL", "RECORDS_FILE", "MemoryStore", "RecordsFileStore", "RedisStore",
            "StateStore", "store_from_env"]
@@ -111,7 +112,7 @@ class RedisStore(StateStore):
         r = self._redis
         live = await r.get(self.key("live"))
         if live:
-            state.load_dict(json.loads(live))
+            load_live_state(state, json.loads(live))
         added = await self._load_records(state, now - KEEP_S)
         return bool(live) or added > 0
 
@@ -134,7 +135,7 @@ class RedisStore(StateStore):
         records = state.drain_new_records()
         r = self._redis
         async with r.pipeline(transaction=True) as pipe:
-            pipe.set(self.key("live"), json.dumps(state.to_dict(), ensure_ascii=False))
+            pipe.set(self.key("live"), json.dumps(live_state(state), ensure_ascii=False))
             for rec in records:
                 pipe.hsetnx(self.key("records"), rec.id,
                             json.dumps(rec.to_dict(), ensure_ascii=False))
@@ -167,7 +168,7 @@ class RedisStore(StateStore):
                 try:
                     live = await self._redis.get(self.key("live"))
                     if live:
-                        state.load_dict(json.loads(live))
+                        load_live_state(state, json.loads(live))
                     await self._load_records(state, max(0.0, self._last_score - 60.0))
                 except Exception as exc:  # keep following; log what went wrong
                     log_event(_log, "agents.store.follow_failed", logging.WARNING,

@@ -22,7 +22,8 @@ from hotline12345.agents.client import (
     AmiSession,
 )
 from hotline12345.agents.codec import AmiMessage
-from hotline12345.agents.state import QueueDef, QueueState
+from hotline12345.agents.queues import QueueDef
+from hotline12345.agents.state import QueueState
 from tests.waiting import until
 
 from .fake_ami import FakeAmi, FakeCaller, FakeMember

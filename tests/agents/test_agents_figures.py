@@ -9,7 +9,10 @@ import pytest
 
 from hotline12345.agents.codec import AmiMessage
 from hotline12345.agents.figures import SITE_TZ, CallRecord, Ledger, local_midnight, window_start
-from hotline12345.agents.state import QueueDef, QueueState, queue_defs
+from hotline12345.agents.queues import QueueDef, queue_defs
+from hotline12345.agents.state import QueueState
+from hotline12345.agents.wallboard import chart as wallboard_chart
+from hotline12345.agents.wallboard import wallboard_snapshot
 
 # 2026-11-28 10:00:00 in Asia/Shanghai
 NOW = dt.datetime(2026, 11, 28, 10, 0, 0, tzinfo=SITE_TZ).timestamp()
@@ -138,7 +141,7 @@ def test_alerts_for_long_wait_and_low_answer_rate() -> None:
     s.apply(join("B", "w"), NOW - 16)  # target 15 s
     s.apply(join("A", "x"), NOW - 100)
     s.apply(abandon("A", "x"), NOW - 60)
-    snap = s.snapshot(NOW)
+    snap = wallboard_snapshot(s, NOW)
     assert [(a["kind"], a["queue"], a["text"]) for a in snap["alerts"]] == [
         ("answer_rate", "A", "综合受理：近15分钟接通率 0.0%，低于 95%"),
         ("wait", "B", "为企服务专席：最长等待 16 秒，超过目标 15 秒"),
@@ -147,7 +150,7 @@ def test_alerts_for_long_wait_and_low_answer_rate() -> None:
     assert b["waiting"] == [{"uniqueid": "w", "caller": "138****8000", "name": "张*",
                              "position": 1, "wait_s": 16.0, "joined_at": NOW - 16}]
     s.apply(join("B", "v"), NOW - 15)
-    assert len([a for a in s.snapshot(NOW - 1)["alerts"] if a["kind"] == "wait"]) == 0
+    assert len([a for a in wallboard_snapshot(s, NOW - 1)["alerts"] if a["kind"] == "wait"]) == 0
 
 
 def test_chart_counts_per_quarter_hour() -> None:
@@ -159,7 +162,7 @@ def test_chart_counts_per_quarter_hour() -> None:
     s.apply(abandon("A", "2"), base + 899)  # still 09:30
     s.apply(join("A", "3"), base + 900)
     s.apply(connect("A", "3"), base + 900)  # 09:45
-    chart = s.chart(NOW, hours=1)
+    chart = wallboard_chart(s, NOW, hours=1)
     assert [(b["label"], b["offered"], b["answered"]) for b in chart] == [
         ("09:15", 0, 0), ("09:30", 2, 1), ("09:45", 1, 1), ("10:00", 0, 0)]
 
