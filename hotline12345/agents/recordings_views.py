@@ -1,5 +1,8 @@
 """``/api/recordings/failed`` and ``/api/tickets/{uniqueid}``, read through the
-:class:`.recordings_access.RecordingsAccess` the app was given."""
+:class:`.recordings_access.RecordingsAccess` the app was given.
+
+Only :class:`.recordings_access.RecordingsUnavailable` is a 503; anything else out of the
+access object is a bug: a 500, logged once with its traceback by aiohttp."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from aiohttp import web
 
 from hotline12345.logs import log_event, mask_text
 
+from .recordings_access import RecordingsUnavailable
 from .snapshots import dumps
 from .web_context import context, json_error, web_log
 
@@ -25,13 +29,14 @@ RECORDINGS_NOT_CONFIGURED = (
 _UNIQUEID = re.compile(r"^[A-Za-z0-9_.\-]{1,150}$")
 
 
-def _recordings_unavailable(exc: Exception) -> web.Response:
-    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    log_event(web_log, "agents.recordings.unavailable", logging.WARNING,
-              error=f"{type(exc).__name__}: {detail[0] if detail else ''}")
+def _recordings_unavailable(exc: RecordingsUnavailable) -> web.Response:
+    """An operations problem (the database or Redis away, refusing, not migrated): 503 and
+    what to check. Any other exception is a bug, left to aiohttp: a 500, logged once with
+    its traceback."""
+    reason = mask_text(str(exc))
+    log_event(web_log, "agents.recordings.unavailable", logging.WARNING, error=reason)
     return json_error(503, "recordings",
-                      f"the recordings queue or database cannot be used "
-                      f"({type(exc).__name__}: {detail[0] if detail else ''}); check "
+                      f"the recordings queue or database cannot be used ({reason}); check "
                       "HOTLINE12345_DATABASE_URL and HOTLINE12345_REDIS_URL, and run "
                       "hotline12345 db upgrade")
 
@@ -45,7 +50,7 @@ async def recordings_failed(request: web.Request) -> web.Response:
         return json_error(400, "limit", f"'limit' must be a whole number 1-1000, got {raw!r}")
     try:
         jobs = await asyncio.to_thread(recordings.failed_jobs, int(raw))
-    except Exception as exc:
+    except RecordingsUnavailable as exc:
         return _recordings_unavailable(exc)
     items = [{**job, "error": mask_text(job["error"])} for job in jobs]
     return web.json_response({"failed": items, "count": len(items)}, dumps=dumps)
@@ -61,7 +66,7 @@ async def ticket_of_call(request: web.Request) -> web.Response:
                                            "(such as 1795849881.4)")
     try:
         view = await asyncio.to_thread(recordings.ticket, uniqueid)
-    except Exception as exc:
+    except RecordingsUnavailable as exc:
         return _recordings_unavailable(exc)
     if view is None:
         return json_error(404, "uniqueid", f"no ticket for call {uniqueid!r}: not transcribed "

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .codec import AmiMessage
-from .figures import SITE_TZ, CallRecord, Figures, Ledger, Outcome, window_start
+from .figures import SITE_TZ, DecidedCall, Figures, Ledger, Outcome, window_start
 from .queues import DEFAULT_TARGET_S, Caller, QueueDef, QueueRuntime, queue_defs
 from .seats import DEVICE_RINGING, Membership, Seat, SeatState
 
@@ -89,7 +89,7 @@ class QueueState:
         self._record_ids: set[str] = set()
         self.seq = 0
         self.events_applied = 0
-        self.new_records: list[CallRecord] = []  # for a shared store; see track_new_records
+        self.new_records: list[DecidedCall] = []  # for a shared store; see track_new_records
         self.track_new_records = True
         self.pending: dict[tuple[str, str], PendingCall] = {}
         self.decided: dict[tuple[str, str], float] = {}
@@ -150,7 +150,7 @@ class QueueState:
         if joined_at is None:
             joined_at = measured_at - hold_s
         q = self.queue(queue)
-        record = CallRecord(
+        record = DecidedCall(
             id=f"{queue}|{uniqueid}|{self.episodes.get(uniqueid, {}).get(queue, 1)}",
             queue=queue,
             uniqueid=uniqueid,
@@ -164,7 +164,7 @@ class QueueState:
         if self.add_record(record) and self.track_new_records:
             self.new_records.append(record)
 
-    def add_record(self, record: CallRecord) -> bool:
+    def add_record(self, record: DecidedCall) -> bool:
         """Add a decided call (False if a record with its id is already there)."""
         if record.id in self._record_ids:
             return False
@@ -494,11 +494,11 @@ class QueueState:
         if self.overall.prune(now):
             self._record_ids = {r.id for r in self.overall.records}
 
-    def drain_new_records(self) -> list[CallRecord]:
+    def drain_new_records(self) -> list[DecidedCall]:
         out, self.new_records = self.new_records, []
         return out
 
-    def load_records(self, records: Iterable[CallRecord]) -> int:
+    def load_records(self, records: Iterable[DecidedCall]) -> int:
         """Add stored records not already known (by id). Returns how many were added."""
         added = 0
         for r in sorted(records, key=lambda r: r.decided_at):

@@ -1,6 +1,6 @@
 """The live part of the state (waiting callers, seats, calls being decided) as JSON-ready
 data and back, for the state store. Decided calls are stored apart, one by one
-(:class:`.figures.CallRecord`)."""
+(:class:`.figures.DecidedCall`)."""
 
 from __future__ import annotations
 

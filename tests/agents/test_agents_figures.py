@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from hotline12345.agents.codec import AmiMessage
-from hotline12345.agents.figures import SITE_TZ, CallRecord, Ledger, local_midnight, window_start
+from hotline12345.agents.figures import SITE_TZ, DecidedCall, Ledger, local_midnight, window_start
 from hotline12345.agents.queues import QueueDef, queue_defs
 from hotline12345.agents.state import QueueState
 from hotline12345.agents.wallboard import chart as wallboard_chart
@@ -170,8 +170,8 @@ def test_chart_counts_per_quarter_hour() -> None:
 def test_ledger_late_record_and_prune() -> None:
     led = Ledger()
 
-    def rec(i: str, t: float, outcome: str = "answered") -> CallRecord:
-        return CallRecord(i, "A", i, t - 5, t, outcome, 5.0, 15.0)  # type: ignore[arg-type]
+    def rec(i: str, t: float, outcome: str = "answered") -> DecidedCall:
+        return DecidedCall(i, "A", i, t - 5, t, outcome, 5.0, 15.0)  # type: ignore[arg-type]
 
     led.add(rec("1", 100))
     led.add(rec("3", 300))

@@ -172,6 +172,75 @@ async def test_recordings_database_unreachable_is_a_503(tmp_path: Path) -> None:
         await services.close()
 
 
+async def test_recordings_database_without_its_tables_is_a_503(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A real database that was never migrated: what SQLAlchemy raises is an operations
+    problem, answered 503 with what to run, and one WARNING line without a traceback."""
+    settings = settings_from(None, data_dir=tmp_path / "data", env={},
+                             database_url=f"sqlite:///{tmp_path / 'never-migrated.sqlite3'}")
+    services = await start(tmp_path, None, recordings=settings)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            async with client(services) as s:
+                await login(s)
+                for path in ("/api/recordings/failed", "/api/tickets/1795849870.1"):
+                    r = await s.get(path)
+                    body = await r.json()
+                    assert (r.status, body["field"]) == (503, "recordings"), path
+                    assert "OperationalError: no such table" in body["error"], body
+                    assert "hotline12345 db upgrade" in body["error"]
+        unavailable = [r for r in caplog.records
+                       if r.getMessage() == "agents.recordings.unavailable"]
+        assert len(unavailable) == 2
+        assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    finally:
+        await services.close()
+
+
+class BrokenRecordings:
+    """A recordings access object with a bug in it (as a programming error would be)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def failed_jobs(self, limit: int) -> list[dict[str, Any]]:
+        self.calls += 1
+        return [{"uniqueid": "1795849881.4"}]  # no "error": the web layer's KeyError
+
+    def ticket(self, uniqueid: str) -> dict[str, Any] | None:
+        self.calls += 1
+        raise TypeError("a bug behind the ticket view")
+
+
+async def test_a_bug_behind_the_recordings_views_is_a_500_logged_once_with_its_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not an operations error: no 503 telling to check HOTLINE12345_DATABASE_URL."""
+    broken = BrokenRecordings()
+    services = await start(tmp_path, None, recordings=broken)
+    try:
+        async with client(services) as s:
+            await login(s)
+            for path, error in (("/api/recordings/failed", KeyError),
+                                ("/api/tickets/1795849870.1", TypeError)):
+                caplog.clear()
+                with caplog.at_level(logging.DEBUG):
+                    r = await s.get(path)
+                    assert r.status == 500, (path, await r.text())
+                    assert "HOTLINE12345_DATABASE_URL" not in await r.text()
+                logged = [rec for rec in caplog.records
+                          if rec.exc_info or rec.levelno >= logging.ERROR]
+                assert len(logged) == 1, (path, [rec.getMessage() for rec in logged])
+                assert logged[0].levelno == logging.ERROR and logged[0].exc_info is not None
+                assert isinstance(logged[0].exc_info[1], error)
+                assert not [rec for rec in caplog.records
+                            if rec.getMessage() == "agents.recordings.unavailable"]
+        assert broken.calls == 2
+    finally:
+        await services.close()
+
+
 async def test_a_failed_start_leaves_nothing_behind(
     fake_ami: FakeAmi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -20,9 +20,9 @@ from sqlalchemy import select
 
 from hotline12345.recordings.api import JobSink, failed_jobs
 from hotline12345.recordings.jobs import RecordingJob
-from hotline12345.recordings.model import LoadedModel
 from hotline12345.recordings.models import JobState, RecordingJobRow
 from hotline12345.recordings.settings import Hook, RecordingSettings
+from hotline12345.recordings.vosk_model import LoadedModel
 from hotline12345.recordings.worker import WorkerPool, make_sessions, open_queue
 from tests.recordings.conftest import (
     REDIS_URL,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from hotline12345.calls.models import CallRecord
 from hotline12345.db.engine import make_engine
 from hotline12345.recordings.jobs import RecordingEvents, RecordingJob
-from hotline12345.recordings.model import LoadedModel
+from hotline12345.recordings.vosk_model import LoadedModel
 from hotline12345.recordings.worker import WorkerPool, make_sessions, open_queue
 from hotline12345.tickets.classify import Rule
 from hotline12345.tickets.enums import Speaker, TicketStatus

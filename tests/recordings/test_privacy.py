@@ -17,9 +17,9 @@ from hotline12345.logs import mask_name
 from hotline12345.recordings import pipeline
 from hotline12345.recordings.api import failed_jobs
 from hotline12345.recordings.jobs import RecordingJob
-from hotline12345.recordings.model import LoadedModel
 from hotline12345.recordings.pipeline import Processor, mode_value
 from hotline12345.recordings.queue import RetryPolicy, SqlJobQueue
+from hotline12345.recordings.vosk_model import LoadedModel
 from hotline12345.recordings.worker import make_sessions
 from hotline12345.tickets.models import Ticket
 from hotline12345.tickets.store import (
