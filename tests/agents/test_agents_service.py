@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy.orm import Session
 
-from hotline12345.agents import service as agents_service
-from hotline12345.agents.audit import AuditLog
 from hotline12345.agents.runtime import AgentsRuntime
 from hotline12345.agents.service import start_agents_services
 from hotline12345.agents.store import MemoryStore
@@ -28,6 +29,7 @@ from hotline12345.tickets.store import TicketDraft, UtteranceDraft, save_ticket
 from tests.waiting import until
 
 from .fake_ami import FakeAmi, FakeCaller, FakeMember
+from .test_agents_users_audit import PG_ADMIN
 from .test_agents_web import ADMIN_PASSWORD, AGENT1, QUEUES, ami_config, client, login, start
 
 
@@ -241,34 +243,49 @@ async def test_a_bug_behind_the_recordings_views_is_a_500_logged_once_with_its_t
         await services.close()
 
 
-async def test_a_failed_start_leaves_nothing_behind(
-    fake_ami: FakeAmi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    closed: list[str] = []
+@pytest.fixture
+def audit_database() -> Iterator[str]:
+    """A PostgreSQL database of its own for the audit log: its open connections show
+    whether the audit log was closed."""
+    name = f"hotline12345_agents_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    class SpyAuditLog(AuditLog):
-        def close(self) -> None:
-            closed.append(self.url)
-            super().close()
 
-    async def failing_start(self: AgentsRuntime) -> None:
-        raise ConnectionError("Redis at redis://127.0.0.1:1/0 cannot be reached")
+def connections_to(database: str) -> int:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
+                           (database,)).fetchone()
+    assert row is not None
+    return int(row[0])
 
-    monkeypatch.setattr(agents_service, "AuditLog", SpyAuditLog)
-    monkeypatch.setattr(AgentsRuntime, "start", failing_start)
+
+async def test_a_failed_start_leaves_nothing_behind(tmp_path: Path,
+                                                    audit_database: str) -> None:
+    """Redis really unreachable: the start fails after the audit log was opened (and
+    migrated: it holds a connection), which is closed again, and no admin is created."""
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{audit_database}"
     said: list[str] = []
-    with pytest.raises(ConnectionError, match="cannot be reached"):
-        await start_agents_services(QUEUES, tmp_path, "127.0.0.1", 0, env={}, ami=None,
-                                    store=MemoryStore(), bcrypt_rounds=4, say=said.append)
-    assert len(closed) == 1
+    with pytest.raises(ConnectionError, match="cannot reach Redis"):
+        await start_agents_services(QUEUES, tmp_path, "127.0.0.1", 0,
+                                    env={"HOTLINE12345_REDIS_URL": "redis://127.0.0.1:1/0"},
+                                    ami=None, database_url=url, bcrypt_rounds=4,
+                                    say=said.append)
+    assert connections_to(audit_database) == 0
     assert said == []
     # No admin was created whose one-time password nobody saw: the next start prints it.
     assert not (tmp_path / "agents-users.json").exists()
-    monkeypatch.undo()
     services = await start_agents_services(QUEUES, tmp_path, "127.0.0.1", 0, env={}, ami=None,
-                                           store=MemoryStore(), bcrypt_rounds=4,
-                                           say=said.append)
+                                           store=MemoryStore(), database_url=url,
+                                           bcrypt_rounds=4, say=said.append)
     try:
+        assert connections_to(audit_database) >= 1  # the check above can see an open log
         assert services.admin_password and any(services.admin_password in x for x in said)
     finally:
         await services.close()
+    assert connections_to(audit_database) == 0
