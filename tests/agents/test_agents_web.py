@@ -19,6 +19,7 @@ from hotline12345.agents.client import AmiConfig
 from hotline12345.agents.service import AgentsServices, start_agents_services
 from hotline12345.agents.store import MemoryStore
 from hotline12345.agents.web import CONTEXT_KEY, WebSettings
+from tests.waiting import until
 
 from .fake_ami import FakeAmi, FakeCaller, FakeMember
 
@@ -314,10 +315,7 @@ def basic(user: str, password: str) -> dict[str, str]:
 
 async def test_metrics_with_basic_auth(wallboard: AgentsServices, fake_ami: FakeAmi) -> None:
     fake_ami.caller_join("q-general", FakeCaller("5.1", "PJSIP/t-1", "13800138000", "张三", 0))
-    for _ in range(500):
-        if wallboard.runtime.state.queues["q-general"].callers:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: bool(wallboard.runtime.state.queues["q-general"].callers))
     async with client(wallboard) as s:
         r = await s.get("/metrics", headers=basic("admin", ADMIN_PASSWORD))
         text = await r.text()
@@ -411,10 +409,7 @@ async def test_an_event_the_model_cannot_apply_is_logged_and_skipped(
     with caplog.at_level(logging.ERROR, logger="hotline12345.agents"):
         fake_ami.caller_join("q-general", FakeCaller("boom", "PJSIP/t-0", "13800138000", "甲", 0))
         fake_ami.caller_join("q-general", FakeCaller("ok.1", "PJSIP/t-1", "13800138001", "乙", 0))
-        for _ in range(500):
-            if "ok.1" in state.queues["q-general"].callers:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: "ok.1" in state.queues["q-general"].callers)
     assert list(state.queues["q-general"].callers) == ["ok.1"]
     failed = [r for r in caplog.records if r.getMessage() == "agents.state.apply_failed"]
     assert [r.fields["ami_event"] for r in failed] == ["QueueCallerJoin"]  # type: ignore[attr-defined]
