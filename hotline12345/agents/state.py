@@ -21,6 +21,7 @@ A seat's derived state is described in :mod:`.seats`; the wallboard's view of th
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -56,10 +57,13 @@ def _int(value: str, default: int = 0) -> int:
 
 
 def _float(value: str, default: float = 0.0) -> float:
+    """A number of seconds from an AMI field; ``default`` for anything else, including
+    ``nan`` and ``inf`` (which float() accepts, and which would break every figure)."""
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         return default
+    return number if math.isfinite(number) else default
 
 
 Handler = Callable[["QueueState", AmiMessage, float], bool]

@@ -258,3 +258,19 @@ def test_default_site_queues_load() -> None:
     names = [d.name for d in defs]
     assert "q-general" in names and "q-general-expert" in names
     assert all(d.label for d in defs)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e400"])
+def test_non_finite_seconds_from_ami_are_ignored(value: str) -> None:
+    """float() accepts them; a caller waiting since -inf made every snapshot fail."""
+    s = QueueState([QueueDef("q-general", "综合受理", 15)])
+    s.apply(AmiMessage("event", "QueueEntry", {"Event": "QueueEntry", "Queue": "q-general",
+                                                "Uniqueid": "1.1", "Wait": value,
+                                                "Position": "1"}), NOW)
+    s.apply(AmiMessage("event", "QueueCallerAbandon", {
+        "Event": "QueueCallerAbandon", "Queue": "q-general", "Uniqueid": "1.2",
+        "HoldTime": value}), NOW)
+    snap = wallboard_snapshot(s, NOW + 3)
+    general = next(q for q in snap["queues"] if q["name"] == "q-general")
+    assert general["waiting"][0]["wait_s"] == 3.0
+    assert [r.wait_s for r in s.overall.records] == [0.0]
