@@ -24,11 +24,10 @@ raises on them. Only a peer that is not an AMI server at all (wrong greeting) ra
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from typing import Final, Literal
 
-from hotline12345.logs import log_event, mask_number
+from hotline12345.logs import log_event, mask_text
 
 __all__ = [
     "GREETING_PREFIX",
@@ -43,7 +42,6 @@ GREETING_PREFIX: Final = "Asterisk Call Manager/"
 _TERMINATOR: Final = b"\r\n\r\n"
 _MAX_GREETING: Final = 256
 _log = logging.getLogger("hotline12345.agents.ami")
-_PHONE_LIKE = re.compile(r"\d{7,}")
 
 Kind = Literal["greeting", "event", "response"]
 
@@ -127,9 +125,9 @@ class AmiMessage:
 
 
 def _sample(text: str) -> str:
-    """A short, log-safe sample of a bad frame: long digit runs (numbers) are masked."""
-    short = text[:120]
-    return _PHONE_LIKE.sub(lambda m: mask_number(m.group()), short)
+    """A short, log-safe sample of a bad frame: phone numbers masked by the project's one
+    rule (:func:`hotline12345.logs.mask_text`)."""
+    return mask_text(text[:120])
 
 
 class AmiParser:

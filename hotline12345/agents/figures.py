@@ -38,7 +38,7 @@ __all__ = [
     "ANSWER_WITHIN_S",
     "SITE_TZ",
     "WINDOWS",
-    "CallRecord",
+    "DecidedCall",
     "Figures",
     "Ledger",
     "Totals",
@@ -74,7 +74,7 @@ def window_start(window: str, now: float, tz: dt.tzinfo = SITE_TZ) -> float:
 
 
 @dataclass(frozen=True, slots=True)
-class CallRecord:
+class DecidedCall:
     """One call's stay in one queue, once its outcome is known."""
 
     id: str
@@ -101,7 +101,7 @@ class CallRecord:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> CallRecord:
+    def from_dict(cls, data: dict[str, object]) -> DecidedCall:
         outcome = str(data["outcome"])
         if outcome not in ("answered", "abandoned", "unanswered"):
             raise ValueError(f"call record {data.get('id')!r}: bad outcome {outcome!r}")
@@ -148,7 +148,7 @@ class Totals:
         )
 
     @classmethod
-    def of(cls, record: CallRecord) -> Totals:
+    def of(cls, record: DecidedCall) -> Totals:
         answered = record.outcome == "answered"
         return cls(
             offered=1,
@@ -226,12 +226,12 @@ class Ledger:
         self._times: list[float] = []
         self._cum: list[Totals] = []
         self._base = Totals()
-        self.records: list[CallRecord] = []
+        self.records: list[DecidedCall] = []
 
     def __len__(self) -> int:
         return len(self.records)
 
-    def add(self, record: CallRecord) -> None:
+    def add(self, record: DecidedCall) -> None:
         t = record.decided_at
         if not self._times or t >= self._times[-1]:
             prev = self._cum[-1] if self._cum else self._base

@@ -11,7 +11,7 @@ from prometheus_client.registry import Collector
 
 from .figures import WINDOWS
 from .runtime import AgentsRuntime
-from .state import SEAT_STATE_LABELS
+from .seats import SEAT_STATE_LABELS
 
 __all__ = ["CONTENT_TYPE", "build_registry", "render"]
 

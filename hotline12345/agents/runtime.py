@@ -29,8 +29,10 @@ from hotline12345.logs import log_event, mask_text
 
 from .client import AmiConfig, AmiMonitor, MonitorStatus
 from .codec import AmiMessage
-from .state import QueueDef, QueueState
+from .queues import QueueDef
+from .state import QueueState
 from .store import MemoryStore, StateStore
+from .wallboard import wallboard_snapshot
 
 __all__ = ["AgentsRuntime", "AmiListener"]
 
@@ -258,7 +260,7 @@ class AgentsRuntime(ChangeSignal):
         }
 
     def snapshot(self) -> dict[str, Any]:
-        snap = self.state.snapshot(self.clock())
+        snap = wallboard_snapshot(self.state, self.clock())
         snap["ami"] = self.ami_status()
         snap["version"] = self.version
         snap["store"] = self.store.description

@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import shlex
@@ -52,11 +53,13 @@ from hotline12345.paths import database_url as default_database_url
 from .audit import AuditLog
 from .client import AmiConfig
 from .codec import AmiMessage
+from .queues import QueueDef, queue_defs
+from .recordings_access import RecordingsAccess
 from .runtime import AgentsRuntime
-from .state import QueueDef, queue_defs
 from .store import StateStore, store_from_env
 from .users import ENV_ADMIN_PASSWORD, UserError, UserStore
 from .web import build_app, start_site
+from .web_settings import WebSettings
 
 if TYPE_CHECKING:
     from hotline12345.recordings.settings import RecordingSettings
@@ -133,6 +136,18 @@ def _headers_listener(callback: Callable[[dict[str, str]], object]) -> Callable[
     return listener
 
 
+def _recordings_access(
+    recordings: RecordingSettings | RecordingsAccess | None,
+) -> RecordingsAccess | None:
+    """The wallboard's view of the recordings pipeline: settings are read through
+    ``hotline12345.recordings.api`` (imported only then: it is heavy)."""
+    if recordings is None or isinstance(recordings, RecordingsAccess):
+        return recordings
+    from .recordings_from_settings import SettingsRecordings
+
+    return SettingsRecordings(recordings)
+
+
 def _print_now(line: str) -> None:
     print(line, flush=True)  # seen at once, also when stdout is a pipe or a log file
 
@@ -178,10 +193,11 @@ async def start_agents_services(
     database_url: str | None = None,
     clock: Callable[[], float] = time.time,
     bcrypt_rounds: int = 12,
-    confirm_timeout_s: float = 5.0,
+    confirm_timeout_s: float | None = None,
     say: Callable[[str], Any] = _print_now,
     ami_listeners: Sequence[Callable[[dict[str, str]], object]] = (),
-    recordings: RecordingSettings | None = None,
+    recordings: RecordingSettings | RecordingsAccess | None = None,
+    web_settings: WebSettings | None = None,
 ) -> AgentsServices:
     """Start the supervisor wallboard, its JSON API and, when AMI is configured, the AMI
     monitor; return a handle (also an async context manager) that stops them.
@@ -196,8 +212,12 @@ async def start_agents_services(
 
     ``ami_listeners``: each is called with the headers of every AMI event (a fresh dict),
     after the state model applied it, in the monitor's reader: quick and non-blocking.
-    ``recordings``: the recordings pipeline's settings, for ``/api/recordings/failed`` and
+    ``recordings``: the recordings pipeline's settings (or any
+    :class:`.recordings_access.RecordingsAccess`), for ``/api/recordings/failed`` and
     ``/api/tickets/{uniqueid}`` (without them those answer 503 saying what to configure).
+    ``web_settings``: the wallboard's bounds, lifetimes and clocks; ``confirm_timeout_s``
+    (when given) overrides
+    its ``confirm_timeout_s``.
 
     Prints (through ``say``) the URL, and on a fresh install the one-time admin password;
     with users already there, who they are and how to reset a password
@@ -222,8 +242,11 @@ async def start_agents_services(
     runner: web.AppRunner | None = None
     try:
         await runtime.start()
-        app = build_app(runtime, users, audit, confirm_timeout_s=confirm_timeout_s,
-                        recordings=recordings)
+        settings = web_settings or WebSettings()
+        if confirm_timeout_s is not None:
+            settings = dataclasses.replace(settings, confirm_timeout_s=confirm_timeout_s)
+        app = build_app(runtime, users, audit, settings=settings,
+                        recordings=_recordings_access(recordings))
         runner, port = await start_site(app, http_host, http_port)
         # Last, so that a failed start never leaves an admin whose password nobody saw.
         created = users.ensure_admin(dict(environ))

@@ -37,8 +37,9 @@ from hotline12345.env import REDIS_URL_ENV as ENV_REDIS_URL
 from hotline12345.env import redact_url
 from hotline12345.logs import log_event
 
-from .figures import KEEP_S, CallRecord
+from .figures import KEEP_S, DecidedCall
 from .state import QueueState
+from .state_persistence import live_state, load_live_state
 
 __all__ = ["ENV_REDIS_URL", "RECORDS_FILE", "MemoryStore", "RecordsFileStore", "RedisStore",
            "StateStore", "store_from_env"]
@@ -111,7 +112,7 @@ class RedisStore(StateStore):
         r = self._redis
         live = await r.get(self.key("live"))
         if live:
-            state.load_dict(json.loads(live))
+            load_live_state(state, json.loads(live))
         added = await self._load_records(state, now - KEEP_S)
         return bool(live) or added > 0
 
@@ -127,14 +128,14 @@ class RedisStore(StateStore):
         records = []
         for text in raw:
             if text:
-                records.append(CallRecord.from_dict(json.loads(text)))
+                records.append(DecidedCall.from_dict(json.loads(text)))
         return state.load_records(records)
 
     async def save(self, state: QueueState) -> None:
         records = state.drain_new_records()
         r = self._redis
         async with r.pipeline(transaction=True) as pipe:
-            pipe.set(self.key("live"), json.dumps(state.to_dict(), ensure_ascii=False))
+            pipe.set(self.key("live"), json.dumps(live_state(state), ensure_ascii=False))
             for rec in records:
                 pipe.hsetnx(self.key("records"), rec.id,
                             json.dumps(rec.to_dict(), ensure_ascii=False))
@@ -167,7 +168,7 @@ class RedisStore(StateStore):
                 try:
                     live = await self._redis.get(self.key("live"))
                     if live:
-                        state.load_dict(json.loads(live))
+                        load_live_state(state, json.loads(live))
                     await self._load_records(state, max(0.0, self._last_score - 60.0))
                 except Exception as exc:  # keep following; log what went wrong
                     log_event(_log, "agents.store.follow_failed", logging.WARNING,
@@ -182,7 +183,7 @@ class RedisStore(StateStore):
 
 class RecordsFileStore(StateStore):
     """In-process state; the decided calls of the last :data:`KEEP_S` seconds are kept in a
-    JSON-lines file (one :meth:`CallRecord.to_dict` a line), read back at start. Lines that
+    JSON-lines file (one :meth:`DecidedCall.to_dict` a line), read back at start. Lines that
     cannot be read are skipped and counted in one log line. Pruned hourly."""
 
     keeps_records = True
@@ -195,18 +196,18 @@ class RecordsFileStore(StateStore):
         records = await asyncio.to_thread(self._read, now - KEEP_S)
         return state.load_records(records) > 0
 
-    def _read(self, since: float) -> list[CallRecord]:
+    def _read(self, since: float) -> list[DecidedCall]:
         try:
             text = self.path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             return []
-        records: list[CallRecord] = []
+        records: list[DecidedCall] = []
         bad = 0
         for line in text.splitlines():
             if not line.strip():
                 continue
             try:
-                record = CallRecord.from_dict(json.loads(line))
+                record = DecidedCall.from_dict(json.loads(line))
             except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
                 bad += 1
                 continue
@@ -223,11 +224,11 @@ class RecordsFileStore(StateStore):
             await asyncio.to_thread(self._append, records)
 
     @staticmethod
-    def _lines(records: list[CallRecord]) -> bytes:
+    def _lines(records: list[DecidedCall]) -> bytes:
         return "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n"
                        for r in records).encode("utf-8")
 
-    def _append(self, records: list[CallRecord]) -> None:
+    def _append(self, records: list[DecidedCall]) -> None:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.fchmod(fd, 0o600)  # whatever the umask: seat interfaces can be numbers

@@ -28,11 +28,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotline12345.recordings.jobs import RecordingJob
-from hotline12345.recordings.model import LoadedModel
 from hotline12345.recordings.models import JobState, RecordingJobRow
 from hotline12345.recordings.naming import Leg, parse_name
 from hotline12345.recordings.queue import SqlJobQueue
 from hotline12345.recordings.settings import RecordingSettings
+from hotline12345.recordings.vosk_model import LoadedModel
 from hotline12345.recordings.worker import WorkerPool, dispose_sessions, make_sessions
 from hotline12345.tickets.models import Ticket
 

@@ -164,7 +164,7 @@ def _schema_ready(settings: RecordingSettings, command: str) -> bool:
 
 def _worker(args: argparse.Namespace) -> int:
     from hotline12345.logs import setup_logging
-    from hotline12345.recordings.model import ModelError
+    from hotline12345.recordings.vosk_model import ModelError
     from hotline12345.recordings.worker import run_worker
 
     setup_logging(os.environ.get(LOG_LEVEL_ENV, "INFO"))
@@ -180,7 +180,7 @@ def _worker(args: argparse.Namespace) -> int:
 def _transcribe(args: argparse.Namespace) -> int:
     from hotline12345.logs import setup_logging
     from hotline12345.recordings.batch import transcribe_files
-    from hotline12345.recordings.model import ModelError
+    from hotline12345.recordings.vosk_model import ModelError
     from hotline12345.recordings.worker import StopSignals, load_settings_model
 
     setup_logging(os.environ.get(LOG_LEVEL_ENV, "WARNING"))

@@ -31,7 +31,6 @@ from hotline12345.recordings.audio import (
     read_recording,
 )
 from hotline12345.recordings.jobs import RecordingJob
-from hotline12345.recordings.model import LoadedModel
 from hotline12345.recordings.naming import LEG_SUFFIXES, Leg, file_name, leg_paths
 from hotline12345.recordings.queue import (
     Claimed,
@@ -41,6 +40,7 @@ from hotline12345.recordings.queue import (
 )
 from hotline12345.recordings.settings import RecordingSettings
 from hotline12345.recordings.transcribe import decode, dialogue, dialogue_text
+from hotline12345.recordings.vosk_model import LoadedModel
 from hotline12345.tickets.classify import classify
 from hotline12345.tickets.enums import Speaker
 from hotline12345.tickets.store import (

@@ -56,7 +56,7 @@ class RecordingSettings:
     model_path: str | None = None
     dither_zero: bool = True
     language: str = "zh-CN"
-    upsample: str = "resample"  # or "refuse": see hotline12345.recordings.model
+    upsample: str = "resample"  # or "refuse": see hotline12345.recordings.vosk_model
     workers: int = 1
     limits: AudioLimits = field(default_factory=AudioLimits)
     policy: RetryPolicy = field(default_factory=RetryPolicy)

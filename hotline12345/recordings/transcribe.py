@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hotline12345.recordings.audio import Audio
-from hotline12345.recordings.model import LoadedModel
+from hotline12345.recordings.vosk_model import LoadedModel
 from hotline12345.tickets.enums import Speaker
 
 CHUNK_SECONDS = 0.5

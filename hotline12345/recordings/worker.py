@@ -47,7 +47,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from hotline12345.db.engine import error_text, make_engine
 from hotline12345.env import LOG_LEVEL_ENV, VOSK_MODEL_ENV
 from hotline12345.logs import log_event
-from hotline12345.recordings.model import LoadedModel, ModelError, inspect_model, load_model
 from hotline12345.recordings.pipeline import Processor
 from hotline12345.recordings.queue import (
     JobQueue,
@@ -57,6 +56,7 @@ from hotline12345.recordings.queue import (
 )
 from hotline12345.recordings.scan import Scanner
 from hotline12345.recordings.settings import RecordingSettings
+from hotline12345.recordings.vosk_model import LoadedModel, ModelError, inspect_model, load_model
 
 log = logging.getLogger(__name__)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from hotline12345.agents.client import (
     AmiSession,
 )
 from hotline12345.agents.codec import AmiMessage
-from hotline12345.agents.state import QueueDef, QueueState
+from hotline12345.agents.queues import QueueDef
+from hotline12345.agents.state import QueueState
 from tests.waiting import until
 
 from .fake_ami import FakeAmi, FakeCaller, FakeMember
@@ -274,8 +276,8 @@ def test_config_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                             "HOTLINE12345_AMI_SECRET": "s", "HOTLINE12345_AMI_PORT": "x"})
     secret = tmp_path / "ami-secret"
     secret.write_text("from-file\n", encoding="utf-8")
-    for name in ("HOTLINE12345_AMI_SECRET",):
-        monkeypatch.delenv(name, raising=False)
+    if "HOTLINE12345_AMI_SECRET" in os.environ:  # the file must be what is read
+        monkeypatch.delenv("HOTLINE12345_AMI_SECRET")
     monkeypatch.setenv("HOTLINE12345_AMI_SECRET_FILE", str(secret))
     monkeypatch.setenv("HOTLINE12345_AMI_HOST", "10.0.0.5")
     monkeypatch.setenv("HOTLINE12345_AMI_USER", "hotline12345")
@@ -318,34 +320,42 @@ async def test_a_ping_error_reconnects_and_never_claims_a_connection(
 
 
 async def test_any_exception_in_a_session_reconnects_and_clears_the_connection(
-    fake_ami: FakeAmi, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    fake_ami: FakeAmi, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """An unexpected exception while serving (a bug, not an AMI error) is logged as one
-    structured line; the connected state is cleared and the monitor reconnects."""
+    """An unexpected exception while serving (a bug in the message handler the monitor is
+    given, not an AMI error) is logged as one structured line; the connected state is
+    cleared and the monitor reconnects."""
     seed(fake_ami)
-    mon, _ = monitor_for(fake_ami, ping_interval_s=0.05)
-    real_action = AmiSession.action
+    state = QueueState([QueueDef("q-general", "综合受理", 15)])
     boom = {"left": 2}
 
-    async def action(self: AmiSession, name: str, *args: object, **kw: object) -> AmiMessage:
-        if name == "Ping" and boom["left"]:
+    def apply(msg: AmiMessage) -> None:
+        if msg.name == "QueueCallerJoin" and boom["left"]:
             boom["left"] -= 1
-            raise RuntimeError("bug in ping handling")
-        return await real_action(self, name, *args, **kw)  # type: ignore[arg-type]
+            raise RuntimeError("bug in event handling")
+        state.apply(msg, T)
 
-    monkeypatch.setattr(AmiSession, "action", action)
+    mon = AmiMonitor(cfg(fake_ami.port), apply, clock=lambda: T)
     with caplog.at_level(logging.INFO, logger="hotline12345.agents.ami"):
         mon.start()
         try:
-            await until(lambda: boom["left"] == 0 and mon.connected
-                        and mon.status.connects >= 3)
+            for attempt in (1, 2):
+                await until(lambda a=attempt: mon.connected
+                            and fake_ami.connections == a)
+                fake_ami.caller_join("q-general", FakeCaller(f"1795849881.{attempt}",
+                                                             "Local/s@caller2;1",
+                                                             "13900139000", "王五", 0))
+                await until(lambda a=attempt: boom["left"] == 2 - a)
+            await until(lambda: mon.connected and fake_ami.connections == 3)
             assert mon.status.state == "connected"
         finally:
             await mon.stop()
-    errors = [r for r in caplog.records if r.getMessage() == "ami.monitor.error"]
+    errors = [r for r in caplog.records if r.getMessage() == "ami.reader.error"]
     assert len(errors) == 2
     assert errors[0].fields["error"] == (  # type: ignore[attr-defined]
-        "unexpected error: RuntimeError: bug in ping handling")
+        "unexpected error while reading: RuntimeError: bug in event handling")
+    lost = [r for r in caplog.records if r.getMessage() == "ami.disconnected"]
+    assert len(lost) == 2
     assert mon.status.reconnects == 2 and fake_ami.connections == 3
 
 

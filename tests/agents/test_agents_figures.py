@@ -8,8 +8,11 @@ import datetime as dt
 import pytest
 
 from hotline12345.agents.codec import AmiMessage
-from hotline12345.agents.figures import SITE_TZ, CallRecord, Ledger, local_midnight, window_start
-from hotline12345.agents.state import QueueDef, QueueState, queue_defs
+from hotline12345.agents.figures import SITE_TZ, DecidedCall, Ledger, local_midnight, window_start
+from hotline12345.agents.queues import QueueDef, queue_defs
+from hotline12345.agents.state import QueueState
+from hotline12345.agents.wallboard import chart as wallboard_chart
+from hotline12345.agents.wallboard import wallboard_snapshot
 
 # 2026-11-28 10:00:00 in Asia/Shanghai
 NOW = dt.datetime(2026, 11, 28, 10, 0, 0, tzinfo=SITE_TZ).timestamp()
@@ -138,7 +141,7 @@ def test_alerts_for_long_wait_and_low_answer_rate() -> None:
     s.apply(join("B", "w"), NOW - 16)  # target 15 s
     s.apply(join("A", "x"), NOW - 100)
     s.apply(abandon("A", "x"), NOW - 60)
-    snap = s.snapshot(NOW)
+    snap = wallboard_snapshot(s, NOW)
     assert [(a["kind"], a["queue"], a["text"]) for a in snap["alerts"]] == [
         ("answer_rate", "A", "综合受理：近15分钟接通率 0.0%，低于 95%"),
         ("wait", "B", "为企服务专席：最长等待 16 秒，超过目标 15 秒"),
@@ -147,7 +150,7 @@ def test_alerts_for_long_wait_and_low_answer_rate() -> None:
     assert b["waiting"] == [{"uniqueid": "w", "caller": "138****8000", "name": "张*",
                              "position": 1, "wait_s": 16.0, "joined_at": NOW - 16}]
     s.apply(join("B", "v"), NOW - 15)
-    assert len([a for a in s.snapshot(NOW - 1)["alerts"] if a["kind"] == "wait"]) == 0
+    assert len([a for a in wallboard_snapshot(s, NOW - 1)["alerts"] if a["kind"] == "wait"]) == 0
 
 
 def test_chart_counts_per_quarter_hour() -> None:
@@ -159,7 +162,7 @@ def test_chart_counts_per_quarter_hour() -> None:
     s.apply(abandon("A", "2"), base + 899)  # still 09:30
     s.apply(join("A", "3"), base + 900)
     s.apply(connect("A", "3"), base + 900)  # 09:45
-    chart = s.chart(NOW, hours=1)
+    chart = wallboard_chart(s, NOW, hours=1)
     assert [(b["label"], b["offered"], b["answered"]) for b in chart] == [
         ("09:15", 0, 0), ("09:30", 2, 1), ("09:45", 1, 1), ("10:00", 0, 0)]
 
@@ -167,8 +170,8 @@ def test_chart_counts_per_quarter_hour() -> None:
 def test_ledger_late_record_and_prune() -> None:
     led = Ledger()
 
-    def rec(i: str, t: float, outcome: str = "answered") -> CallRecord:
-        return CallRecord(i, "A", i, t - 5, t, outcome, 5.0, 15.0)  # type: ignore[arg-type]
+    def rec(i: str, t: float, outcome: str = "answered") -> DecidedCall:
+        return DecidedCall(i, "A", i, t - 5, t, outcome, 5.0, 15.0)  # type: ignore[arg-type]
 
     led.add(rec("1", 100))
     led.add(rec("3", 300))
@@ -255,3 +258,19 @@ def test_default_site_queues_load() -> None:
     names = [d.name for d in defs]
     assert "q-general" in names and "q-general-expert" in names
     assert all(d.label for d in defs)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e400"])
+def test_non_finite_seconds_from_ami_are_ignored(value: str) -> None:
+    """float() accepts them; a caller waiting since -inf made every snapshot fail."""
+    s = QueueState([QueueDef("q-general", "综合受理", 15)])
+    s.apply(AmiMessage("event", "QueueEntry", {"Event": "QueueEntry", "Queue": "q-general",
+                                                "Uniqueid": "1.1", "Wait": value,
+                                                "Position": "1"}), NOW)
+    s.apply(AmiMessage("event", "QueueCallerAbandon", {
+        "Event": "QueueCallerAbandon", "Queue": "q-general", "Uniqueid": "1.2",
+        "HoldTime": value}), NOW)
+    snap = wallboard_snapshot(s, NOW + 3)
+    general = next(q for q in snap["queues"] if q["name"] == "q-general")
+    assert general["waiting"][0]["wait_s"] == 3.0
+    assert [r.wait_s for r in s.overall.records] == [0.0]

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy.orm import Session
 
-from hotline12345.agents import service as agents_service
-from hotline12345.agents.audit import AuditLog
 from hotline12345.agents.runtime import AgentsRuntime
 from hotline12345.agents.service import start_agents_services
 from hotline12345.agents.store import MemoryStore
@@ -28,6 +29,7 @@ from hotline12345.tickets.store import TicketDraft, UtteranceDraft, save_ticket
 from tests.waiting import until
 
 from .fake_ami import FakeAmi, FakeCaller, FakeMember
+from .test_agents_users_audit import PG_ADMIN
 from .test_agents_web import ADMIN_PASSWORD, AGENT1, QUEUES, ami_config, client, login, start
 
 
@@ -172,34 +174,118 @@ async def test_recordings_database_unreachable_is_a_503(tmp_path: Path) -> None:
         await services.close()
 
 
-async def test_a_failed_start_leaves_nothing_behind(
-    fake_ami: FakeAmi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+async def test_recordings_database_without_its_tables_is_a_503(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    closed: list[str] = []
+    """A real database that was never migrated: what SQLAlchemy raises is an operations
+    problem, answered 503 with what to run, and one WARNING line without a traceback."""
+    settings = settings_from(None, data_dir=tmp_path / "data", env={},
+                             database_url=f"sqlite:///{tmp_path / 'never-migrated.sqlite3'}")
+    services = await start(tmp_path, None, recordings=settings)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            async with client(services) as s:
+                await login(s)
+                for path in ("/api/recordings/failed", "/api/tickets/1795849870.1"):
+                    r = await s.get(path)
+                    body = await r.json()
+                    assert (r.status, body["field"]) == (503, "recordings"), path
+                    assert "OperationalError: no such table" in body["error"], body
+                    assert "hotline12345 db upgrade" in body["error"]
+        unavailable = [r for r in caplog.records
+                       if r.getMessage() == "agents.recordings.unavailable"]
+        assert len(unavailable) == 2
+        assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    finally:
+        await services.close()
 
-    class SpyAuditLog(AuditLog):
-        def close(self) -> None:
-            closed.append(self.url)
-            super().close()
 
-    async def failing_start(self: AgentsRuntime) -> None:
-        raise ConnectionError("Redis at redis://127.0.0.1:1/0 cannot be reached")
+class BrokenRecordings:
+    """A recordings access object with a bug in it (as a programming error would be)."""
 
-    monkeypatch.setattr(agents_service, "AuditLog", SpyAuditLog)
-    monkeypatch.setattr(AgentsRuntime, "start", failing_start)
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def failed_jobs(self, limit: int) -> list[dict[str, Any]]:
+        self.calls += 1
+        return [{"uniqueid": "1795849881.4"}]  # no "error": the web layer's KeyError
+
+    def ticket(self, uniqueid: str) -> dict[str, Any] | None:
+        self.calls += 1
+        raise TypeError("a bug behind the ticket view")
+
+
+async def test_a_bug_behind_the_recordings_views_is_a_500_logged_once_with_its_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not an operations error: no 503 telling to check HOTLINE12345_DATABASE_URL."""
+    broken = BrokenRecordings()
+    services = await start(tmp_path, None, recordings=broken)
+    try:
+        async with client(services) as s:
+            await login(s)
+            for path, error in (("/api/recordings/failed", KeyError),
+                                ("/api/tickets/1795849870.1", TypeError)):
+                caplog.clear()
+                with caplog.at_level(logging.DEBUG):
+                    r = await s.get(path)
+                    assert r.status == 500, (path, await r.text())
+                    assert "HOTLINE12345_DATABASE_URL" not in await r.text()
+                logged = [rec for rec in caplog.records
+                          if rec.exc_info or rec.levelno >= logging.ERROR]
+                assert len(logged) == 1, (path, [rec.getMessage() for rec in logged])
+                assert logged[0].levelno == logging.ERROR and logged[0].exc_info is not None
+                assert isinstance(logged[0].exc_info[1], error)
+                assert not [rec for rec in caplog.records
+                            if rec.getMessage() == "agents.recordings.unavailable"]
+        assert broken.calls == 2
+    finally:
+        await services.close()
+
+
+@pytest.fixture
+def audit_database() -> Iterator[str]:
+    """A PostgreSQL database of its own for the audit log: its open connections show
+    whether the audit log was closed."""
+    name = f"hotline12345_agents_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def connections_to(database: str) -> int:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
+                           (database,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_a_failed_start_leaves_nothing_behind(tmp_path: Path,
+                                                    audit_database: str) -> None:
+    """Redis really unreachable: the start fails after the audit log was opened (and
+    migrated: it holds a connection), which is closed again, and no admin is created."""
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{audit_database}"
     said: list[str] = []
-    with pytest.raises(ConnectionError, match="cannot be reached"):
-        await start_agents_services(QUEUES, tmp_path, "127.0.0.1", 0, env={}, ami=None,
-                                    store=MemoryStore(), bcrypt_rounds=4, say=said.append)
-    assert len(closed) == 1
+    with pytest.raises(ConnectionError, match="cannot reach Redis"):
+        await start_agents_services(QUEUES, tmp_path, "127.0.0.1", 0,
+                                    env={"HOTLINE12345_REDIS_URL": "redis://127.0.0.1:1/0"},
+                                    ami=None, database_url=url, bcrypt_rounds=4,
+                                    say=said.append)
+    assert connections_to(audit_database) == 0
     assert said == []
     # No admin was created whose one-time password nobody saw: the next start prints it.
     assert not (tmp_path / "agents-users.json").exists()
-    monkeypatch.undo()
     services = await start_agents_services(QUEUES, tmp_path, "127.0.0.1", 0, env={}, ami=None,
-                                           store=MemoryStore(), bcrypt_rounds=4,
-                                           say=said.append)
+                                           store=MemoryStore(), database_url=url,
+                                           bcrypt_rounds=4, say=said.append)
     try:
+        assert connections_to(audit_database) >= 1  # the check above can see an open log
         assert services.admin_password and any(services.admin_password in x for x in said)
     finally:
         await services.close()
+    assert connections_to(audit_database) == 0

@@ -14,7 +14,11 @@ from typing import Any
 import pytest
 
 from hotline12345.agents.codec import AmiMessage, AmiParser
-from hotline12345.agents.state import QueueDef, QueueState, SeatState
+from hotline12345.agents.queues import QueueDef
+from hotline12345.agents.seats import SeatState
+from hotline12345.agents.state import QueueState
+from hotline12345.agents.state_persistence import live_state, load_live_state
+from hotline12345.agents.wallboard import wallboard_snapshot
 
 from .conftest import AGI_CAPTURE, QUEUE_CAPTURE
 
@@ -34,7 +38,7 @@ def replay(data: bytes, chunk: int | None) -> tuple[QueueState, list[dict[str, A
     for read in reads:
         for msg in parser.feed(read):
             state.apply(msg, T0 + len(trajectory))
-            trajectory.append(copy.deepcopy(state.to_dict()))
+            trajectory.append(copy.deepcopy(live_state(state)))
     return state, trajectory
 
 
@@ -130,7 +134,7 @@ def test_final_state_and_figures(queue_replay: tuple[QueueState, list[dict[str, 
     assert [s["interface"] for s in traj[removed]["seats"]] == [AGENT1]
 
     now = T0 + 200
-    snap = state.snapshot(now)
+    snap = wallboard_snapshot(state, now)
     assert snap["seats"] == [{
         "interface": AGENT1,
         "name": "Agent One",
@@ -178,10 +182,10 @@ def test_state_round_trips_through_dict(
     _, traj = queue_replay
     for snapshot in (traj[index_of("AgentConnect")], traj[index_of("QueueMemberPause")]):
         other = QueueState()
-        other.load_dict(snapshot)
-        assert other.to_dict() == snapshot
+        load_live_state(other, snapshot)
+        assert live_state(other) == snapshot
     restored = QueueState()
-    restored.load_dict(traj[index_of("AgentConnect")])
+    load_live_state(restored, traj[index_of("AgentConnect")])
     assert restored.seats[AGENT1].current(T0 + 100)[0] == SeatState.TALKING
 
 

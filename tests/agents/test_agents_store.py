@@ -10,8 +10,8 @@ import json
 import pytest
 
 from hotline12345.agents.client import AmiConfig
+from hotline12345.agents.queues import QueueDef
 from hotline12345.agents.runtime import AgentsRuntime
-from hotline12345.agents.state import QueueDef
 from hotline12345.agents.store import RedisStore, store_from_env
 from tests.waiting import until
 

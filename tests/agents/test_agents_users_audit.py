@@ -4,6 +4,8 @@ shared Base, created by Alembic revision 0003, equal to its model."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -67,20 +69,22 @@ def test_broken_users_file_names_the_file(tmp_path: Path) -> None:
     assert info.value.field == str(path)
 
 
-def test_users_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                   monkeypatch: pytest.MonkeyPatch) -> None:
-    import io
-
-    from hotline12345.cli import main
-
-    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"viewer-password\n")))
-    assert main(["agents", "--data-dir", str(tmp_path), "users", "set", "zhang", "--role",
-                 "viewer", "--password-stdin"]) == 0
-    assert main(["agents", "--data-dir", str(tmp_path), "users", "list"]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == "zhang\tviewer"
+def test_users_cli(tmp_path: Path) -> None:
+    """The CLI as a subprocess, the password piped on its standard input."""
+    cli = [sys.executable, "-m", "hotline12345.cli", "agents", "--data-dir", str(tmp_path),
+           "users"]
+    done = subprocess.run([*cli, "set", "zhang", "--role", "viewer", "--password-stdin"],
+                          input="viewer-password\n", capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    listed = subprocess.run([*cli, "list"], capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[-1] == "zhang\tviewer"
     assert UserStore.in_data_dir(tmp_path).verify("zhang", "viewer-password") is not None
-    assert main(["agents", "--data-dir", str(tmp_path), "users", "remove", "nobody"]) == 1
-    assert "no user 'nobody'" in capsys.readouterr().err
+    removed = subprocess.run([*cli, "remove", "nobody"], capture_output=True, text=True,
+                             timeout=120)
+    assert removed.returncode == 1
+    assert "no user 'nobody'" in removed.stderr
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

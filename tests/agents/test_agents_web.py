@@ -18,6 +18,8 @@ import pytest
 from hotline12345.agents.client import AmiConfig
 from hotline12345.agents.service import AgentsServices, start_agents_services
 from hotline12345.agents.store import MemoryStore
+from hotline12345.agents.web import CONTEXT_KEY, WebSettings
+from tests.waiting import until
 
 from .fake_ami import FakeAmi, FakeCaller, FakeMember
 
@@ -265,24 +267,14 @@ async def test_sse_pushes_a_waiting_caller(wallboard: AgentsServices,
 
 
 async def test_sse_clients_share_one_snapshot_per_version(
-    fake_ami: FakeAmi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fake_ami: FakeAmi, tmp_path: Path
 ) -> None:
     """Ten wallboards open: each state version is built (and JSON-encoded) once for all."""
-    from hotline12345.agents import web
-
-    # No rebuild of an unchanged version for the clock's sake within this test.
-    monkeypatch.setattr(web, "SNAPSHOT_MAX_AGE_S", 60.0, raising=False)
     fake_ami.add_member("q-general", FakeMember(AGENT1, "Agent One", membership="static"))
-    wallboard = await start(tmp_path, fake_ami)
-    runtime = wallboard.runtime
-    real = runtime.snapshot
-    builds: list[int] = []
-
-    def counting() -> dict[str, Any]:
-        builds.append(runtime.version)
-        return real()
-
-    runtime.snapshot = counting  # type: ignore[method-assign]
+    # No rebuild of an unchanged version for the clock's sake within this test.
+    wallboard = await start(tmp_path, fake_ami,
+                            web_settings=WebSettings(snapshot_max_age_s=3600.0))
+    snapshots = wallboard.app[CONTEXT_KEY].snapshots
 
     async def next_state(r: aiohttp.ClientResponse) -> tuple[int, dict[str, Any]]:
         version = -1
@@ -313,7 +305,7 @@ async def test_sse_clients_share_one_snapshot_per_version(
                 r.close()
     finally:
         await wallboard.close()
-    assert len(builds) == len(set(builds)) <= len(seen)
+    assert 2 <= snapshots.builds <= len(seen)
 
 
 def basic(user: str, password: str) -> dict[str, str]:
@@ -323,10 +315,7 @@ def basic(user: str, password: str) -> dict[str, str]:
 
 async def test_metrics_with_basic_auth(wallboard: AgentsServices, fake_ami: FakeAmi) -> None:
     fake_ami.caller_join("q-general", FakeCaller("5.1", "PJSIP/t-1", "13800138000", "张三", 0))
-    for _ in range(500):
-        if wallboard.runtime.state.queues["q-general"].callers:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: bool(wallboard.runtime.state.queues["q-general"].callers))
     async with client(wallboard) as s:
         r = await s.get("/metrics", headers=basic("admin", ADMIN_PASSWORD))
         text = await r.text()
@@ -420,10 +409,7 @@ async def test_an_event_the_model_cannot_apply_is_logged_and_skipped(
     with caplog.at_level(logging.ERROR, logger="hotline12345.agents"):
         fake_ami.caller_join("q-general", FakeCaller("boom", "PJSIP/t-0", "13800138000", "甲", 0))
         fake_ami.caller_join("q-general", FakeCaller("ok.1", "PJSIP/t-1", "13800138001", "乙", 0))
-        for _ in range(500):
-            if "ok.1" in state.queues["q-general"].callers:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: "ok.1" in state.queues["q-general"].callers)
     assert list(state.queues["q-general"].callers) == ["ok.1"]
     failed = [r for r in caplog.records if r.getMessage() == "agents.state.apply_failed"]
     assert [r.fields["ami_event"] for r in failed] == ["QueueCallerJoin"]  # type: ignore[attr-defined]

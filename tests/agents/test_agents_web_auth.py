@@ -14,10 +14,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from hotline12345.agents import web as agents_web
 from hotline12345.agents.service import AgentsServices, start_agents_services
+from hotline12345.agents.sessions import SessionTable
 from hotline12345.agents.store import MemoryStore
+from hotline12345.agents.throttle import FailedLogins
 from hotline12345.agents.users import User
+from hotline12345.agents.web import CONTEXT_KEY, WebSettings
 
 from .fake_ami import FakeAmi
 from .test_agents_web import ADMIN_PASSWORD, QUEUES, basic, client, login, start, wallboard
@@ -26,7 +28,7 @@ __all__ = ["wallboard"]  # the fixture, imported for these tests
 
 
 def ctx_of(services: AgentsServices) -> Any:
-    return services.app[agents_web._CTX_KEY]
+    return services.app[CONTEXT_KEY]
 
 
 def failed_logins(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
@@ -78,7 +80,7 @@ async def test_a_verified_basic_credential_is_cached_until_the_users_file_change
 
 
 def test_failed_login_bookkeeping_is_bounded() -> None:
-    failures = agents_web._Failures(limit=5, window_s=300.0, max_keys=100)
+    failures = FailedLogins(limit=5, window_s=300.0, max_keys=100)
     for i in range(1000):
         failures.add(f"user:guess{i}", 1000.0 + i * 0.01)
     assert len(failures) == 100
@@ -94,7 +96,7 @@ def test_failed_login_bookkeeping_is_bounded() -> None:
 
 
 def test_session_table_is_bounded_and_ends_sessions() -> None:
-    table = agents_web._Sessions(idle_s=10.0, max_age_s=30.0, max_sessions=3)
+    table = SessionTable(idle_s=10.0, max_age_s=30.0, max_sessions=3)
     user = User("admin", "supervisor", stamp="s1")
     tokens = [table.new(user, 100.0 + i)[0] for i in range(5)]
     assert len(table) == 3
@@ -109,11 +111,8 @@ def test_session_table_is_bounded_and_ends_sessions() -> None:
     assert table.get(tokens[5], 137.5) is None  # 30 s after the login, however busy
 
 
-async def test_logins_beyond_the_bound_drop_the_oldest_session(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(agents_web, "MAX_SESSIONS", 3)
-    services = await start(tmp_path, None)
+async def test_logins_beyond_the_bound_drop_the_oldest_session(tmp_path: Path) -> None:
+    services = await start(tmp_path, None, web_settings=WebSettings(max_sessions=3))
     try:
         sessions = [client(services) for _ in range(5)]
         for s in sessions:
@@ -127,19 +126,30 @@ async def test_logins_beyond_the_bound_drop_the_oldest_session(
         await services.close()
 
 
-async def test_sessions_have_an_absolute_lifetime(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(agents_web, "SESSION_MAX_S", 1.0)
-    services = await start(tmp_path, None)
+class ManualClock:
+    """A wall clock that moves only when the test says so."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_sessions_have_an_absolute_lifetime(tmp_path: Path) -> None:
+    clock = ManualClock(1_800_000_000.0)
+    settings = WebSettings(session_idle_s=60.0, session_max_s=600.0, clock=clock)
+    services = await start(tmp_path, None, web_settings=settings)
     try:
         async with client(services) as s:
             await login(s)
-            loop = asyncio.get_running_loop()
-            end = loop.time() + 0.7
-            while loop.time() < end:  # busy all along: the idle timeout never applies
+            for _ in range(20):  # busy all along: the idle timeout never applies
+                clock.now += 29.0
                 assert (await s.get("/api/me")).status == 200
-                await asyncio.sleep(0.1)
-            await asyncio.sleep(0.5)
+            clock.now += 29.0  # 609 s after the login
+            assert (await s.get("/api/me")).status == 401
+            await login(s)
+            clock.now += 61.0  # idle for longer than session_idle_s
             assert (await s.get("/api/me")).status == 401
     finally:
         await services.close()

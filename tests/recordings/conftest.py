@@ -24,9 +24,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from hotline12345.db.engine import make_engine
 from hotline12345.db.migrate import upgrade
 from hotline12345.recordings.audio import AudioLimits
-from hotline12345.recordings.model import LoadedModel, load_model
 from hotline12345.recordings.queue import RetryPolicy
 from hotline12345.recordings.settings import RecordingSettings
+from hotline12345.recordings.vosk_model import LoadedModel, load_model
 from hotline12345.tickets.classify import Rule
 from hotline12345.tickets.models import Ticket
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from hotline12345.recordings.model import ModelError
 from hotline12345.recordings.settings import RecordingSettings
+from hotline12345.recordings.vosk_model import ModelError
 from hotline12345.recordings.worker import start_embedded_pool
 from tests.recordings.conftest import (
     Speech,

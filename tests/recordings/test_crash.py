@@ -20,9 +20,9 @@ from sqlalchemy import select
 
 from hotline12345.recordings.api import JobSink, failed_jobs
 from hotline12345.recordings.jobs import RecordingJob
-from hotline12345.recordings.model import LoadedModel
 from hotline12345.recordings.models import JobState, RecordingJobRow
 from hotline12345.recordings.settings import Hook, RecordingSettings
+from hotline12345.recordings.vosk_model import LoadedModel
 from hotline12345.recordings.worker import WorkerPool, make_sessions, open_queue
 from tests.recordings.conftest import (
     REDIS_URL,
@@ -183,7 +183,8 @@ def _pings(client: object) -> bool:
 def test_redis_restarted_mid_job(model: LoadedModel, speech: Speech, sqlite_url: str,
                                  tmp_path: Path,
                                  own_redis: tuple[str, Callable[[], None],
-                                                  Callable[[], None]]) -> None:
+                                                  Callable[[], None]],
+                                 caplog: pytest.LogCaptureFixture) -> None:
     url, start_redis, kill_redis = own_redis
     rec = tmp_path / "recordings"
     control = tmp_path / "control"
@@ -206,7 +207,10 @@ def test_redis_restarted_mid_job(model: LoadedModel, speech: Speech, sqlite_url:
         gate.unlink()  # the worker commits the ticket; it cannot acknowledge the job
         assert wait_for(lambda: count_tickets(sqlite_url, "60.1") == 1, timeout=30,
                         tick=pool.check)
-        time.sleep(1.5)
+        with caplog.at_level(logging.WARNING, logger="hotline12345.recordings"):
+            # Redis stays away until the sink has met the outage (it keeps 60.3 meanwhile)
+            assert wait_for(lambda: any(r.getMessage() == "recordings.sink.retry"
+                                        for r in caplog.records), timeout=30)
         start_redis()  # the append-only file brings the stream back
         _settle(pool, settings, ids)
         assert sink.flush(30)

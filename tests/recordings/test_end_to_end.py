@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from sqlalchemy.orm import Session
 from hotline12345.calls.models import CallRecord
 from hotline12345.db.engine import make_engine
 from hotline12345.recordings.jobs import RecordingEvents, RecordingJob
-from hotline12345.recordings.model import LoadedModel
+from hotline12345.recordings.vosk_model import LoadedModel
 from hotline12345.recordings.worker import WorkerPool, make_sessions, open_queue
 from hotline12345.tickets.classify import Rule
 from hotline12345.tickets.enums import Speaker, TicketStatus
@@ -162,7 +161,9 @@ def test_forked_workers_share_the_models_pages(model: LoadedModel, sqlite_url: s
     pool = WorkerPool(settings, model, size=2, scan_enabled=False).start()
     try:
         assert wait_for(lambda: len(pool.pids()) == 2, timeout=10)
-        time.sleep(1.0)  # the workers have connected and are waiting for jobs
+        # the workers have mapped the model (they touch its pages when they start)
+        assert wait_for(lambda: all(_memory(pid)["Rss"] > 300_000 for pid in pool.pids()),
+                        timeout=60)
         for pid in pool.pids():
             mem = _memory(pid)
             assert mem["Rss"] > 300_000, mem  # kB: the model is mapped in the worker...

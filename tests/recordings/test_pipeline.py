@@ -13,8 +13,8 @@ import pytest
 
 from hotline12345.recordings.api import abandoned_calls, failed_jobs, retry_failed
 from hotline12345.recordings.jobs import RecordingJob
-from hotline12345.recordings.model import LoadedModel
 from hotline12345.recordings.scan import finished_calls, scan
+from hotline12345.recordings.vosk_model import LoadedModel
 from hotline12345.recordings.worker import WorkerPool, make_sessions, open_queue
 from tests.recordings.conftest import (
     REDIS_URL,

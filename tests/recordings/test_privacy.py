@@ -4,22 +4,23 @@ their columns still make a ticket; names are shown masked."""
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
 from hotline12345.db.engine import error_text, make_engine
+from hotline12345.db.migrate import upgrade
 from hotline12345.logs import mask_name
-from hotline12345.recordings import pipeline
 from hotline12345.recordings.api import failed_jobs
 from hotline12345.recordings.jobs import RecordingJob
-from hotline12345.recordings.model import LoadedModel
 from hotline12345.recordings.pipeline import Processor, mode_value
 from hotline12345.recordings.queue import RetryPolicy, SqlJobQueue
+from hotline12345.recordings.vosk_model import LoadedModel
 from hotline12345.recordings.worker import make_sessions
 from hotline12345.tickets.models import Ticket
 from hotline12345.tickets.store import (
@@ -29,7 +30,7 @@ from hotline12345.tickets.store import (
     get_ticket,
     ticket_view,
 )
-from tests.recordings.conftest import Speech, _reset_pg, base_settings, make_call
+from tests.recordings.conftest import PG_ADMIN, Speech, _reset_pg, base_settings, make_call
 
 NUMBER = "13900139000"
 WORDS = "我家楼下的餐馆每天夜里很吵"  # a transcript
@@ -65,35 +66,52 @@ def test_error_text_of_other_errors() -> None:
     assert len(error_text(ValueError("x" * 1000))) < 320
 
 
-def _refusing_save(session: Session, draft: TicketDraft) -> tuple[int, bool]:
-    """A writer that skips fitting the draft, so that PostgreSQL refuses the row."""
-    session.execute(insert(Ticket).values(
-        uniqueid=draft.uniqueid, status="受理", caller=draft.caller, seat="座" * 300,
-        transcript=draft.transcript))
-    return 0, True
+@pytest.fixture
+def narrow_seat_database() -> Iterator[str]:
+    """A PostgreSQL database of its own whose ``tickets.seat`` column is narrower than the
+    200 characters the product fits a seat name to: the real ``save_ticket`` writes a row
+    PostgreSQL really refuses (DataError), with the caller's data in its statement."""
+    name = f"hotline12345_narrow_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    try:
+        upgrade(url)
+        engine = make_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE tickets ALTER COLUMN seat TYPE varchar(10)"))
+        engine.dispose()
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
-def test_a_refused_ticket_fails_without_the_callers_data(pg_database: str, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch,
+def test_a_refused_ticket_fails_without_the_callers_data(narrow_seat_database: str,
+                                                         tmp_path: Path,
                                                          caplog: pytest.LogCaptureFixture) -> None:
-    _reset_pg(pg_database)
-    settings = base_settings(pg_database, tmp_path / "recordings",
+    settings = base_settings(narrow_seat_database, tmp_path / "recordings",
                              policy=RetryPolicy(max_attempts=1, base_s=0.1))
     sessions = make_sessions(settings)
     queue = SqlJobQueue(sessions, settings.policy)
     queue.enqueue(RecordingJob("2.1", "ami:UserEvent", meta={"caller": NUMBER}))
     claimed = queue.claim("w", 1.0)
     assert claimed is not None
-    monkeypatch.setattr(pipeline, "save_ticket", _refusing_save)
     processor = Processor(settings, None, sessions, queue, "w")  # type: ignore[arg-type]
+    draft = TicketDraft(uniqueid="2.1", caller=NUMBER, transcript=WORDS, seat="座" * 50)
+    assert fit_draft(draft)[1] == []  # nothing to cut: the database refuses it as it is
     with caplog.at_level(logging.DEBUG):
-        processor._commit(claimed, TicketDraft(uniqueid="2.1", caller=NUMBER, transcript=WORDS))
+        processor._commit(claimed, draft)
     [failed] = failed_jobs(settings)
     assert failed.uniqueid == "2.1"
     assert "cannot store the ticket: DataError: value too long" in failed.error
     logged = caplog.text + " ".join(str(getattr(r, "fields", "")) for r in caplog.records)
     for shown in (failed.error, logged):
         assert NUMBER not in shown and WORDS not in shown and "座座座" not in shown
+    with sessions() as s:
+        assert get_ticket(s, "2.1") is None
     bind = sessions.kw["bind"]
     bind.dispose()
 

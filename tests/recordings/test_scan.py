@@ -8,11 +8,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotline12345.recordings import scan as scan_module
 from hotline12345.recordings.jobs import RecordingJob
 from hotline12345.recordings.scan import Scanner, finished_calls, list_settled
 from hotline12345.recordings.settings import SettingsError, settings_from
@@ -52,8 +53,7 @@ def _ticket(sessions: sessionmaker[Session], uniqueid: str) -> None:
         save_ticket(s, TicketDraft(uniqueid=uniqueid))
 
 
-def test_calls_with_a_ticket_are_looked_up_once(sqlite_url: str, tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_calls_with_a_ticket_are_looked_up_once(sqlite_url: str, tmp_path: Path) -> None:
     rec = tmp_path / "recordings"
     for uid in ("2.1", "2.2", "2.3"):
         _touch(rec, uid, 60)
@@ -63,13 +63,14 @@ def test_calls_with_a_ticket_are_looked_up_once(sqlite_url: str, tmp_path: Path,
     queue = open_queue(settings, sessions)
     _ticket(sessions, "2.1")
     asked: list[list[str]] = []
-    real = scan_module.with_tickets
 
-    def spy(s: sessionmaker[Session], uniqueids: list[str]) -> set[str]:
-        asked.append(list(uniqueids))
-        return real(s, uniqueids)
+    def look_ups(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+                 executemany: bool) -> None:
+        """The uniqueids of every ticket look-up the database really receives."""
+        if statement.startswith("SELECT tickets.uniqueid") and " IN (" in statement:
+            asked.append(list(parameters))
 
-    monkeypatch.setattr(scan_module, "with_tickets", spy)
+    event.listen(sessions.kw["bind"], "before_cursor_execute", look_ups)
     scanner = Scanner(rec, settle_s=5.0, window_s=3 * DAY)
     assert scanner.scan(queue, sessions) == ["2.2", "2.3"]
     _ticket(sessions, "2.2")  # a worker made its ticket

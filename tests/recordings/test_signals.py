@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import select
 
 from hotline12345.recordings.jobs import RecordingJob
-from hotline12345.recordings.model import LoadedModel
 from hotline12345.recordings.models import JobState, RecordingJobRow
 from hotline12345.recordings.queue import SqlJobQueue
+from hotline12345.recordings.vosk_model import LoadedModel
 from hotline12345.recordings.worker import WorkerPool, make_sessions, open_queue
 from tests.recordings.conftest import (
     Speech,

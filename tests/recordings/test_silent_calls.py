@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from hotline12345.db.engine import make_engine
 from hotline12345.recordings.api import abandoned_calls, failed_jobs
 from hotline12345.recordings.jobs import RecordingEvents, RecordingJob
-from hotline12345.recordings.model import LoadedModel
 from hotline12345.recordings.naming import RECORDING_USEREVENT
+from hotline12345.recordings.vosk_model import LoadedModel
 from hotline12345.recordings.worker import WorkerPool, make_sessions, open_queue
 from hotline12345.tickets.enums import Speaker
 from hotline12345.tickets.store import get_ticket

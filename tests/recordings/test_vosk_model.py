@@ -11,16 +11,16 @@ import pytest
 
 from hotline12345.recordings.audio import AudioLimits, read_recording
 from hotline12345.recordings.jobs import RecordingJob
-from hotline12345.recordings.model import (
+from hotline12345.recordings.naming import Leg
+from hotline12345.recordings.settings import RecordingSettings
+from hotline12345.recordings.transcribe import grammar_json, raw_results
+from hotline12345.recordings.vosk_model import (
     LoadedModel,
     ModelError,
     _overlay,
     inspect_model,
     load_model,
 )
-from hotline12345.recordings.naming import Leg
-from hotline12345.recordings.settings import RecordingSettings
-from hotline12345.recordings.transcribe import grammar_json, raw_results
 from hotline12345.tickets.enums import Speaker
 from tests.recordings.conftest import Speech, _direct_decode, ko_model_path, write_wav
 
