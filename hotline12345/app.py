@@ -128,15 +128,15 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     from hotline12345.calls.recorder import CallRecorder
     from hotline12345.calls.store import SqlCallStore
     from hotline12345.config import default_site_path
-    from hotline12345.db.migrate import upgrade
+    from hotline12345.db.migrate import DatabaseUnusable, upgrade_or_explain
     from hotline12345.env import DATABASE_URL_ENV
     from hotline12345.ivr.flows import Services, build_registry
     from hotline12345.ivr.queue_load import QueueLoadBoard
     from hotline12345.ivr.server import FastAgiServer
     from hotline12345.paths import data_dir, database_url
     from hotline12345.recordings.api import JobSink
-    from hotline12345.recordings.model import ModelError
     from hotline12345.recordings.settings import settings_from
+    from hotline12345.recordings.vosk_model import ModelError
     from hotline12345.recordings.worker import start_embedded_pool
     from hotline12345.routing import Router
 
@@ -149,7 +149,10 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
         say(f"hotline12345 controller: site file {Path(site.source).resolve()}")
     root = data_dir(options.data_dir)
     url = os.environ.get(DATABASE_URL_ENV) or database_url(root)
-    upgrade(url)  # the schema changes here (and in `db upgrade`), never in a constructor
+    try:  # the schema changes here (and in `db upgrade`), never in a constructor
+        upgrade_or_explain(url)
+    except DatabaseUnusable as exc:
+        raise ServeError(str(exc)) from None
     recording_settings = settings_from(site, data_dir=options.data_dir, database_url=url)
     try:  # one transcription worker pool (a spawned process); None when no model is set
         recordings = start_embedded_pool(recording_settings)

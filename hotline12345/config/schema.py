@@ -195,7 +195,7 @@ class ActionSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class Question:
+class RuleQuestion:
     """The one question a rule may ask; digits map to actions, anything else to ``default``."""
 
     prompt: str  # prompt id of the question
@@ -211,7 +211,7 @@ class Rule:
     then: ActionSpec  # the action when the rule matches (ask: see ask)
     # all conditions given must hold; none: always
     when: Conditions = field(default_factory=Conditions)
-    ask: Question | None = None  # the rule's one question
+    ask: RuleQuestion | None = None  # the rule's one question
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,10 +39,10 @@ from hotline12345.config.schema import (
     ModeDefaults,
     Queue,
     Rule,
+    RuleQuestion,
     Site,
     SubCentre,
 )
-from hotline12345.config.schema import Question as QuestionSpec
 from hotline12345.legacy_numbers.model import (
     EMERGENCY_NUMBERS,
     AfterCutover,
@@ -381,7 +381,7 @@ class Router:
         reasons.append(f'rule "{rule.name}" matched')
         spec = rule.then
         if spec.action is ActionKind.ASK and rule.ask is not None:
-            q: QuestionSpec = rule.ask
+            q: RuleQuestion = rule.ask
             if ctx.answer is None:
                 reasons.append(f'rule "{rule.name}" asks its question')
                 return Decision(Action.ASK, reasons=tuple(reasons), question=Question(
