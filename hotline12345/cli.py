@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from hotline12345.agents.cli import register_agents_cmd
 from hotline12345.asterisk.cli import register_asterisk_cmds
 from hotline12345.config.cli import register_config_cmd
+from hotline12345.db.cli import register_db_cmd
 from hotline12345.ivr.cli import register as register_ivr_cmds
 from hotline12345.recordings.cli import register_recordings_cmds
 from hotline12345.routing.cli import register_register_cmd, register_route_cmd
@@ -24,6 +25,7 @@ REGISTRARS: list[Registrar] = [
     register_asterisk_cmds,
     register_agents_cmd,
     register_recordings_cmds,
+    register_db_cmd,
     register_ivr_cmds,
 ]
 

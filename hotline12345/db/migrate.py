@@ -32,7 +32,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from hotline12345 import paths
 from hotline12345.db.engine import make_engine, private_file
-from hotline12345.env import DATABASE_URL_ENV
+from hotline12345.env import DATABASE_URL_ENV, redact_url
 
 HERE = Path(__file__).resolve().parent
 _PG_LOCK_KEY = 0x1234_5ABC  # advisory lock id for migrations
@@ -83,6 +83,32 @@ def upgrade(url: str, revision: str = "head", engine: Engine | None = None) -> N
     finally:
         if own:
             eng.dispose()
+
+
+class DatabaseUnusable(Exception):
+    """The database cannot be opened or migrated: a bad URL, a server that cannot be
+    reached, a SQLite path that cannot be made. The message names the URL (password
+    redacted), the reason and where to fix it."""
+
+
+def upgrade_or_explain(url: str) -> None:
+    """:func:`upgrade` for the commands that start from a URL the user gave: what is wrong
+    with the URL or the database becomes one :class:`DatabaseUnusable`, never a traceback."""
+    from sqlalchemy.exc import ArgumentError, OperationalError
+
+    where = f"database {redact_url(url)}"
+    fix = f"check --database-url or {DATABASE_URL_ENV}"
+    try:
+        upgrade(url)
+    except ArgumentError as exc:
+        raise DatabaseUnusable(f"{where} is no database URL ({exc}); write it as "
+                               "postgresql+psycopg://user@host/db or sqlite:///path") from None
+    except OSError as exc:  # the SQLite file's directory cannot be made or written
+        raise DatabaseUnusable(f"{where}: cannot use it ({exc.strerror or exc}: "
+                               f"{exc.filename}); {fix}") from None
+    except OperationalError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise DatabaseUnusable(f"{where}: cannot use it ({reason}); {fix}") from None
 
 
 def current_revision(url: str) -> str | None:

@@ -98,12 +98,6 @@ def register_recordings_cmds(sub: argparse._SubParsersAction[argparse.ArgumentPa
     _common(show)
     show.set_defaults(handler=_guarded(_tickets_show))
 
-    db = sub.add_parser("db", help="database schema")
-    dsub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    up = dsub.add_parser("upgrade", help="apply the Alembic migrations (idempotent)")
-    _common(up)
-    up.set_defaults(handler=_guarded(_db_upgrade))
-
 
 def _guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """Turn "Redis or the database cannot be reached" into one clear line and exit code 2."""
@@ -308,8 +302,3 @@ def _tickets_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _db_upgrade(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    _migrate(settings)
-    print(f"{redact_url(settings.database_url)}: schema up to date")
-    return 0
