@@ -43,11 +43,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from itertools import repeat
+from types import MappingProxyType
 from typing import Final
 from urllib.parse import parse_qsl, unquote
 
 from hotline12345.logs import mask_text
-from hotline12345.records import value_record
 
 __all__ = [
     "CALLER_FIELDS",
@@ -64,6 +64,7 @@ __all__ = [
     "ProtocolError",
     "Quoted",
     "Reply",
+    "ReplyCache",
     "State",
     "format_command",
     "format_environment",
@@ -131,9 +132,10 @@ class Limits:
 # Events
 
 
-@value_record
+@dataclass(frozen=True, slots=True)
 class Environment:
-    """The AGI environment of one call."""
+    """The AGI environment of one call. Immutable: its mappings are read-only views of
+    dicts built for this call alone, so nothing a flow does reaches another call."""
 
     variables: Mapping[str, str]
     script: str | None  # agi_network_script without its query string; None in classic AGI
@@ -154,11 +156,11 @@ class Environment:
         if "agi_arg_" in " ".join(variables):
             args = _numbered_args(variables)
         script: str | None = None
-        query: dict[str, str] = _NO_QUERY
+        query: Mapping[str, str] = _NO_QUERY
         raw = variables.get("agi_network_script")
         if raw is not None:
             script, query = parse_script(raw, max_query_fields=max_query_fields)
-        return cls(variables=variables, script=script, query=query, args=args)
+        return cls(variables=MappingProxyType(variables), script=script, query=query, args=args)
 
     def get(self, key: str) -> str | None:
         """A field's value; caller fields that Asterisk reports as ``unknown`` are ``None``."""
@@ -262,7 +264,8 @@ class State(Enum):
 # --------------------------------------------------------------------------------------
 # Parsing helpers
 
-_NO_QUERY: Final[dict[str, str]] = {}  # shared by every environment without a query string
+#: The query of every environment without a query string: read-only, so sharing it is safe.
+_NO_QUERY: Final[Mapping[str, str]] = MappingProxyType({})
 
 
 def _numbered_args(variables: Mapping[str, str]) -> tuple[str, ...]:
@@ -283,8 +286,9 @@ def _numbered_args(variables: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(numbered[n] for n in range(1, len(numbered) + 1))
 
 
-def parse_script(raw: str, *, max_query_fields: int = 64) -> tuple[str, dict[str, str]]:
-    """``inbound/?dialled=12317&x=1`` -> ``("inbound", {"dialled": "12317", "x": "1"})``."""
+def parse_script(raw: str, *, max_query_fields: int = 64) -> tuple[str, Mapping[str, str]]:
+    """``inbound/?dialled=12317&x=1`` -> ``("inbound", {"dialled": "12317", "x": "1"})``,
+    the query as a read-only mapping."""
     if "?" not in raw and "%" not in raw:  # the usual agi://host/inbound: nothing to decode
         name = raw.strip("/")
         if name:
@@ -300,7 +304,7 @@ def parse_script(raw: str, *, max_query_fields: int = 64) -> tuple[str, dict[str
     except ValueError as exc:
         raise EnvironmentValueError(
             f"environment field agi_network_script: query string {qs!r}: {exc}") from None
-    return name, dict(pairs)
+    return name, MappingProxyType(dict(pairs)) if pairs else _NO_QUERY
 
 
 def parse_reply_line(line: str) -> Reply | None:
@@ -327,10 +331,46 @@ def parse_reply_line(line: str) -> Reply | None:
     return Reply(code, result, result_text, data, endpos, line)
 
 
-#: Replies already parsed, by line: the same few ("200 result=0", ...) recur call after
-#: call. Frozen, so shared; bounded; replies carrying data (a variable's value) stay out.
-_REPLIES: dict[str, Reply] = {}
-_REPLY_LINES: dict[bytes, Reply] = {}  # the same, by the whole line as received
+class ReplyCache:
+    """Replies already parsed, by line, for the sessions of one server.
+
+    The same few replies (``200 result=0``, ...) recur call after call; :class:`Reply` is
+    frozen, so sessions can share them. Bounded (emptied when full); a reply carrying data
+    (a variable's value) is never kept. Each server owns one: two servers in one process
+    share nothing.
+    """
+
+    __slots__ = ("_by_line", "_by_text", "max_entries")
+
+    def __init__(self, max_entries: int = 256) -> None:
+        self.max_entries = max_entries
+        self._by_text: dict[str, Reply] = {}
+        self._by_line: dict[bytes, Reply] = {}  # the same, by the whole line as received
+
+    def __len__(self) -> int:
+        return len(self._by_text)
+
+    def __contains__(self, text: object) -> bool:
+        return text in self._by_text
+
+    def line(self, data: bytes) -> Reply | None:
+        """The reply ``data`` (one whole line, newline included) if it is a known one."""
+        return self._by_line.get(data)
+
+    def parse(self, text: str, raw: bytes) -> Reply | None:
+        """:func:`parse_reply_line`, remembered; ``raw`` is the line as received."""
+        reply = self._by_text.get(text)
+        if reply is not None:
+            return reply
+        reply = parse_reply_line(text)
+        if reply is not None and reply.data is None and len(text) <= 48:
+            if len(self._by_text) >= self.max_entries:
+                self._by_text.clear()
+                self._by_line.clear()
+            self._by_text[text] = reply
+            if reply.code != 100:
+                self._by_line[raw + b"\n"] = reply
+        return reply
 
 
 def _snippet(text: str) -> str:
@@ -353,10 +393,13 @@ class AgiConnection:
     """The AGI server's side of one session. Not thread-safe; one per session."""
 
     __slots__ = ("_block", "_block_bytes", "_buf", "_env", "_env_bytes", "_line_no", "_scan",
-                 "hung_up", "limits", "pending", "state")
+                 "hung_up", "limits", "pending", "replies", "state")
 
-    def __init__(self, limits: Limits | None = None) -> None:
+    def __init__(self, limits: Limits | None = None, replies: ReplyCache | None = None) -> None:
+        """``replies``: the parsed-reply cache of the server this session belongs to (a
+        new one if not given)."""
         self.limits = limits or Limits()
+        self.replies = ReplyCache() if replies is None else replies
         self.state = State.ENVIRONMENT
         self.pending = 0  # commands sent whose reply has not arrived
         self.hung_up = False  # a HANGUP line was seen: media commands will get 511 now
@@ -401,7 +444,7 @@ class AgiConnection:
             return self._eof()
         if self.pending == 1 and not self._buf and self._block is None \
                 and self.state is State.COMMANDS:
-            reply = _REPLY_LINES.get(data)  # the usual segment: one known reply line
+            reply = self.replies.line(data)  # the usual segment: one known reply line
             if reply is not None and len(data) <= self.limits.max_line_bytes:
                 self._line_no += 1
                 self.pending = 0
@@ -580,19 +623,10 @@ class AgiConnection:
             self._block = [text]
             self._block_bytes = len(raw) + 1
             return
-        reply = _REPLIES.get(text)
+        reply = self.replies.parse(text, raw)
         if reply is None:
-            reply = parse_reply_line(text)
-            if reply is None:
-                self._fail(events, f"not an AGI reply: {_snippet(text)!r}")
-                return
-            if reply.data is None and len(text) <= 48:  # never a variable's value
-                if len(_REPLIES) >= 256:
-                    _REPLIES.clear()
-                    _REPLY_LINES.clear()
-                _REPLIES[text] = reply
-                if reply.code != 100:
-                    _REPLY_LINES[raw + b"\n"] = reply
+            self._fail(events, f"not an AGI reply: {_snippet(text)!r}")
+            return
         if reply.code == 100:  # "100 result=0 Trying...": provisional, the real reply follows
             return
         self._reply(reply, events)
@@ -652,9 +686,6 @@ def _arg(verb: str, index: int, value: str | int) -> str:
     return text
 
 
-_VERBS_SEEN: set[str] = set()
-
-
 def format_command(verb: str, *args: str | int) -> bytes:
     """Serialise one command for Asterisk's ``parse_args``.
 
@@ -663,12 +694,9 @@ def format_command(verb: str, *args: str | int) -> bytes:
     :class:`CommandError` for a bad verb, a line break in an argument, or a command longer
     than :data:`MAX_COMMAND_BYTES`.
     """
-    if verb not in _VERBS_SEEN:
-        if not _VERB.match(verb):
-            raise CommandError(f"command verb {verb!r}: expected words of letters such as "
-                               "'STREAM FILE'")
-        if len(_VERBS_SEEN) < 256:
-            _VERBS_SEEN.add(verb)
+    if not _VERB.match(verb):
+        raise CommandError(f"command verb {verb!r}: expected words of letters such as "
+                           "'STREAM FILE'")
     parts = [verb]
     for i, a in enumerate(args, 1):
         parts.append(_arg(verb, i, a))
@@ -733,24 +761,9 @@ def mset_safe(name: str, value: str) -> bool:
     return _VAR_NAME.match(name) is not None and _MSET_UNSAFE.search(value) is None
 
 
-_PAIRS: dict[tuple[str, str], str | None] = {}
-
-
-def mset_pair(name: str, value: str, *, remember: bool = True) -> str | None:
-    """``name=value`` escaped for ``MSet``, or ``None`` if the pair must use SET VARIABLE.
-    Memoised (unless ``remember`` is false, for one-off values): the same queue, priority
-    and dial-string pairs recur call after call."""
-    key = (name, value)
-    pair = _PAIRS.get(key, "")
-    if pair != "":
-        return pair
-    pair = f"{name}={value.translate(_APP_ESCAPES)}" if mset_safe(name, value) else None
-    if not remember:
-        return pair
-    if len(_PAIRS) >= 4096:
-        _PAIRS.clear()
-    _PAIRS[key] = pair
-    return pair
+def mset_pair(name: str, value: str) -> str | None:
+    """``name=value`` escaped for ``MSet``, or ``None`` if the pair must use SET VARIABLE."""
+    return f"{name}={value.translate(_APP_ESCAPES)}" if mset_safe(name, value) else None
 
 
 def format_mset(pairs: Sequence[tuple[str, str]]) -> str:

@@ -44,6 +44,7 @@ from hotline12345.ivr.channel import (
     Channel,
     ChannelHungUp,
     ConnectionLost,
+    MSetPlans,
 )
 from hotline12345.ivr.protocol import (
     FAILURE_LINE,
@@ -54,6 +55,7 @@ from hotline12345.ivr.protocol import (
     Limits,
     ProtocolError,
     Reply,
+    ReplyCache,
 )
 from hotline12345.ivr.registry import Flow, FlowRegistry
 from hotline12345.logs import log_event, mask_text
@@ -181,7 +183,7 @@ class FastAgiChannel(Channel):
     __slots__ = ("_session",)
 
     def __init__(self, env: Environment, session: _Session) -> None:
-        super().__init__(env)
+        super().__init__(env, session.server.mset_plans)
         self._session: _Session | None = session
 
     async def execute(self, verb: str, *args: str | int) -> Reply:
@@ -225,7 +227,7 @@ class _Session(asyncio.Protocol):
     def __init__(self, server: FastAgiServer) -> None:
         self.server = server
         self.loop = server.loop
-        self.conn = AgiConnection(server.config.limits)
+        self.conn = AgiConnection(server.config.limits, server.replies)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.peer = ""
         self.error: Exception | None = None
@@ -548,6 +550,10 @@ class FastAgiServer:
         self.config = config or ServerConfig()
         self._allowed = parse_allow_list(self.config.allowed_hosts)
         self._peer_verdicts: dict[str, bool] = {}
+        # What the sessions of this server remember between calls; nothing is shared with
+        # another server in the same process.
+        self.replies = ReplyCache()
+        self.mset_plans = MSetPlans()
         self._server: asyncio.Server | None = None
         self._sessions: set[_Session] = set()
         self._idle = asyncio.Event()
