@@ -42,7 +42,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from itertools import repeat
 from types import MappingProxyType
 from typing import Final
 from urllib.parse import parse_qsl, unquote
@@ -340,12 +339,11 @@ class ReplyCache:
     share nothing.
     """
 
-    __slots__ = ("_by_line", "_by_text", "max_entries")
+    __slots__ = ("_by_text", "max_entries")
 
     def __init__(self, max_entries: int = 256) -> None:
         self.max_entries = max_entries
         self._by_text: dict[str, Reply] = {}
-        self._by_line: dict[bytes, Reply] = {}  # the same, by the whole line as received
 
     def __len__(self) -> int:
         return len(self._by_text)
@@ -353,12 +351,8 @@ class ReplyCache:
     def __contains__(self, text: object) -> bool:
         return text in self._by_text
 
-    def line(self, data: bytes) -> Reply | None:
-        """The reply ``data`` (one whole line, newline included) if it is a known one."""
-        return self._by_line.get(data)
-
-    def parse(self, text: str, raw: bytes) -> Reply | None:
-        """:func:`parse_reply_line`, remembered; ``raw`` is the line as received."""
+    def parse(self, text: str) -> Reply | None:
+        """:func:`parse_reply_line`, remembered."""
         reply = self._by_text.get(text)
         if reply is not None:
             return reply
@@ -366,10 +360,7 @@ class ReplyCache:
         if reply is not None and reply.data is None and len(text) <= 48:
             if len(self._by_text) >= self.max_entries:
                 self._by_text.clear()
-                self._by_line.clear()
             self._by_text[text] = reply
-            if reply.code != 100:
-                self._by_line[raw + b"\n"] = reply
         return reply
 
 
@@ -442,13 +433,6 @@ class AgiConnection:
             return []
         if not data:
             return self._eof()
-        if self.pending == 1 and not self._buf and self._block is None \
-                and self.state is State.COMMANDS:
-            reply = self.replies.line(data)  # the usual segment: one known reply line
-            if reply is not None and len(data) <= self.limits.max_line_bytes:
-                self._line_no += 1
-                self.pending = 0
-                return [reply]
         self._buf += data
         events: list[Event] = []
         if self.state is State.ENVIRONMENT:
@@ -472,8 +456,6 @@ class AgiConnection:
         self._scan = 0
 
     def _environment(self, events: list[Event]) -> None:
-        if self._scan == 0 and not self._env and self._environment_block(events):
-            return
         buf = self._buf
         lim = self.limits
         max_line = lim.max_line_bytes
@@ -532,43 +514,6 @@ class AgiConnection:
             del buf[:start]
             self._scan -= start
 
-    def _environment_block(self, events: list[Event]) -> bool:
-        """Fast path: the whole environment arrived in one piece (the usual case) and is
-        well-formed: one decode, one split, one dict. Returns False to let the line-by-line
-        path handle (and report) anything else."""
-        buf = self._buf
-        lim = self.limits
-        # Usually the segment is the environment alone. If an earlier blank line hides in
-        # it, the split below meets an empty line and the slow path takes over.
-        end = len(buf) - 2 if buf.endswith(b"\n\n") else buf.find(b"\n\n")
-        if end <= 0 or end + 2 > lim.max_env_bytes or buf.find(b"\r", 0, end) >= 0:
-            return False
-        if end > lim.max_line_bytes and any(
-                len(line) > lim.max_line_bytes for line in buf[:end].split(b"\n")):
-            return False
-        lines = buf[:end].decode("utf-8", "replace").split("\n")
-        if len(lines) >= lim.max_env_lines:
-            return False
-        try:
-            env = dict(map(str.split, lines, repeat(": "), repeat(1)))  # type: ignore[arg-type]
-        except ValueError:  # a line without ": "
-            return False
-        keys = "".join(env).replace("_", "")  # (bytes.isalnum: a table lookup a byte)
-        if len(env) != len(lines) or "" in env or not (keys.isascii()
-                                                       and keys.encode().isalnum()):
-            return False  # a field sent twice, or a bad name: the slow path names it
-        self._line_no += len(lines) + 1
-        self._env_bytes = end + 2
-        del buf[:end + 2]
-        try:
-            environment = Environment._interpret(env, lim.max_query_fields)
-        except EnvironmentValueError as exc:
-            self._fail(events, str(exc))
-            return True
-        self.state = State.COMMANDS
-        events.append(environment)
-        return True
-
     def _replies(self, events: list[Event]) -> None:
         buf = self._buf
         limit = self.limits.max_line_bytes
@@ -623,7 +568,7 @@ class AgiConnection:
             self._block = [text]
             self._block_bytes = len(raw) + 1
             return
-        reply = self.replies.parse(text, raw)
+        reply = self.replies.parse(text)
         if reply is None:
             self._fail(events, f"not an AGI reply: {_snippet(text)!r}")
             return
@@ -663,25 +608,16 @@ class Quoted(str):
 
 
 def _arg(verb: str, index: int, value: str | int) -> str:
-    if type(value) is str:
-        # The usual case, sent as is: nothing to quote (_NEEDS_QUOTES) and no line break
-        # (_BREAKS). Seven substring scans cost less than one regex scan of a long
-        # ``EXEC MSet`` argument.
-        if value and not (" " in value or '"' in value or "\\" in value or "\t" in value
-                          or "\n" in value or "\r" in value or "\0" in value):
-            return value
-        text = value
-    elif isinstance(value, str):  # Quoted
-        text = str(value)
-    elif isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    else:
+    if not isinstance(value, str):
         raise CommandError(f"{verb} argument {index}: expected str or int, got "
                            f"{type(value).__name__}")
-    if _BREAKS.search(text) is not None:
-        raise CommandError(f"{verb} argument {index}: {text[:40]!r} contains a line break or "
+    if _BREAKS.search(value) is not None:
+        raise CommandError(f"{verb} argument {index}: {value[:40]!r} contains a line break or "
                            "NUL, which would end the command early")
-    if type(value) is Quoted or not text or _NEEDS_QUOTES.search(text) is not None:
+    text = str(value)  # a Quoted as a plain str
+    if isinstance(value, Quoted) or not text or _NEEDS_QUOTES.search(text) is not None:
         return '"' + text.translate(_AGI_ESCAPES) + '"'
     return text
 
