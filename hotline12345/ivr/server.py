@@ -384,6 +384,8 @@ class _Session(asyncio.Protocol):
         outcome = "success"
         try:
             await flow(channel)
+            if self.cancel_reason:  # the flow swallowed the cancellation: still a FAILURE
+                raise asyncio.CancelledError
         except ChannelHungUp:
             outcome = "hangup"
         except ConnectionLost as exc:

@@ -5,6 +5,7 @@ over a real socket with the simulated Asterisk 22 on the other side."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -145,3 +146,27 @@ async def test_a_flows_own_timeout_left_uncaught_ends_with_failure(
     finally:
         writer.close()
     assert server.stats.failed == 1
+
+
+class SwallowsCancellation:
+    """Catches the cancellation the session budget sends, and returns."""
+
+    async def __call__(self, ch: Channel) -> None:
+        await ch.answer()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.Event().wait()
+
+
+async def test_a_flow_that_swallows_the_budgets_cancellation_still_fails(
+        serve: ServerFactory, caplog: pytest.LogCaptureFixture) -> None:
+    server = await serve(registry_of(flow=SwallowsCancellation()), session_budget_s=0.4)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(env_bytes("flow"))
+        assert await reader.readline() == b"ANSWER\n"
+        writer.write(b"200 result=0\n")
+        assert await read_all(reader) == FAILURE_LINE
+    finally:
+        writer.close()
+    assert [r for r in caplog.records if r.getMessage() == "agi.session_budget_exceeded"]
+    assert server.stats.failed == 1 and server.stats.succeeded == 0
