@@ -334,6 +334,10 @@ def _line(name: str, report: LoadReport, cpu: float, extra: str = "") -> str:
             f"(core {_busy(report, cpu)}% busy)  {dict(report.outcomes)}{extra}")
 
 
+def _load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     ap.add_argument("--sessions", type=int, default=8000,
@@ -352,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _pin(client_core)
     print(f"cores: servers {server_core}, load generator {client_core}; "
           f"{args.concurrency} concurrent sessions, {args.sessions} measured per server, "
-          f"{args.rounds} round(s)")
+          f"{args.rounds} round(s); load average {_load_average()}")
     names = ("routed", "bare", "protocol")
     runs: dict[str, list[tuple[LoadReport, float]]] = {n: [] for n in names}
     with tempfile.TemporaryDirectory(prefix="agi-bench-") as tmp:
@@ -416,6 +420,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"note: the {name} server's core was {_busy(report, cpu)}% busy: the load "
                   f"generator (or other work on the machine) limited it; compare CPU per "
                   f"session")
+    print(f"load average at the end: {_load_average()} (other work on the machine widens the "
+          f"spread between rounds)")
     bad = sum(v for k, v in routed.outcomes.items() if k != "SUCCESS")
     if bad:
         print(f"warning: {bad} routed sessions did not succeed: {routed.errors[:3]}")

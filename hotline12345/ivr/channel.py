@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import NamedTuple
 
 from hotline12345.ivr.protocol import (
@@ -54,14 +54,12 @@ def _add_pair(batches: list[_Batch], pair: str, name: str, value: str) -> None:
         batches.append(_Batch(pair, 1, cost, ((name, value),)))
 
 
-_PLANS: dict[tuple[tuple[str, str], ...], tuple[list[_Batch], list[tuple[str, str]]]] = {}
+#: How a set of variables goes to Asterisk: MSet batches, then SET VARIABLE one by one.
+MSetPlan = tuple[tuple[_Batch, ...], tuple[tuple[str, str], ...]]
 
 
-def _plan(items: tuple[tuple[str, str], ...]) -> tuple[list[_Batch], list[tuple[str, str]]]:
-    """MSet batches and SET VARIABLE leftovers for ``items``; memoised (decisions recur)."""
-    plan = _PLANS.get(items)
-    if plan is not None:
-        return plan
+def plan_mset(items: Sequence[tuple[str, str]]) -> MSetPlan:
+    """MSet batches and SET VARIABLE leftovers for ``items``."""
     batches: list[_Batch] = []
     single: list[tuple[str, str]] = []
     for name, value in items:
@@ -70,10 +68,39 @@ def _plan(items: tuple[tuple[str, str], ...]) -> tuple[list[_Batch], list[tuple[
             single.append((name, value))
             continue
         _add_pair(batches, pair, name, value)
-    if len(_PLANS) >= 1024:
-        _PLANS.clear()
-    _PLANS[items] = (batches, single)
-    return batches, single
+    return tuple(batches), tuple(single)
+
+
+class MSetPlans:
+    """:func:`plan_mset`, remembered for the sessions of one server: a decision's variables
+    recur call after call. Plans are immutable, so sessions share them; bounded (emptied
+    when full). Each server owns one: two servers in one process share nothing."""
+
+    __slots__ = ("_plans", "max_entries")
+
+    def __init__(self, max_entries: int = 1024) -> None:
+        self.max_entries = max_entries
+        self._plans: dict[tuple[tuple[str, str], ...], MSetPlan] = {}
+
+    def __len__(self) -> int:
+        return len(self._plans)
+
+    def __contains__(self, items: object) -> bool:
+        return items in self._plans
+
+    def __iter__(self) -> Iterator[tuple[tuple[str, str], ...]]:
+        """The variable sets planned so far."""
+        return iter(list(self._plans))
+
+    def plan(self, items: tuple[tuple[str, str], ...]) -> MSetPlan:
+        plan = self._plans.get(items)
+        if plan is None:
+            plan = plan_mset(items)
+            if len(self._plans) >= self.max_entries:
+                self._plans.clear()
+            self._plans[items] = plan
+        return plan
+
 
 log = logging.getLogger(__name__)
 
@@ -113,11 +140,14 @@ class ConnectionLost(AgiError):
 class Channel(abc.ABC):
     """One call's AGI channel. Subclasses implement :meth:`execute`."""
 
-    __slots__ = ("__weakref__", "env", "hung_up", "use_mset")
+    __slots__ = ("__weakref__", "env", "hung_up", "mset_plans", "use_mset")
 
-    def __init__(self, env: Environment) -> None:
+    def __init__(self, env: Environment, mset_plans: MSetPlans | None = None) -> None:
+        """``mset_plans``: the plan cache of the server this call belongs to (a new one if
+        not given)."""
         self.env = env
         self.hung_up = False
+        self.mset_plans = MSetPlans() if mset_plans is None else mset_plans
         #: Set variables in batches through ``EXEC MSet``; turned off for the channel when
         #: Asterisk answers ``-2`` (application not found).
         self.use_mset = True
@@ -210,15 +240,17 @@ class Channel(abc.ABC):
         ``variables`` that recur from call to call (a decision's) are batched once and the
         batches reused; ``per_call`` ones (e.g. the recording name) are added each time.
         """
+        batches: list[_Batch] = []
+        single: list[tuple[str, str]] = []
         if self.use_mset:
-            batches, planned = _plan(tuple(variables.items()))
-            single = list(planned)  # the plan is shared: never change it
+            planned_batches, planned_single = self.mset_plans.plan(tuple(variables.items()))
+            batches.extend(planned_batches)
+            single.extend(planned_single)
         else:
-            batches, single = [], list(variables.items())
+            single.extend(variables.items())
         if per_call:
-            batches = list(batches)
             for name, value in per_call.items():
-                pair = mset_pair(name, value, remember=False) if self.use_mset else None
+                pair = mset_pair(name, value) if self.use_mset else None
                 if pair is None:
                     single.append((name, value))
                     continue

@@ -42,12 +42,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from itertools import repeat
+from types import MappingProxyType
 from typing import Final
 from urllib.parse import parse_qsl, unquote
 
 from hotline12345.logs import mask_text
-from hotline12345.records import value_record
 
 __all__ = [
     "CALLER_FIELDS",
@@ -64,6 +63,7 @@ __all__ = [
     "ProtocolError",
     "Quoted",
     "Reply",
+    "ReplyCache",
     "State",
     "format_command",
     "format_environment",
@@ -131,9 +131,10 @@ class Limits:
 # Events
 
 
-@value_record
+@dataclass(frozen=True, slots=True)
 class Environment:
-    """The AGI environment of one call."""
+    """The AGI environment of one call. Immutable: its mappings are read-only views of
+    dicts built for this call alone, so nothing a flow does reaches another call."""
 
     variables: Mapping[str, str]
     script: str | None  # agi_network_script without its query string; None in classic AGI
@@ -154,11 +155,11 @@ class Environment:
         if "agi_arg_" in " ".join(variables):
             args = _numbered_args(variables)
         script: str | None = None
-        query: dict[str, str] = _NO_QUERY
+        query: Mapping[str, str] = _NO_QUERY
         raw = variables.get("agi_network_script")
         if raw is not None:
             script, query = parse_script(raw, max_query_fields=max_query_fields)
-        return cls(variables=variables, script=script, query=query, args=args)
+        return cls(variables=MappingProxyType(variables), script=script, query=query, args=args)
 
     def get(self, key: str) -> str | None:
         """A field's value; caller fields that Asterisk reports as ``unknown`` are ``None``."""
@@ -262,7 +263,8 @@ class State(Enum):
 # --------------------------------------------------------------------------------------
 # Parsing helpers
 
-_NO_QUERY: Final[dict[str, str]] = {}  # shared by every environment without a query string
+#: The query of every environment without a query string: read-only, so sharing it is safe.
+_NO_QUERY: Final[Mapping[str, str]] = MappingProxyType({})
 
 
 def _numbered_args(variables: Mapping[str, str]) -> tuple[str, ...]:
@@ -283,8 +285,9 @@ def _numbered_args(variables: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(numbered[n] for n in range(1, len(numbered) + 1))
 
 
-def parse_script(raw: str, *, max_query_fields: int = 64) -> tuple[str, dict[str, str]]:
-    """``inbound/?dialled=12317&x=1`` -> ``("inbound", {"dialled": "12317", "x": "1"})``."""
+def parse_script(raw: str, *, max_query_fields: int = 64) -> tuple[str, Mapping[str, str]]:
+    """``inbound/?dialled=12317&x=1`` -> ``("inbound", {"dialled": "12317", "x": "1"})``,
+    the query as a read-only mapping."""
     if "?" not in raw and "%" not in raw:  # the usual agi://host/inbound: nothing to decode
         name = raw.strip("/")
         if name:
@@ -300,7 +303,7 @@ def parse_script(raw: str, *, max_query_fields: int = 64) -> tuple[str, dict[str
     except ValueError as exc:
         raise EnvironmentValueError(
             f"environment field agi_network_script: query string {qs!r}: {exc}") from None
-    return name, dict(pairs)
+    return name, MappingProxyType(dict(pairs)) if pairs else _NO_QUERY
 
 
 def parse_reply_line(line: str) -> Reply | None:
@@ -327,10 +330,38 @@ def parse_reply_line(line: str) -> Reply | None:
     return Reply(code, result, result_text, data, endpos, line)
 
 
-#: Replies already parsed, by line: the same few ("200 result=0", ...) recur call after
-#: call. Frozen, so shared; bounded; replies carrying data (a variable's value) stay out.
-_REPLIES: dict[str, Reply] = {}
-_REPLY_LINES: dict[bytes, Reply] = {}  # the same, by the whole line as received
+class ReplyCache:
+    """Replies already parsed, by line, for the sessions of one server.
+
+    The same few replies (``200 result=0``, ...) recur call after call; :class:`Reply` is
+    frozen, so sessions can share them. Bounded (emptied when full); a reply carrying data
+    (a variable's value) is never kept. Each server owns one: two servers in one process
+    share nothing.
+    """
+
+    __slots__ = ("_by_text", "max_entries")
+
+    def __init__(self, max_entries: int = 256) -> None:
+        self.max_entries = max_entries
+        self._by_text: dict[str, Reply] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_text)
+
+    def __contains__(self, text: object) -> bool:
+        return text in self._by_text
+
+    def parse(self, text: str) -> Reply | None:
+        """:func:`parse_reply_line`, remembered."""
+        reply = self._by_text.get(text)
+        if reply is not None:
+            return reply
+        reply = parse_reply_line(text)
+        if reply is not None and reply.data is None and len(text) <= 48:
+            if len(self._by_text) >= self.max_entries:
+                self._by_text.clear()
+            self._by_text[text] = reply
+        return reply
 
 
 def _snippet(text: str) -> str:
@@ -353,10 +384,13 @@ class AgiConnection:
     """The AGI server's side of one session. Not thread-safe; one per session."""
 
     __slots__ = ("_block", "_block_bytes", "_buf", "_env", "_env_bytes", "_line_no", "_scan",
-                 "hung_up", "limits", "pending", "state")
+                 "hung_up", "limits", "pending", "replies", "state")
 
-    def __init__(self, limits: Limits | None = None) -> None:
+    def __init__(self, limits: Limits | None = None, replies: ReplyCache | None = None) -> None:
+        """``replies``: the parsed-reply cache of the server this session belongs to (a
+        new one if not given)."""
         self.limits = limits or Limits()
+        self.replies = ReplyCache() if replies is None else replies
         self.state = State.ENVIRONMENT
         self.pending = 0  # commands sent whose reply has not arrived
         self.hung_up = False  # a HANGUP line was seen: media commands will get 511 now
@@ -399,13 +433,6 @@ class AgiConnection:
             return []
         if not data:
             return self._eof()
-        if self.pending == 1 and not self._buf and self._block is None \
-                and self.state is State.COMMANDS:
-            reply = _REPLY_LINES.get(data)  # the usual segment: one known reply line
-            if reply is not None and len(data) <= self.limits.max_line_bytes:
-                self._line_no += 1
-                self.pending = 0
-                return [reply]
         self._buf += data
         events: list[Event] = []
         if self.state is State.ENVIRONMENT:
@@ -429,8 +456,6 @@ class AgiConnection:
         self._scan = 0
 
     def _environment(self, events: list[Event]) -> None:
-        if self._scan == 0 and not self._env and self._environment_block(events):
-            return
         buf = self._buf
         lim = self.limits
         max_line = lim.max_line_bytes
@@ -489,43 +514,6 @@ class AgiConnection:
             del buf[:start]
             self._scan -= start
 
-    def _environment_block(self, events: list[Event]) -> bool:
-        """Fast path: the whole environment arrived in one piece (the usual case) and is
-        well-formed: one decode, one split, one dict. Returns False to let the line-by-line
-        path handle (and report) anything else."""
-        buf = self._buf
-        lim = self.limits
-        # Usually the segment is the environment alone. If an earlier blank line hides in
-        # it, the split below meets an empty line and the slow path takes over.
-        end = len(buf) - 2 if buf.endswith(b"\n\n") else buf.find(b"\n\n")
-        if end <= 0 or end + 2 > lim.max_env_bytes or buf.find(b"\r", 0, end) >= 0:
-            return False
-        if end > lim.max_line_bytes and any(
-                len(line) > lim.max_line_bytes for line in buf[:end].split(b"\n")):
-            return False
-        lines = buf[:end].decode("utf-8", "replace").split("\n")
-        if len(lines) >= lim.max_env_lines:
-            return False
-        try:
-            env = dict(map(str.split, lines, repeat(": "), repeat(1)))  # type: ignore[arg-type]
-        except ValueError:  # a line without ": "
-            return False
-        keys = "".join(env).replace("_", "")  # (bytes.isalnum: a table lookup a byte)
-        if len(env) != len(lines) or "" in env or not (keys.isascii()
-                                                       and keys.encode().isalnum()):
-            return False  # a field sent twice, or a bad name: the slow path names it
-        self._line_no += len(lines) + 1
-        self._env_bytes = end + 2
-        del buf[:end + 2]
-        try:
-            environment = Environment._interpret(env, lim.max_query_fields)
-        except EnvironmentValueError as exc:
-            self._fail(events, str(exc))
-            return True
-        self.state = State.COMMANDS
-        events.append(environment)
-        return True
-
     def _replies(self, events: list[Event]) -> None:
         buf = self._buf
         limit = self.limits.max_line_bytes
@@ -580,19 +568,10 @@ class AgiConnection:
             self._block = [text]
             self._block_bytes = len(raw) + 1
             return
-        reply = _REPLIES.get(text)
+        reply = self.replies.parse(text)
         if reply is None:
-            reply = parse_reply_line(text)
-            if reply is None:
-                self._fail(events, f"not an AGI reply: {_snippet(text)!r}")
-                return
-            if reply.data is None and len(text) <= 48:  # never a variable's value
-                if len(_REPLIES) >= 256:
-                    _REPLIES.clear()
-                    _REPLY_LINES.clear()
-                _REPLIES[text] = reply
-                if reply.code != 100:
-                    _REPLY_LINES[raw + b"\n"] = reply
+            self._fail(events, f"not an AGI reply: {_snippet(text)!r}")
+            return
         if reply.code == 100:  # "100 result=0 Trying...": provisional, the real reply follows
             return
         self._reply(reply, events)
@@ -629,30 +608,18 @@ class Quoted(str):
 
 
 def _arg(verb: str, index: int, value: str | int) -> str:
-    if type(value) is str:
-        # The usual case, sent as is: nothing to quote (_NEEDS_QUOTES) and no line break
-        # (_BREAKS). Seven substring scans cost less than one regex scan of a long
-        # ``EXEC MSet`` argument.
-        if value and not (" " in value or '"' in value or "\\" in value or "\t" in value
-                          or "\n" in value or "\r" in value or "\0" in value):
-            return value
-        text = value
-    elif isinstance(value, str):  # Quoted
-        text = str(value)
-    elif isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    else:
+    if not isinstance(value, str):
         raise CommandError(f"{verb} argument {index}: expected str or int, got "
                            f"{type(value).__name__}")
-    if _BREAKS.search(text) is not None:
-        raise CommandError(f"{verb} argument {index}: {text[:40]!r} contains a line break or "
+    if _BREAKS.search(value) is not None:
+        raise CommandError(f"{verb} argument {index}: {value[:40]!r} contains a line break or "
                            "NUL, which would end the command early")
-    if type(value) is Quoted or not text or _NEEDS_QUOTES.search(text) is not None:
+    text = str(value)  # a Quoted as a plain str
+    if isinstance(value, Quoted) or not text or _NEEDS_QUOTES.search(text) is not None:
         return '"' + text.translate(_AGI_ESCAPES) + '"'
     return text
-
-
-_VERBS_SEEN: set[str] = set()
 
 
 def format_command(verb: str, *args: str | int) -> bytes:
@@ -663,12 +630,9 @@ def format_command(verb: str, *args: str | int) -> bytes:
     :class:`CommandError` for a bad verb, a line break in an argument, or a command longer
     than :data:`MAX_COMMAND_BYTES`.
     """
-    if verb not in _VERBS_SEEN:
-        if not _VERB.match(verb):
-            raise CommandError(f"command verb {verb!r}: expected words of letters such as "
-                               "'STREAM FILE'")
-        if len(_VERBS_SEEN) < 256:
-            _VERBS_SEEN.add(verb)
+    if not _VERB.match(verb):
+        raise CommandError(f"command verb {verb!r}: expected words of letters such as "
+                           "'STREAM FILE'")
     parts = [verb]
     for i, a in enumerate(args, 1):
         parts.append(_arg(verb, i, a))
@@ -733,24 +697,9 @@ def mset_safe(name: str, value: str) -> bool:
     return _VAR_NAME.match(name) is not None and _MSET_UNSAFE.search(value) is None
 
 
-_PAIRS: dict[tuple[str, str], str | None] = {}
-
-
-def mset_pair(name: str, value: str, *, remember: bool = True) -> str | None:
-    """``name=value`` escaped for ``MSet``, or ``None`` if the pair must use SET VARIABLE.
-    Memoised (unless ``remember`` is false, for one-off values): the same queue, priority
-    and dial-string pairs recur call after call."""
-    key = (name, value)
-    pair = _PAIRS.get(key, "")
-    if pair != "":
-        return pair
-    pair = f"{name}={value.translate(_APP_ESCAPES)}" if mset_safe(name, value) else None
-    if not remember:
-        return pair
-    if len(_PAIRS) >= 4096:
-        _PAIRS.clear()
-    _PAIRS[key] = pair
-    return pair
+def mset_pair(name: str, value: str) -> str | None:
+    """``name=value`` escaped for ``MSet``, or ``None`` if the pair must use SET VARIABLE."""
+    return f"{name}={value.translate(_APP_ESCAPES)}" if mset_safe(name, value) else None
 
 
 def format_mset(pairs: Sequence[tuple[str, str]]) -> str:

@@ -5,17 +5,15 @@ capped; the environment must arrive within ``env_timeout_s`` and within the code
 size limits; then the flow named by ``agi_network_script`` runs, each command bounded by
 ``command_timeout_s`` and the whole session by ``session_budget_s``.
 
-Each connection is an ``asyncio.Protocol`` that drives its flow's coroutine itself: the
-flow starts in the ``data_received`` that completes the environment and is resumed with
-each reply (or with the error that ends its command) in the ``data_received`` that brings
-it, after every event of that TCP segment is known (a ``HANGUP`` line that came with the
-reply included). There is no asyncio Task, future or loop round trip per command. A flow
-that awaits anything other than its channel (``asyncio.sleep``, a lock, another service)
-is handed to an asyncio Task at that point and its commands then wait on futures;
-``asyncio.current_task()`` is ``None`` until then, so code that needs a Task
-(``asyncio.timeout``, ``TaskGroup``) first awaits ``asyncio.sleep(0)``. Deadlines are
-checked by one periodic sweep for all sessions. A finished session breaks its own
-reference cycles, so reference counting frees it without the cyclic GC.
+Each connection is an ``asyncio.Protocol``: ``data_received`` feeds the sans-IO codec and
+turns its events into results. Once the environment is complete, the flow it names runs
+in the session's own asyncio Task, and each command's reply resolves the future the flow
+awaits. A flow is therefore plain asyncio code (``asyncio.timeout``, ``wait_for``,
+``TaskGroup`` and ``create_task`` work inside it; the contract is in
+:class:`~hotline12345.ivr.registry.Flow`). The server's deadlines (environment, command,
+session budget) are checked by one periodic sweep for all sessions, which fails the
+command's future or cancels the flow's Task. A finished session breaks its own reference
+cycles, so reference counting frees it without the cyclic GC.
 
 How a session ends, as Asterisk sees it (``AGISTATUS`` after ``AGI()``):
 
@@ -34,7 +32,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-from collections.abc import Coroutine, Generator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +42,7 @@ from hotline12345.ivr.channel import (
     Channel,
     ChannelHungUp,
     ConnectionLost,
+    MSetPlans,
 )
 from hotline12345.ivr.protocol import (
     FAILURE_LINE,
@@ -54,6 +53,7 @@ from hotline12345.ivr.protocol import (
     Limits,
     ProtocolError,
     Reply,
+    ReplyCache,
 )
 from hotline12345.ivr.registry import Flow, FlowRegistry
 from hotline12345.logs import log_event, mask_text
@@ -120,129 +120,73 @@ class ServerStats:
     lost: int = 0
 
 
-class SessionBudgetExceeded(Exception):
-    """The session ran past ``session_budget_s``."""
-
-
-class _AwaitReply:
-    """What :meth:`FastAgiChannel.execute` awaits while its session drives the flow: the
-    session resumes the flow's coroutine with the reply (``send``) or an error (``throw``)
-    straight from ``data_received``, with no task, future or loop round trip per command."""
-
-    __slots__ = ()
-
-    def __await__(self) -> Generator[_AwaitReply, Reply, Reply]:
-        return (yield self)
-
-
-_AWAIT_REPLY = _AwaitReply()
-
-
-class _Resume:
-    """Hands a flow that awaited something other than its channel (``asyncio.sleep``, a
-    lock, another service) to an asyncio Task: the Task resumes the already started
-    coroutine, re-yielding whatever it awaits, as ``yield from`` would."""
-
-    __slots__ = ("coro", "first")
-
-    def __init__(self, coro: Coroutine[Any, Any, None], first: object) -> None:
-        self.coro = coro
-        self.first = first
-
-    def __await__(self) -> Generator[Any, Any, None]:
-        coro = self.coro
-        yielded = self.first
-        self.first = None
-        while True:
-            try:
-                value = yield yielded
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as exc:  # CancelledError included: the flow handles it
-                try:
-                    yielded = coro.throw(exc)
-                except StopIteration:
-                    return
-            else:
-                try:
-                    yielded = coro.send(value)
-                except StopIteration:
-                    return
-
-
-async def _resumed(resume: _Resume) -> None:
-    await resume
-
-
 class FastAgiChannel(Channel):
     """:class:`Channel` over one FastAGI connection."""
 
     __slots__ = ("_session",)
 
     def __init__(self, env: Environment, session: _Session) -> None:
-        super().__init__(env)
+        super().__init__(env, session.server.mset_plans)
         self._session: _Session | None = session
 
     async def execute(self, verb: str, *args: str | int) -> Reply:
+        """Send one command and return its reply. Asterisk reads one command at a time, so
+        a command waits until no reply is due (the reply of a command whose awaiter gave
+        up, or of a command another task of the same flow sent)."""
         s = self._session
         if s is None:
             raise ConnectionLost("the session with Asterisk is over")
+        if s.conn.pending and s.error is None:
+            await s.wait_turn(verb)
         if s.error is not None:
             raise s.error
         data = s.conn.send_command(verb, *args)
+        waiter: asyncio.Future[Reply] = s.loop.create_future()
+        s.waiter = waiter
         s.command = verb
-        # The deadline is checked by the server's sweeper (one timer for all sessions).
         s.command_deadline = s.loop.time() + s.server.config.command_timeout_s
         s.transport.write(data)
         try:
-            if s.stepping:  # the session drives the flow: it resumes us with the reply
-                s.awaiting = True
-                return await _AWAIT_REPLY
-            fut: asyncio.Future[Reply] = s.loop.create_future()
-            s.waiter = fut
-            return await fut
+            return await waiter
         finally:
-            s.awaiting = False
-            s.waiter = None
-            s.command_deadline = 0.0
+            if s.waiter is waiter:
+                s.waiter = None
+                s.command_deadline = 0.0
 
 
 class _Session(asyncio.Protocol):
-    """One FastAGI connection, and the driver of its flow.
+    """One FastAGI connection: the protocol feeds the sans-IO codec and turns its events
+    into results; once the environment is complete, the flow it names runs in the
+    session's own asyncio Task.
 
-    The flow's coroutine is resumed right here, in ``data_received``, with each reply (or
-    with the error that ends the command): no asyncio Task, future or extra loop iteration
-    per command. If the flow awaits anything other than its channel, it is handed to an
-    asyncio Task from then on (see :class:`_Resume`), and commands then wait on futures.
+    The reply of the command in flight resolves the future that the flow's Task awaits,
+    after every event of its TCP segment is handled, so a ``HANGUP`` that came with a reply
+    is already known to the flow when it resumes.
     """
 
-    __slots__ = ("__weakref__", "awaiting", "budget_deadline", "cancel_reason", "channel",
-                 "command", "command_deadline", "conn", "coro", "env_deadline", "error",
-                 "finished", "loop", "lost", "peer", "received", "registered", "reply",
-                 "server", "started", "stepping", "task", "transport", "waiter")
+    __slots__ = ("__weakref__", "budget_deadline", "cancel_reason", "channel", "command",
+                 "command_deadline", "conn", "env_deadline", "error", "finished", "loop",
+                 "lost", "peer", "quiet", "received", "registered", "server", "started",
+                 "task", "transport", "waiter")
 
     def __init__(self, server: FastAgiServer) -> None:
         self.server = server
         self.loop = server.loop
-        self.conn = AgiConnection(server.config.limits)
+        self.conn = AgiConnection(server.config.limits, server.replies)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.peer = ""
-        self.error: Exception | None = None
+        self.error: Exception | None = None  # once set, every further command raises it
         self.channel: FastAgiChannel | None = None  # set once the flow starts
-        self.coro: Coroutine[Any, Any, None] | None = None  # the flow, while driven here
-        self.stepping = False  # the flow's coroutine is running (inside _step)
-        self.awaiting = False  # the flow waits in execute() for a reply, driven here
-        self.reply: Reply | None = None  # a reply to hand over once its chunk is dispatched
-        self.task: asyncio.Task[None] | None = None  # the flow, once handed to a Task
-        self.waiter: asyncio.Future[Reply] | None = None  # its command, in a Task
+        self.task: asyncio.Task[None] | None = None  # the flow, once the environment is in
+        self.waiter: asyncio.Future[Reply] | None = None  # the reply of the command in flight
+        self.quiet: asyncio.Event | None = None  # set when no reply is due (made on demand)
         self.command = ""
         self.env_deadline = 0.0  # 0: not waiting for the environment
         self.command_deadline = 0.0  # 0: no command in flight
         self.budget_deadline = 0.0
-        self.cancel_reason = ""
+        self.cancel_reason = ""  # "budget" or "shutdown" when the server cancels the Task
         self.registered = False
-        self.finished = False
+        self.finished = False  # the session is over (its flow ended, or it never started)
         self.lost = False
         self.received = 0
         self.started = 0.0
@@ -287,27 +231,20 @@ class _Session(asyncio.Protocol):
             self.finished = True
             return None
         self._dispatch(self.conn.receive_data(b""))
-        return None
+        return None if self.task is None else True  # a running flow closes the socket
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.env_deadline = 0.0
         self.lost = True
-        if self.finished and self.channel is not None:
-            # The usual end: _run's finally has run, so the flow is over and no command is
-            # in flight; there is nothing to fail.
-            self._maybe_release()
-            return
-        lost = ConnectionLost(f"connection to Asterisk lost{f': {exc}' if exc else ''}")
-        if self.error is None:
-            self.error = lost
-        if self.channel is None:
-            self.finished = True
-        self._fail_command(lost)
+        if not self.finished:
+            self._fail(ConnectionLost(f"connection to Asterisk lost{f': {exc}' if exc else ''}"))
+            if self.task is None:
+                self.finished = True
         self._maybe_release()
 
     def _maybe_release(self) -> None:
         # A session counts against the cap until both its socket and its flow are done.
-        if self.registered and self.lost and (self.finished or self.channel is None):
+        if self.registered and self.lost and self.finished:
             self.registered = False
             self.server.release(self)
             # Break the session <-> channel (and error -> traceback -> frame) cycles, so
@@ -317,75 +254,12 @@ class _Session(asyncio.Protocol):
             self.error = None
             self.task = None
 
-    # -- driving the flow --------------------------------------------------------------
-
-    def _step(self, reply: Reply | None, exc: BaseException | None) -> None:
-        """Resume the flow with ``reply`` (or throw ``exc`` into it) until it sends its
-        next command, ends, or awaits something else (then a Task takes it over)."""
-        coro = self.coro
-        assert coro is not None
-        self.stepping = True
-        try:
-            yielded = coro.send(reply) if exc is None else coro.throw(exc)
-        except StopIteration:
-            self.coro = None
-            return
-        except (KeyboardInterrupt, SystemExit):
-            self.coro = None
-            raise
-        except BaseException:  # _run handles everything else; a foreign CancelledError
-            self.coro = None
-            log.error("agi.flow_escaped", exc_info=True,
-                      extra={"fields": {"peer": self.peer}})
-            return
-        finally:
-            self.stepping = False
-        if yielded is not _AWAIT_REPLY:
-            self.coro = None
-            self.task = self.loop.create_task(_resumed(_Resume(coro, yielded)))
-
-    def _answer(self, reply: Reply) -> None:
-        if self.awaiting:
-            self.reply = reply  # resumed once the rest of its chunk is dispatched
-        else:
-            w = self.waiter
-            if w is not None and not w.done():
-                w.set_result(reply)
-
-    def _fail_command(self, exc: Exception) -> None:
-        """End the command in flight with ``exc``; a reply already received for it wins
-        (then the flow's next command raises ``self.error``)."""
-        if self.reply is not None:
-            return
-        if self.awaiting:  # (never while stepping: awaiting means suspended in execute())
-            self.awaiting = False
-            self._step(None, exc)
-        else:
-            w = self.waiter
-            if w is not None and not w.done():
-                w.set_exception(exc)
-
-    # -- deadlines (called by the server's sweeper) ------------------------------------
-
-    def check_deadlines(self, now: float) -> None:
-        if self.env_deadline and now >= self.env_deadline:
-            self.env_deadline = 0.0
-            self._env_timeout()
-        elif self.command_deadline and now >= self.command_deadline:
-            self.command_deadline = 0.0
-            timeout = self.server.config.command_timeout_s
-            self._fail_command(AgiTimeout(f"{self.command}: no reply from Asterisk within "
-                                          f"{timeout:g} s"))
-        if self.budget_deadline and now >= self.budget_deadline:
-            self.budget_deadline = 0.0
-            self._abort("budget")
-
     # -- events ------------------------------------------------------------------------
 
     def _dispatch(self, events: list[Any]) -> None:
         for ev in events:
             if type(ev) is Reply:
-                self._answer(ev)
+                self._reply(ev)
             elif type(ev) is HangupEvent:
                 if self.channel is not None:
                     self.channel.hung_up = True
@@ -394,17 +268,29 @@ class _Session(asyncio.Protocol):
             elif type(ev) is ProtocolError:
                 self._protocol_error(ev)
             elif type(ev) is ConnectionClosed:
-                lost = ConnectionLost("Asterisk closed the connection")
-                if self.error is None:
-                    self.error = lost
-                self._fail_command(lost)
-        reply = self.reply
-        if reply is not None:
-            # Resumed after the whole chunk, so that a HANGUP line that came with the
-            # reply is already known to the flow (as when a Task resumes it later).
-            self.reply = None
-            self.awaiting = False
-            self._step(reply, None)
+                self._fail(ConnectionLost("Asterisk closed the connection"))
+
+    def _reply(self, reply: Reply) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            self.command_deadline = 0.0
+            if not waiter.done():
+                waiter.set_result(reply)
+        # else: the reply to a command whose awaiter gave up (a flow's own timeout): dropped
+        if self.quiet is not None and not self.conn.pending:
+            self.quiet.set()
+
+    def _fail(self, exc: Exception) -> None:
+        """Every command from now on raises ``exc``; so does the one in flight, unless its
+        reply has already arrived (then the flow's next command raises it)."""
+        if self.error is None:
+            self.error = exc
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+        if self.quiet is not None:
+            self.quiet.set()
 
     def _start(self, env: Environment) -> None:
         self.env_deadline = 0.0
@@ -413,15 +299,13 @@ class _Session(asyncio.Protocol):
         if flow is None:
             server.stats.unknown_flow += 1
             log_event(log, "agi.unknown_flow", logging.ERROR, script=env.script,
-                      uniqueid=env.uniqueid,
-                      known=server.registry.names(),
+                      uniqueid=env.uniqueid, known=server.registry.names(),
                       hint="AGI(agi://host:4573/<flow>) must name a registered flow")
             self._fail_now()
             return
         self.channel = FastAgiChannel(env, self)
         self.budget_deadline = self.loop.time() + server.config.session_budget_s
-        self.coro = self._run(flow, self.channel)
-        self._step(None, None)
+        self.task = self.loop.create_task(self._run(flow, self.channel))
 
     def _protocol_error(self, ev: ProtocolError) -> None:
         log_event(log, "agi.protocol_error", logging.ERROR, peer=self.peer, phase=ev.phase,
@@ -431,18 +315,7 @@ class _Session(asyncio.Protocol):
             self.server.stats.bad_environment += 1
             self._fail_now()
             return
-        err = AgiProtocolViolation(str(ev))
-        self.error = err
-        self._fail_command(err)
-
-    def _env_timeout(self) -> None:
-        if self.finished or self.channel is not None:
-            return
-        self.server.stats.bad_environment += 1
-        log_event(log, "agi.env_timeout", logging.WARNING, peer=self.peer,
-                  timeout_s=self.server.config.env_timeout_s, received_bytes=self.received,
-                  hint="the peer did not finish the AGI environment in time")
-        self._fail_now()
+        self._fail(AgiProtocolViolation(str(ev)))
 
     def _fail_now(self) -> None:
         """End a session that never reached a flow, with AGISTATUS=FAILURE."""
@@ -453,27 +326,55 @@ class _Session(asyncio.Protocol):
             self.transport.write(FAILURE_LINE)
             self.transport.close()
 
-    def _abort(self, reason: str) -> None:
-        """End the session with FAILURE whatever it is doing (budget spent, or shutdown
-        past its grace period)."""
-        if self.channel is not None and not self.finished:
-            self.cancel_reason = reason
-            err = SessionBudgetExceeded(
-                f"session budget of {self.server.config.session_budget_s:g} s spent"
-            ) if reason == "budget" else ConnectionAbortedError("shutdown")
-            self.error = err
-            w = self.waiter
-            if self.awaiting:
-                self._fail_command(err)
-            elif w is not None and not w.done():
-                w.set_exception(err)
-            elif self.task is not None:
-                self.task.cancel()
+    # -- deadlines (checked by the server's sweep) -------------------------------------
+
+    def check_deadlines(self, now: float) -> None:
+        if self.env_deadline and now >= self.env_deadline:
+            self.env_deadline = 0.0
+            if not self.finished and self.channel is None:
+                self.server.stats.bad_environment += 1
+                log_event(log, "agi.env_timeout", logging.WARNING, peer=self.peer,
+                          timeout_s=self.server.config.env_timeout_s,
+                          received_bytes=self.received,
+                          hint="the peer did not finish the AGI environment in time")
+                self._fail_now()
+        if self.command_deadline and now >= self.command_deadline:
+            self.command_deadline = 0.0
+            waiter = self.waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(AgiTimeout(
+                    f"{self.command}: no reply from Asterisk within "
+                    f"{self.server.config.command_timeout_s:g} s"))
+        if self.budget_deadline and now >= self.budget_deadline:
+            self.budget_deadline = 0.0
+            self._cancel("budget")
+
+    def abort(self) -> None:
+        """End the session with FAILURE whatever it is doing (shutdown past its grace)."""
+        if self.task is not None:
+            self._cancel("shutdown")
         elif not self.finished:
             self._fail_now()
 
-    def abort(self) -> None:
-        self._abort("shutdown")
+    def _cancel(self, reason: str) -> None:
+        if self.task is not None and not self.finished and not self.cancel_reason:
+            self.cancel_reason = reason
+            self.task.cancel()
+
+    async def wait_turn(self, verb: str) -> None:
+        """Wait until no reply is due, within the command timeout (a rare path: a command
+        the flow gave up on, or commands from several tasks at once)."""
+        timeout_s = self.server.config.command_timeout_s
+        try:
+            async with asyncio.timeout(timeout_s):
+                while self.conn.pending and self.error is None:
+                    if self.quiet is None:
+                        self.quiet = asyncio.Event()
+                    self.quiet.clear()
+                    await self.quiet.wait()
+        except TimeoutError:
+            raise AgiTimeout(f"{verb}: the reply to an earlier command did not come within "
+                             f"{timeout_s:g} s") from None
 
     # -- the flow ----------------------------------------------------------------------
 
@@ -483,6 +384,8 @@ class _Session(asyncio.Protocol):
         outcome = "success"
         try:
             await flow(channel)
+            if self.cancel_reason:  # the flow swallowed the cancellation: still a FAILURE
+                raise asyncio.CancelledError
         except ChannelHungUp:
             outcome = "hangup"
         except ConnectionLost as exc:
@@ -494,9 +397,6 @@ class _Session(asyncio.Protocol):
             self._log_abort(channel)
             if not self.cancel_reason:
                 raise  # not ours: let it propagate
-        except (SessionBudgetExceeded, ConnectionAbortedError):
-            outcome = "failure"
-            self._log_abort(channel)
         except CallInputError as exc:  # bad call facts: an input error, no traceback
             outcome = "failure"
             log_event(log, "agi.bad_call_facts", logging.WARNING, uniqueid=channel.env.uniqueid,
@@ -509,7 +409,9 @@ class _Session(asyncio.Protocol):
                 "error": mask_text(f"{type(exc).__name__}: {exc}")}})
         finally:
             self.finished = True
-            self.budget_deadline = 0.0
+            self.budget_deadline = self.command_deadline = 0.0
+            if self.error is None:  # commands from tasks the flow left behind
+                self.error = ConnectionLost("the session with Asterisk is over")
             t = self.transport
             if outcome == "failure":
                 stats.failed += 1
@@ -524,10 +426,9 @@ class _Session(asyncio.Protocol):
             if not t.is_closing():
                 t.close()
             self._maybe_release()
-            if log.isEnabledFor(logging.DEBUG):
-                log_event(log, "agi.session_end", logging.DEBUG, uniqueid=channel.env.uniqueid,
-                          script=channel.env.script, outcome=outcome,
-                          duration_ms=round((self.loop.time() - self.started) * 1000, 1))
+            log_event(log, "agi.session_end", logging.DEBUG, uniqueid=channel.env.uniqueid,
+                      script=channel.env.script, outcome=outcome,
+                      duration_ms=round((self.loop.time() - self.started) * 1000, 1))
 
     def _log_abort(self, channel: FastAgiChannel) -> None:
         if self.cancel_reason == "budget":
@@ -548,6 +449,10 @@ class FastAgiServer:
         self.config = config or ServerConfig()
         self._allowed = parse_allow_list(self.config.allowed_hosts)
         self._peer_verdicts: dict[str, bool] = {}
+        # What the sessions of this server remember between calls; nothing is shared with
+        # another server in the same process.
+        self.replies = ReplyCache()
+        self.mset_plans = MSetPlans()
         self._server: asyncio.Server | None = None
         self._sessions: set[_Session] = set()
         self._idle = asyncio.Event()
@@ -559,7 +464,8 @@ class FastAgiServer:
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self._sweeper: asyncio.TimerHandle | None = None
         cfg = self.config
-        # Deadlines are checked by one periodic sweep rather than a timer per command.
+        # Deadlines are checked by one periodic sweep for all sessions: a timer per
+        # command would cost each command a heap push and a cancelled handle.
         self.tick_s = min(0.25, cfg.env_timeout_s / 4, cfg.command_timeout_s / 4,
                           cfg.session_budget_s / 4)
 
@@ -612,9 +518,9 @@ class FastAgiServer:
         leftover = list(self._sessions)
         if leftover:
             log_event(log, "agi.shutdown_abort", logging.WARNING, aborted=len(leftover))
-            for s in leftover:
-                s.abort()  # a flow driven by its session ends right here
             tasks = [s.task for s in leftover if s.task is not None]
+            for s in leftover:
+                s.abort()
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
         if self._server is not None:

@@ -1,8 +1,8 @@
-"""The server drives each flow's coroutine itself, from ``data_received``: no asyncio Task or
-future per command. These tests pin what that must preserve: events of one TCP segment are
-all known before the flow resumes; a flow that awaits anything else continues in a Task
-(timeouts, budget, shutdown and errors still end it with FAILURE); sessions are freed by
-reference counting."""
+"""Each session runs in its own asyncio Task; ``data_received`` feeds the codec and resolves
+the futures that Task awaits. These tests pin what that must preserve: events of one TCP
+segment are all known before the flow resumes; a flow that awaits other things between
+commands still ends with FAILURE on timeouts, budget, shutdown and errors; sessions are
+freed by reference counting."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from hotline12345.ivr.protocol import FAILURE_LINE
 from hotline12345.ivr.registry import FlowRegistry
 from hotline12345.ivr.server import FastAgiServer, ServerConfig, _Session
 from hotline12345.ivr.simulate import CallScript, capture_like_env, run_session
+from tests.waiting import until
 
 from .conftest import ServerFactory, read_all
 
@@ -95,29 +96,33 @@ class AnswerThenPlay:
         self.outcome = "played"
 
 
-async def test_commands_go_out_from_data_received() -> None:
+async def test_each_reply_resumes_the_sessions_task() -> None:
     flow = AnswerThenPlay()
     server, session, transport = await session_of(flow)
+    assert session.task is None  # the flow's Task starts with the complete environment
     session.data_received(env_bytes("flow"))
-    assert transport.written == [b"ANSWER\n"]  # no loop iteration needed
+    assert isinstance(session.task, asyncio.Task)
+    await until(lambda: transport.written == [b"ANSWER\n"])
     session.data_received(b"200 result=0\n")
-    assert transport.written == [b"ANSWER\n", b'STREAM FILE hotline12345/hold ""\n']
+    await until(lambda: len(transport.written) == 2)
+    assert transport.written[1] == b'STREAM FILE hotline12345/hold ""\n'
     session.data_received(b"200 result=0 endpos=11234\n")
+    await until(lambda: server.active_sessions == 0)
     assert flow.outcome == "played" and transport.closing
     assert transport.written[-1] != FAILURE_LINE
-    await asyncio.sleep(0)  # connection_lost
-    assert server.stats.succeeded == 1 and server.active_sessions == 0
+    assert server.stats.succeeded == 1
 
 
 async def test_hangup_in_the_same_segment_as_the_reply_is_known_before_resuming() -> None:
     flow = AnswerThenPlay()
     server, session, transport = await session_of(flow)
     session.data_received(env_bytes("flow"))
+    await until(lambda: transport.written == [b"ANSWER\n"])
     session.data_received(b"200 result=0\nHANGUP\n")
+    await until(lambda: server.active_sessions == 0)
     # The flow resumed after the HANGUP line: stream_file() did not send a media command.
     assert transport.written == [b"ANSWER\n"]
     assert flow.outcome == "hung up before the prompt" and transport.closing
-    await asyncio.sleep(0)
     assert server.stats.hung_up == 1 and server.stats.failed == 0
 
 
@@ -126,7 +131,9 @@ async def test_protocol_error_after_a_reply_in_one_segment() -> None:
     flow = AnswerThenPlay()
     server, session, transport = await session_of(flow)
     session.data_received(env_bytes("flow"))
+    await until(lambda: transport.written == [b"ANSWER\n"])
     session.data_received(b"200 result=0\nnot AGI at all\n")
+    await until(lambda: transport.closing)
     assert transport.written == [b"ANSWER\n", FAILURE_LINE]
     assert flow.outcome == "" and server.stats.failed == 1
 
@@ -135,9 +142,11 @@ async def test_connection_lost_while_waiting_for_a_reply() -> None:
     flow = AnswerThenPlay()
     server, session, transport = await session_of(flow)
     session.data_received(env_bytes("flow"))
+    await until(lambda: transport.written == [b"ANSWER\n"])
     transport.closing = True
     session.connection_lost(ConnectionResetError("reset by peer"))
-    assert server.stats.lost == 1 and server.active_sessions == 0
+    await until(lambda: server.active_sessions == 0)
+    assert server.stats.lost == 1
     assert transport.written == [b"ANSWER\n"]
 
 
@@ -151,16 +160,16 @@ class Mixed:
     async def __call__(self, ch: Channel) -> None:
         self.tasks.append(asyncio.current_task())
         await ch.answer()
-        await asyncio.sleep(0.01)  # not the channel: the flow moves to a Task
+        await asyncio.sleep(0.01)  # not the channel
         self.tasks.append(asyncio.current_task())
-        async with asyncio.timeout(5):  # needs a Task
+        async with asyncio.timeout(5):
             self.got.append(await ch.get_variable("CALLERID(num)"))
         await asyncio.sleep(0)
         await ch.set_variable("DONE", "1")
         self.got.append(await ch.get_variable("DONE"))
 
 
-async def test_a_flow_that_awaits_other_things_continues_in_a_task(
+async def test_a_flow_runs_in_one_task_from_start_to_end(
         serve: ServerFactory) -> None:
     flow = Mixed()
     server = await serve(registry_of(mixed=flow))
@@ -171,8 +180,7 @@ async def test_a_flow_that_awaits_other_things_continues_in_a_task(
                           "GET VARIABLE DONE"]
     assert flow.got == ["13800138000", "1"]
     first, later = flow.tasks
-    assert first is None  # driven by its session, from data_received
-    assert isinstance(later, asyncio.Task)
+    assert isinstance(first, asyncio.Task) and later is first
     assert server.stats.succeeded == 1
 
 

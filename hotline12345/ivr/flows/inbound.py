@@ -32,7 +32,7 @@ from hotline12345.ivr.flows.common import (
     require_uniqueid,
     utc_now,
 )
-from hotline12345.logs import mask_number
+from hotline12345.logs import log_event
 from hotline12345.routing import Action, CallContext, Question, QueueLoad, Router
 
 log = logging.getLogger(__name__)
@@ -113,9 +113,8 @@ class InboundFlow:
                 priority=decision.priority, reasons=decision.reasons, answer=answer,
                 outcome=outcome, started_at=started, routed_at=routed_at,
                 linked_from=decision.variables.get(LINKED_FROM_VARIABLE)))
-            if log.isEnabledFor(logging.INFO):  # log_event's fields, built directly: per call
-                log.info("ivr.inbound", extra={"fields": {
-                    "uniqueid": uniqueid,
-                    "caller": mask_number(decision.caller) if caller is not None else None,
-                    "dialled": dialled, "action": action, "target": decision.target,
-                    "priority": decision.priority, "answer": answer, "outcome": outcome}})
+            # The caller as routing read it (the national form) is what the log masks.
+            log_event(log, "ivr.inbound",
+                      uniqueid=uniqueid, caller=decision.caller if caller is not None else None,
+                      dialled=dialled, action=action, target=decision.target,
+                      priority=decision.priority, answer=answer, outcome=outcome)
