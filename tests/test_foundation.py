@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -96,8 +97,9 @@ def test_data_dir_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_secret_from_env_or_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("HOTLINE12345_TEST_SECRET", raising=False)
-    monkeypatch.delenv("HOTLINE12345_TEST_SECRET_FILE", raising=False)
+    for name in ("HOTLINE12345_TEST_SECRET", "HOTLINE12345_TEST_SECRET_FILE"):
+        if name in os.environ:
+            monkeypatch.delenv(name)
     assert read_secret("HOTLINE12345_TEST_SECRET") is None
     secret = tmp_path / "s"
     secret.write_text("s3cret\n", encoding="utf-8")

@@ -191,8 +191,12 @@ class SleepThenWait:
 
 
 class WaitForever:
+    def __init__(self) -> None:
+        self.waiting = asyncio.Event()  # set once the flow waits on something else
+
     async def __call__(self, ch: Channel) -> None:
         await ch.answer()
+        self.waiting.set()
         await asyncio.Event().wait()
 
 
@@ -230,12 +234,13 @@ async def test_budget_ends_a_flow_waiting_on_something_else(
 
 
 async def test_shutdown_ends_a_flow_waiting_on_something_else(serve: ServerFactory) -> None:
-    server = await serve(registry_of(forever=WaitForever()))
+    flow = WaitForever()
+    server = await serve(registry_of(forever=flow))
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(env_bytes("forever"))
     assert await reader.readline() == b"ANSWER\n"
     writer.write(b"200 result=0\n")
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(flow.waiting.wait(), 10)
     await server.shutdown(0.1)
     assert await read_all(reader) == FAILURE_LINE
     writer.close()

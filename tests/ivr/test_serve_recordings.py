@@ -5,7 +5,6 @@ hotline12345/asterisk and the AMI framing of ../shared/asterisk-22-captures/ami-
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 from pathlib import Path
@@ -47,5 +46,12 @@ async def test_serve_queues_a_job_for_the_recording_ami_reports(tmp_path: Path) 
         # an unrelated event makes no job
         ami.broadcast(frame(("Event", "UserEvent"), ("UserEvent", "SomethingElse"),
                             ("Uniqueid", "1795849990.8")))
-        await asyncio.sleep(0.5)
-        assert set(queued_jobs(db)) == {"1795849990.7"}
+        # ... which shows once a later recording's job is there (events are handled in order)
+        ami.broadcast(frame(
+            ("Event", "UserEvent"), ("Privilege", "user,all"),
+            ("Channel", "PJSIP/telecom-00000009"), ("Uniqueid", "1795849990.9"),
+            ("Linkedid", "1795849990.9"), ("CallerIDNum", "13900139000"),
+            ("UserEvent", RECORDING_USEREVENT), ("Base", "1795849990.9"),
+            ("Dialled", "12345"), ("Queue", "q-general"), ("Seat", "PJSIP/8001")))
+        await until(lambda: "1795849990.9" in queued_jobs(db), timeout=20)
+        assert set(queued_jobs(db)) == {"1795849990.7", "1795849990.9"}

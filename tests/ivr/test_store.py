@@ -174,49 +174,42 @@ def test_postgresql_store_agrees_with_sqlite(sqlite_store: SqlCallStore) -> None
 
 def test_recorder_lingers_for_a_batch_but_flush_and_close_cut_it_short(
         sqlite_store: SqlCallStore) -> None:
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
     from hotline12345.calls.recorder import CallRecorder
 
-    batches: list[int] = []
-    write = sqlite_store.write
+    commits: list[object] = []
 
-    def counting_write(items: list[StoreItem]) -> None:
-        batches.append(len(items))
-        write(items)
+    def count(conn: object) -> None:
+        commits.append(conn)
 
-    sqlite_store.write = counting_write  # type: ignore[method-assign]
     recorder = CallRecorder(sqlite_store, linger_s=30.0)  # far longer than any bound below
+    event.listen(Engine, "commit", count)
     try:
         for i in range(50):
             recorder.submit(_routed(f"4.{i}"))
         assert recorder.flush(10)  # would wait out the 30 s linger otherwise
-        assert sum(batches) == 50 and len(batches) <= 2  # gathered, not one by one
+        assert recorder.written == 50 and len(commits) <= 2  # gathered, not one by one
         recorder.submit(_routed("4.99"))
     finally:
+        event.remove(Engine, "commit", count)
         recorder.close(10)
     assert not recorder._thread.is_alive()
     assert sqlite_store.get("4.99") is not None and recorder.written == 51
 
 
 def test_recorder_writes_a_full_batch_without_lingering(sqlite_store: SqlCallStore) -> None:
-    import threading
-
     from hotline12345.calls.recorder import CallRecorder
 
-    written = threading.Event()
-    write = sqlite_store.write
-
-    def signalling_write(items: list[StoreItem]) -> None:
-        write(items)
-        written.set()
-
-    sqlite_store.write = signalling_write  # type: ignore[method-assign]
     recorder = CallRecorder(sqlite_store, linger_s=30.0, max_batch=10)
     try:
-        recorder.submit(_routed("5.0"))
-        time.sleep(0.2)  # the writer now lingers for more
-        for i in range(1, 10):
+        for i in range(10):
             recorder.submit(_routed(f"5.{i}"))
-        assert written.wait(10)  # not after the 30 s linger: the batch was full
+        deadline = time.monotonic() + 10  # well inside the 30 s linger: the batch was full
+        while recorder.written < 10 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert recorder.written == 10
     finally:
         recorder.close(10)
     assert recorder.written == 10
