@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 #: Young-generation threshold of the cyclic GC while serving: above the ~10,000 container
 #: objects that 500 calls in flight keep alive, so a collection finds garbage instead of
-#: re-scanning live calls (default 700: ~20 µs of GC per call at 500 in flight; this: ~5).
+#: re-scanning live calls at high concurrency (measured in docs/performance.md).
 GC_GEN0_THRESHOLD = 10_000
 
 

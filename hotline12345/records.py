@@ -1,10 +1,9 @@
 """``@value_record``: an immutable value class for what every call builds.
 
-A frozen dataclass pays for its immutability at run time: its ``__init__`` sets each field
-through ``object.__setattr__``, 2.1 µs for eight fields where a plain slots dataclass takes
-0.8. A FastAGI call builds several such values (its environment, the call context, one or
-two decisions, the call record), and on a controller routing thousands of calls a second
-that is a few per cent of its CPU.
+A frozen dataclass pays for its immutability at run time (its ``__init__`` sets each field
+through ``object.__setattr__``); a FastAGI call builds several values (the call context,
+one or two decisions, the call record), so those get their immutability from the type
+checker instead. The measured cost is in docs/performance.md.
 
 ``@value_record`` makes a slots dataclass that the type checker treats as frozen (PEP 681
 ``dataclass_transform`` with ``frozen_default=True``): assigning to a field is a mypy
