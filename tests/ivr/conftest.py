@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -156,3 +157,10 @@ async def serve_process(data_dir: Path, ami_port: int, *, config: Path | None = 
             rc = await proc.wait()
     assert rc == 0
 
+
+def registry_of(**flows: Any) -> FlowRegistry:
+    """A registry of the given flows, by name (what the tests serve)."""
+    r = FlowRegistry()
+    for name, flow in flows.items():
+        r.register(name, flow)
+    return r

@@ -17,19 +17,11 @@ import pytest
 
 from hotline12345.ivr.channel import Channel, ChannelHungUp
 from hotline12345.ivr.protocol import FAILURE_LINE
-from hotline12345.ivr.registry import FlowRegistry
 from hotline12345.ivr.server import FastAgiServer, ServerConfig, _Session
 from hotline12345.ivr.simulate import CallScript, capture_like_env, run_session
 from tests.waiting import until
 
-from .conftest import ServerFactory, read_all
-
-
-def registry_of(**flows: Any) -> FlowRegistry:
-    r = FlowRegistry()
-    for name, flow in flows.items():
-        r.register(name, flow)
-    return r
+from .conftest import ServerFactory, read_all, registry_of
 
 
 def env_bytes(script: str, uniqueid: str = "1795849847.7") -> bytes:

@@ -14,14 +14,7 @@ from hotline12345.ivr.protocol import Limits
 from hotline12345.ivr.registry import FlowRegistry
 from hotline12345.ivr.simulate import CallScript, capture_like_env, run_session
 
-from .conftest import ServerFactory
-
-
-def registry_of(**flows: Any) -> FlowRegistry:
-    r = FlowRegistry()
-    for name, flow in flows.items():
-        r.register(name, flow)
-    return r
+from .conftest import ServerFactory, registry_of
 
 
 def call(uniqueid: str, script: str, query: str = "", dialled: str = "12345") -> CallScript:

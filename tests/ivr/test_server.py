@@ -16,7 +16,7 @@ from hotline12345.ivr.registry import FlowRegistry
 from hotline12345.ivr.server import ServerConfig
 from hotline12345.ivr.simulate import CallScript, capture_like_env, run_session
 
-from .conftest import ServerFactory, read_all
+from .conftest import ServerFactory, read_all, registry_of
 
 
 class Echo:
@@ -53,13 +53,6 @@ class Loops:
     async def __call__(self, ch: Channel) -> None:
         while True:
             await ch.execute("NOOP")
-
-
-def registry_of(**flows: Any) -> FlowRegistry:
-    r = FlowRegistry()
-    for name, flow in flows.items():
-        r.register(name, flow)
-    return r
 
 
 def env_bytes(script: str = "echo", uniqueid: str = "1795849847.2", **kw: Any) -> bytes:

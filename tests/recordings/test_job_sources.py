@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select
@@ -14,6 +15,7 @@ from sqlalchemy.engine import Engine
 from hotline12345.recordings.api import JobSink
 from hotline12345.recordings.models import RecordingJobRow
 from hotline12345.recordings.naming import RECORDING_USEREVENT
+from hotline12345.recordings.settings import RecordingSettings
 from tests.recordings.ami import capture_events
 from tests.recordings.conftest import REDIS_URL, base_settings, sessions_for
 
@@ -102,11 +104,10 @@ def test_only_recorded_calls_become_jobs(db_url: str, tmp_path: Path,
             assert not queue.known("1795860000.0")
 
 
-def test_the_sink_batches_its_writes(sqlite_url: str, tmp_path: Path) -> None:
-    """1,000 recorded calls reported in a burst: far fewer transactions than jobs (one per
-    job before)."""
-    rec = tmp_path / "recordings"
-    settings = base_settings(sqlite_url, rec)
+def sink_commits(settings: RecordingSettings, rec: Path, uniqueids: list[str],
+                 **options: Any) -> tuple[JobSink, int]:
+    """Report one recorded call per uniqueid to a JobSink; the sink and the number of
+    transactions committed until its flush."""
     commits: list[object] = []
 
     def count(conn: object) -> None:
@@ -114,18 +115,27 @@ def test_the_sink_batches_its_writes(sqlite_url: str, tmp_path: Path) -> None:
 
     event.listen(Engine, "commit", count)
     try:
-        sink = JobSink(settings)
+        sink = JobSink(settings, **options)
         try:
-            for i in range(1000):
-                for event_ in recorded_call(f"1795880000.{i}", rec):
+            for uid in uniqueids:
+                for event_ in recorded_call(uid, rec):
                     sink.handle_event(event_)
             assert sink.flush(60)
         finally:
             sink.close()
     finally:
         event.remove(Engine, "commit", count)
+    return sink, len(commits)
+
+
+def test_the_sink_batches_its_writes(sqlite_url: str, tmp_path: Path) -> None:
+    """1,000 recorded calls reported in a burst: far fewer transactions than jobs (one per
+    job before)."""
+    rec = tmp_path / "recordings"
+    sink, commits = sink_commits(base_settings(sqlite_url, rec), rec,
+                                 [f"1795880000.{i}" for i in range(1000)])
     assert sink.enqueued == 1000
-    assert len(commits) < 1000 / 10, f"{len(commits)} transactions for 1000 jobs"
+    assert commits < 1000 / 10, f"{commits} transactions for 1000 jobs"
     sessions = sessions_for(sqlite_url)
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(RecordingJobRow)) == 1000
@@ -135,25 +145,9 @@ def test_the_sink_batches_its_writes(sqlite_url: str, tmp_path: Path) -> None:
 def test_the_sink_lingers_so_calls_at_a_steady_rate_share_a_transaction(
         sqlite_url: str, tmp_path: Path) -> None:
     """Calls that end one after another (not in a burst) still share one transaction: the
-    writer lingers for more jobs, and flush() cuts the wait short."""
+    writer lingers for more jobs (60 s: longer than the test), and flush() cuts it short."""
     rec = tmp_path / "recordings"
-    settings = base_settings(sqlite_url, rec)
-    commits: list[object] = []
-
-    def count(conn: object) -> None:
-        commits.append(conn)
-
-    event.listen(Engine, "commit", count)
-    try:
-        sink = JobSink(settings, linger_s=60)  # longer than the test: only flush() ends it
-        try:
-            for i in range(20):
-                for event_ in recorded_call(f"1795890000.{i}", rec):
-                    sink.handle_event(event_)
-            assert sink.flush(60)
-        finally:
-            sink.close()
-    finally:
-        event.remove(Engine, "commit", count)
+    sink, commits = sink_commits(base_settings(sqlite_url, rec), rec,
+                                 [f"1795890000.{i}" for i in range(20)], linger_s=60)
     assert sink.enqueued == 20
-    assert len(commits) == 1, f"{len(commits)} transactions for 20 calls"
+    assert commits == 1, f"{commits} transactions for 20 calls"
