@@ -31,6 +31,13 @@ class Strategy(enum.StrEnum):
     WRANDOM = "wrandom"
 
 
+class Urgency(enum.StrEnum):
+    """A ticket's urgency, as the site file's ``tickets.limits`` and the ticket name it."""
+
+    URGENT = "紧急"  # limits on the wall clock, 7×24
+    NORMAL = "一般"  # limits in working days
+
+
 class ActionKind(enum.StrEnum):
     QUEUE = "queue"
     EXPERT = "expert"

@@ -16,10 +16,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from hotline12345.calls.models import CallRecord
 from hotline12345.db.base import Base, UtcDateTime
 from hotline12345.logs import mask_number
-from hotline12345.tickets.enums import Speaker, TicketStatus
+from hotline12345.tickets.enums import Speaker, TicketState
 
 
-def _values(enum_cls: type[TicketStatus] | type[Speaker]) -> list[str]:
+def _values(enum_cls: type[TicketState] | type[Speaker]) -> list[str]:
     return [member.value for member in enum_cls]
 
 
@@ -33,10 +33,10 @@ class Ticket(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     uniqueid: Mapped[str] = mapped_column(String(150))
-    status: Mapped[TicketStatus] = mapped_column(
-        Enum(TicketStatus, native_enum=False, values_callable=_values, length=8,
+    status: Mapped[TicketState] = mapped_column(
+        Enum(TicketState, native_enum=False, values_callable=_values, length=8,
              create_constraint=True, name="ck_tickets_status", validate_strings=True),
-        default=TicketStatus.ACCEPTED, index=True)
+        default=TicketState.ACCEPTED, index=True)
     caller: Mapped[str | None] = mapped_column(String(64))
     caller_name: Mapped[str | None] = mapped_column(String(200))
     dialled: Mapped[str | None] = mapped_column(String(64), index=True)

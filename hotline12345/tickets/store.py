@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hotline12345.logs import mask_name
-from hotline12345.tickets.enums import Speaker, TicketStatus
+from hotline12345.tickets.enums import Speaker, TicketState
 from hotline12345.tickets.models import Ticket, TicketUtterance
 
 
@@ -106,7 +106,7 @@ def save_ticket(session: Session, draft: TicketDraft) -> tuple[int, bool]:
     if existing is not None:
         return existing, False
     ticket = Ticket(
-        uniqueid=draft.uniqueid, status=TicketStatus.ACCEPTED, caller=draft.caller,
+        uniqueid=draft.uniqueid, status=TicketState.ACCEPTED, caller=draft.caller,
         caller_name=draft.caller_name, dialled=draft.dialled, legacy_number=draft.legacy_number,
         legacy_mode=draft.legacy_mode, route=draft.route, queue=draft.queue, seat=draft.seat,
         call_started_at=draft.call_started_at, call_ended_at=draft.call_ended_at,

@@ -19,7 +19,7 @@ from hotline12345.recordings.jobs import RecordingEvents, RecordingJob
 from hotline12345.recordings.vosk_model import LoadedModel
 from hotline12345.recordings.worker import WorkerPool, make_sessions, open_queue
 from hotline12345.tickets.classify import Rule
-from hotline12345.tickets.enums import Speaker, TicketStatus
+from hotline12345.tickets.enums import Speaker, TicketState
 from hotline12345.tickets.store import get_ticket, ticket_view
 from tests.captures import CAPTURES
 from tests.recordings.ami import capture_events
@@ -88,7 +88,7 @@ def test_recorded_call_becomes_a_ticket(model: LoadedModel, speech: Speech, db_u
         ticket = get_ticket(s, CAPTURED_UNIQUEID)
         assert ticket is not None
         view = ticket_view(ticket)
-        assert ticket.status is TicketStatus.ACCEPTED
+        assert ticket.status is TicketState.ACCEPTED
         assert ticket.caller == "13900139000"  # stored in full
         assert view["caller"] == "139****9000"  # shown masked
         assert "13900139000" not in repr(ticket)
