@@ -63,14 +63,23 @@ LINKAGE_NUMBER: Final = "HOTLINE_LINKAGE_NUMBER"
 #: On a call a linkage partner transferred to 12345: that partner's number.
 LINKED_FROM: Final = "HOTLINE_LINKED_FROM"
 
+# -- set by the controller's callback Originate (回访), read by the callback context ------
+#: The ticket the callback is for (its id): in the dialplan's log line and its
+#: ``HotlineCallback`` event. The callback call's own uniqueid is the Originate's ChannelId.
+CALLBACK_TICKET: Final = "HOTLINE_CALLBACK_TICKET"
+#: The uniqueid of the call the ticket was made from (the caller's first call).
+CALLBACK_OF: Final = "HOTLINE_CALLBACK_OF"
+
 # -- kept by the dialplan, carried by every leg -----------------------------------------
 #: How many times the call has passed through this dialplan (inherited as ``__HOTLINE_HOPS``).
 HOPS: Final = "HOTLINE_HOPS"
 
-#: What the dialplan reads that only the controller sets (or overrides).
+#: What the dialplan reads that only the controller sets (or overrides), by a decision or
+#: by the callback's Originate.
 DIALPLAN_INPUTS: Final = frozenset({
     ACTION, TARGET, QUEUE, QUEUE_PRIO, QUEUE_TIMEOUT, OVERFLOW_ACTION, OVERFLOW_TARGET,
-    OVERFLOW_DIAL, DIAL, TRANSFER, FALLBACK_QUEUE, REC, DIALLED, LEGACY, MODE})
+    OVERFLOW_DIAL, DIAL, TRANSFER, FALLBACK_QUEUE, REC, DIALLED, LEGACY, MODE,
+    CALLBACK_TICKET, CALLBACK_OF})
 #: Everything a decision or a flow may set on the channel.
 CONTROLLER_SETS: Final = DIALPLAN_INPUTS | frozenset({
     ROUTED_AS, RULE, PHASE, PRIORITY, LINKAGE_NUMBER, LINKED_FROM})

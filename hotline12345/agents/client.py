@@ -45,6 +45,7 @@ __all__ = [
     "AmiNotConnected",
     "AmiSession",
     "AmiTimeout",
+    "new_action_id",
 ]
 
 _log = logging.getLogger("hotline12345.agents.ami")
@@ -158,6 +159,11 @@ class _Pending:
 
 
 _ids = itertools.count(1)
+
+
+def new_action_id() -> str:
+    """A fresh ActionID, unique within this process."""
+    return f"h12345-{next(_ids)}"
 
 
 class AmiSession:
@@ -308,10 +314,13 @@ class AmiSession:
         *,
         is_list: bool,
         timeout: float,
+        action_id: str | None = None,
     ) -> list[AmiMessage]:
         if self.closed.done():
             raise AmiConnectionLost(f"{action}: {self.closed.result()}")
-        action_id = f"h12345-{next(_ids)}"
+        action_id = action_id or new_action_id()
+        if action_id in self._pending:
+            raise AmiError(f"{action}: ActionID {action_id!r} is already waiting for a reply")
         data = encode_action(action, action_id, fields)
         future: asyncio.Future[list[AmiMessage]] = asyncio.get_running_loop().create_future()
         self._pending[action_id] = _Pending(action, future, is_list)
@@ -330,10 +339,14 @@ class AmiSession:
         fields: Mapping[str, str | int | Sequence[str]] | None = None,
         *,
         timeout: float = 10.0,
+        action_id: str | None = None,
     ) -> AmiMessage:
         """Send one action; return its reply. ``Response: Error`` raises
-        :class:`AmiActionError` with Asterisk's message."""
-        return (await self._send(action, fields, is_list=False, timeout=timeout))[0]
+        :class:`AmiActionError` with Asterisk's message. ``action_id``: the ActionID to
+        send (from :func:`new_action_id`), when the caller must know it before the reply,
+        e.g. to wait for the event an asynchronous action sends with it later."""
+        return (await self._send(action, fields, is_list=False, timeout=timeout,
+                                 action_id=action_id))[0]
 
     async def list_action(
         self,
@@ -618,9 +631,12 @@ class AmiMonitor:
             raise AmiNotConnected(f"not connected to Asterisk AMI ({detail})")
         return session
 
-    async def action(self, action: str, **fields: str | int) -> AmiMessage:
+    async def action(self, action: str, /, *, action_id: str | None = None,
+                     **fields: str | int) -> AmiMessage:
+        """Send ``action`` on the live session; ``action_id`` as in
+        :meth:`AmiSession.action`."""
         return await self._live_session().action(
-            action, fields, timeout=self.config.action_timeout_s
+            action, fields, timeout=self.config.action_timeout_s, action_id=action_id
         )
 
     async def list_action(self, action: str, **fields: str | int) -> list[AmiMessage]:

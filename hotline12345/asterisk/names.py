@@ -52,6 +52,13 @@ CTX_HANGUP = "hotline12345-hangup"
 CTX_SEAT_TRANSFER = "hotline12345-seat-transfer"
 CTX_HOPS = "hotline12345-hops"
 CTX_HOP_HEADER = "hotline12345-hop-header"
+#: 回访: the controller's Originate sends the seat's answered channel here to dial the caller.
+CTX_CALLBACK = "hotline12345-callback"
+#: The AMI UserEvent the callback context sends when the callback's channel hangs up.
+CALLBACK_USEREVENT = "HotlineCallback"
+#: Callback recordings go to the recordings directory's name with this suffix (beside it,
+#: not in it: a callback is no new call and makes no ticket).
+CALLBACK_REC_DIR_SUFFIX = "-callbacks"
 
 #: The hop count: how many times a call has passed through this dialplan. The channel
 #: variable (inherited, ``__``) carries it through Local channels and Originate's v(); the

@@ -24,6 +24,7 @@ from hotline12345 import channel_variables as cv
 from hotline12345.asterisk import names
 from hotline12345.asterisk.names import (
     CTX_3WAY_SEAT,
+    CTX_CALLBACK,
     CTX_CONFERENCE,
     CTX_DID_FROM_TO,
     CTX_HANGUP,
@@ -85,6 +86,7 @@ class RenderOptions:
     linkage_ring_s: int = 60
     three_way_seat_wait_s: int = 300  # how long a three-way call looks for a 12345 seat
     periodic_announce_s: int = 30
+    callback_ring_s: int = 45  # how long a 回访 call rings the caller
     #: A call that has already passed through this dialplan this many times (a routing loop:
     #: a trunk or a provider that sends a dialled number back here) is not routed again.
     max_hops: int = 5
@@ -130,7 +132,8 @@ class RenderOptions:
                              ("sub_centre_ring_s", self.sub_centre_ring_s),
                              ("linkage_ring_s", self.linkage_ring_s),
                              ("three_way_seat_wait_s", self.three_way_seat_wait_s),
-                             ("periodic_announce_s", self.periodic_announce_s)):
+                             ("periodic_announce_s", self.periodic_announce_s),
+                             ("callback_ring_s", self.callback_ring_s)):
             if value <= 0:
                 raise RenderError(f"{label} must be a positive number of seconds")
 
@@ -311,6 +314,7 @@ def _extensions(site: Site, opts: RenderOptions) -> str:
     lines += _linkage_contexts()
     lines += _hangup_context()
     lines += _seat_transfer_context(site)
+    lines += _callback_context(site)
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -326,6 +330,9 @@ def _settings(site: Site, opts: RenderOptions, general: str, linkage_prio: int) 
         ("HOTLINE_LINKAGE_PRIO", str(linkage_prio)),
         ("HOTLINE_3WAY_SEAT_WAIT", str(opts.three_way_seat_wait_s)),
         ("HOTLINE_MAX_HOPS", str(opts.max_hops)),
+        ("HOTLINE_CALLBACK_REC_DIR", opts.recordings_dir.rstrip("/")
+         + names.CALLBACK_REC_DIR_SUFFIX),
+        ("HOTLINE_CALLBACK_RING", str(opts.callback_ring_s)),
         # The seat leg's Originate ring time: longer than its watchdog (seat wait, then the
         # rest of the target's ring time), so the watchdog is never hung up halfway.
         ("HOTLINE_3WAY_LEG_TIMEOUT",
@@ -766,6 +773,48 @@ def _seat_transfer_context(site: Site) -> list[str]:
     return lines
 
 
+def callback_dial(site: Site) -> str:
+    """The dial string of a 回访 call, ``{number}`` standing for the caller's number:
+    ``centre.callback_dial``, or ``PJSIP/{number}@<the first trunk>``."""
+    return site.centre.callback_dial or f"PJSIP/{{number}}@{site.centre.trunks[0].name}"
+
+
+def _callback_context(site: Site) -> list[str]:
+    rec = "${HOTLINE_CALLBACK_REC_DIR}/"
+    base = "${HOTLINE_CALLBACK_REC}"
+    mixed, caller, seat = (rec + file_name(base, leg, DEFAULT_FORMAT)
+                           for leg in (Leg.MIXED, Leg.CALLER, Leg.SEAT))
+    first = site.centre.trunks[0].access_numbers[0]
+    dial = callback_dial(site).replace("{number}", "${EXTEN}")
+    return [
+        *_wrapped("回访 (callbacks, docs/revisits.md). The controller's AMI Originate rings the "
+                  "seat's phone (Channel: the seat's interface; ChannelId: the callback's "
+                  f"uniqueid; variables {cv.CALLBACK_TICKET}, the ticket, and {cv.CALLBACK_OF}, "
+                  "the call it was made from). Once the seat answers, the seat's channel runs "
+                  "this extension, named by the caller's number: it records the call, then "
+                  "dials the caller (centre.callback_dial) showing the centre's number. The "
+                  "recording goes beside the recordings directory, never into it (a callback is "
+                  "no new call and makes no ticket), named by the callback's uniqueid: <id>.wav "
+                  "mixed, <id>-seat.wav = r() = the seat (audio read from the seat's channel), "
+                  "<id>-caller.wav = t() = the caller. When the channel hangs up, UserEvent "
+                  f"{names.CALLBACK_USEREVENT} reports the dial's status."),
+        f"[{CTX_CALLBACK}]",
+        f"exten => {names.INBOUND_PATTERN},1,NoOp(hotline12345 callback of ticket "
+        f"${{{cv.CALLBACK_TICKET}}})",
+        f" same => n,Gosub({CTX_SETTINGS},s,1)",
+        " same => n,Set(HOTLINE_CALLBACK_REC=${FILTER(-.0-9A-Z_a-z,${UNIQUEID})})",
+        f" same => n,MixMonitor({mixed},br({seat})t({caller}),chmod 0640 {mixed} {caller} "
+        f"{seat})",
+        f' same => n,Set(CALLERID(all)="{first}" <{first}>)',
+        f" same => n,Dial({dial},${{HOTLINE_CALLBACK_RING}},{HOPS_PREDIAL})",
+        " same => n,Hangup()",
+        f"exten => h,1,UserEvent({names.CALLBACK_USEREVENT},Ticket: ${{{cv.CALLBACK_TICKET}}},"
+        f"Uniqueid: ${{UNIQUEID}},Of: ${{{cv.CALLBACK_OF}}},DialStatus: ${{DIALSTATUS}},"
+        "Base: ${HOTLINE_CALLBACK_REC})",
+        "",
+    ]
+
+
 # -- queues.conf --------------------------------------------------------------------------
 
 
@@ -848,14 +897,16 @@ AMI_READ = ("call", "agent", "user")
 #: Asterisk sends the monitor only the events it reads (manager.conf ``eventfilter``, regexes
 #: over the event's text; an event passes when one matches): the queue and agent events and
 #: Hangup of the state model, the dialplan's UserEvent and MixMonitor's stop, and the VarSet
-#: that names a MixMonitor file (the recordings' job sources). A call's channels make about
+#: that names a MixMonitor file (the recordings' job sources), and the OriginateResponse
+#: that confirms a 回访's Originate (class call). A call's channels make about
 #: 29 events of these classes; the filter passes about a third of them. Action replies
 #: (QueueStatus's list included) are no events and always reach the monitor.
-AMI_EVENT_FILTERS = ("Event: (Queue|Agent|Hangup|UserEvent|MixMonitor)",
+AMI_EVENT_FILTERS = ("Event: (Queue|Agent|Hangup|UserEvent|MixMonitor|OriginateResponse)",
                      "Variable: MIXMONITOR_FILENAME")
-#: QueueAdd, QueueRemove, QueuePause and QueuePenalty need class agent; QueueStatus,
+#: QueueAdd, QueueRemove, QueuePause and QueuePenalty need class agent; the 回访's
+#: Originate (into the callback context, no application) class originate; QueueStatus,
 #: QueueSummary and Ping need no class (app_queue.c, manager.c).
-AMI_WRITE = ("agent",)
+AMI_WRITE = ("agent", "originate")
 
 
 def _manager(site: Site, opts: RenderOptions, secrets: _Secrets) -> str:
@@ -875,9 +926,10 @@ def _manager(site: Site, opts: RenderOptions, secrets: _Secrets) -> str:
         f"port={opts.ami_port}",
         f"bindaddr={ipaddress.ip_address(opts.ami_bind)}",
         "",
-        "; Least privilege: read only call, agent and user events; write only class agent",
-        "; (QueueAdd/QueueRemove/QueuePause/QueuePenalty). QueueStatus, QueueSummary and Ping",
-        "; need no class. Logins only from the controllers' addresses. The secret comes from",
+        "; Least privilege: read only call, agent and user events; write only classes agent",
+        "; (QueueAdd/QueueRemove/QueuePause/QueuePenalty) and originate (回访's Originate). Ping",
+        "; and QueueStatus need none. Logins only from the controllers' addresses. The secret "
+        "comes from",
         f"; {names.AMI_SECRET_ENV} at render time.",
         f"[{names.AMI_USER}]",
         f"secret={secret}",

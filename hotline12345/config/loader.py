@@ -39,6 +39,9 @@ from hotline12345.legacy_numbers.model import EMERGENCY_NUMBERS, Mode, RegisterR
 CONFIG_ENV = "HOTLINE12345_CONFIG"
 _NUMBER = re.compile(r"[0-9]{3,20}")
 _DIGITS = re.compile(r"[0-9*#]")
+#: centre.callback_dial: Technology/resource with {number} in it; nothing the dialplan would
+#: read as an argument separator or an expression.
+CALLBACK_DIAL = re.compile(r"[A-Za-z][A-Za-z0-9_]*/[^\s,;()$&|]+")
 #: Bounds of the numbers that reach Asterisk (QUEUE_PRIO, HOTLINE_QUEUE_TIMEOUT, ...):
 #: (lowest, highest, what it is). A value outside is a typo, never a setting.
 MAX_PRIORITY = 100
@@ -432,6 +435,12 @@ class _Checker:
             if not AREA_CODE.fullmatch(code):
                 self.error(f"centre.area_codes[{i}]", f'"{code}" is not an area code; write it '
                            'with its leading 0 and in quotes, e.g. "0571" (see docs/numbers.md)')
+        if centre.callback_dial and (centre.callback_dial.count("{number}") != 1
+                                     or not CALLBACK_DIAL.fullmatch(centre.callback_dial)):
+            self.error("centre.callback_dial", f'"{centre.callback_dial}" is not a dial string '
+                       "with {number} once where the caller's number goes, e.g. "
+                       '"PJSIP/{number}@telecom" (no spaces, commas, semicolons, parentheses '
+                       "or $)")
         owner: dict[str, str] = {}
         for trunk in centre.trunks:
             tpath = f"centre.trunks[{trunk.name}]"

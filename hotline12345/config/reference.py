@@ -40,6 +40,7 @@ EXAMPLES: dict[str, str] = {
     "centre.trunks[].transport": "tcp",
     "centre.trunks[].codecs": "[alaw]",
     "centre.area_codes": '["0571"]',
+    "centre.callback_dial": '"PJSIP/{number}@telecom"',
     "queues[].members": "[PJSIP/8002, PJSIP/8003]",
     "queues[].overflow[].to_centre": "tax-12366",
     "queues[].strategy": "leastrecent",

@@ -90,6 +90,10 @@ class Centre:
     # a short number (057112317 -> 12317); a caller's local number gets the first. Empty:
     # derived from the trunks' access numbers (057112345 -> 0571); see docs/numbers.md.
     area_codes: tuple[str, ...] = ()
+    # How a 回访 (callback) reaches the caller: an Asterisk dial string in which {number}
+    # stands for the caller's number, e.g. PJSIP/{number}@telecom. Empty: through the first
+    # trunk, PJSIP/{number}@<its name>. See docs/revisits.md.
+    callback_dial: str = ""
 
 
 @dataclass(frozen=True, slots=True)
