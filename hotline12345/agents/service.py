@@ -51,6 +51,7 @@ from hotline12345.logs import log_event
 from hotline12345.paths import database_url as default_database_url
 
 from .audit import AuditLog
+from .callback_views import CallbackTickets
 from .client import AmiConfig
 from .codec import AmiMessage
 from .queues import QueueDef, queue_defs
@@ -198,6 +199,7 @@ async def start_agents_services(
     ami_listeners: Sequence[Callable[[dict[str, str]], object]] = (),
     recordings: RecordingSettings | RecordingsAccess | None = None,
     web_settings: WebSettings | None = None,
+    callbacks: CallbackTickets | None = None,
 ) -> AgentsServices:
     """Start the supervisor wallboard, its JSON API and, when AMI is configured, the AMI
     monitor; return a handle (also an async context manager) that stops them.
@@ -215,6 +217,8 @@ async def start_agents_services(
     ``recordings``: the recordings pipeline's settings (or any
     :class:`.recordings_access.RecordingsAccess`), for ``/api/recordings/failed`` and
     ``/api/tickets/{uniqueid}`` (without them those answer 503 saying what to configure).
+    ``callbacks``: the tickets' 回访 side (``tickets.revisit_desk.RevisitDesk``), for
+    ``/api/revisits`` and ``/api/tickets/{id}/callback``.
     ``web_settings``: the wallboard's bounds, lifetimes and clocks; ``confirm_timeout_s``
     (when given) overrides
     its ``confirm_timeout_s``.
@@ -246,7 +250,7 @@ async def start_agents_services(
         if confirm_timeout_s is not None:
             settings = dataclasses.replace(settings, confirm_timeout_s=confirm_timeout_s)
         app = build_app(runtime, users, audit, settings=settings,
-                        recordings=_recordings_access(recordings))
+                        recordings=_recordings_access(recordings), callbacks=callbacks)
         runner, port = await start_site(app, http_host, http_port)
         # Last, so that a failed start never leaves an admin whose password nobody saw.
         created = users.ensure_admin(dict(environ))

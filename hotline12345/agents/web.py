@@ -20,6 +20,8 @@ Routes (all but ``/health``, the login page and its stylesheet need a logged-in 
 ``/api/seats/add``             POST    ``{"interface", "queue", "member_name"?, "penalty"?}``
 ``/api/seats/remove``          POST    ``{"interface", "queue"}``
 ``/api/seats/penalty``         POST    ``{"interface", "penalty", "queue"?}``
+``/api/revisits``              GET     the 回访 list (seats, supervisors; :mod:`.callback_views`)
+``/api/tickets/{id}/callback`` POST    ``{"interface"}``: ring the seat, then the caller
 ``/metrics``                   GET     Prometheus (session or HTTP Basic auth)
 =============================  ======  ===========================================
 
@@ -58,7 +60,7 @@ import logging
 
 from aiohttp import web
 
-from . import login_views, password_views, recordings_views, views
+from . import callback_views, login_views, password_views, recordings_views, views
 from .actions import SeatActions
 from .audit import AuditLog
 from .middleware import security
@@ -95,11 +97,14 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
 
 def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
               settings: WebSettings | None = None,
-              recordings: RecordingsAccess | None = None) -> web.Application:
+              recordings: RecordingsAccess | None = None,
+              callbacks: callback_views.CallbackTickets | None = None) -> web.Application:
     """The aiohttp application. The caller starts and stops ``runtime`` itself.
     ``settings``: bounds, lifetimes and clocks (defaults: :class:`WebSettings`).
     ``recordings``: where the failed-jobs and ticket endpoints read (without it they
-    answer 503 saying what to configure)."""
+    answer 503 saying what to configure). ``callbacks``: the tickets' 回访 side
+    (:class:`hotline12345.tickets.revisit_desk.RevisitDesk`), for ``/api/revisits`` and
+    ``/api/tickets/{id}/callback`` (503 without it)."""
     settings = settings or WebSettings()
     app = web.Application(middlewares=[security], client_max_size=settings.client_max_size)
     actions = SeatActions(runtime, audit_log, confirm_timeout_s=settings.confirm_timeout_s)
@@ -128,5 +133,7 @@ def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
     router.add_post("/api/seats/remove", views.seat_action(SeatActions.remove))
     router.add_post("/api/seats/penalty", views.seat_action(SeatActions.penalty))
     router.add_get("/metrics", views.metrics)
+    # 回访: GET /api/revisits, POST /api/tickets/{id}/callback (docs/revisits.md)
+    callback_views.register(app, runtime, audit_log, callbacks)
     app.on_shutdown.append(end_streams)
     return app

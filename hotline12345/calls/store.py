@@ -7,13 +7,13 @@ the store merges them into one ``calls`` row per uniqueid, whatever order they a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Protocol
 
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import sessionmaker
 
 from hotline12345.calls.models import CallRecord
@@ -150,7 +150,13 @@ class SqlCallStore:
     ``calls`` table is made by the migrations, which the caller runs first
     (:func:`hotline12345.db.migrate.upgrade`)."""
 
-    def __init__(self, url_or_engine: str | Engine) -> None:
+    def __init__(self, url_or_engine: str | Engine, *,
+                 after_surveys: Callable[[Connection, Sequence[str]], None] | None = None
+                 ) -> None:
+        """``after_surveys(connection, uniqueids)``: called in the transaction that wrote
+        surveys, after them (the tickets put the survey on a ticket that exists already:
+        ``hotline12345.tickets.survey.surveys_written``)."""
+        self._after_surveys = after_surveys
         if isinstance(url_or_engine, str):
             self.engine = make_engine(url_or_engine)
             self._owns_engine = True
@@ -190,6 +196,8 @@ class SqlCallStore:
                 conn.execute(self._upsert_routed, routed)
             if surveys:
                 conn.execute(self._upsert_survey, surveys)
+                if self._after_surveys is not None:
+                    self._after_surveys(conn, [p["uniqueid"] for p in surveys])
 
     def get(self, uniqueid: str) -> CallView | None:
         with self._sessions() as session:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from hotline12345.logs import mask_name
 from hotline12345.tickets.enums import Speaker, TicketState
 from hotline12345.tickets.models import Ticket, TicketUtterance
+from hotline12345.tickets.survey import apply_survey
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +129,8 @@ def save_ticket(session: Session, draft: TicketDraft) -> tuple[int, bool]:
         if existing is None:
             raise
         return existing, False
+    # The end-of-call survey, when it came first (tickets/survey.py: either order).
+    apply_survey(session, draft.uniqueid, lock=True)
     return ticket.id, True
 
 

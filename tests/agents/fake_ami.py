@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 GREETING = b"Asterisk Call Manager/11.0.0\r\n"
 TRUE_WORDS = {"yes", "true", "y", "t", "1", "on"}
@@ -110,6 +111,12 @@ class FakeAmi:
         self.drip_delay = 0.0
         self.reply_delay: dict[str, float] = {}
         self.emit_member_events = True
+        # Originate: "success" (the seat answered), "failure" (with originate_reason), or
+        # "silent" (queued, never an OriginateResponse); "error" refuses the action itself.
+        self.originate_result = "success"
+        self.originate_reason = 3  # AST_CONTROL_RINGING: rang out (when "failure")
+        self.originate_delay = 0.0  # seconds between the reply and the OriginateResponse
+        self.originates: list[dict[str, str]] = []
         self._conns: list[_Conn] = []
         self._server: asyncio.Server | None = None
         self.port = 0
@@ -365,4 +372,32 @@ class FakeAmi:
                 if self.emit_member_events:
                     self.broadcast(self.member_event("QueueMemberPenalty", name, m))
             return
+        if action == "Originate":
+            await self._originate(conn, f, ok, error)
+            return
         conn.send(error("Invalid/unknown command"))
+
+    async def _originate(self, conn: _Conn, f: dict[str, str], ok: Any, error: Any) -> None:
+        """As manager.c: with ``Async: true`` the reply at once, the ``OriginateResponse``
+        (field order of the capture ami-queue-call.raw) when the channel answered or failed."""
+        aid = f.get("ActionID", "")
+        if self.originate_result == "error" or not f.get("Channel"):
+            conn.send(error("Channel not specified" if not f.get("Channel")
+                            else "Originate failed"))
+            return
+        self.originates.append(f)
+        conn.send(ok("Originate successfully queued"))
+        if self.originate_result == "silent":
+            return
+        if self.originate_delay:
+            await asyncio.sleep(self.originate_delay)
+        success = self.originate_result == "success"
+        number, _, name = f.get("CallerID", "").partition(" <")
+        conn.send(frame(
+            ("Event", "OriginateResponse"), ("Privilege", "call,all"), ("ActionID", aid),
+            ("Response", "Success" if success else "Failure"),
+            ("Channel", f"{f['Channel']}-00000001" if success else f["Channel"]),
+            ("Context", f.get("Context", "")), ("Exten", f.get("Exten", "")),
+            ("Reason", 4 if success else self.originate_reason),
+            ("Uniqueid", f.get("ChannelId", "1795849890.9") if success else "<null>"),
+            ("CallerIDNum", name.rstrip(">")), ("CallerIDName", number.strip('"'))))
