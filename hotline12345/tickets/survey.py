@@ -76,7 +76,7 @@ def surveys_written(connection: Connection, uniqueids: Sequence[str],
     with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
         for uniqueid in uniqueids:
             apply_survey(session, uniqueid, policy=policy)
-        session.flush()
+        session.commit()  # releases the savepoint; the call store's transaction commits all
 
 
 def reconcile_surveys(session: Session, *, now: datetime, policy: DuePolicy | None = None,
