@@ -385,19 +385,22 @@ class FakeAmi:
             conn.send(error("Channel not specified" if not f.get("Channel")
                             else "Originate failed"))
             return
+        # decided when the action arrives, as each Originate goes its own way
+        result, reason, delay = self.originate_result, self.originate_reason, \
+            self.originate_delay
         self.originates.append(f)
         conn.send(ok("Originate successfully queued"))
-        if self.originate_result == "silent":
+        if result == "silent":
             return
-        if self.originate_delay:
-            await asyncio.sleep(self.originate_delay)
-        success = self.originate_result == "success"
+        if delay:
+            await asyncio.sleep(delay)
+        success = result == "success"
         number, _, name = f.get("CallerID", "").partition(" <")
         conn.send(frame(
             ("Event", "OriginateResponse"), ("Privilege", "call,all"), ("ActionID", aid),
             ("Response", "Success" if success else "Failure"),
             ("Channel", f"{f['Channel']}-00000001" if success else f["Channel"]),
             ("Context", f.get("Context", "")), ("Exten", f.get("Exten", "")),
-            ("Reason", 4 if success else self.originate_reason),
+            ("Reason", 4 if success else reason),
             ("Uniqueid", f.get("ChannelId", "1795849890.9") if success else "<null>"),
             ("CallerIDNum", name.rstrip(">")), ("CallerIDName", number.strip('"'))))
