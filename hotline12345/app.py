@@ -139,6 +139,8 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     from hotline12345.recordings.vosk_model import ModelError
     from hotline12345.recordings.worker import start_embedded_pool
     from hotline12345.routing import Router
+    from hotline12345.tickets.revisit_desk import RevisitDesk
+    from hotline12345.tickets.survey import surveys_written
 
     config = server_config(site.file.controller, options)
     if Path(site.source) == default_site_path():
@@ -161,7 +163,9 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     # Finished recordings that AMI reports (UserEvent HotlineRecording, MixMonitorStop,
     # Hangup) become jobs at once, with the call's facts; the directory scan is the net.
     job_sink = JobSink(recording_settings)
-    store = SqlCallStore(url)
+    # A survey written after its ticket exists goes onto it (tickets/survey.py).
+    store = SqlCallStore(url, after_surveys=surveys_written)
+    revisits = RevisitDesk(url)  # 回访: /api/revisits, /api/tickets/{id}/callback
     recorder = CallRecorder(store)
     queue_load = QueueLoadBoard()  # live waiting callers per queue, once AMI is followed
     registry = build_registry(Services(Router(site), recorder, queue_load=queue_load))
@@ -183,7 +187,8 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
         try:
             services = await start_agents_services(
                 site, root, options.http_host, options.http_port, database_url=url,
-                ami_listeners=[job_sink.handle_event], recordings=recording_settings)
+                ami_listeners=[job_sink.handle_event], recordings=recording_settings,
+                callbacks=revisits)
         except Exception as exc:
             await server.shutdown(0)
             raise ServeError(f"the wallboard could not start: {exc}") from None
@@ -202,6 +207,7 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
         job_sink.close()
         recorder.close()
         store.close()
+        revisits.close()
         if recordings is not None:
             recordings.stop()
         log_event(log, "serve.stopped", **dataclasses.asdict(server.stats))

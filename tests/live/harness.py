@@ -349,7 +349,8 @@ noload = res_clialiases.so
 
 #: The host's own dialplan: the test parties, then the README's include as the last line.
 #: live-seats: seats (queue members); live-centres: sub-centres; live-targets: linkage
-#: targets; live-callers: the caller's phone (the ;1 half of the Originate).
+#: targets; live-callers: the caller's phone (the ;1 half of the Originate); live-callees: the
+#: caller's phone when a 回访 calls it back (centre.callback_dial of the test site).
 HOST_EXTENSIONS = """[general]
 static = yes
 writeprotect = no
@@ -385,6 +386,11 @@ exten => silent,1,Ringing()
  same => n,Hangup()
 
 ; The caller's phone: waits (the test sends DTMF with PlayDTMF and hangs up), or speaks.
+[live-callees]
+exten => _X.,1,Answer()
+ same => n,Wait(600)
+ same => n,Hangup()
+
 [live-callers]
 exten => wait,1,Wait(600)
  same => n,Hangup()
