@@ -363,6 +363,7 @@ writeprotect = no
 exten => _XXXX,1,Answer()
  same => n,Wait(600)
  same => n,Hangup()
+exten => busy,1,Busy(5)
 exten => speak,1,Playback(live/seat-speech)
  same => n,Wait(600)
  same => n,Hangup()

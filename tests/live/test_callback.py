@@ -4,8 +4,8 @@ channel of [live-seats] that answers) rings first, then its channel runs the ren
 [hotline12345-callback] context, which records the call and dials the caller
 (``centre.callback_dial`` of the test site: a Local channel of [live-callees] that answers).
 The callback's uniqueid is linked on the ticket's task and names its recording; the dialplan's
-``HotlineCallback`` event reports the dial. A seat that does not exist: the OriginateResponse
-says Failure and no caller is dialled."""
+``HotlineCallback`` event reports the dial. A busy seat: the OriginateResponse says Failure
+(Reason 5) and no caller is dialled."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from tests.live.harness import Controller, Lab, eventually
 pytestmark = pytest.mark.live
 
 SEAT = "Local/1301@live-seats/n"
+BUSY_SEAT = "Local/busy@live-seats/n"
 NUMBER = "13800138000"
 
 
@@ -104,20 +105,22 @@ def test_a_callback_rings_the_seat_then_the_caller_and_is_recorded(
              what="the callback's hangup")
 
 
-def test_a_seat_that_cannot_be_rung_fails_and_nobody_is_dialled(
+def test_a_busy_seat_fails_and_nobody_is_dialled(
         ami: Ami, controller: Controller, tickets: Engine) -> None:
     ticket_id = closed_ticket(tickets, "live-callback-2")
     mark = ami.mark()
     reply = controller.api("POST", f"/api/tickets/{ticket_id}/callback",
-                           {"interface": "PJSIP/no-such-seat"})
+                           {"interface": BUSY_SEAT})
     assert (reply.get("http_status"), reply.get("result")) == (502, "failed"), reply
+    assert "busy" in str(reply.get("message")), reply
     response = ami.wait(lambda e: e.name == "OriginateResponse"
-                        and e.get("Channel") == "PJSIP/no-such-seat", since=mark,
+                        and e.get("Channel") == BUSY_SEAT, since=mark,
                         what="the OriginateResponse of the failed callback")
-    assert response.get("Response") == "Failure"
+    assert (response.get("Response"), response.get("Reason")) == ("Failure", "5")
     # the OriginateResponse is the end of this attempt: nothing was dialled for it
     assert not ami.find(lambda e: e.name == "DialBegin"
-                        and e.get("Channel", "").startswith("PJSIP/no-such-seat"), since=mark)
+                        and e.get("Channel", "").startswith("Local/busy@live-seats"),
+                        since=mark)
     with Session(tickets) as s:
         assert s.scalars(select(TicketCallback).where(
             TicketCallback.ticket_id == ticket_id)).all() == []
