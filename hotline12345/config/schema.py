@@ -6,7 +6,9 @@ import enum
 import itertools
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
+
+import chinese_calendar
 
 from hotline12345.legacy_numbers.model import AfterCutover, Mode, RegisterRow
 
@@ -327,6 +329,20 @@ def parse_office_hours(spans: tuple[str, ...]) -> tuple[tuple[time, time], ...]:
     return tuple(parsed)
 
 
+_KNOWN_YEARS: dict[int, bool] = {}
+
+
+def calendar_knows_year(year: int) -> bool:
+    """Whether chinesecalendar has the State Council's holidays and 调休 days for ``year``."""
+    if year not in _KNOWN_YEARS:
+        try:
+            chinese_calendar.is_workday(date(year, 1, 1))
+            _KNOWN_YEARS[year] = True
+        except NotImplementedError:  # "no available data for year ..."
+            _KNOWN_YEARS[year] = False
+    return _KNOWN_YEARS[year]
+
+
 @dataclass(frozen=True, slots=True)
 class CalendarSettings:
     """Working days and hours for the ticket deadlines. Holidays and the 调休 weekends that are
@@ -338,6 +354,15 @@ class CalendarSettings:
     office_hours: tuple[str, ...] = DEFAULT_OFFICE_HOURS
     holidays: tuple[date, ...] = ()  # extra days off (a holiday chinesecalendar does not know)
     workdays: tuple[date, ...] = ()  # extra working days (a 调休 weekend it does not know)
+
+    def known(self, day: date) -> bool:
+        """Whether the overrides or chinesecalendar say if ``day`` is a working day."""
+        return day in self.holidays or day in self.workdays or calendar_knows_year(day.year)
+
+    def unknown_days_ahead(self, today: date, days: int = 60) -> list[date]:
+        """The days from ``today`` to ``today + days - 1`` that nobody has data for."""
+        ahead = (today + timedelta(days=i) for i in range(days))
+        return [day for day in ahead if not self.known(day)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,6 +444,11 @@ class SiteFile:
     speech: Speech = field(default_factory=Speech)  # transcription of recordings
     # the FastAGI controller's time limits
     controller: Controller = field(default_factory=Controller)
+    # working days and office hours of the ticket deadlines (chinesecalendar + overrides)
+    calendar: CalendarSettings = field(default_factory=CalendarSettings)
+    departments: tuple[Department, ...] = ()  # 承办单位 that tickets are dispatched to
+    # the ticket loop's deadlines, extensions, 重办 and 并单
+    tickets: TicketLoopSettings = field(default_factory=TicketLoopSettings)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,10 +25,11 @@ import chinese_calendar
 from hotline12345.config.schema import (
     DEFAULT_OFFICE_HOURS,
     CalendarSettings,
+    calendar_knows_year,
     parse_office_hours,
 )
 
-__all__ = ["MAX_WORKING_DAYS", "Due", "WorkCalendar", "fallback_warning"]
+__all__ = ["MAX_WORKING_DAYS", "Due", "WorkCalendar", "calendar_knows_year", "fallback_warning"]
 
 #: The largest amount of working days added at once (ten years): more is a mistake.
 MAX_WORKING_DAYS = 2500.0
@@ -54,24 +55,6 @@ def fallback_warning(unknown: Sequence[date]) -> str | None:
     first, last = unknown[0], unknown[-1]
     days = f"{first:%Y-%m-%d}" if first == last else f"{first:%Y-%m-%d} 至 {last:%Y-%m-%d}"
     return f"{years} 年无节假日数据，按周一至周五计算（{days}）"
-
-
-def _known_year(year: int) -> bool:
-    try:
-        chinese_calendar.is_workday(date(year, 1, 1))
-    except NotImplementedError:  # "no available data for year ..."
-        return False
-    return True
-
-
-_KNOWN_YEARS: dict[int, bool] = {}
-
-
-def calendar_knows_year(year: int) -> bool:
-    """Whether chinesecalendar has the State Council's holidays for ``year``."""
-    if year not in _KNOWN_YEARS:
-        _KNOWN_YEARS[year] = _known_year(year)
-    return _KNOWN_YEARS[year]
 
 
 class WorkCalendar:
