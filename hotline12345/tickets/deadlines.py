@@ -9,10 +9,11 @@ that matches the ticket (its urgency and/or category) and sets that limit wins, 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from hotline12345.config.schema import LimitRule, TicketLoopSettings, Urgency
+from hotline12345.config.schema import LimitRule, SiteFile, TicketLoopSettings, Urgency
 from hotline12345.tickets.workdays import Due, WorkCalendar
 
 __all__ = ["DeadlinePolicy", "Due", "Limit", "LimitSpan"]
@@ -64,6 +65,11 @@ class DeadlinePolicy:
         self.tickets = tickets
         self.calendar = calendar
 
+    @classmethod
+    def for_site(cls, site: SiteFile) -> DeadlinePolicy:
+        """The policy of a (checked) site file: its ``tickets:`` on its ``calendar:``."""
+        return cls(site.tickets, WorkCalendar.from_settings(site.calendar))
+
     def span(self, limit: Limit, *, category: str | None, urgency: Urgency) -> LimitSpan:
         """The length of ``limit`` for a ticket: the first rule that matches and sets it
         (hours win over working days within one rule), else the default in working days."""
@@ -109,6 +115,17 @@ class DeadlinePolicy:
         if start is not None and yellow.at < start:
             return Due(start, yellow.warning)
         return yellow
+
+    def handling_working_days(self, start: datetime, end: datetime,
+                              pauses: Iterable[tuple[datetime, datetime | None]] = ()) -> float:
+        """Working days from ``start`` (the 派单) to ``end`` (the 答复), less the working time
+        of the pauses in between (one at a time; a pause still open runs to ``end``)."""
+        total = self.calendar.working_time(start, end)
+        for paused_from, paused_to in pauses:
+            lo, hi = max(paused_from, start), min(paused_to or end, end)
+            if hi > lo:
+                total -= self.calendar.working_time(lo, hi)
+        return total / self.calendar.day_length
 
     def overdue_working_days(self, due: datetime, now: datetime) -> int:
         """Which overdue working day ``now`` is in: 0 up to ``due``, 1 from just after it

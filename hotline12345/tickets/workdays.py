@@ -14,6 +14,7 @@ hours, wherever in the day it starts. See docs/deadlines.md.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,14 @@ __all__ = ["MAX_WORKING_DAYS", "Due", "WorkCalendar", "calendar_knows_year", "fa
 #: The largest amount of working days added at once (ten years): more is a mistake.
 MAX_WORKING_DAYS = 2500.0
 _DAY = timedelta(days=1)
+#: Days whose office hours a calendar keeps computed (about 27 years).
+_SPAN_CACHE_DAYS = 10000
+
+
+@functools.lru_cache(maxsize=_SPAN_CACHE_DAYS)
+def _official_workday(d: date) -> bool:
+    """chinesecalendar's answer for a day of a year it knows (cached: it is slow)."""
+    return bool(chinese_calendar.is_workday(d))
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +89,7 @@ class WorkCalendar:
         if both:
             raise ValueError(f"days both holidays and workdays: {sorted(both)}")
         today = date(2000, 1, 1)
+        self._span_cache: dict[date, tuple[tuple[datetime, datetime], ...]] = {}
         self.day_length = sum(
             (datetime.combine(today, end) - datetime.combine(today, start)
              for start, end in self.office_hours), timedelta())
@@ -104,7 +114,7 @@ class WorkCalendar:
         if d in self.holidays:
             return False
         if calendar_knows_year(d.year):
-            return bool(chinese_calendar.is_workday(d))
+            return _official_workday(d)
         return d.weekday() < 5
 
     def unknown_days_ahead(self, today: date, days: int = 60) -> list[date]:
@@ -137,13 +147,18 @@ class WorkCalendar:
 
     # -- working time ----------------------------------------------------------------
 
-    def _spans(self, d: date) -> list[tuple[datetime, datetime]]:
+    def _spans(self, d: date) -> tuple[tuple[datetime, datetime], ...]:
         """The office hours of day ``d`` in UTC; none on a day off."""
-        if not self.is_workday(d):
-            return []
-        return [(datetime.combine(d, start, self.tz).astimezone(UTC),
+        found = self._span_cache.get(d)
+        if found is None:
+            if len(self._span_cache) > _SPAN_CACHE_DAYS:
+                self._span_cache.clear()
+            found = tuple(
+                (datetime.combine(d, start, self.tz).astimezone(UTC),
                  datetime.combine(d, end, self.tz).astimezone(UTC))
-                for start, end in self.office_hours]
+                for start, end in self.office_hours) if self.is_workday(d) else ()
+            self._span_cache[d] = found
+        return found
 
     def _forward(self, first: date) -> Iterator[tuple[datetime, datetime]]:
         d = first

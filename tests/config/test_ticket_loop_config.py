@@ -130,8 +130,9 @@ tickets:
   answer_working_days: 4
 """
     site = load_site(write(tmp_path, text))
-    calendar = WorkCalendar.from_settings(site.file.calendar)
-    policy = DeadlinePolicy(site.file.tickets, calendar)
+    policy = DeadlinePolicy.for_site(site.file)
+    calendar = policy.calendar
+    assert calendar.day_length == WorkCalendar.from_settings(site.file.calendar).day_length
     cst = ZoneInfo("Asia/Shanghai")
     assert not calendar.is_workday(date(2031, 3, 3)) and calendar.is_workday(date(2031, 3, 8))
     assert calendar.known(date(2031, 3, 3)) and not calendar.known(date(2031, 3, 4))

@@ -161,3 +161,13 @@ def test_overdue_working_days() -> None:
     assert p.overdue_working_days(at(2026, 2, 14, 10), at(2026, 2, 24, 9, 30)) == 1
     assert p.overdue_working_days(at(2026, 2, 14, 10).astimezone(UTC),
                                   at(2026, 2, 24, 10, 30).astimezone(UTC)) == 2
+
+
+def test_handling_time_excludes_the_pauses() -> None:
+    p = policy()
+    start, end = at(2026, 3, 9, 9), at(2026, 3, 13, 17, 30)  # Monday to Friday: 5 days
+    assert p.handling_working_days(start, end) == 5
+    pauses = [(at(2026, 3, 10, 9), at(2026, 3, 11, 9)),  # one working day
+              (at(2026, 3, 6, 9), at(2026, 3, 9, 12)),  # 3 h of it after the start
+              (at(2026, 3, 13, 13, 30), None)]  # still open: 4 h to the end
+    assert p.handling_working_days(start, end, pauses) == pytest.approx(5 - 1 - 1)
