@@ -15,6 +15,7 @@ hours, wherever in the day it starts. See docs/deadlines.md.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -80,9 +81,11 @@ class WorkCalendar:
         self.tz = ZoneInfo(timezone)
         spans = tuple(office_hours) if office_hours is not None else parse_office_hours(
             DEFAULT_OFFICE_HOURS)
-        if not spans or any(end <= start for start, end in spans):
-            raise ValueError(f"office hours must be non-empty spans within a day: {spans!r}")
         self.office_hours: tuple[tuple[time, time], ...] = tuple(sorted(spans))
+        if (not spans or any(end <= start for start, end in spans)
+                or any(b[0] < a[1] for a, b in itertools.pairwise(self.office_hours))):
+            raise ValueError("office hours must be non-empty spans within a day that do not "
+                             f"overlap: {spans!r}")
         self.holidays = frozenset(holidays)
         self.workdays = frozenset(workdays)
         both = self.holidays & self.workdays

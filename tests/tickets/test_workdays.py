@@ -114,6 +114,12 @@ def test_overrides_turn_days_off_and_on() -> None:
     assert plain.add(at(2026, 3, 6, 10), 1).at == at(2026, 3, 9, 10)
 
 
+def test_office_hours_must_not_overlap_nor_run_backwards() -> None:
+    for spans in ([(time(9), time(12)), (time(11), time(17))], [(time(12), time(9))], []):
+        with pytest.raises(ValueError, match="office hours must be"):
+            WorkCalendar(office_hours=spans)
+
+
 def test_a_day_cannot_be_both_a_holiday_and_a_workday() -> None:
     with pytest.raises(ValueError, match="both holidays and workdays"):
         WorkCalendar(holidays=[date(2026, 3, 2)], workdays=[date(2026, 3, 2)])
