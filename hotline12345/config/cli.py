@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from hotline12345.config.errors import ConfigError
@@ -32,7 +33,8 @@ def site_from_args(args: argparse.Namespace) -> Site:
 def register_config_cmd(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     config = sub.add_parser("config", help="check or show the site file")
     csub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
-    check = csub.add_parser("check", help="list every error in a site file; exit 1 if any")
+    check = csub.add_parser("check", help="list every error in a site file (exit 1 if any), "
+                                            "then its warnings")
     check.add_argument("path", nargs="?", help="site file (default: as --config)")
     check.add_argument("--today", metavar="YYYY-MM-DD", type=_iso_date,
                        help="check as of this day (default: today in the calendar's time zone);"
@@ -69,9 +71,9 @@ def _iso_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date; write e.g. 2026-12-07") from None
 
 
-def _site_today(path: object) -> date:
+def _site_today(path: Path) -> date:
     """Today in the time zone of the site's working-day calendar."""
-    zone = load_site(str(path)).file.calendar.timezone
+    zone = load_site(path).file.calendar.timezone
     return datetime.now(ZoneInfo(zone)).date()
 
 
