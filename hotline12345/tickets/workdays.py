@@ -68,7 +68,7 @@ def fallback_warning(unknown: Sequence[date]) -> str | None:
 
 
 class WorkCalendar:
-    """Working days (chinesecalendar, then the site's overrides, then Monday to Friday for an
+    """Working days (the site's overrides, then chinesecalendar, then Monday to Friday for an
     unknown day) and working time (the office hours of working days) in one time zone.
 
     Every datetime given must be aware (any zone); results come back in the zone of the
