@@ -165,7 +165,7 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     job_sink = JobSink(recording_settings)
     # A survey written after its ticket exists goes onto it (tickets/survey.py).
     store = SqlCallStore(url, after_surveys=surveys_written)
-    revisits = RevisitDesk(url)  # 回访: /api/revisits, /api/tickets/{id}/callback
+    revisits = RevisitDesk.for_site(url, site)  # 回访: /api/revisits, /api/tickets/{id}/callback
     recorder = CallRecorder(store)
     queue_load = QueueLoadBoard()  # live waiting callers per queue, once AMI is followed
     registry = build_registry(Services(Router(site), recorder, queue_load=queue_load))

@@ -24,7 +24,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hotline12345.db.engine import error_text
 from hotline12345.logs import log_event, mask_text
-from hotline12345.tickets.revisit import CallbackTarget, NotDue, TicketMissing
+from hotline12345.tickets.enums import CallbackOutcome, Rating, Role
+from hotline12345.tickets.history import Actor
+from hotline12345.tickets.revisit import CallbackResult, CallbackTarget, NotDue, TicketMissing
+from hotline12345.tickets.workflow import TicketError
 
 from .actions import RequestError, _text
 from .audit import AuditLog
@@ -55,6 +58,9 @@ class CallbackTickets(Protocol):
 
     def link(self, ticket_id: int, uniqueid: str, seat: str) -> dict[str, Any]: ...
 
+    def record(self, ticket_id: int, actor: Actor, result: CallbackResult) -> dict[str, Any]:
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class _Desk:
@@ -71,6 +77,7 @@ def register(app: web.Application, runtime: AgentsRuntime, audit: AuditLog,
     app[_DESK_KEY] = _Desk(tickets, CallbackDialer(runtime, audit, seat_ring_s=seat_ring_s))
     app.router.add_get("/api/revisits", revisits)
     app.router.add_post("/api/tickets/{id}/callback", callback)
+    app.router.add_post("/api/tickets/{id}/callback/result", callback_result)
 
 
 def _refused(request: web.Request) -> web.Response | None:
@@ -149,3 +156,75 @@ async def callback(request: web.Request) -> web.Response:
         except SQLAlchemyError as exc:
             return _unavailable(exc)
     return web.json_response(out, status=call.http_status, dumps=dumps)
+
+
+def actor_of(name: str, role: str) -> Actor:
+    """The ticket loop's actor for a wallboard user: ``supervisor`` is a 班长, ``seat`` a
+    话务员; a role already named as the loop names it is taken as it is."""
+    named = {"supervisor": Role.SUPERVISOR, "seat": Role.SEAT}
+    return Actor(name, named.get(role) or Role(role))
+
+
+def _choice(body: dict[str, Any], field: str, kind: type[CallbackOutcome] | type[Rating],
+            *, required: bool) -> Any:
+    value = body.get(field)
+    if value is None:
+        if required:
+            raise RequestError(field, f"'{field}' is required: one of "
+                                      + "、".join(m.value for m in kind))
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        raise RequestError(field, f"'{field}' must be one of "
+                                  + "、".join(m.value for m in kind)
+                                  + f", not {str(value)[:20]!r}") from None
+
+
+def _result(body: dict[str, Any]) -> CallbackResult:
+    allowed = {"outcome", "resolved", "rating", "note", "call_uniqueid"}
+    extra = sorted(set(body) - allowed)
+    if extra:
+        raise RequestError(extra[0], f"unknown field {extra[0]!r}; allowed: "
+                                     + ", ".join(sorted(allowed)))
+    resolved = body.get("resolved")
+    if resolved is not None and not isinstance(resolved, bool):
+        raise RequestError("resolved", "'resolved' must be true (已解决) or false (未解决)")
+    note = body.get("note", "")
+    if not isinstance(note, str) or len(note) > 2000:
+        raise RequestError("note", "'note' must be text of at most 2000 characters")
+    uniqueid = _text(body, "call_uniqueid", required=False, max_len=150)
+    return CallbackResult(_choice(body, "outcome", CallbackOutcome, required=True),
+                          resolved, _choice(body, "rating", Rating, required=False),
+                          uniqueid or None, note.strip())
+
+
+async def callback_result(request: web.Request) -> web.Response:
+    """``{"outcome": "联系上", "resolved": true, "rating": "满意", "note"?,
+    "call_uniqueid"?}``: the callback's result, through the workflow's 回访 (and 评价)."""
+    refused = _refused(request)
+    if refused is not None:
+        return refused
+    desk = request.app[_DESK_KEY]
+    if desk.tickets is None:
+        return json_error(503, "tickets", NOT_CONFIGURED)
+    raw_id = request.match_info["id"]
+    if not raw_id.isdigit() or len(raw_id) > 12:
+        return json_error(400, "id", f"{raw_id[:20]!r} is not a ticket id (a whole number)")
+    try:
+        result = _result(json_body(request))
+    except RequestError as exc:
+        return json_error(exc.status, exc.field, mask_text(exc.message))
+    user = request_user(request)
+    try:
+        out = await asyncio.to_thread(desk.tickets.record, int(raw_id),
+                                      actor_of(user.name, user.role), result)
+    except TicketMissing as exc:
+        return json_error(404, "id", str(exc))
+    except NotDue as exc:
+        return json_error(409, "id", str(exc))
+    except TicketError as exc:
+        return web.json_response(exc.payload, status=exc.status, dumps=dumps)
+    except SQLAlchemyError as exc:
+        return _unavailable(exc)
+    return web.json_response(out, dumps=dumps)

@@ -22,6 +22,7 @@ Routes (all but ``/health``, the login page and its stylesheet need a logged-in 
 ``/api/seats/penalty``         POST    ``{"interface", "penalty", "queue"?}``
 ``/api/revisits``              GET     the 回访 list (seats, supervisors; :mod:`.callback_views`)
 ``/api/tickets/{id}/callback`` POST    ``{"interface"}``: ring the seat, then the caller
+``…/callback/result``          POST    ``{"outcome", "resolved"?, "rating"?, "note"?}``
 ``/metrics``                   GET     Prometheus (session or HTTP Basic auth)
 =============================  ======  ===========================================
 
@@ -133,7 +134,7 @@ def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
     router.add_post("/api/seats/remove", views.seat_action(SeatActions.remove))
     router.add_post("/api/seats/penalty", views.seat_action(SeatActions.penalty))
     router.add_get("/metrics", views.metrics)
-    # 回访: GET /api/revisits, POST /api/tickets/{id}/callback (docs/revisits.md)
+    # 回访: GET /api/revisits, POST /api/tickets/{id}/callback[/result] (docs/revisits.md)
     callback_views.register(app, runtime, audit_log, callbacks)
     app.on_shutdown.append(end_streams)
     return app

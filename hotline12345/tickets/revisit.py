@@ -21,29 +21,40 @@ on the task, which it closes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Protocol
 
-from sqlalchemy import ColumnElement, and_, exists, select, true
+from sqlalchemy import ColumnElement, and_, or_, select, true
 from sqlalchemy.orm import Session
 
 from hotline12345.logs import log_event, mask_number
-from hotline12345.tickets.enums import CallbackKind, CallbackOutcome, Rating, TicketState, Urgency
+from hotline12345.tickets.deadlines import Limit
+from hotline12345.tickets.enums import (
+    Action,
+    CallbackKind,
+    CallbackOutcome,
+    Rating,
+    TicketState,
+    Urgency,
+)
+from hotline12345.tickets.events import TicketEvent
+from hotline12345.tickets.history import Actor
 from hotline12345.tickets.models import Ticket, TicketCallback
+from hotline12345.tickets.workflow import Workflow
 
 __all__ = ["BAD_RATINGS", "CallbackResult", "CallbackTarget", "DuePolicy", "NotDue",
            "RevisitItem", "TicketMissing", "callback_target", "complaint_due",
            "fill_missing_dues", "is_bad", "link_callback_call", "open_complaint", "open_tasks",
-           "rating_listener", "revisit_list"]
+           "record_callback", "revisit_list"]
 
 _log = logging.getLogger("hotline12345.tickets.revisit")
 
 #: 差评: the grades that get a 差评回访.
 BAD_RATINGS: Final = frozenset({Rating.UNSATISFIED, Rating.VERY_UNSATISFIED})
-#: The 回访 limit's name in the DeadlinePolicy (``Limit.REVISIT``, a StrEnum equal to it).
-REVISIT_LIMIT: Final = "回访"
+#: The 回访 limit of the DeadlinePolicy.
+REVISIT_LIMIT: Final = Limit.REVISIT
 #: How a 差评回访's note names the rating it answers.
 SURVEY_SOURCE: Final = "来电满意度调查"
 RATING_SOURCE: Final = "评价"
@@ -55,7 +66,7 @@ class _Due(Protocol):
 
 
 class DuePolicy(Protocol):
-    """What this module needs of the DeadlinePolicy (``tickets/deadlines.py``)."""
+    """What this module needs of :class:`hotline12345.tickets.deadlines.DeadlinePolicy`."""
 
     def due(self, limit: Any, *, category: str | None, urgency: Urgency,
             start: datetime) -> _Due: ...
@@ -112,24 +123,6 @@ def fill_missing_dues(session: Session, policy: DuePolicy, limit: int = 1000) ->
     return len(rows)
 
 
-EventListener = Callable[[Session, Any], None]
-
-
-def rating_listener(policy: DuePolicy) -> EventListener:
-    """A workflow listener: a 评价 event (kind ``rated``) whose rating is a 差评 opens a
-    差评回访, in the workflow's session."""
-
-    def listen(session: Session, event: Any) -> None:
-        if getattr(event, "kind", None) != "rated":
-            return
-        ticket = session.get(Ticket, event.ticket_id)
-        if ticket is not None and ticket.rating is not None:
-            open_complaint(session, ticket, ticket.rating, source=RATING_SOURCE,
-                           at=event.at, policy=policy)
-
-    return listen
-
-
 @dataclass(frozen=True, slots=True)
 class RevisitItem:
     """One line of the 回访 list."""
@@ -156,42 +149,41 @@ class RevisitItem:
         }
 
 
-def _due_key(item: RevisitItem) -> tuple[int, datetime | None, int]:
-    # No due (not computed yet) first: it is new and its due is the nearest.
-    return (0 if item.due is None else 1, item.due, item.ticket_id)
+#: The states in which a 回访 is recorded (the workflow's 回访 action takes them); a 回访
+#: task opened at the department's answer is listed from 已办结 on.
+REVISIT_STATES: Final = (TicketState.CLOSED, TicketState.REVISITED)
+
+
+def _due_now() -> ColumnElement[bool]:
+    """An open task that is due a callback: a 差评回访 in any state, a 回访 once the ticket
+    is 已办结 (or 已回访 and the caller was not reached)."""
+    return and_(TicketCallback.done_at.is_(None),
+                or_(TicketCallback.kind == CallbackKind.COMPLAINT,
+                    Ticket.state.in_(REVISIT_STATES)))
 
 
 def revisit_list(session: Session, *, limit: int = 100,
                  where: ColumnElement[bool] | None = None) -> list[RevisitItem]:
-    """The tickets due a callback, the earliest due first, at most ``limit``: the open
-    差评回访 (and any open 回访) tasks, and the tickets in 已办结 that have no open 回访
-    task. ``where``: an extra condition on :class:`Ticket` (e.g. the workflow's
-    ``visible(actor)``). Two indexed queries, each ordered and cut to ``limit``."""
+    """The tasks due a callback, the earliest due first (no due yet first), at most
+    ``limit``: every open 差评回访, and the open 回访 tasks of tickets in 已办结 or 已回访.
+    ``where``: an extra condition on :class:`Ticket` (e.g. the workflow's
+    ``visible(actor)``). One indexed query."""
     visible = where if where is not None else true()
-    tasks = session.execute(
+    rows = session.execute(
         select(TicketCallback, Ticket).join(Ticket, Ticket.id == TicketCallback.ticket_id)
-        .where(TicketCallback.done_at.is_(None), visible)
+        .where(_due_now(), visible)
         .order_by(TicketCallback.due.is_(None).desc(), TicketCallback.due, TicketCallback.id)
         .limit(limit)).all()
-    open_revisit = exists().where(and_(TicketCallback.ticket_id == Ticket.id,
-                                       TicketCallback.kind == CallbackKind.REVISIT,
-                                       TicketCallback.done_at.is_(None)))
-    closed = session.scalars(
-        select(Ticket).where(Ticket.state == TicketState.CLOSED, ~open_revisit, visible)
-        .order_by(Ticket.revisit_due.is_(None).desc(), Ticket.revisit_due, Ticket.id)
-        .limit(limit)).all()
-    items = [RevisitItem(t.id, task.kind, task.due, task.id, t.state, t.caller, t.department,
-                         t.category, task.note, task.created_at) for task, t in tasks]
-    items += [RevisitItem(t.id, CallbackKind.REVISIT, t.revisit_due, None, t.state, t.caller,
-                          t.department, t.category, "", t.closed_at) for t in closed]
-    return sorted(items, key=_due_key)[:limit]
+    return [RevisitItem(t.id, task.kind, task.due, task.id, t.state, t.caller, t.department,
+                        t.category, task.note, task.created_at) for task, t in rows]
 
 
 def open_tasks(session: Session, ticket_id: int) -> Sequence[TicketCallback]:
-    """A ticket's open tasks, the earliest due first."""
+    """A ticket's tasks that are due a callback now (as :func:`revisit_list`), the earliest
+    due first."""
     return session.scalars(
-        select(TicketCallback).where(TicketCallback.ticket_id == ticket_id,
-                                     TicketCallback.done_at.is_(None))
+        select(TicketCallback).join(Ticket, Ticket.id == TicketCallback.ticket_id)
+        .where(TicketCallback.ticket_id == ticket_id, _due_now())
         .order_by(TicketCallback.due.is_(None).desc(), TicketCallback.due,
                   TicketCallback.id)).all()
 
@@ -227,10 +219,11 @@ class CallbackTarget:
 def callback_target(session: Session, ticket: Ticket) -> CallbackTarget:
     """The number to call back for ``ticket``, which must be due a callback: an open task,
     or state 已办结. :class:`NotDue` says why not."""
-    if not open_tasks(session, ticket.id) and ticket.state is not TicketState.CLOSED:
+    if not open_tasks(session, ticket.id):
         raise NotDue(f"ticket {ticket.id} is not due a callback: it is {ticket.state.value} "
-                     "with no open 回访 or 差评回访 task (callbacks follow the department's "
-                     "answer, 已办结, or a 差评)")
+                     "with no open 差评回访, and no open 回访 in 已办结 or 已回访 (a 回访 "
+                     "follows the department's answer once the ticket is closed; a 差评回访, "
+                     "a 差评)")
     number = (ticket.caller or "").strip()
     if not number or not number.lstrip("+").isdigit():
         raise NotDue(f"ticket {ticket.id} has no caller number to call back (the call came "
@@ -238,19 +231,56 @@ def callback_target(session: Session, ticket: Ticket) -> CallbackTarget:
     return CallbackTarget(ticket.id, number, ticket.uniqueid)
 
 
-def link_callback_call(session: Session, ticket: Ticket, *, uniqueid: str, seat: str,
-                       now: datetime) -> TicketCallback:
-    """Write a placed callback's uniqueid (its recording's name) on the ticket's task: the
-    open task due first, or, for a ticket in 已办结 without one, its 回访 task, opened now
-    (due: the ticket's ``revisit_due``). The caller commits."""
+def link_callback_call(session: Session, ticket: Ticket, *, uniqueid: str,
+                       seat: str) -> TicketCallback:
+    """Write a placed callback's uniqueid (its recording's name) on the ticket's task due
+    first (:func:`open_tasks`; :class:`NotDue` without one). The caller commits."""
     tasks = open_tasks(session, ticket.id)
-    if tasks:
-        task = tasks[0]
-    else:
-        task = TicketCallback(ticket_id=ticket.id, kind=CallbackKind.REVISIT, created_at=now,
-                              due=ticket.revisit_due, note="")
-        session.add(task)
+    if not tasks:
+        raise NotDue(f"ticket {ticket.id} has no open callback task")
+    task = tasks[0]
     task.call_uniqueid = uniqueid
     task.seat = seat[:64]
     session.flush()
     return task
+
+
+def record_callback(session: Session, workflow: Workflow, ticket_id: int, actor: Actor,
+                    result: CallbackResult, *, now: datetime) -> list[TicketEvent]:
+    """Record a callback's result, in ``session`` (the caller commits); the events written.
+
+    A ticket in 已办结 or 已回访: the workflow's 回访 action (history row, state 已回访, the
+    task closed, unless 未接通, which leaves it open for another try), then, with a rating,
+    its 评价 (state 已评价; a 差评 opens a 差评回访 there). Any other state (a 差评回访 after
+    the survey, before the department answered): the task alone is closed, since the
+    lifecycle has no 回访 there. The callback's uniqueid defaults to the one placed for the
+    task (:func:`link_callback_call`). :class:`NotDue` without an open task;
+    :class:`.workflow.TicketError` as the workflow refuses."""
+    tasks = open_tasks(session, ticket_id)
+    if not tasks:
+        raise NotDue(f"ticket {ticket_id} has no open callback task")
+    task = tasks[0]
+    ticket = session.get(Ticket, ticket_id)
+    assert ticket is not None
+    uniqueid = result.call_uniqueid or task.call_uniqueid
+    if ticket.state in REVISIT_STATES:
+        fields: dict[str, Any] = {"outcome": result.outcome}
+        if result.resolved is not None:
+            fields["resolved"] = result.resolved
+        if uniqueid:
+            fields["call_uniqueid"] = uniqueid
+        events = [workflow.apply(session, ticket_id, Action.REVISIT, actor, now=now,
+                                 note=result.note, **fields)]
+        if result.rating is not None and result.outcome is CallbackOutcome.REACHED:
+            events.append(workflow.apply(session, ticket_id, Action.RATE, actor, now=now,
+                                         rating=result.rating))
+        return events
+    if result.outcome is not CallbackOutcome.NO_ANSWER:
+        task.done_at = now
+    task.seat, task.outcome, task.resolved = actor.name[:64], result.outcome, result.resolved
+    task.rating, task.call_uniqueid = result.rating, uniqueid
+    if result.note:
+        task.note = f"{task.note}；{result.note}" if task.note else result.note
+    log_event(_log, "tickets.callback.recorded", ticket=ticket_id, task=task.id,
+              kind=task.kind.value, outcome=result.outcome.value, state=ticket.state.value)
+    return []

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from hotline12345.calls.store import RoutedCall, SqlCallStore, SurveyResult
@@ -25,7 +25,6 @@ from hotline12345.tickets.revisit import (
     callback_target,
     fill_missing_dues,
     link_callback_call,
-    rating_listener,
     revisit_list,
 )
 from hotline12345.tickets.store import TicketDraft, save_ticket
@@ -181,15 +180,19 @@ def test_a_survey_missed_by_both_writers_is_reconciled(db_url: str) -> None:
         store.close()
 
 
-def _close(session: Session, ticket_id: int, revisit_due: datetime | None,
+def _task(session: Session, ticket_id: int, kind: CallbackKind, due: datetime | None,
+          done: datetime | None = None, note: str = "") -> None:
+    session.add(TicketCallback(ticket_id=ticket_id, kind=kind, created_at=AT, due=due,
+                               done_at=done, note=note))
+
+
+def _state(session: Session, ticket_id: int, state: TicketState,
            department: str = "市场监督管理局") -> None:
-    """The state the workflow leaves after 办结 (written directly: these tests are about
-    the list, not the workflow)."""
+    """The state and the 回访 task the workflow leaves (written directly: these tests are
+    about the list; the workflow's own path is the next test's)."""
     ticket = session.get(Ticket, ticket_id)
     assert ticket is not None
-    ticket.state = TicketState.CLOSED
-    ticket.revisit_due = revisit_due
-    ticket.closed_at = AT
+    ticket.state = state
     ticket.department = department
 
 
@@ -200,22 +203,24 @@ def test_the_revisit_list_and_linking_a_callback(db_url: str) -> None:
         with Session(engine) as s, s.begin():
             late = make_ticket(s, "4.1")
             soon = make_ticket(s, "4.2")
-            bad = make_ticket(s, "4.3")
-            open_one = make_ticket(s, "4.4")  # 受理, no task: not due
+            bad = make_ticket(s, "4.3")  # a survey 差评 while still 受理
+            answered = make_ticket(s, "4.4")  # 已答复: its 回访 waits for 办结
             anonymous = make_ticket(s, "4.5", caller=None)
-            _close(s, late, AT + timedelta(days=3))
-            _close(s, soon, AT + timedelta(days=1))
-            _close(s, anonymous, AT + timedelta(days=2))
-            s.add(TicketCallback(ticket_id=bad, kind=CallbackKind.COMPLAINT,
-                                 created_at=AT, due=None, note="评价：不满意"))
-            s.add(TicketCallback(ticket_id=soon, kind=CallbackKind.COMPLAINT, created_at=AT,
-                                 due=AT, done_at=AT, note="done"))
+            for ticket_id, state, due in ((late, TicketState.CLOSED, 3),
+                                          (soon, TicketState.REVISITED, 1),
+                                          (answered, TicketState.ANSWERED, 1),
+                                          (anonymous, TicketState.CLOSED, 2)):
+                _state(s, ticket_id, state)
+                _task(s, ticket_id, CallbackKind.REVISIT, AT + timedelta(days=due))
+            _task(s, bad, CallbackKind.COMPLAINT, None, note="来电满意度调查：不满意")
+            _task(s, soon, CallbackKind.COMPLAINT, AT, done=AT, note="done")
         with Session(engine) as s, s.begin():
             items = revisit_list(s)
-            # no due yet (a new 差评回访) first, then by due; done tasks not listed
-            assert [(i.ticket_id, i.kind, i.task_id is None) for i in items] == [
-                (bad, CallbackKind.COMPLAINT, False), (soon, CallbackKind.REVISIT, True),
-                (anonymous, CallbackKind.REVISIT, True), (late, CallbackKind.REVISIT, True)]
+            # no due yet (a new 差评回访) first, then by due; done tasks and the 回访 of a
+            # ticket not yet closed are not listed
+            assert [(i.ticket_id, i.kind) for i in items] == [
+                (bad, CallbackKind.COMPLAINT), (soon, CallbackKind.REVISIT),
+                (anonymous, CallbackKind.REVISIT), (late, CallbackKind.REVISIT)]
             shown = items[1].to_dict(full_number=False)
             assert shown["caller"] != "13800138000" and "****" in shown["caller"]
             assert items[1].to_dict(full_number=True)["caller"] == "13800138000"
@@ -224,67 +229,22 @@ def test_the_revisit_list_and_linking_a_callback(db_url: str) -> None:
             assert [i.ticket_id for i in revisit_list(s)] == [soon, bad, anonymous, late]
             assert [i.ticket_id for i in revisit_list(s, limit=2)] == [soon, bad]
             assert revisit_list(s, where=Ticket.department == "无此单位") == []
-            ticket = s.get(Ticket, open_one)
+            ticket = s.get(Ticket, answered)
             assert ticket is not None
-            with pytest.raises(NotDue, match="受理"):
+            with pytest.raises(NotDue, match="已答复"):
                 callback_target(s, ticket)
+            with pytest.raises(NotDue):
+                link_callback_call(s, ticket, uniqueid="cb0-0", seat="seat1")
             ticket = s.get(Ticket, anonymous)
             assert ticket is not None
             with pytest.raises(NotDue, match="no caller number"):
                 callback_target(s, ticket)
-            ticket = s.get(Ticket, soon)
+            ticket = s.get(Ticket, bad)
             assert ticket is not None
             target = callback_target(s, ticket)
-            assert (target.number, target.of_uniqueid) == ("13800138000", "4.2")
-            task = link_callback_call(s, ticket, uniqueid="cb1-1", seat="seat1", now=AT)
-            assert (task.kind, task.due, task.call_uniqueid, task.seat) == (
-                CallbackKind.REVISIT, AT + timedelta(days=1), "cb1-1", "seat1")
-        with Session(engine) as s, s.begin():
-            # the 回访 task written now is listed once, as a task
-            listed = [i for i in revisit_list(s) if i.ticket_id == soon]
-            assert [(i.kind, i.task_id is not None) for i in listed] == [
-                (CallbackKind.REVISIT, True)]
-            ticket = s.get(Ticket, soon)
-            assert ticket is not None
-            again = link_callback_call(s, ticket, uniqueid="cb1-2", seat="seat2",
-                                       now=AT + timedelta(hours=1))
-            assert again.id == listed[0].task_id and again.call_uniqueid == "cb1-2"
-            assert s.scalar(select(func.count()).select_from(TicketCallback).where(
-                TicketCallback.ticket_id == soon)) == 2  # the done one and this one
-    finally:
-        engine.dispose()
-
-
-@dataclass(frozen=True)
-class Event:
-    kind: str
-    ticket_id: int
-    at: datetime
-
-
-def test_a_bad_rating_event_opens_a_complaint_callback(db_url: str) -> None:
-    engine = make_engine(db_url)
-    listen = rating_listener(OneDayPolicy())
-    try:
-        with Session(engine) as s, s.begin():
-            named = make_ticket(s, "5.1")
-            good = make_ticket(s, "5.2")
-            for ticket_id, rating in ((named, Rating.VERY_UNSATISFIED), (good, Rating.BASIC)):
-                ticket = s.get(Ticket, ticket_id)
-                assert ticket is not None
-                ticket.rating = rating
-            ticket = s.get(Ticket, named)
-            assert ticket is not None
-            ticket.real_name = True
-        with Session(engine) as s, s.begin():
-            listen(s, Event("rated", named, AT))
-            listen(s, Event("rated", named, AT))  # the same event again: one task
-            listen(s, Event("rated", good, AT))
-            listen(s, Event("answered", named, AT + timedelta(hours=1)))
-        with Session(engine) as s:
-            found = tasks(s, named)
-            assert [(t.kind, t.note, t.due) for t in found] == [
-                (CallbackKind.COMPLAINT, "评价：非常不满意（实名）", AT + timedelta(days=1))]
-            assert tasks(s, good) == []
+            assert (target.number, target.of_uniqueid) == ("13800138000", "4.3")
+            task = link_callback_call(s, ticket, uniqueid="cb1-1", seat="seat1")
+            assert (task.kind, task.call_uniqueid, task.seat) == (
+                CallbackKind.COMPLAINT, "cb1-1", "seat1")
     finally:
         engine.dispose()
