@@ -21,11 +21,15 @@ from hotline12345.agents.callback import CallbackDialer, CallbackRequest
 from hotline12345.agents.runtime import AgentsRuntime
 from hotline12345.agents.service import AgentsServices
 from hotline12345.agents.users import User
+from hotline12345.config.schema import TicketLoopSettings
 from hotline12345.db.migrate import upgrade
-from hotline12345.tickets.enums import CallbackKind, TicketState
+from hotline12345.tickets.deadlines import DeadlinePolicy
+from hotline12345.tickets.enums import CallbackKind, CallbackOutcome, TicketState
 from hotline12345.tickets.models import Ticket, TicketCallback
 from hotline12345.tickets.revisit_desk import RevisitDesk
 from hotline12345.tickets.store import TicketDraft, save_ticket
+from hotline12345.tickets.workdays import WorkCalendar
+from hotline12345.tickets.workflow import Workflow
 from tests.waiting import until
 
 from .fake_ami import FakeAmi
@@ -148,7 +152,9 @@ def tickets_db(tmp_path: Path) -> str:
             ticket = s.get(Ticket, ticket_id)
             assert ticket is not None
             ticket.state = state
-            ticket.revisit_due = AT + timedelta(days=1) if state is TicketState.CLOSED else None
+            if state is TicketState.CLOSED:  # as the workflow leaves it: a 回访 task
+                s.add(TicketCallback(ticket_id=ticket_id, kind=CallbackKind.REVISIT,
+                                     created_at=AT, due=AT + timedelta(days=1)))
     desk.close()
     return url
 
@@ -156,7 +162,9 @@ def tickets_db(tmp_path: Path) -> str:
 @pytest.fixture
 async def wallboard(fake_ami: FakeAmi, tmp_path: Path,
                     tickets_db: str) -> AsyncIterator[tuple[AgentsServices, RevisitDesk]]:
-    desk = RevisitDesk(tickets_db)
+    settings = TicketLoopSettings()
+    desk = RevisitDesk(tickets_db, workflow=Workflow(
+        DeadlinePolicy(settings, WorkCalendar()), settings))
     services = await start(tmp_path / "data", fake_ami, callbacks=desk)
     try:
         yield services, desk
@@ -236,3 +244,35 @@ async def test_a_bad_limit_names_the_field(
         await login(s)
         r = await s.get("/api/revisits?limit=5000")
         assert (r.status, (await r.json())["field"]) == (400, "limit")
+
+
+async def test_the_seat_records_the_callbacks_result(
+        wallboard: tuple[AgentsServices, RevisitDesk]) -> None:
+    services, desk = wallboard
+    async with client(services) as s:
+        headers = await login(s)
+        bad = [({"outcome": "打通了"}, "outcome"), ({}, "outcome"),
+               ({"outcome": "联系上", "rating": "很好"}, "rating"),
+               ({"outcome": "联系上", "resolved": "yes"}, "resolved"),
+               ({"outcome": "联系上", "by": "x"}, "by")]
+        for payload, field in bad:
+            r = await s.post("/api/tickets/1/callback/result", json=payload, headers=headers)
+            assert (r.status, (await r.json())["field"]) == (400, field), payload
+        r = await s.post("/api/tickets/2/callback/result", json={"outcome": "联系上"},
+                         headers=headers)
+        assert r.status == 409  # 受理, no task
+        r = await s.post("/api/tickets/1/callback/result",
+                         json={"outcome": "联系上", "resolved": True, "rating": "满意",
+                               "call_uniqueid": "cb1-1796526000-abcdef"}, headers=headers)
+        body = await r.json()
+        assert r.status == 200, body
+        assert body["state"] == "已评价"
+        assert [e["kind"] for e in body["events"]] == ["revisited", "rated"]
+        r = await s.post("/api/tickets/1/callback/result", json={"outcome": "联系上"},
+                         headers=headers)
+        assert r.status == 409  # done: nothing due any more
+    with Session(desk.engine) as s:
+        [task] = s.scalars(select(TicketCallback).where(TicketCallback.ticket_id == 1))
+        assert (task.outcome, task.call_uniqueid, task.seat) == (
+            CallbackOutcome.REACHED, "cb1-1796526000-abcdef", "admin")
+        assert task.done_at is not None
