@@ -1,21 +1,19 @@
-"""回访: the callback tasks, the list of tickets due a callback, and recording a callback.
+"""回访: the callback tasks, the list of those due, linking a placed callback, recording
+its result.
 
 Two kinds of task (``ticket_callbacks``):
 
-- **回访**, after the department's answer: a ticket in state 已办结 is due one, by its
-  ``revisit_due`` (the workflow sets it from the 回访 limit when it closes the ticket). It
-  needs no row to be listed; a row is written when the callback is recorded.
-- **差评回访**, after a 差评 (不满意 or 非常不满意): from the end-of-call survey
-  (:mod:`.survey`) or from a 评价 (:func:`rating_listener`, a workflow listener), whatever
-  the ticket's state. A 实名 差评 is a 差评 and gets one too; the task's note says 实名.
-  Its due is the DeadlinePolicy's 回访 limit from the moment of the rating. A rating
-  recorded *at* a callback makes no new task: the workflow reopens the ticket (重办).
+- **回访**, opened by the workflow at the department's answer (due ``revisit_due``); due a
+  callback once the ticket is 已办结 (or 已回访 after a 未接通, which leaves it open).
+- **差评回访**, after a 差评 (不满意 or 非常不满意), whatever the ticket's state: opened by the
+  workflow at a 评价, and here (:func:`open_complaint`) at the end-of-call survey
+  (:mod:`.survey`). A 实名 差评 is a 差评; the note says 实名. Its due is the
+  DeadlinePolicy's 回访 limit from the rating; without a policy at hand (the recordings
+  pipeline) it is filled in later (:func:`fill_missing_dues`).
 
-Every task is opened once per rating (its note names the source), so applying the same
-survey or event again changes nothing. :func:`revisit_list` lists both kinds, the earliest
-due first. :func:`record_callback` records a callback's result: through the workflow's 回访
-action when the ticket is in a state that takes it (its history row, its state), and always
-on the task, which it closes.
+:func:`revisit_list` lists the tasks due, the earliest first. :func:`link_callback_call`
+writes a placed callback's uniqueid on the task; :func:`record_callback` records the result
+through the workflow's 回访 (and 评价) where the lifecycle takes it, else on the task alone.
 """
 
 from __future__ import annotations

@@ -29,9 +29,14 @@ from hotline12345.calls.models import CallRecord
 from hotline12345.logs import log_event
 from hotline12345.tickets.enums import Rating
 from hotline12345.tickets.models import Ticket
-from hotline12345.tickets.revisit import SURVEY_SOURCE, DuePolicy, open_complaint
+from hotline12345.tickets.revisit import (
+    SURVEY_SOURCE,
+    DuePolicy,
+    fill_missing_dues,
+    open_complaint,
+)
 
-__all__ = ["apply_survey", "reconcile_surveys", "surveys_written"]
+__all__ = ["apply_survey", "reconcile_surveys", "surveys_written", "upkeep"]
 
 _log = logging.getLogger("hotline12345.tickets.survey")
 
@@ -89,3 +94,12 @@ def reconcile_surveys(session: Session, *, now: datetime, policy: DuePolicy | No
                CallRecord.survey_score.is_not(None))
         .order_by(Ticket.id).limit(limit)).all()
     return sum(apply_survey(session, r.uniqueid, policy=policy) is not None for r in rows)
+
+
+def upkeep(session: Session, *, now: datetime, policy: DuePolicy) -> int:
+    """The periodic sweep's share of 回访 (one call, in its transaction): surveys missed
+    by both writers (:func:`reconcile_surveys`), and the dues of 差评回访 tasks opened
+    without a policy (:func:`.revisit.fill_missing_dues`). Idempotent; returns how many
+    rows it changed."""
+    return reconcile_surveys(session, now=now, policy=policy) + fill_missing_dues(session,
+                                                                                  policy)

@@ -28,7 +28,12 @@ from hotline12345.tickets.revisit import (
     revisit_list,
 )
 from hotline12345.tickets.store import TicketDraft, save_ticket
-from hotline12345.tickets.survey import apply_survey, reconcile_surveys, surveys_written
+from hotline12345.tickets.survey import (
+    apply_survey,
+    reconcile_surveys,
+    surveys_written,
+    upkeep,
+)
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 AT = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
@@ -166,7 +171,7 @@ def test_a_survey_missed_by_both_writers_is_reconciled(db_url: str) -> None:
             assert ticket is not None and ticket.survey_rating is None
         policy = OneDayPolicy()
         with Session(store.engine) as s, s.begin():
-            assert reconcile_surveys(s, now=SURVEYED, policy=policy) == 1
+            assert upkeep(s, now=SURVEYED, policy=policy) == 1  # the sweep's share
         with Session(store.engine) as s, s.begin():
             assert reconcile_surveys(s, now=SURVEYED, policy=policy) == 0
             ticket = s.get(Ticket, ticket_id)
