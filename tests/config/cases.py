@@ -208,4 +208,8 @@ CASES: list[tuple[str, list[tuple[str, str]], list[str]]] = [
      ['site.yaml:41:6 classification[1].department: department "市场监管局" is not in departments; departments: 公安局, 税务局. Add it under departments: or correct the name']),
     ('department-listed-twice', [(_END, _END + 'departments:\n  - {name: 税务局}\n  - {name: 税务局}\n')],
      ['site.yaml:40:5 departments[税务局]: name "税务局" is used twice in departments; names must be unique']),
+    ('callback-dial-without-number', [("  city: 测试市\n", "  city: 测试市\n  callback_dial: PJSIP/95000@t1\n")],
+     ['site.yaml:5:3 centre.callback_dial: "PJSIP/95000@t1" is not a dial string with {number} once where the caller\'s number goes, e.g. "PJSIP/{number}@telecom" (no spaces, commas, semicolons, parentheses or $)']),
+    ('callback-dial-with-options', [("  city: 测试市\n", "  city: 测试市\n  callback_dial: PJSIP/{number}@t1,r\n")],
+     ['site.yaml:5:3 centre.callback_dial: "PJSIP/{number}@t1,r" is not a dial string with {number} once where the caller\'s number goes, e.g. "PJSIP/{number}@telecom" (no spaces, commas, semicolons, parentheses or $)']),
 ]
