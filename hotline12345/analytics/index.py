@@ -112,23 +112,17 @@ def index_ticket(session: Session, ticket: Ticket, segmenter: Segmenter) -> bool
     on its ``created`` event."""
     if ticket.id is None:
         session.flush()
-    text = _text(ticket.transcript, getattr(ticket, "summary", None))
+    text = _text(ticket.transcript, ticket.summary)
     return index_texts(session, [IndexedText(ticket.id, ticket.created_at, text)],
                        segmenter) == 1
 
 
 def _unindexed(session: Session, limit: int) -> list[IndexedText]:
-    columns: list[object] = [Ticket.id, Ticket.created_at, Ticket.transcript]
-    summary = getattr(Ticket, "summary", None)
-    if summary is not None:
-        columns.append(summary)
-    stmt = (select(*columns)  # type: ignore[call-overload]
+    stmt = (select(Ticket.id, Ticket.created_at, Ticket.transcript, Ticket.summary)
             .outerjoin(TopicTicket, TopicTicket.ticket_id == Ticket.id)
             .where(TopicTicket.ticket_id.is_(None)).order_by(Ticket.id).limit(limit))
-    out = []
-    for row in session.execute(stmt):
-        out.append(IndexedText(row[0], row[1], _text(row[2], row[3] if len(row) > 3 else None)))
-    return out
+    return [IndexedText(tid, at, _text(transcript, summary))
+            for tid, at, transcript, summary in session.execute(stmt)]
 
 
 def catch_up(session: Session, segmenter: Segmenter, *, batch: int = 1000,
