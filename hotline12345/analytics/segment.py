@@ -100,7 +100,8 @@ class Segmenter:
     """Cuts texts into countable terms with jieba and the user dictionary.
 
     ``use_dictionary=False`` gives plain jieba (the tests show what the dictionary changes).
-    ``hmm``: jieba's HMM joins characters missing from every dictionary into words (its default; finds new names, and measured no slower).
+    ``hmm``: jieba's HMM joins characters missing from every dictionary into words (jieba's
+    default; it finds new names, and measured no slower here).
     Thread-safe: jieba is initialised under a lock, cutting only reads it.
     """
 
