@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -36,10 +37,6 @@ __all__ = ["IndexedText", "catch_up", "hour_of", "index_texts", "index_ticket"]
 
 log = logging.getLogger("hotline12345.analytics")
 
-# Rows per multi-row INSERT (SQLite allows 32,766 parameters; 3 a row).
-_CHUNK = 2000
-
-
 def hour_of(at: datetime) -> datetime:
     """The start of the UTC hour of ``at`` (an aware datetime)."""
     return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
@@ -54,14 +51,37 @@ class IndexedText:
     text: str  # transcript and summary, in any order
 
 
-def _insert(session: Session):  # type: ignore[no-untyped-def]
-    """The dialect's INSERT with ON CONFLICT (SQLite and PostgreSQL)."""
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    """The three statements of the index in one dialect, built once: each runs with a list
+    of rows (executemany), so SQLAlchemy compiles it once and caches it."""
+
+    claim: Any  # INSERT topic_tickets ... ON CONFLICT DO NOTHING RETURNING ticket_id
+    count: Any  # INSERT topic_counts ... ON CONFLICT DO UPDATE tickets = tickets + excluded
+    place: Any  # INSERT topic_places ... ON CONFLICT DO NOTHING
+
+
+def _build(insert: Any) -> _Statements:
+    count = insert(TopicCount.__table__)
+    return _Statements(
+        claim=insert(TopicTicket.__table__).on_conflict_do_nothing(
+            index_elements=["ticket_id"]).returning(TopicTicket.__table__.c.ticket_id),
+        count=count.on_conflict_do_update(
+            index_elements=["hour", "term"],
+            set_={"tickets": TopicCount.__table__.c.tickets + count.excluded.tickets}),
+        place=insert(TopicPlace.__table__).on_conflict_do_nothing(
+            index_elements=["ticket_id", "place"]))
+
+
+_STATEMENTS = {"postgresql": _build(postgresql.insert), "sqlite": _build(sqlite.insert)}
+
+
+def _statements(session: Session) -> _Statements:
     name = session.get_bind().dialect.name
-    if name == "postgresql":
-        return postgresql.insert
-    if name == "sqlite":
-        return sqlite.insert
-    raise RuntimeError(f"the topic index needs SQLite or PostgreSQL, not {name}")
+    try:
+        return _STATEMENTS[name]
+    except KeyError:
+        raise RuntimeError(f"the topic index needs SQLite or PostgreSQL, not {name}") from None
 
 
 def index_texts(session: Session, texts: Sequence[IndexedText], segmenter: Segmenter) -> int:
@@ -69,19 +89,15 @@ def index_texts(session: Session, texts: Sequence[IndexedText], segmenter: Segme
     Tickets already indexed are skipped. Returns how many were counted."""
     if not texts:
         return 0
-    insert = _insert(session)
+    statements = _statements(session)
+    connection = session.connection()
     cut: dict[int, tuple[datetime, list[str], list[str]]] = {}
     for item in texts:
         terms = list(dict.fromkeys(t[:TERM_LENGTH] for t in segmenter.terms(item.text)))
         cut[item.ticket_id] = (hour_of(item.created_at), terms, segmenter.places(terms))
-    new: set[int] = set()
-    items = list(cut.items())
-    for start in range(0, len(items), _CHUNK):
-        rows = [{"ticket_id": tid, "hour": hour, "terms": len(terms)}
-                for tid, (hour, terms, _) in items[start:start + _CHUNK]]
-        stmt = insert(TopicTicket).values(rows).on_conflict_do_nothing(
-            index_elements=["ticket_id"]).returning(TopicTicket.ticket_id)
-        new.update(session.scalars(stmt))
+    claims = [{"ticket_id": tid, "hour": hour, "terms": len(terms)}
+              for tid, (hour, terms, _) in cut.items()]
+    new = set(connection.execute(statements.claim, claims).scalars())
     counts: Counter[tuple[datetime, str]] = Counter()
     places: list[dict[str, object]] = []
     created = {item.ticket_id: item.created_at for item in texts}
@@ -89,16 +105,11 @@ def index_texts(session: Session, texts: Sequence[IndexedText], segmenter: Segme
         hour, terms, found = cut[tid]
         counts.update((hour, term) for term in terms)
         places.extend({"ticket_id": tid, "place": p, "created_at": created[tid]} for p in found)
-    rows_counts = [{"hour": h, "term": t, "tickets": n} for (h, t), n in counts.items()]
-    for start in range(0, len(rows_counts), _CHUNK):
-        stmt = insert(TopicCount).values(rows_counts[start:start + _CHUNK])
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["hour", "term"],
-            set_={"tickets": TopicCount.tickets + stmt.excluded.tickets})
-        session.execute(stmt)
-    for start in range(0, len(places), _CHUNK):
-        session.execute(insert(TopicPlace).values(places[start:start + _CHUNK])
-                        .on_conflict_do_nothing(index_elements=["ticket_id", "place"]))
+    if counts:
+        connection.execute(statements.count, [{"hour": h, "term": t, "tickets": n}
+                                              for (h, t), n in counts.items()])
+    if places:
+        connection.execute(statements.place, places)
     return len(new)
 
 
