@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -107,10 +107,18 @@ class SurgeWarning:
     def label(self) -> str:
         return DIMENSION_LABELS[self.dimension]
 
+    @property
+    def key(self) -> str:
+        """The same for every check of one surge within an hour (the window slides with
+        the clock): ``surge:<dimension>:<value>:<span>:<UTC hour of window_end>``, to send
+        a warning once an hour rather than on every check."""
+        hour = self.window_end.astimezone(UTC).strftime("%Y-%m-%dT%H")
+        return f"surge:{self.dimension.value}:{self.value}:{self.span.value}:{hour}"
+
     def to_payload(self) -> dict[str, Any]:
         """The warning as a feed event's body (JSON-ready; no caller data in it)."""
-        return {"kind": "surge", "dimension": self.dimension.value, "label": self.label,
-                "value": self.value, "span": self.span.value,
+        return {"kind": "surge", "key": self.key, "dimension": self.dimension.value,
+                "label": self.label, "value": self.value, "span": self.span.value,
                 "window_start": self.window_start.isoformat(),
                 "window_end": self.window_end.isoformat(), "count": self.count,
                 "baseline_mean": round(self.baseline_mean, 3),

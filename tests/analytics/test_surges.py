@@ -122,6 +122,7 @@ def test_a_planted_hourly_spike_is_found_with_its_evidence(engine: Engine,
     assert payload["kind"] == "surge" and payload["label"] == "类别"
     assert payload["ticket_ids"] == list(gas.ticket_ids)
     assert payload["p_value"] == gas.p_value
+    assert payload["key"] == "surge:category:燃气:hour:2026-12-07T03"
 
 
 def test_the_windows_are_the_same_hour_of_the_week(engine: Engine,
