@@ -42,6 +42,9 @@ _SPACES = re.compile(r"\s+")
 # A token worth counting has at least one Chinese character (numbers, Latin noise and
 # punctuation are dropped) and two or more characters.
 _HAN = re.compile(r"[\u4e00-\u9fff]")
+# Numbers said in words (Vosk writes a spoken phone number as 幺三八零零...): never terms, so
+# that no caller's number reaches the index or the page.
+_NUMERALS = re.compile(r"^[零〇幺一二两三四五六七八九十百千万亿点号]+$")
 
 
 @dataclass(frozen=True)
@@ -142,13 +145,14 @@ class Segmenter:
         return list(tokenizer.cut(_SPACES.sub("", text), HMM=self.hmm))
 
     def terms(self, text: str) -> list[str]:
-        """The countable terms of ``text`` in order: stop words, single characters and
-        tokens without a Chinese character dropped, short forms replaced by full names."""
+        """The countable terms of ``text`` in order: stop words, single characters, numbers
+        (in digits or in words) and tokens without a Chinese character dropped, short forms
+        replaced by full names."""
         aliases = self.dictionary.aliases if self.use_dictionary else {}
         stop = self.dictionary.stopwords
         out = []
         for word in self.words(text):
-            if len(word) < 2 or word in stop or not _HAN.search(word):
+            if len(word) < 2 or word in stop or not _HAN.search(word) or _NUMERALS.match(word):
                 continue
             out.append(aliases.get(word, word))
         return out

@@ -49,6 +49,13 @@ def test_stop_words_and_noise_are_not_terms(segmenter: Segmenter) -> None:
     assert terms == []
 
 
+def test_a_spoken_phone_number_is_never_a_term(segmenter: Segmenter) -> None:
+    said = "噪音 扰民 我 的 电话 是 幺 三 八 零 零 一 三 八 零 零 零 还有 13800138000 你 记 一下"
+    spoken = [w for w in segmenter.words(said) if len(w) >= 2 and set(w) <= set("幺一三八零")]
+    assert spoken  # jieba keeps runs of spoken digits together
+    assert segmenter.terms(said) == ["噪音扰民"]
+
+
 def test_the_dictionary_lists_the_province(segmenter: Segmenter) -> None:
     d = load_dictionary()
     places = [w for w, k in d.kinds.items() if k == PLACE]
