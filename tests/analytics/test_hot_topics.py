@@ -5,6 +5,7 @@ found first; planted noise is not hot - a word every call has (小区), a one-of
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -15,6 +16,7 @@ from hotline12345.analytics.hot import TopicSettings, Window, hot_topics
 from hotline12345.analytics.index import catch_up, index_ticket
 from hotline12345.analytics.models import TopicCount, TopicTicket
 from hotline12345.analytics.segment import Segmenter
+from hotline12345.analytics.service import TopicsService
 from hotline12345.tickets.models import Ticket
 
 from .conftest import Planted, plant
@@ -119,3 +121,23 @@ def test_one_new_ticket_updates_the_counts_once(engine: Engine, segmenter: Segme
     # Document frequency: the repeated 噪音扰民 counts once per ticket.
     assert counts == {"钱塘区": 2, "噪音扰民": 2, "夜间施工": 1}
     assert indexed == 2
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str
+    ticket_id: int
+
+
+def test_the_workflow_listener_counts_created_tickets_in_its_transaction(
+        engine: Engine, segmenter: Segmenter) -> None:
+    service = TopicsService(engine, segmenter=segmenter, clock=lambda: NOW)
+    first, second = plant(engine, [Planted(TODAY, transcript="钱塘区 噪音 扰民"),
+                                   Planted(TODAY, transcript="柯桥区 拖欠 工资")])
+    with Session(engine) as s, s.begin():
+        service.listener(s, Event("dispatched", first))
+        service.listener(s, Event("created", second))
+    with Session(engine) as s:
+        counts = {term: n for term, n in s.execute(select(TopicCount.term, TopicCount.tickets))}
+    assert counts == {"柯桥区": 1, "拖欠工资": 1}
+    assert service.refresh() == 1  # the other one, by the catch-up
