@@ -75,7 +75,11 @@ def load_dictionary(extra_words: Iterable[str] = ()) -> Dictionary:
     kinds: dict[str, TermKind] = {}
     aliases: dict[str, str] = {}
     place_city: dict[str, str] = {}
-    for _, fields in _lines("places.txt"):
+    for number, fields in _lines("places.txt"):
+        if len(fields) < 2:
+            raise ValueError(f"analytics/dictionary/places.txt line {number}: a place needs "
+                             f"its full name and its city ('-' for the province), then any "
+                             f"short forms, separated by spaces; got {' '.join(fields)!r}")
         name, city, *short = fields
         kinds[name] = PLACE
         place_city[name] = city if city != "-" else name
