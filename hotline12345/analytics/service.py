@@ -7,7 +7,7 @@ the page is current even where no workflow listener indexes new tickets.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -15,6 +15,7 @@ from typing import Protocol
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from hotline12345.config.schema import Site
 from hotline12345.tickets.models import Ticket
 
 from .hot import HotTopics, TopicSettings, Window, hot_topics
@@ -53,15 +54,18 @@ class TopicsService:
         self.catch_up_limit = catch_up_limit
 
     @classmethod
-    def for_site(cls, engine: Engine, *, data_dir: Path | None,
-                 extra_words: Iterable[str] = (), timezone: str = "Asia/Shanghai",
+    def for_site(cls, site: Site, engine: Engine, *, data_dir: Path | None,
                  clock: Callable[[], datetime] = _utc_now) -> TopicsService:
-        """With jieba's cache under ``data_dir/jieba`` and the site's own words (its
-        classification departments and keywords) in the dictionary."""
+        """For ``site``: its departments and its classification rules' departments,
+        categories and keywords join the dictionary, days are those of its calendar's time
+        zone; jieba's cache goes under ``data_dir/jieba``."""
+        words = [d.name for d in site.file.departments]
+        for rule in site.file.classification:
+            words += [rule.department, rule.category, *rule.keywords]
         segmenter = Segmenter(cache_dir=data_dir / "jieba" if data_dir else None,
-                              extra_words=extra_words)
-        return cls(engine, segmenter=segmenter, topics=TopicSettings(timezone=timezone),
-                   clock=clock)
+                              extra_words=words)
+        return cls(engine, segmenter=segmenter,
+                   topics=TopicSettings(timezone=site.file.calendar.timezone), clock=clock)
 
     def refresh(self, limit: int | None = None) -> int:
         """Index the tickets not yet indexed (at most ``limit``, default all); how many."""

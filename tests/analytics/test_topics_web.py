@@ -18,6 +18,7 @@ from hotline12345.agents.store import MemoryStore
 from hotline12345.agents.topics_views import sparkline
 from hotline12345.analytics.segment import Segmenter
 from hotline12345.analytics.service import TopicsService
+from hotline12345.config.loader import load_site
 from hotline12345.db.migrate import upgrade
 
 from .conftest import Planted, plant
@@ -110,3 +111,16 @@ def test_the_sparkline_scales_to_the_largest_day() -> None:
     ys = [float(p.split(",")[1]) for p in points.group(1).split()]
     assert ys[0] == 26.0 and ys[2] == 2.0 and ys[1] == 14.0
     assert sparkline([]) == ""
+
+
+def test_the_service_for_a_site_takes_its_words_and_time_zone(tmp_path: Path) -> None:
+    site = load_site()
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    service = TopicsService.for_site(site, engine, data_dir=tmp_path)
+    rule = site.file.classification[0]
+    assert service.segmenter.kind(rule.category) is not None
+    assert rule.category in service.segmenter.terms(f"我要{rule.category}")
+    assert service.topic_settings.timezone == site.file.calendar.timezone
+    service.segmenter.terms("钱塘区")
+    assert (tmp_path / "jieba" / "jieba.cache").is_file()
+    engine.dispose()
