@@ -6,7 +6,8 @@ CONFLICT DO NOTHING ... RETURNING``, and only the tickets whose row was new are 
 two indexers (a workflow listener and a catch-up in another process) never count a ticket
 twice. :func:`catch_up` indexes every ticket not yet indexed, oldest first, in batches: at
 start, after a restore, or from a periodic job; counting a batch sums the terms in Python
-and writes one upsert per (hour, term).
+and writes one upsert per (hour, term). :func:`update_ticket` replaces the terms of a
+ticket whose text changed since it was counted.
 
 Why a table rather than an in-memory index rebuilt at start: rebuilding means segmenting
 every transcript again (about a millisecond each: minutes for a year of calls), and every
@@ -16,6 +17,7 @@ is shared, and its ``GROUP BY`` over hours is cheap (docs/topics.md).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -33,7 +35,8 @@ from hotline12345.tickets.models import Ticket
 from .models import TERM_LENGTH, TopicCount, TopicPlace, TopicTicket
 from .segment import Segmenter
 
-__all__ = ["IndexedText", "catch_up", "hour_of", "index_texts", "index_ticket"]
+__all__ = ["IndexedText", "catch_up", "hour_of", "index_texts", "index_ticket",
+           "update_ticket"]
 
 log = logging.getLogger("hotline12345.analytics")
 
@@ -92,11 +95,13 @@ def index_texts(session: Session, texts: Sequence[IndexedText], segmenter: Segme
     statements = _statements(session)
     connection = session.connection()
     cut: dict[int, tuple[datetime, list[str], list[str]]] = {}
+    claims = []
     for item in texts:
-        terms = list(dict.fromkeys(t[:TERM_LENGTH] for t in segmenter.terms(item.text)))
-        cut[item.ticket_id] = (hour_of(item.created_at), terms, segmenter.places(terms))
-    claims = [{"ticket_id": tid, "hour": hour, "terms": len(terms)}
-              for tid, (hour, terms, _) in cut.items()]
+        terms = _terms(segmenter, item.text)
+        hour = hour_of(item.created_at)
+        cut[item.ticket_id] = (hour, terms, segmenter.places(terms))
+        claims.append({"ticket_id": item.ticket_id, "hour": hour, "digest": _digest(item.text),
+                       "terms": terms})
     new = set(connection.execute(statements.claim, claims).scalars())
     counts: Counter[tuple[datetime, str]] = Counter()
     places: list[dict[str, object]] = []
@@ -117,6 +122,15 @@ def _text(transcript: str | None, summary: str | None) -> str:
     return "\n".join(part for part in (summary, transcript) if part)
 
 
+def _digest(text: str) -> str:
+    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def _terms(segmenter: Segmenter, text: str) -> list[str]:
+    """The distinct terms of ``text``, in order, cut to the column's length."""
+    return list(dict.fromkeys(t[:TERM_LENGTH] for t in segmenter.terms(text)))
+
+
 def index_ticket(session: Session, ticket: Ticket, segmenter: Segmenter) -> bool:
     """Count one ticket (its transcript and summary) in ``session``'s transaction; False if
     it was already indexed. Call it where the ticket is created, or as a workflow listener
@@ -126,6 +140,47 @@ def index_ticket(session: Session, ticket: Ticket, segmenter: Segmenter) -> bool
     text = _text(ticket.transcript, ticket.summary)
     return index_texts(session, [IndexedText(ticket.id, ticket.created_at, text)],
                        segmenter) == 1
+
+
+def update_ticket(session: Session, ticket: Ticket, segmenter: Segmenter) -> bool:
+    """Bring the counts of ``ticket`` in line with its text now, in ``session``'s
+    transaction: index it if it is not yet; if its transcript or summary changed since it
+    was counted (the seat wrote the 诉求 summary later), its old terms lose one and its new
+    ones gain one, in its creation hour. An unchanged text costs one digest. True if
+    anything was counted."""
+    if ticket.id is None:
+        session.flush()
+    row = session.execute(select(TopicTicket).where(TopicTicket.ticket_id == ticket.id)
+                          .with_for_update()).scalar_one_or_none()
+    if row is None:
+        return index_ticket(session, ticket, segmenter)
+    text = _text(ticket.transcript, ticket.summary)
+    digest = _digest(text)
+    if row.digest == digest:
+        return False
+    terms = _terms(segmenter, text)
+    old, new = set(row.terms), set(terms)
+    added = [t for t in terms if t not in old]
+    removed = [t for t in row.terms if t not in new]
+    if added:
+        session.connection().execute(_statements(session).count,
+                                     [{"hour": row.hour, "term": t, "tickets": 1}
+                                      for t in added])
+    if removed:
+        session.execute(update(TopicCount).where(TopicCount.hour == row.hour,
+                                                 TopicCount.term.in_(removed))
+                        .values(tickets=TopicCount.tickets - 1))
+        session.execute(delete(TopicCount).where(TopicCount.hour == row.hour,
+                                                 TopicCount.term.in_(removed),
+                                                 TopicCount.tickets <= 0))
+    session.execute(delete(TopicPlace).where(TopicPlace.ticket_id == ticket.id))
+    places = [{"ticket_id": ticket.id, "place": p, "created_at": ticket.created_at}
+              for p in segmenter.places(terms)]
+    if places:
+        session.connection().execute(_statements(session).place, places)
+    row.digest, row.terms = digest, terms
+    session.flush()
+    return True
 
 
 def _unindexed(session: Session, limit: int) -> list[IndexedText]:

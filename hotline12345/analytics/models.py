@@ -3,9 +3,10 @@
 - ``topic_counts``: per UTC hour and term, how many tickets created in that hour contain the
   term (document frequency: a caller repeating a word ten times counts once). Hot topics
   sum it over windows with one ``GROUP BY term``.
-- ``topic_tickets``: which tickets are indexed, and their hour. It makes indexing
-  idempotent (a ticket is counted once, whatever the number of indexers) and gives the
-  number of tickets per window (the denominators of the statistic).
+- ``topic_tickets``: which tickets are indexed, their hour, the digest of the text that was
+  counted and its terms. It makes indexing idempotent (a ticket is counted once, whatever
+  the number of indexers), lets a changed text (the seat's summary written later) replace
+  its old terms, and gives the number of tickets per window (the statistic's denominators).
 - ``topic_places``: the places (地名 of the user dictionary) each ticket mentions, with its
   creation time: surge warnings by place are a ``GROUP BY place`` on it, as those by
   category are on ``tickets``.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hotline12345.db.base import Base, UtcDateTime
@@ -44,7 +45,8 @@ class TopicTicket(Base):
     ticket_id: Mapped[int] = mapped_column(
         ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
     hour: Mapped[datetime] = mapped_column(UtcDateTime)
-    terms: Mapped[int] = mapped_column(Integer)  # distinct terms counted
+    digest: Mapped[str] = mapped_column(String(32))  # md5 of the text counted
+    terms: Mapped[list[str]] = mapped_column(JSON)  # the distinct terms counted
 
 
 class TopicPlace(Base):

@@ -19,14 +19,14 @@ from hotline12345.config.schema import Site
 from hotline12345.tickets.models import Ticket
 
 from .hot import HotTopics, TopicSettings, Window, hot_topics
-from .index import catch_up, index_ticket
+from .index import catch_up, index_ticket, update_ticket
 from .segment import Segmenter
 from .surges import SurgeSettings, SurgeWarning, find_surges
 
-__all__ = ["TicketCreated", "TopicsService"]
+__all__ = ["TicketEventLike", "TopicsService"]
 
 
-class TicketCreated(Protocol):
+class TicketEventLike(Protocol):
     """The part of a ticket event (tickets/events.py) the listener reads."""
 
     @property
@@ -83,11 +83,14 @@ class TopicsService:
         with Session(self.engine) as session:
             return find_surges(session, self.clock(), settings=self.surge_settings)
 
-    def listener(self, session: Session, event: TicketCreated) -> None:
-        """A workflow listener: counts a ticket on its ``created`` event, in the workflow's
-        transaction (the caller commits both)."""
-        if event.kind != "created":
-            return
+    def listener(self, session: Session, event: TicketEventLike) -> None:
+        """A workflow listener, in the workflow's transaction (the caller commits both):
+        counts a ticket on its ``created`` event; on any other event, replaces its terms if
+        its text (the 诉求 summary) changed since it was counted."""
         ticket = session.get(Ticket, event.ticket_id)
-        if ticket is not None:
+        if ticket is None:
+            return
+        if event.kind == "created":
             index_ticket(session, ticket, self.segmenter)
+        else:
+            update_ticket(session, ticket, self.segmenter)

@@ -13,8 +13,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from hotline12345.analytics.hot import TopicSettings, Window, hot_topics
-from hotline12345.analytics.index import catch_up, index_ticket
-from hotline12345.analytics.models import TopicCount, TopicTicket
+from hotline12345.analytics.index import catch_up, index_ticket, update_ticket
+from hotline12345.analytics.models import TopicCount, TopicPlace, TopicTicket
 from hotline12345.analytics.segment import Segmenter
 from hotline12345.analytics.service import TopicsService
 from hotline12345.tickets.models import Ticket
@@ -129,15 +129,32 @@ class Event:
     ticket_id: int
 
 
-def test_the_workflow_listener_counts_created_tickets_in_its_transaction(
+def _counts(engine: Engine) -> dict[str, int]:
+    with Session(engine) as s:
+        return {term: n for term, n in s.execute(select(TopicCount.term, TopicCount.tickets))}
+
+
+def test_the_workflow_listener_counts_a_ticket_and_follows_its_summary(
         engine: Engine, segmenter: Segmenter) -> None:
     service = TopicsService(engine, segmenter=segmenter, clock=lambda: NOW)
     first, second = plant(engine, [Planted(TODAY, transcript="钱塘区 噪音 扰民"),
                                    Planted(TODAY, transcript="柯桥区 拖欠 工资")])
     with Session(engine) as s, s.begin():
-        service.listener(s, Event("dispatched", first))
         service.listener(s, Event("created", second))
-    with Session(engine) as s:
-        counts = {term: n for term, n in s.execute(select(TopicCount.term, TopicCount.tickets))}
-    assert counts == {"柯桥区": 1, "拖欠工资": 1}
-    assert service.refresh() == 1  # the other one, by the catch-up
+    assert _counts(engine) == {"柯桥区": 1, "拖欠工资": 1}
+    with Session(engine) as s, s.begin():  # the seat writes the 诉求: one term replaced
+        ticket = s.get(Ticket, second)
+        assert ticket is not None
+        ticket.transcript = "拖欠 工资"
+        ticket.summary = "诸暨市某工地拖欠农民工工资"
+        service.listener(s, Event("dispatched", second))
+    assert _counts(engine) == {"拖欠工资": 1, "诸暨市": 1, "工地": 1, "拖欠": 1, "农民工工资": 1}
+    with Session(engine) as s, s.begin():
+        ticket = s.get(Ticket, second)
+        assert ticket is not None
+        assert update_ticket(s, ticket, segmenter) is False  # unchanged: nothing to do
+        assert [p for p, in s.execute(select(TopicPlace.place))] == ["诸暨市"]
+    with Session(engine) as s, s.begin():  # an event of a ticket not yet counted counts it
+        service.listener(s, Event("signed", first))
+    assert _counts(engine)["钱塘区"] == 1
+    assert service.refresh() == 0

@@ -33,7 +33,8 @@ def upgrade() -> None:
         "topic_tickets",
         sa.Column("ticket_id", sa.Integer(), nullable=False),
         sa.Column("hour", sa.DateTime(), nullable=False),
-        sa.Column("terms", sa.Integer(), nullable=False),
+        sa.Column("digest", sa.String(length=32), nullable=False),
+        sa.Column("terms", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("ticket_id"),
     )
