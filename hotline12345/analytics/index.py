@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -201,20 +201,9 @@ def catch_up(session: Session, segmenter: Segmenter, *, batch: int = 1000,
         texts = _unindexed(session, size)
         if not texts:
             break
-        counted = index_texts(session, texts, segmenter)
+        # Tickets another indexer claimed meanwhile are skipped; the next read excludes them.
+        done += index_texts(session, texts, segmenter)
         session.commit()
-        done += counted
-        if counted == 0:  # another indexer took them all: read again
-            continue
     if done:
         log_event(log, "analytics.index.caught_up", tickets=done)
     return done
-
-
-def indexed_tickets(session: Session, ids: Iterable[int]) -> set[int]:
-    """Which of ``ids`` are indexed."""
-    wanted = list(ids)
-    if not wanted:
-        return set()
-    return set(session.scalars(select(TopicTicket.ticket_id)
-                               .where(TopicTicket.ticket_id.in_(wanted))))
