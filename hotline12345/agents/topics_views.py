@@ -8,7 +8,8 @@
 =============================  ======  ===========================================
 
 Every logged-in user may read them (the middleware's rules apply). The page is rendered
-here, with the sparklines as inline SVG (no script, nothing the CSP refuses). A database
+here, with the sparklines as inline SVG (no script, nothing the CSP refuses), and reloads
+itself every 5 minutes (a screen beside the wallboard). A database
 that is away, refuses or is not migrated is a 503 naming what to check; without a
 :class:`TopicsAccess` the routes answer 503 saying how to configure one.
 """
@@ -194,6 +195,7 @@ def render_page(hot: HotTopics, surges: Sequence[SurgeWarning]) -> str:
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="300">
 <title>12345 热线 · 热点与预警</title>
 <link rel="stylesheet" href="/static/style.css">
 </head>
