@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,13 +32,6 @@ from hotline12345.tickets.survey import apply_survey
 from hotline12345.tickets.workflow import Workflow
 
 from .conftest import MONDAY_10, new_ticket
-
-
-@pytest.fixture(scope="session")
-def postgresql_tickets_database(pg_tickets_database: str) -> str:
-    """The name conftest's ``loop_sessions`` asks for (it has ``pg_tickets_database``)."""
-    return pg_tickets_database
-
 
 SEAT = Actor("seat1", Role.SEAT)
 HANDLER = Actor("handler1", Role.HANDLER, "市场监督管理局")
