@@ -25,6 +25,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -141,6 +142,7 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     from hotline12345.recordings.vosk_model import ModelError
     from hotline12345.recordings.worker import start_embedded_pool
     from hotline12345.routing import Router
+    from hotline12345.tickets.deadlines import DeadlinePolicy
     from hotline12345.tickets.revisit_desk import RevisitDesk
     from hotline12345.tickets.survey import surveys_written
     from hotline12345.tickets.sweeper import Sweeper
@@ -168,7 +170,8 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     # Hangup) become jobs at once, with the call's facts; the directory scan is the net.
     job_sink = JobSink(recording_settings)
     # A survey written after its ticket exists goes onto it (tickets/survey.py).
-    store = SqlCallStore(url, after_surveys=surveys_written)
+    store = SqlCallStore(url, after_surveys=partial(
+        surveys_written, policy=DeadlinePolicy.for_site(site.file)))
     revisits = RevisitDesk.for_site(url, site)  # 回访: /api/revisits, /api/tickets/{id}/callback
     recorder = CallRecorder(store)
     queue_load = QueueLoadBoard()  # live waiting callers per queue, once AMI is followed

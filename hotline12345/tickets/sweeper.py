@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from hotline12345.logs import log_event
+from hotline12345.tickets.survey import upkeep
 from hotline12345.tickets.workflow import Workflow
 
 __all__ = ["Sweeper"]
@@ -40,6 +41,8 @@ class Sweeper:
                 events, after = self.workflow.sweep_page(session, now, after_id=after,
                                                          limit=self.batch)
                 raised += len(events)
+        with Session(self.engine) as session, session.begin():  # 回访: missed surveys, dues
+            upkeep(session, now=now, policy=self.workflow.policy)
         log_event(log, "tickets.sweep", raised=raised, at=now.isoformat())
         return raised
 

@@ -29,6 +29,7 @@ from hotline12345.tickets.revisit import (
     revisit_list,
 )
 from hotline12345.tickets.survey import apply_survey
+from hotline12345.tickets.sweeper import Sweeper
 from hotline12345.tickets.workflow import Workflow
 
 from .conftest import MONDAY_10, new_ticket
@@ -127,3 +128,20 @@ def test_a_survey_complaint_before_the_answer_is_closed_on_its_own(
         assert (task.kind, task.done_at, task.call_uniqueid, task.rating) == (
             CallbackKind.COMPLAINT, later, "cb9-3", Rating.UNSATISFIED)
         assert task.note == "来电满意度调查：非常不满意；已致歉"
+
+
+def test_the_sweep_puts_a_missed_survey_on_its_ticket(
+        loop_sessions: sessionmaker[Session], workflow: Workflow) -> None:
+    """A survey written after its ticket without the call store's hook (a controller
+    without it, or the ticket's transaction still open): the periodic sweep applies it."""
+    with loop_sessions() as s, s.begin():
+        ticket = new_ticket(s, workflow)
+        ticket_id, uniqueid = ticket.id, ticket.uniqueid
+    engine = loop_sessions.kw["bind"]
+    SqlCallStore(engine).write([SurveyResult(uniqueid, 2, MONDAY_10)])
+    Sweeper(engine, workflow).run_once(MONDAY_10 + timedelta(hours=1))
+    with loop_sessions() as s:
+        ticket = s.get(Ticket, ticket_id)
+        assert ticket is not None and ticket.survey_rating is Rating.UNSATISFIED
+        [task] = tasks(s, ticket_id)
+        assert task.kind is CallbackKind.COMPLAINT and task.due is not None
