@@ -1,5 +1,6 @@
-"""``GET /api/revisits`` (the 回访 list) and ``POST /api/tickets/{id}/callback`` (call the
-caller back: the seat's phone rings first, then the caller; :mod:`.callback`).
+"""``GET /api/revisits`` (the 回访 list), ``POST /api/tickets/{id}/callback`` (call the
+caller back: the seat's phone rings first, then the caller; :mod:`.callback`),
+``POST /api/tickets/{id}/callback/result``, and the page that uses them (``/revisits``).
 
 Only seats and supervisors use them (403 for other roles). The POST takes
 ``{"interface": "PJSIP/8001"}``, the seat's phone, and, like every POST of the API, JSON
@@ -35,7 +36,7 @@ from .callback import INTERFACE, CallbackDialer, CallbackRequest
 from .request_body import json_body
 from .runtime import AgentsRuntime
 from .snapshots import dumps
-from .web_context import json_error, request_user, web_log
+from .web_context import asset, json_error, request_user, web_log
 
 __all__ = ["CALLBACK_ROLES", "CallbackTickets", "register"]
 
@@ -75,9 +76,22 @@ def register(app: web.Application, runtime: AgentsRuntime, audit: AuditLog,
              tickets: CallbackTickets | None, *, seat_ring_s: float = 30.0) -> None:
     """Add the two routes to ``app``."""
     app[_DESK_KEY] = _Desk(tickets, CallbackDialer(runtime, audit, seat_ring_s=seat_ring_s))
+    app.router.add_get("/revisits", page)
+    app.router.add_get("/revisits.js", script)
     app.router.add_get("/api/revisits", revisits)
     app.router.add_post("/api/tickets/{id}/callback", callback)
     app.router.add_post("/api/tickets/{id}/callback/result", callback_result)
+
+
+async def page(request: web.Request) -> web.Response:
+    """The 回访 page (Chinese): the list, a 回访 button per ticket, the result form."""
+    return web.Response(body=asset("revisits.html"), content_type="text/html",
+                        charset="utf-8", headers={"Cache-Control": "no-store"})
+
+
+async def script(request: web.Request) -> web.Response:
+    return web.Response(body=asset("revisits.js"), content_type="application/javascript",
+                        charset="utf-8")
 
 
 def _refused(request: web.Request) -> web.Response | None:

@@ -23,6 +23,7 @@ Routes (all but ``/health``, the login page and its stylesheet need a logged-in 
 ``/api/seats/add``             POST    ``{"interface", "queue", "member_name"?, "penalty"?}``
 ``/api/seats/remove``          POST    ``{"interface", "queue"}``
 ``/api/seats/penalty``         POST    ``{"interface", "penalty", "queue"?}``
+``/revisits``                  GET     the 回访 page: list, 回访 button, result form
 ``/api/revisits``              GET     the 回访 list (seats, supervisors; :mod:`.callback_views`)
 ``/api/tickets/{id}/callback`` POST    ``{"interface"}``: ring the seat, then the caller
 ``…/callback/result``          POST    ``{"outcome", "resolved"?, "rating"?, "note"?}``

@@ -33,7 +33,8 @@ from hotline12345.tickets.workflow import Workflow
 from tests.waiting import until
 
 from .fake_ami import FakeAmi
-from .test_agents_web import ami_config, client, login, start
+from .test_agents_browser import ARGS, find_chromium
+from .test_agents_web import ADMIN_PASSWORD, ami_config, client, login, start
 
 SEAT = "PJSIP/8001"
 ADMIN = User("admin", "supervisor")
@@ -276,3 +277,64 @@ async def test_the_seat_records_the_callbacks_result(
         assert (task.outcome, task.call_uniqueid, task.seat) == (
             CallbackOutcome.REACHED, "cb1-1796526000-abcdef", "admin")
         assert task.done_at is not None
+
+
+async def test_the_revisits_page_and_its_script(
+        wallboard: tuple[AgentsServices, RevisitDesk]) -> None:
+    services, _ = wallboard
+    async with client(services) as s:
+        r = await s.get("/revisits")
+        assert r.status == 401  # login first
+        await login(s)
+        r = await s.get("/revisits")
+        page = await r.text()
+        assert r.status == 200 and r.content_type == "text/html"
+        assert "<title>回访" in page and 'src="/revisits.js"' in page
+        r = await s.get("/revisits.js")
+        script = await r.text()
+        assert r.status == 200 and r.content_type == "application/javascript"
+        for path in ("/api/revisits", "/callback`", "/callback/result`", "X-CSRF-Token"):
+            assert path in script, path
+
+
+async def test_the_revisits_page_calls_back_and_records_in_a_browser(
+        wallboard: tuple[AgentsServices, RevisitDesk], fake_ami: FakeAmi) -> None:
+    """Debian's headless Chromium: the list, 回访 (the seat's phone, then the caller), the
+    result form; the ticket leaves the list."""
+    from playwright.async_api import async_playwright, expect
+
+    chromium = find_chromium()
+    assert chromium, "Debian's chromium is missing: run scripts/system-deps.sh"
+    services, desk = wallboard
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=chromium, args=ARGS)
+        try:
+            page = await browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            await page.goto(services.url + "login")
+            await page.fill("#user", "admin")
+            await page.fill("#password", ADMIN_PASSWORD)
+            await page.click("#login-submit")
+            await expect(page).to_have_url(services.url)
+            await page.goto(services.url + "revisits")
+            rows = page.locator("#revisits tbody tr")
+            await expect(rows).to_have_count(1)
+            await expect(rows.first).to_contain_text("138****8000")
+            await page.fill("#interface", SEAT)
+            await rows.first.get_by_role("button", name="回访").click()
+            await expect(page.locator("#message")).to_contain_text("正在拨打来电人")
+            assert [(o["Channel"], o["Exten"]) for o in fake_ami.originates] == [
+                (SEAT, "13800138000")]
+            await page.select_option("#outcome", "联系上")
+            await page.select_option("#resolved", "true")
+            await page.select_option("#rating", "满意")
+            await page.click("#result button[type=submit]")
+            await expect(page.locator("#message")).to_have_text("没有待回访的工单。")
+            await expect(rows).to_have_count(0)
+            assert errors == []
+        finally:
+            await browser.close()
+    with Session(desk.engine) as s:
+        ticket = s.get(Ticket, 1)
+        assert ticket is not None and ticket.state is TicketState.RATED
