@@ -171,11 +171,11 @@ def existing_users_notice(users: UserStore, env: Mapping[str, str],
                  "(asks for it; or pipe it as one line on standard input)"]
     else:
         lines = [f"  no users: nobody can log in; create one with {agents_cmd} set NAME "
-                 "--role supervisor"]
+                 "--role admin"]
     if env.get(ENV_ADMIN_PASSWORD):
         lines.append(f"  {ENV_ADMIN_PASSWORD} was ignored: users exist already in "
                      f"{users.path} (it only creates 'admin' on a fresh install); to set "
-                     f"admin's password: {agents_cmd} set admin --role supervisor")
+                     f"admin's password: {agents_cmd} set admin --role admin")
         log_event(_log, "agents.admin_password.ignored", logging.WARNING,
                   users_file=str(users.path), users=len(existing))
     return lines
@@ -265,7 +265,7 @@ async def start_agents_services(
     if created is not None:
         name, password = created
         if password is None:
-            say(f"  first start: user '{name}' (supervisor) created with the password from "
+            say(f"  first start: user '{name}' (管理员) created with the password from "
                 f"{ENV_ADMIN_PASSWORD}")
         else:
             services.admin_password = password

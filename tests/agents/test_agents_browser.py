@@ -73,7 +73,7 @@ async def test_login_live_caller_and_pause(fake_ami: FakeAmi, tmp_path: Path,
                 await page.click("#login-submit")
                 await expect(page).to_have_url(services.url)
                 await expect(page.locator("#conn")).to_have_text("已连接 Asterisk")
-                await expect(page.locator("#who")).to_have_text("admin（班长）")
+                await expect(page.locator("#who")).to_have_text("admin（管理员）")
                 seat = page.locator(f'#seats tr[data-interface="{AGENT2}"]')
                 await expect(seat).to_have_attribute("data-state", "idle")
                 await expect(page.locator('[data-queue="q-general"] .waiting-count')).to_have_text(

@@ -79,7 +79,7 @@ def test_serve_with_existing_users_says_who_they_are_and_ignores_the_env_passwor
         err = serve.communicate(timeout=60)[1].decode("utf-8")
     assert serve.returncode == 0, err
     assert said.startswith("hotline12345 wallboard: http://127.0.0.1:")
-    assert "users: admin (supervisor), zhang (viewer)" in said
+    assert "users: admin (班长), zhang (观察员)" in said
     assert f"hotline12345 agents --data-dir {tmp_path} users set NAME --role ROLE" in said
     assert "HOTLINE12345_ADMIN_PASSWORD was ignored: users exist already" in said
     assert "admin-secret-1" not in said + err and ENV_ADMIN not in said + err
@@ -92,7 +92,7 @@ def test_serve_with_existing_users_says_who_they_are_and_ignores_the_env_passwor
 def test_users_set_without_a_terminal_reads_one_line_from_stdin(tmp_path: Path) -> None:
     done = users_set(tmp_path, "li", "viewer", b"first-line-pw\nsecond line\n")
     assert (done.returncode, done.stderr) == (0, ""), done.stderr
-    assert done.stdout == "user li (viewer) saved\n"
+    assert done.stdout.encode("latin-1").decode("utf-8") == "user li (观察员) saved\n"
     store = UserStore.in_data_dir(tmp_path, rounds=4)
     assert store.verify("li", "first-line-pw") is not None
 
@@ -102,7 +102,7 @@ def test_users_set_without_a_terminal_reads_the_environment(tmp_path: Path) -> N
                      HOTLINE12345_USER_PASSWORD="env-password-1")
     assert (done.returncode, done.stderr) == (0, ""), done.stderr
     user = UserStore.in_data_dir(tmp_path, rounds=4).verify("wang", "env-password-1")
-    assert user is not None and user.role == "supervisor"
+    assert user is not None and user.role == "班长"
 
 
 @pytest.mark.parametrize(("stdin", "env", "message"), [
