@@ -54,14 +54,14 @@ def _ticket_handler(operation: Operation) -> Handler:
     """Run ``operation`` as the caller's actor; turn every refusal into its JSON answer."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        tickets = context(request).tickets
-        if tickets is None:
-            return json_error(503, "tickets", TICKETS_NOT_CONFIGURED)
         user = request_user(request)
         actor = actor_of(user)
         if actor is None:
             return json_error(403, "role", f"user {user.name!r} is a {user.role}: the "
                               "wallboard only; the tickets need a ticket role")
+        tickets = context(request).tickets
+        if tickets is None:
+            return json_error(503, "tickets", TICKETS_NOT_CONFIGURED)
         try:
             return await operation(request, tickets, actor)
         except TicketError as exc:
