@@ -27,7 +27,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotline12345.logs import mask_name, mask_number, mask_text
-from hotline12345.tickets.enums import Action, Rating, Supervision, TicketState, Urgency
+from hotline12345.tickets.enums import Action, TicketState
 from hotline12345.tickets.models import (
     Ticket,
     TicketAssignment,
@@ -309,10 +309,3 @@ class TicketsAccess:
             session.commit()
         return event.to_payload(full_number=False)
 
-
-# The typed fields an action's JSON body may carry, and how each is read.
-FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
-    "department": str, "assist_departments": list, "urgency": Urgency, "category": str,
-    "reply": str, "working_days": (int, float), "rating": Rating, "main_ticket_id": int,
-    "level": Supervision,
-}
