@@ -81,6 +81,7 @@ async function init() {
   if (!me) return;
   document.getElementById("who").textContent = `${me.user}（${me.role}）`;
   document.getElementById("scope").textContent = me.department ? me.department : "全部单位";
+  if (me.role === "承办单位") document.getElementById("wallboard-link").hidden = true;
   if (me.department) {
     const dep = document.getElementById("f-department");
     dep.value = me.department;
