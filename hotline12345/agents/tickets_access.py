@@ -28,6 +28,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hotline12345.logs import mask_name, mask_number, mask_text
 from hotline12345.tickets.enums import Action, TicketState
+from hotline12345.tickets.lifecycle import PERSON_ACTIONS as LIFECYCLE_ACTIONS
+from hotline12345.tickets.lifecycle import transition
 from hotline12345.tickets.models import (
     Ticket,
     TicketAssignment,
@@ -36,7 +38,7 @@ from hotline12345.tickets.models import (
     TicketHistory,
     TicketPause,
 )
-from hotline12345.tickets.workflow import Actor, NotFound, Workflow, visible
+from hotline12345.tickets.workflow import OPTIONAL_FIELDS, Actor, NotFound, Workflow, visible
 
 from .actions import RequestError
 from .ticket_roles import sees_full_number
@@ -45,10 +47,9 @@ __all__ = ["OPEN_STATES", "PERSON_ACTIONS", "QueueQuery", "TicketsAccess"]
 
 #: States in which the department's deadlines run (sign for, answer).
 OPEN_STATES = (TicketState.AWAITING_SIGN, TicketState.HANDLING)
-#: The actions a person takes through ``POST /api/tickets/{id}/actions/{action}``; 回访 has
-#: its own route (``/api/tickets/{id}/callback``); 创建, 随主单, 自动督办 are the system's.
-PERSON_ACTIONS = tuple(a for a in Action if a not in (
-    Action.CREATE, Action.FOLLOW_MAIN, Action.SWEEP, Action.REVISIT))
+#: The actions a person takes through ``POST /api/tickets/{id}/actions/{action}``: the
+#: lifecycle's, but 回访, which has its own route (``/api/tickets/{id}/callback``).
+PERSON_ACTIONS = tuple(a for a in LIFECYCLE_ACTIONS if a is not Action.REVISIT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,15 +91,12 @@ class TicketsAccess:
     # --- reading ------------------------------------------------------------------------
 
     def _visible_ticket(self, session: Session, actor: Actor, ticket_id: int) -> Ticket:
+        """The ticket if ``actor`` may see it; else the workflow's :class:`NotFound`, the
+        same whether the ticket does not exist or is another department's."""
         ticket = session.scalar(select(Ticket).where(Ticket.id == ticket_id, visible(actor)))
         if ticket is None:
-            raise NotFound(f"no ticket {ticket_id}")
+            raise NotFound(ticket_id)
         return ticket
-
-    def check_department(self, department: str, field: str = "department") -> None:
-        if self.departments and department not in self.departments:
-            raise RequestError(field, f"{department!r} is not a department of the site file "
-                               f"(departments: {', '.join(self.departments)})")
 
     def _queue_select(self, actor: Actor, query: QueueQuery, now: datetime) -> Select[Any]:
         stmt = select(Ticket).where(visible(actor))
@@ -127,8 +125,11 @@ class TicketsAccess:
         """One page of the tickets ``actor`` may see, most urgent deadline first."""
         if query.department is not None:
             if actor.department is not None and query.department != actor.department:
-                raise NotFound(f"no department {query.department!r} among your tickets")
-            self.check_department(query.department)
+                raise RequestError("department", f"no department {query.department!r} among "
+                                   "your tickets", 404)
+            if self.departments and query.department not in self.departments:
+                raise RequestError("department", f"{query.department!r} is not a department "
+                                   f"of the site file ({'、'.join(self.departments)})")
         now = self.clock()
         with self.sessions() as session:
             stmt = self._queue_select(actor, query, now)
@@ -230,9 +231,20 @@ class TicketsAccess:
             })
             return view
 
-    def _allowed(self, ticket: Ticket, actor: Actor) -> list[str]:
-        """The actions ``actor`` may take on ``ticket`` now, as the lifecycle table says."""
-        return [str(a) for a in self.workflow.allowed(ticket, actor) if a in PERSON_ACTIONS]
+    def _allowed(self, ticket: Ticket, actor: Actor) -> list[dict[str, Any]]:
+        """The actions ``actor`` may take on ``ticket`` now (the workflow's answer, from the
+        lifecycle table), each with the fields its form asks for: ``fields`` (required
+        first, then optional; never ``reason``) and whether a reason is required."""
+        out = []
+        for action in self.workflow.allowed(ticket, actor):
+            row = transition(ticket.state, action)
+            if action not in PERSON_ACTIONS or row is None:
+                continue
+            required = [f for f in row.required if f != "reason"]
+            optional = [f for f in OPTIONAL_FIELDS.get(action, ()) if f not in required]
+            out.append({"action": action.value, "fields": required + optional,
+                        "required": required, "reason_required": "reason" in row.required})
+        return out
 
     def _history(self, session: Session, ticket_id: int) -> list[dict[str, Any]]:
         rows = session.scalars(select(TicketHistory).where(TicketHistory.ticket_id == ticket_id)
@@ -281,31 +293,31 @@ class TicketsAccess:
         with self.sessions() as session:
             stored = self._visible_ticket(session, actor, ticket_id).recording_path
         if not stored:
-            raise NotFound(f"ticket {ticket_id} has no recording")
+            raise RequestError("recording", f"ticket {ticket_id} has no recording", 404)
         if self.recordings_dir is None:
-            raise NotFound("recordings are not served: no recordings directory is configured")
+            raise RequestError("recording", "recordings are not served: no recordings "
+                               "directory is configured (HOTLINE12345_RECORDINGS_DIR)", 404)
         root = self.recordings_dir.resolve()
         path = Path(stored)
         resolved = (path if path.is_absolute() else root / path).resolve()
         if not resolved.is_relative_to(root) or not resolved.is_file():
-            raise NotFound(f"the recording of ticket {ticket_id} is not in the recordings "
-                           "directory")
+            raise RequestError("recording", f"the recording of ticket {ticket_id} is not in "
+                               "the recordings directory", 404)
         return resolved
 
     # --- acting -------------------------------------------------------------------------
 
     def apply(self, actor: Actor, ticket_id: int, action: Action, *, reason: str, note: str,
               fields: dict[str, Any]) -> dict[str, Any]:
-        """Apply one action through the workflow and commit; the event (caller masked)."""
-        for name in ("department",):
-            if isinstance(fields.get(name), str):
-                self.check_department(fields[name], name)
-        for name in fields.get("assist_departments") or ():
-            self.check_department(name, "assist_departments")
+        """Apply one action through the workflow (which finds the ticket only if ``actor``
+        may see it, checks the table, the role and the fields) and commit; the event,
+        numbers masked."""
         with self.sessions() as session:
-            self._visible_ticket(session, actor, ticket_id)
             event = self.workflow.apply(session, ticket_id, action, actor, now=self.clock(),
                                         reason=reason, note=note, **fields)
             session.commit()
-        return event.to_payload(full_number=False)
+        payload = event.to_payload(full_number=False)
+        payload["data"] = {k: mask_text(v) if isinstance(v, str) else v
+                           for k, v in payload["data"].items()}
+        return payload
 
