@@ -115,7 +115,8 @@ class TicketsAccess:
                        Ticket.category.like(like), Ticket.legacy_number.like(like),
                        Ticket.uniqueid == text]
             if text.isdigit():
-                matches.append(Ticket.id == int(text))
+                if int(text) < 2**31:  # a ticket id (PostgreSQL's integer)
+                    matches.append(Ticket.id == int(text))
                 if sees_full_number(actor):  # only who may see it may search by it
                     matches.append(Ticket.caller.like(like))
             stmt = stmt.where(or_(*matches))

@@ -114,18 +114,13 @@ class Desk:
                 transcript=f"[00:00.0] 来电人：{text}\n[00:02.0] 坐席：好的",
                 category=category, recording_path=recording,
                 utterances=[UtteranceDraft(Speaker.CALLER, 0.0, 1.5, text or "我要投诉", []),
-                            UtteranceDraft(Speaker.SEAT, 2.0, 3.0, "好的", [])]))
-            from hotline12345.tickets.models import Ticket
-
-            ticket = session.get(Ticket, ticket_id)
-            assert ticket is not None
-            ticket.created_at = at
-            ticket.summary = text
+                            UtteranceDraft(Speaker.SEAT, 2.0, 3.0, "好的", [])]), now=at)
             session.commit()
         self.ids[key] = ticket_id
         return ticket_id
 
     def apply(self, key: str, action: Action, actor: Actor = CENTRE, **fields: Any) -> None:
+        """The workflow's ``apply`` on the ticket ``key``, committed."""
         with self.sessions() as session:
             self.workflow.apply(session, self.ids[key], action, actor, now=self.clock(),
                                 reason="测试", **fields)
@@ -150,7 +145,8 @@ async def desk(db_url: str, tmp_path: Path) -> AsyncIterator[Desk]:
 
     settings = TicketLoopSettings()
     clock = Clock(START)
-    workflow = Workflow(DeadlinePolicy(settings, WorkCalendar()), settings)
+    workflow = Workflow(DeadlinePolicy(settings, WorkCalendar()), settings,
+                        departments=DEPARTMENTS)
     engine = make_engine(db_url)
     sessions = sessionmaker(engine, expire_on_commit=False)
     recordings = tmp_path / "recordings"
@@ -168,15 +164,15 @@ async def desk(db_url: str, tmp_path: Path) -> AsyncIterator[Desk]:
     d = Desk(services, access, sessions, workflow, clock, recordings)
     # market's tickets: one waiting to be signed for (with a recording), one in hand
     d.new_ticket("m1", text="超市卖过期牛奶", recording="2026/market.wav")
-    d.apply("m1", Action.DISPATCH, department=MARKET)
+    d.apply("m1", Action.DISPATCH, department=MARKET, summary="超市卖过期牛奶")
     d.new_ticket("m2", caller=OTHER_CALLER, text="商场虚假宣传")
-    d.apply("m2", Action.DISPATCH, department=MARKET)
+    d.apply("m2", Action.DISPATCH, department=MARKET, summary="商场虚假宣传")
     d.apply("m2", Action.SIGN, Actor("market", Role.HANDLER, MARKET))
     # housing's: the same caller, another department (a path outside the recordings dir)
     d.new_ticket("h1", category="物业", text="小区电梯停运", recording=str(tmp_path / "secret.wav"))
-    d.apply("h1", Action.DISPATCH, department=HOUSING)
+    d.apply("h1", Action.DISPATCH, department=HOUSING, summary="小区电梯停运")
     d.new_ticket("h2", caller=OTHER_CALLER, category="物业", text="楼道漏水")
-    d.apply("h2", Action.DISPATCH, department=HOUSING)
+    d.apply("h2", Action.DISPATCH, department=HOUSING, summary="楼道漏水")
     d.apply("h2", Action.SIGN, Actor("housing", Role.HANDLER, HOUSING))
     try:
         yield d
