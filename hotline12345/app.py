@@ -125,6 +125,7 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     """Run the controller on ``site`` until SIGINT/SIGTERM; the exit status. Raises
     :class:`ServeError` when it cannot start (nothing is left running then)."""
     from hotline12345.agents.service import start_agents_services
+    from hotline12345.agents.tickets_from_site import tickets_from_site
     from hotline12345.calls.recorder import CallRecorder
     from hotline12345.calls.store import SqlCallStore
     from hotline12345.config import default_site_path
@@ -165,6 +166,8 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     recorder = CallRecorder(store)
     queue_load = QueueLoadBoard()  # live waiting callers per queue, once AMI is followed
     registry = build_registry(Services(Router(site), recorder, queue_load=queue_load))
+    # the ticket pages and API (/tickets, /api/tickets): the site's workflow on the database
+    tickets = tickets_from_site(site, url, recordings_dir=recording_settings.recordings_dir)
     server = FastAgiServer(registry, config)
 
     async def run() -> None:
@@ -183,7 +186,8 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
         try:
             services = await start_agents_services(
                 site, root, options.http_host, options.http_port, database_url=url,
-                ami_listeners=[job_sink.handle_event], recordings=recording_settings)
+                ami_listeners=[job_sink.handle_event], recordings=recording_settings,
+                tickets=tickets)
         except Exception as exc:
             await server.shutdown(0)
             raise ServeError(f"the wallboard could not start: {exc}") from None
@@ -200,6 +204,7 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
         asyncio.run(run())
     finally:
         job_sink.close()
+        tickets.close()
         recorder.close()
         store.close()
         if recordings is not None:

@@ -88,6 +88,12 @@ class TicketsAccess:
         self.clock = clock
         self.page_size = page_size
 
+    def close(self) -> None:
+        """Release the database connections of the sessions' engine."""
+        bind = self.sessions.kw.get("bind")
+        if bind is not None:
+            bind.dispose()
+
     # --- reading ------------------------------------------------------------------------
 
     def _visible_ticket(self, session: Session, actor: Actor, ticket_id: int) -> Ticket:

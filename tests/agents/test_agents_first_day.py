@@ -5,12 +5,15 @@ the password from standard input or the environment, with clear errors."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import select
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -74,6 +77,12 @@ def test_serve_with_existing_users_says_who_they_are_and_ignores_the_env_passwor
     try:
         # The wallboard's start says "AMI not configured" last (no AMI in this test).
         said = "".join(read_until(serve, "AMI not configured"))
+        # serve gives the wallboard its ticket loop: the ticket API answers, empty
+        url = said.split("hotline12345 wallboard: ", 1)[1].split()[0]
+        request = urllib.request.Request(url + "api/tickets", headers={
+            "Authorization": "Basic " + base64.b64encode(b"admin:admin-secret-1").decode()})
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert json.loads(answer.read())["total"] == 0
     finally:
         serve.send_signal(signal.SIGTERM)
         err = serve.communicate(timeout=60)[1].decode("utf-8")

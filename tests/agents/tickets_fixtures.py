@@ -22,11 +22,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from hotline12345.agents.service import AgentsServices, start_agents_services
 from hotline12345.agents.store import MemoryStore
 from hotline12345.agents.tickets_access import TicketsAccess
+from hotline12345.config.schema import TicketLoopSettings
 from hotline12345.db.engine import make_engine
 from hotline12345.db.migrate import upgrade
 from hotline12345.db.models import load_models
+from hotline12345.tickets.deadlines import DeadlinePolicy
 from hotline12345.tickets.enums import Action, Role, Speaker
 from hotline12345.tickets.store import TicketDraft, UtteranceDraft, save_ticket
+from hotline12345.tickets.workdays import WorkCalendar
 from hotline12345.tickets.workflow import Actor, Workflow
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -138,11 +141,6 @@ def write_wav(path: Path, seconds: float = 1.0) -> None:
 
 @pytest.fixture
 async def desk(db_url: str, tmp_path: Path) -> AsyncIterator[Desk]:
-    from hotline12345.tickets.deadlines import DeadlinePolicy
-    from hotline12345.tickets.workdays import WorkCalendar
-
-    from hotline12345.config.schema import TicketLoopSettings
-
     settings = TicketLoopSettings()
     clock = Clock(START)
     workflow = Workflow(DeadlinePolicy(settings, WorkCalendar()), settings,
