@@ -131,18 +131,20 @@ async def get_duplicates(request: web.Request, tickets: TicketsAccess,
 #: The fields an action's body may carry (the workflow says which action takes which, and
 #: checks them); the OpenAPI document and the page's forms read their types from here.
 ACTION_FIELDS: dict[str, JsonSchema] = {
-    "department": {"type": "string", "description": "派单/改派: the 主办 department"},
-    "assist_departments": {"type": "array", "items": {"type": "string"},
-                           "description": "派单/改派/协办: the 协办 departments"},
-    "urgency": {"enum": list(Urgency), "description": "派单/改派"},
-    "category": {"type": "string", "description": "派单/直接办结: 分类"},
-    "summary": {"type": "string", "description": "派单/直接办结: 诉求"},
-    "real_name": {"type": "boolean", "description": "派单/直接办结: 实名"},
-    "reply": {"type": "string", "description": "答复/协办答复/直接办结: 答复内容"},
-    "working_days": {"type": "number", "description": "申请延期: how many working days"},
-    "rating": {"enum": list(Rating), "description": "评价"},
-    "main_ticket_id": {"type": "integer", "description": "并单: the main ticket"},
-    "level": {"enum": list(Supervision), "description": "督办: the level raised by hand"},
+    "department": {"type": "string", "title": "主办单位", "description": "派单/改派"},
+    "assist_departments": {"type": "array", "items": {"type": "string"}, "title": "协办单位",
+                           "description": "派单/改派/协办"},
+    "urgency": {"enum": list(Urgency), "title": "紧急程度", "description": "派单/改派"},
+    "category": {"type": "string", "title": "分类", "description": "派单/直接办结"},
+    "summary": {"type": "string", "title": "诉求", "description": "派单/直接办结"},
+    "real_name": {"type": "boolean", "title": "实名", "description": "派单/直接办结"},
+    "reply": {"type": "string", "title": "答复内容", "description": "答复/协办答复/直接办结"},
+    "working_days": {"type": "number", "title": "延期工作日", "description": "申请延期"},
+    "rating": {"enum": list(Rating), "title": "评价", "description": "评价"},
+    "main_ticket_id": {"type": "integer", "title": "主单编号",
+                       "description": "并单: the main ticket's id"},
+    "level": {"enum": list(Supervision), "title": "督办级别",
+              "description": "督办 (default: one level up)"},
 }
 
 

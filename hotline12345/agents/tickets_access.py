@@ -63,6 +63,11 @@ class QueueQuery:
     page: int = 1
 
 
+def _masked(data: dict[str, Any]) -> dict[str, Any]:
+    """A history row's fields with every phone number in their texts masked."""
+    return {k: mask_text(v) if isinstance(v, str) else v for k, v in data.items()}
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value is not None else None
 
@@ -260,7 +265,8 @@ class TicketsAccess:
                  "actor_department": h.actor_department, "action": str(h.action),
                  "from_state": str(h.from_state) if h.from_state else None,
                  "to_state": str(h.to_state) if h.to_state else None,
-                 "reason": mask_text(h.reason or ""), "note": mask_text(h.note or "")}
+                 "reason": mask_text(h.reason or ""), "note": mask_text(h.note or ""),
+                 "data": _masked(h.data or {})}
                 for h in rows]
 
     def history(self, actor: Actor, ticket_id: int) -> list[dict[str, Any]]:
@@ -324,7 +330,6 @@ class TicketsAccess:
                                         reason=reason, note=note, **fields)
             session.commit()
         payload = event.to_payload(full_number=False)
-        payload["data"] = {k: mask_text(v) if isinstance(v, str) else v
-                           for k, v in payload["data"].items()}
+        payload["data"] = _masked(payload["data"])
         return payload
 

@@ -131,15 +131,17 @@ function fieldInput(name) {
   const schema = fieldSchemas[name] || { type: "string" };
   let input;
   if (schema.enum) {
-    input = el("select", {}, ...schema.enum.map((v) => el("option", { value: v }, v)));
-  } else if (name === "reply") {
+    input = el("select", {}, el("option", { value: "" }, "—"), ...schema.enum.map((v) => el("option", { value: v }, v)));
+  } else if (schema.type === "boolean") {
+    input = el("input", { type: "checkbox" });
+  } else if (name === "reply" || name === "summary") {
     input = el("textarea", { rows: 3, cols: 40 });
   } else {
     input = el("input", { type: schema.type === "number" || schema.type === "integer" ? "number" : "text", size: 16 });
   }
   input.setAttribute("data-field", name);
   input.id = `field-${name}`;
-  return el("label", {}, `${schema.description ? schema.description.split(":").pop().trim() : name} `, input);
+  return el("label", {}, `${schema.title || name} `, input);
 }
 
 function choose(action) {
@@ -155,6 +157,7 @@ function choose(action) {
 function readField(input) {
   const name = input.getAttribute("data-field");
   const schema = fieldSchemas[name] || {};
+  if (schema.type === "boolean") return input.checked ? true : null;
   const raw = input.value.trim();
   if (schema.type === "array") return raw ? raw.split(/[,，、\s]+/).filter(Boolean) : [];
   if (schema.type === "number" || schema.type === "integer") return raw === "" ? null : Number(raw);
