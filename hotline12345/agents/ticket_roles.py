@@ -16,14 +16,16 @@ import re
 from typing import Final
 
 from aiohttp import web
+from sqlalchemy import ColumnElement
 
 from hotline12345.tickets.enums import Role
-from hotline12345.tickets.workflow import Actor
+from hotline12345.tickets.workflow import Actor, visible
 
 from .users import User
 from .web_context import json_error
 
-__all__ = ["FULL_NUMBER_ROLES", "actor_of", "sees_full_number", "wallboard_refusal"]
+__all__ = ["FULL_NUMBER_ROLES", "actor_of", "sees_full_number", "tickets_visible_to",
+           "wallboard_refusal"]
 
 FULL_NUMBER_ROLES: Final = frozenset({Role.SEAT, Role.SUPERVISOR})
 _WALLBOARD_API = re.compile(r"^/(api/(state|stream|audit|recordings/.*|seats/.*)|metrics)$")
@@ -36,6 +38,14 @@ def actor_of(user: User) -> Actor | None:
     if role is None:
         return None
     return Actor(user.name, role, user.department if role is Role.HANDLER else None)
+
+
+def tickets_visible_to(user: User) -> ColumnElement[bool] | None:
+    """The WHERE clause of the tickets ``user`` may count or read (the workflow's
+    ``visible``: a 承办单位 its department's); None for the wallboard's 观察员, who sees the
+    centre's figures. For other modules reading tickets per user (the figures)."""
+    actor = actor_of(user)
+    return None if actor is None else visible(actor)
 
 
 def sees_full_number(actor: Actor) -> bool:

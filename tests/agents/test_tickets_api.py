@@ -325,3 +325,39 @@ def _handler() -> Any:
     from hotline12345.tickets.workflow import Actor
 
     return Actor("market", Role.HANDLER, MARKET)
+
+
+async def test_an_inspector_raises_supervision_and_the_queue_shows_it(desk: Desk) -> None:
+    h2 = desk.ids["h2"]
+    async with client(desk) as s:
+        headers = await login(s, "inspector")
+        r = await s.post(f"/api/tickets/{h2}/actions/supervise",
+                         json={"reason": "群众反映强烈", "level": "红牌"}, headers=headers)
+        assert r.status == 200, await r.text()
+        r = await s.post(f"/api/tickets/{h2}/actions/supervise",
+                         json={"reason": "再督", "level": "黄牌"}, headers=headers)
+        body = await r.json()
+        assert (r.status, body["state"]) == (409, "办理中"), body  # 督办 only goes up
+    async with client(desk) as s:
+        await login(s, "housing")
+        page = await (await s.get("/api/tickets")).json()
+        row = next(t for t in page["tickets"] if t["id"] == h2)
+        assert row["supervision"] == "红牌"
+        ticket = await (await s.get(f"/api/tickets/{h2}")).json()
+        last = ticket["history"][-1]
+        assert (last["action"], last["actor"], last["role"], last["reason"]) == (
+            "督办", "inspector", "督办员", "群众反映强烈")
+
+
+def test_the_visibility_other_modules_use_is_the_workflows() -> None:
+    from sqlalchemy import select
+
+    from hotline12345.agents.ticket_roles import tickets_visible_to
+    from hotline12345.agents.users import User
+    from hotline12345.tickets.models import Ticket
+
+    assert tickets_visible_to(User("zhang", "观察员")) is None
+    handler = tickets_visible_to(User("market", "承办单位", department=MARKET))
+    assert handler is not None
+    sql = str(select(Ticket.id).where(handler).compile(compile_kwargs={"literal_binds": True}))
+    assert MARKET in sql and "dispatched_at" in sql
