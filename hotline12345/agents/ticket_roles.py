@@ -4,10 +4,11 @@
   (:func:`actor_of`); the wallboard-only 观察员 has none and gets 403 on the ticket API.
 - Full caller numbers: only the roles that call back (话务员, 班长) may reveal them
   (:data:`FULL_NUMBER_ROLES`); everyone else sees them masked, always.
-- The wallboard (live queues, seats, the audit log, call tickets by uniqueid, metrics) is
-  for the centre: a 承办单位 user sees only its department's tickets
-  (:func:`wallboard_refusal`): ``/`` sends it to ``/tickets``, the wallboard's API answers
-  403, and a call's ticket by uniqueid 404 (as every ticket not its department's).
+- The wallboard (live queues, seats, the audit log, call tickets by uniqueid, metrics) and
+  the 热点 analytics (every department's calls) are for the centre: a 承办单位 user sees
+  only its department's tickets (:func:`wallboard_refusal`): ``/`` and ``/topics`` send it
+  to ``/tickets``, their APIs answer 403, and a call's ticket by uniqueid 404 (as every
+  ticket not its department's).
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ __all__ = ["FULL_NUMBER_ROLES", "actor_of", "sees_full_number", "tickets_visible
            "wallboard_refusal"]
 
 FULL_NUMBER_ROLES: Final = frozenset({Role.SEAT, Role.SUPERVISOR})
-_WALLBOARD_API = re.compile(r"^/(api/(state|stream|audit|recordings/.*|seats/.*)|metrics)$")
+_WALLBOARD_API = re.compile(
+    r"^/(api/(state|stream|audit|recordings/.*|seats/.*|topics|surges)|metrics)$")
+_CENTRE_PAGES = ("/", "/index.html", "/topics")  # the wallboard, 热点 (every department's)
 _CALL_TICKET = re.compile(r"^/api/tickets/[^/]*[^/0-9][^/]*$")  # a uniqueid, not an id
 
 
@@ -60,7 +63,7 @@ def wallboard_refusal(user: User, request: web.Request) -> web.StreamResponse | 
     if user.role != Role.HANDLER.value:
         return None
     path = request.path
-    if request.method == "GET" and path in ("/", "/index.html"):
+    if request.method == "GET" and path in _CENTRE_PAGES:
         raise web.HTTPFound("/tickets")
     if _WALLBOARD_API.match(path):
         return json_error(403, "role", f"user {user.name!r} is a 承办单位 user: the wallboard "

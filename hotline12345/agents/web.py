@@ -16,6 +16,9 @@ Routes (all but ``/health``, the login page and its stylesheet need a logged-in 
 ``/api/audit``                 GET     recent supervisor actions
 ``/api/recordings/failed``     GET     the recordings pipeline's failed jobs (``?limit=``)
 ``/api/tickets/{uniqueid}``    GET     a call's ticket (caller and caller name masked)
+``/topics``                    GET     热点: hot terms and surge warnings (:mod:`.topics_views`)
+``/api/topics``                GET     hot terms as JSON (``?window=today|7d``)
+``/api/surges``                GET     surge warnings as JSON
 ``/api/seats/pause``           POST    ``{"interface", "paused", "reason", "queue"?}``
 ``/api/seats/add``             POST    ``{"interface", "queue", "member_name"?, "penalty"?}``
 ``/api/seats/remove``          POST    ``{"interface", "queue"}``
@@ -62,7 +65,14 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from . import login_views, password_views, recordings_views, ticket_pages, views
+from . import (
+    login_views,
+    password_views,
+    recordings_views,
+    ticket_pages,
+    topics_views,
+    views,
+)
 from .actions import SeatActions
 from .audit import AuditLog
 from .middleware import security
@@ -104,12 +114,15 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
 def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
               settings: WebSettings | None = None,
               recordings: RecordingsAccess | None = None,
-              tickets: TicketsAccess | None = None) -> web.Application:
+              tickets: TicketsAccess | None = None,
+              topics: topics_views.TopicsAccess | None = None) -> web.Application:
     """The aiohttp application. The caller starts and stops ``runtime`` itself.
     ``settings``: bounds, lifetimes and clocks (defaults: :class:`WebSettings`).
     ``recordings``: where the failed-jobs and ticket endpoints read (without it they
     answer 503 saying what to configure). ``tickets``: the ticket loop behind
-    ``/api/tickets`` and the ticket pages (without it the API answers 503)."""
+    ``/api/tickets`` and the ticket pages (without it the API answers 503). ``topics``:
+    where the 热点 page and ``/api/topics``, ``/api/surges`` read (:mod:`.topics_views`;
+    503 without it)."""
     settings = settings or WebSettings()
     app = web.Application(middlewares=[security], client_max_size=settings.client_max_size)
     actions = SeatActions(runtime, audit_log, confirm_timeout_s=settings.confirm_timeout_s)
@@ -141,5 +154,6 @@ def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
     router.add_post("/api/seats/penalty", views.seat_action(SeatActions.penalty))
     router.add_get("/metrics", views.metrics)
     ticket_pages.register(app)
+    topics_views.register(app, topics)
     app.on_shutdown.append(end_streams)
     return app

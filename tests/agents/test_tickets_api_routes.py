@@ -153,8 +153,10 @@ async def test_a_viewer_has_no_tickets_and_a_handler_no_wallboard(
                                                                  False)
         r = await s.get("/", allow_redirects=False)
         assert (r.status, r.headers["Location"]) == (302, "/tickets")
+        r = await s.get("/topics", allow_redirects=False)
+        assert (r.status, r.headers["Location"]) == (302, "/tickets")
         for path in ("/api/state", "/api/audit", "/api/recordings/failed", "/metrics",
-                     "/api/stream"):
+                     "/api/stream", "/api/topics", "/api/surges"):
             r = await s.get(path)
             assert (r.status, (await r.json())["field"]) == (403, "role"), path
         r = await s.post("/api/seats/pause", json={"interface": "x", "paused": True},
