@@ -278,12 +278,13 @@ class TicketsAccess:
     def duplicates(self, actor: Actor, ticket_id: int) -> list[dict[str, Any]]:
         """并单 suggestions: the other tickets ``actor`` may see of the same caller and
         category whose calls came within the merge window of this one's, not merged
-        themselves, nearest first. A person confirms one by POSTing 并单."""
+        themselves, nearest first (none for a ticket merged already). A person confirms
+        one by POSTing 并单."""
         now = self.clock()
         window = timedelta(hours=self.merge_window_hours)
         with self.sessions() as session:
             t = self._visible_ticket(session, actor, ticket_id)
-            if not t.caller or t.category is None:
+            if not t.caller or t.category is None or t.merged_into is not None:
                 return []
             start = t.call_started_at or t.created_at
             rows = session.scalars(select(Ticket).where(

@@ -188,3 +188,46 @@ async def test_a_handler_signs_for_and_answers_a_ticket(desk: Desk, chromium: st
             assert errors == []
         finally:
             await browser.close()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_supervisor_merges_a_suggested_duplicate(desk: Desk, chromium: str) -> None:
+    """The ticket page lists the API's 并单 suggestions; 并入 fills the 并单 form with the
+    main ticket, and a reason confirms it."""
+    from datetime import timedelta
+
+    from playwright.async_api import async_playwright, expect
+
+    from hotline12345.tickets.enums import Action
+
+    from .tickets_fixtures import MARKET, START
+
+    again = desk.new_ticket("m3", text="又是过期牛奶", at=START + timedelta(hours=2))
+    desk.apply("m3", Action.DISPATCH, department=MARKET)
+    m1 = desk.ids["m1"]
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=chromium, args=ARGS)
+        try:
+            page = await browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            await page.goto(desk.url + "login")
+            await page.fill("#user", "boss")
+            await page.fill("#password", PASSWORD)
+            await page.click("#login-submit")
+            await page.goto(f"{desk.url}tickets/{again}")
+            suggestion = page.locator(f'#duplicates li[data-id="{m1}"]')
+            await expect(suggestion).to_be_visible()
+            await suggestion.locator("button.merge-into").click()
+            await expect(page.locator("#action-name")).to_have_text("并单")
+            await expect(page.locator("#field-main_ticket_id")).to_have_value(str(m1))
+            await page.click("#action-submit")  # no reason: the API says it is needed
+            await expect(page.locator("#action-result")).to_contain_text("reason")
+            await page.fill("#action-reason", "重复来电")
+            await page.click("#action-submit")
+            await expect(page.locator("#action-result")).to_contain_text("已完成")
+            await expect(page.locator('#history tr[data-action="并单"]')).to_have_count(1)
+            await expect(page.locator("#duplicates-section")).to_be_hidden()
+            assert errors == []
+        finally:
+            await browser.close()

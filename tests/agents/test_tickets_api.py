@@ -296,6 +296,8 @@ async def test_merge_suggestions_and_confirmation(desk: Desk) -> None:
         assert r.status == 200, await r.text()
         merged = await (await s.get(f"/api/tickets/{near}")).json()
         assert merged["merged_into"] == desk.ids["m1"]
+        r = await s.get(f"/api/tickets/{near}/duplicates")  # merged: nothing to suggest
+        assert (await r.json())["duplicates"] == []
         main = await (await s.get(f"/api/tickets/{desk.ids['m1']}")).json()
         assert main["merged"] == [near]
         r = await s.get(f"/api/tickets/{desk.ids['m1']}/duplicates")

@@ -144,14 +144,37 @@ function fieldInput(name) {
   return el("label", {}, `${schema.title || name} `, input);
 }
 
-function choose(action) {
+function choose(action, values) {
   chosen = action;
   const form = document.getElementById("action-form");
   document.getElementById("action-name").textContent = action.action;
   document.getElementById("action-fields").replaceChildren(...action.fields.map(fieldInput));
   document.getElementById("action-reason").value = "";
   document.getElementById("action-note").value = "";
+  for (const [name, value] of Object.entries(values || {})) {
+    const input = document.getElementById(`field-${name}`);
+    if (input) input.value = value;
+  }
   form.hidden = false;
+}
+
+async function loadDuplicates(t) {
+  // 并单 suggestions from the API; a person confirms by submitting 并单 with the main ticket
+  const section = document.getElementById("duplicates-section");
+  let found = [];
+  try { found = (await call(`/api/tickets/${t.id}/duplicates`)).duplicates; } catch (err) { showError(err.message); }
+  const merge = t.allowed_actions.find((a) => a.action === "并单");
+  document.getElementById("duplicates").replaceChildren(...found.map((d) => {
+    const item = el("li", { "data-id": d.id }, el("a", { href: `/tickets/${d.id}` }, `#${d.id}`),
+      ` ${d.state} ${d.department || ""} ${d.summary || ""} `);
+    if (merge) {
+      const btn = el("button", { type: "button", class: "merge-into" }, `并入 #${d.id}`);
+      btn.addEventListener("click", () => choose(merge, { main_ticket_id: d.id }));
+      item.append(btn);
+    }
+    return item;
+  }));
+  section.hidden = found.length === 0;
 }
 
 function readField(input) {
@@ -193,8 +216,10 @@ function showError(message) {
 
 async function load() {
   try {
-    render(await call(`/api/tickets/${ticketId}`));
+    const t = await call(`/api/tickets/${ticketId}`);
+    render(t);
     showError("");
+    await loadDuplicates(t);
   } catch (err) { showError(err.message); }
 }
 
