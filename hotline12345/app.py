@@ -130,7 +130,6 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     from hotline12345.calls.recorder import CallRecorder
     from hotline12345.calls.store import SqlCallStore
     from hotline12345.config import default_site_path
-    from hotline12345.db.engine import make_engine
     from hotline12345.db.migrate import DatabaseUnusable, upgrade_or_explain
     from hotline12345.env import DATABASE_URL_ENV
     from hotline12345.ivr.flows import Services, build_registry
@@ -143,7 +142,6 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     from hotline12345.recordings.worker import start_embedded_pool
     from hotline12345.routing import Router
     from hotline12345.tickets.sweeper import Sweeper
-    from hotline12345.tickets.workflow import Workflow
 
     config = server_config(site.file.controller, options)
     if Path(site.source) == default_site_path():
@@ -173,8 +171,7 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     # the ticket pages and API (/tickets, /api/tickets): the site's workflow on the database
     tickets = tickets_from_site(site, url, recordings_dir=recording_settings.recordings_dir)
     # the ticket loop's 督办 sweep, every tickets.sweep_interval_s (also `tickets sweep`)
-    tickets_engine = make_engine(url)
-    sweeper = Sweeper(tickets_engine, Workflow.for_site(site))
+    sweeper = Sweeper(tickets.sessions, tickets.workflow)
     server = FastAgiServer(registry, config)
 
     async def run() -> None:
@@ -216,7 +213,6 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     finally:
         job_sink.close()
         tickets.close()
-        tickets_engine.dispose()
         recorder.close()
         store.close()
         if recordings is not None:
