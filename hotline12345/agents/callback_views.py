@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hotline12345.db.engine import error_text
 from hotline12345.logs import log_event, mask_text
-from hotline12345.tickets.enums import CallbackOutcome, Rating, Role
+from hotline12345.tickets.enums import CallbackOutcome, Rating
 from hotline12345.tickets.history import Actor
 from hotline12345.tickets.revisit import CallbackResult, CallbackTarget, NotDue, TicketMissing
 from hotline12345.tickets.workflow import TicketError
@@ -36,13 +36,13 @@ from .callback import INTERFACE, CallbackDialer, CallbackRequest
 from .request_body import json_body
 from .runtime import AgentsRuntime
 from .snapshots import dumps
+from .ticket_roles import FULL_NUMBER_ROLES, actor_of
 from .web_context import asset, json_error, request_user, web_log
 
 __all__ = ["CALLBACK_ROLES", "CallbackTickets", "register"]
 
-#: Who calls back: seats and supervisors (as the wallboard names them, and as the ticket
-#: loop does).
-CALLBACK_ROLES: Final = frozenset({"supervisor", "seat", "话务员", "班长"})
+#: Who calls back: seats (话务员) and supervisors (班长), the roles that see full numbers.
+CALLBACK_ROLES: Final = FULL_NUMBER_ROLES
 NOT_CONFIGURED: Final = (
     "callbacks are not configured in this process: serve passes the ticket database "
     "(hotline12345.tickets.revisit_desk.RevisitDesk) to the wallboard as callbacks=...")
@@ -96,9 +96,10 @@ async def script(request: web.Request) -> web.Response:
 
 def _refused(request: web.Request) -> web.Response | None:
     user = request_user(request)
-    if user.role not in CALLBACK_ROLES:
-        return json_error(403, "role", f"user {user.name!r} is a {user.role}; only seats and "
-                                       "supervisors call back")
+    actor = actor_of(user)
+    if actor is None or actor.role not in CALLBACK_ROLES:
+        return json_error(403, "role", f"user {user.name!r} is a {user.role}; only seats "
+                                       "(话务员) and supervisors (班长) call back")
     return None
 
 
@@ -172,13 +173,6 @@ async def callback(request: web.Request) -> web.Response:
     return web.json_response(out, status=call.http_status, dumps=dumps)
 
 
-def actor_of(name: str, role: str) -> Actor:
-    """The ticket loop's actor for a wallboard user: ``supervisor`` is a 班长, ``seat`` a
-    话务员; a role already named as the loop names it is taken as it is."""
-    named = {"supervisor": Role.SUPERVISOR, "seat": Role.SEAT}
-    return Actor(name, named.get(role) or Role(role))
-
-
 def _choice(body: dict[str, Any], field: str, kind: type[CallbackOutcome] | type[Rating],
             *, required: bool) -> Any:
     value = body.get(field)
@@ -231,8 +225,9 @@ async def callback_result(request: web.Request) -> web.Response:
         return json_error(exc.status, exc.field, mask_text(exc.message))
     user = request_user(request)
     try:
-        out = await asyncio.to_thread(desk.tickets.record, int(raw_id),
-                                      actor_of(user.name, user.role), result)
+        actor = actor_of(user)
+        assert actor is not None  # _refused
+        out = await asyncio.to_thread(desk.tickets.record, int(raw_id), actor, result)
     except TicketMissing as exc:
         return json_error(404, "id", str(exc))
     except NotDue as exc:

@@ -28,6 +28,9 @@ Routes (all but ``/health``, the login page and its stylesheet need a logged-in 
 ``/api/tickets/{id}/callback`` POST    ``{"interface"}``: ring the seat, then the caller
 ``…/callback/result``          POST    ``{"outcome", "resolved"?, "rating"?, "note"?}``
 ``/metrics``                   GET     Prometheus (session or HTTP Basic auth)
+``/tickets``, ``/tickets/{id}`` GET    the ticket pages (:mod:`.ticket_pages`)
+``/api/tickets...``            both    the ticket API (:mod:`.ticket_views`; see
+                                       ``/api/openapi.json`` and docs/tickets-api.md)
 =============================  ======  ===========================================
 
 A session is a random token in an HttpOnly, SameSite=Strict cookie. It ends after
@@ -62,6 +65,7 @@ metrics), :mod:`.sse`, :mod:`.snapshots`, :mod:`.recordings_views` (through the
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -70,6 +74,7 @@ from . import (
     login_views,
     password_views,
     recordings_views,
+    ticket_pages,
     topics_views,
     views,
 )
@@ -80,9 +85,13 @@ from .recordings_access import RecordingsAccess
 from .runtime import AgentsRuntime
 from .server_log import ServerLog
 from .sse import end_streams, stream
+from .ticket_views import register_ticket_routes
 from .users import UserStore
 from .web_context import CONTEXT_KEY, WebContext
 from .web_settings import WebSettings
+
+if TYPE_CHECKING:
+    from .tickets_access import TicketsAccess
 
 __all__ = ["CONTEXT_KEY", "RUNTIME_KEY", "WebSettings", "build_app", "start_site"]
 
@@ -110,20 +119,23 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
 def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
               settings: WebSettings | None = None,
               recordings: RecordingsAccess | None = None,
+              tickets: TicketsAccess | None = None,
               topics: topics_views.TopicsAccess | None = None,
               callbacks: callback_views.CallbackTickets | None = None) -> web.Application:
     """The aiohttp application. The caller starts and stops ``runtime`` itself.
     ``settings``: bounds, lifetimes and clocks (defaults: :class:`WebSettings`).
     ``recordings``: where the failed-jobs and ticket endpoints read (without it they
-    answer 503 saying what to configure). ``topics``: where the 热点 page and
-    ``/api/topics``, ``/api/surges`` read (:mod:`.topics_views`; 503 without it).
-    ``callbacks``: the tickets' 回访 side
+    answer 503 saying what to configure). ``tickets``: the ticket loop behind
+    ``/api/tickets`` and the ticket pages (without it the API answers 503). ``topics``:
+    where the 热点 page and ``/api/topics``, ``/api/surges`` read (:mod:`.topics_views`;
+    503 without it). ``callbacks``: the tickets' 回访 side
     (:class:`hotline12345.tickets.revisit_desk.RevisitDesk`), for ``/api/revisits`` and
     ``/api/tickets/{id}/callback`` (503 without it)."""
     settings = settings or WebSettings()
     app = web.Application(middlewares=[security], client_max_size=settings.client_max_size)
     actions = SeatActions(runtime, audit_log, confirm_timeout_s=settings.confirm_timeout_s)
-    app[CONTEXT_KEY] = WebContext(runtime, users, audit_log, actions, settings, recordings)
+    app[CONTEXT_KEY] = WebContext(runtime, users, audit_log, actions, settings, recordings,
+                                  tickets)
     app[RUNTIME_KEY] = runtime
     router = app.router
     router.add_get("/health", views.health)
@@ -142,12 +154,14 @@ def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
     router.add_get("/api/stream", stream)
     router.add_get("/api/audit", views.audit)
     router.add_get("/api/recordings/failed", recordings_views.recordings_failed)
+    register_ticket_routes(app)  # before the next: /api/tickets/{a number} is a ticket
     router.add_get("/api/tickets/{uniqueid}", recordings_views.ticket_of_call)
     router.add_post("/api/seats/pause", views.seat_action(SeatActions.pause))
     router.add_post("/api/seats/add", views.seat_action(SeatActions.add))
     router.add_post("/api/seats/remove", views.seat_action(SeatActions.remove))
     router.add_post("/api/seats/penalty", views.seat_action(SeatActions.penalty))
     router.add_get("/metrics", views.metrics)
+    ticket_pages.register(app)
     topics_views.register(app, topics)
     # 回访: GET /api/revisits, POST /api/tickets/{id}/callback[/result] (docs/revisits.md)
     callback_views.register(app, runtime, audit_log, callbacks)

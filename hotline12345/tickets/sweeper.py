@@ -9,7 +9,6 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from hotline12345.logs import log_event
@@ -23,10 +22,10 @@ BATCH = 500
 
 
 class Sweeper:
-    def __init__(self, engine: Engine, workflow: Workflow, *,
+    def __init__(self, sessions: Callable[[], Session], workflow: Workflow, *,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  batch: int = BATCH) -> None:
-        self.engine = engine
+        self.sessions = sessions
         self.batch = batch
         self.workflow = workflow
         self.clock = clock
@@ -37,11 +36,11 @@ class Sweeper:
         raised = 0
         after: int | None = 0
         while after is not None:  # one transaction per page of tickets
-            with Session(self.engine) as session, session.begin():
+            with self.sessions() as session, session.begin():
                 events, after = self.workflow.sweep_page(session, now, after_id=after,
                                                          limit=self.batch)
                 raised += len(events)
-        with Session(self.engine) as session, session.begin():  # 回访: missed surveys, dues
+        with self.sessions() as session, session.begin():  # 回访: missed surveys, dues
             upkeep(session, now=now, policy=self.workflow.policy)
         log_event(log, "tickets.sweep", raised=raised, at=now.isoformat())
         return raised

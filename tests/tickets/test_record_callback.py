@@ -139,7 +139,7 @@ def test_the_sweep_puts_a_missed_survey_on_its_ticket(
         ticket_id, uniqueid = ticket.id, ticket.uniqueid
     engine = loop_sessions.kw["bind"]
     SqlCallStore(engine).write([SurveyResult(uniqueid, 2, MONDAY_10)])
-    Sweeper(engine, workflow).run_once(MONDAY_10 + timedelta(hours=1))
+    Sweeper(loop_sessions, workflow).run_once(MONDAY_10 + timedelta(hours=1))
     with loop_sessions() as s:
         ticket = s.get(Ticket, ticket_id)
         assert ticket is not None and ticket.survey_rating is Rating.UNSATISFIED
