@@ -34,10 +34,12 @@ from tests.waiting import until
 
 from .fake_ami import FakeAmi
 from .test_agents_browser import ARGS, find_chromium
-from .test_agents_web import ADMIN_PASSWORD, ami_config, client, login, start
+from .test_agents_web import ami_config, client, login, start
 
 SEAT = "PJSIP/8001"
-ADMIN = User("admin", "supervisor")
+ADMIN = User("admin", "班长")
+#: the 话务员 who calls back through the web routes (admin is a 管理员: it does not)
+SEAT_USER = ("seat1", "seat1-password")
 AT = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
 
 
@@ -167,6 +169,7 @@ async def wallboard(fake_ami: FakeAmi, tmp_path: Path,
     desk = RevisitDesk(tickets_db, workflow=Workflow(
         DeadlinePolicy(settings, WorkCalendar()), settings))
     services = await start(tmp_path / "data", fake_ami, callbacks=desk)
+    services.users.set(*SEAT_USER, "seat")
     try:
         yield services, desk
     finally:
@@ -178,7 +181,7 @@ async def test_the_callback_route_places_the_call_and_links_it_to_the_ticket(
         wallboard: tuple[AgentsServices, RevisitDesk], fake_ami: FakeAmi) -> None:
     services, desk = wallboard
     async with client(services) as s:
-        headers = await login(s)
+        headers = await login(s, *SEAT_USER)
         r = await s.get("/api/revisits")
         assert r.status == 200
         listed = (await r.json())["revisits"]
@@ -193,7 +196,7 @@ async def test_the_callback_route_places_the_call_and_links_it_to_the_ticket(
     with Session(desk.engine) as s:
         [task] = s.scalars(select(TicketCallback))
         assert (task.ticket_id, task.kind, task.call_uniqueid, task.seat) == (
-            1, CallbackKind.REVISIT, body["uniqueid"], "admin")
+            1, CallbackKind.REVISIT, body["uniqueid"], "seat1")
 
 
 async def test_the_callback_route_refuses_what_it_cannot_call(
@@ -201,7 +204,7 @@ async def test_the_callback_route_refuses_what_it_cannot_call(
     services, _ = wallboard
     services.users.set("watcher", "watcher-pass-1", "viewer")
     async with client(services) as s:
-        headers = await login(s)
+        headers = await login(s, *SEAT_USER)
         cases = [("/api/tickets/99/callback", {"interface": SEAT}, 404, "id"),
                  ("/api/tickets/2/callback", {"interface": SEAT}, 409, "id"),
                  ("/api/tickets/x1/callback", {"interface": SEAT}, 400, "id"),
@@ -214,21 +217,24 @@ async def test_the_callback_route_refuses_what_it_cannot_call(
             assert (r.status, (await r.json())["field"]) == (status, field), (path, payload)
         r = await s.post("/api/tickets/1/callback", json={"interface": SEAT})
         assert (r.status, (await r.json())["field"]) == (403, "X-CSRF-Token")
-    async with client(services) as s:
-        headers = await login(s, "watcher", "watcher-pass-1")
-        r = await s.post("/api/tickets/1/callback", json={"interface": SEAT}, headers=headers)
-        assert (r.status, (await r.json())["field"]) == (403, "role")
-        r = await s.get("/api/revisits")
-        assert r.status == 403
+    for who in (("watcher", "watcher-pass-1"), ()):  # a 观察员, and admin (管理员)
+        async with client(services) as s:
+            headers = await login(s, *who)
+            r = await s.post("/api/tickets/1/callback", json={"interface": SEAT},
+                             headers=headers)
+            assert (r.status, (await r.json())["field"]) == (403, "role"), who
+            r = await s.get("/api/revisits")
+            assert r.status == 403
     assert fake_ami.originates == []
 
 
 async def test_without_ticket_access_the_routes_say_what_to_wire(
         fake_ami: FakeAmi, tmp_path: Path) -> None:
     services = await start(tmp_path, fake_ami)
+    services.users.set(*SEAT_USER, "seat")
     try:
         async with client(services) as s:
-            headers = await login(s)
+            headers = await login(s, *SEAT_USER)
             r = await s.post("/api/tickets/1/callback", json={"interface": SEAT},
                              headers=headers)
             assert r.status == 503 and "callbacks" in (await r.json())["error"]
@@ -242,7 +248,7 @@ async def test_a_bad_limit_names_the_field(
         wallboard: tuple[AgentsServices, RevisitDesk]) -> None:
     services, _ = wallboard
     async with client(services) as s:
-        await login(s)
+        await login(s, *SEAT_USER)
         r = await s.get("/api/revisits?limit=5000")
         assert (r.status, (await r.json())["field"]) == (400, "limit")
 
@@ -251,7 +257,7 @@ async def test_the_seat_records_the_callbacks_result(
         wallboard: tuple[AgentsServices, RevisitDesk]) -> None:
     services, desk = wallboard
     async with client(services) as s:
-        headers = await login(s)
+        headers = await login(s, *SEAT_USER)
         bad = [({"outcome": "打通了"}, "outcome"), ({}, "outcome"),
                ({"outcome": "联系上", "rating": "很好"}, "rating"),
                ({"outcome": "联系上", "resolved": "yes"}, "resolved"),
@@ -275,7 +281,7 @@ async def test_the_seat_records_the_callbacks_result(
     with Session(desk.engine) as s:
         [task] = s.scalars(select(TicketCallback).where(TicketCallback.ticket_id == 1))
         assert (task.outcome, task.call_uniqueid, task.seat) == (
-            CallbackOutcome.REACHED, "cb1-1796526000-abcdef", "admin")
+            CallbackOutcome.REACHED, "cb1-1796526000-abcdef", "seat1")
         assert task.done_at is not None
 
 
@@ -285,7 +291,7 @@ async def test_the_revisits_page_and_its_script(
     async with client(services) as s:
         r = await s.get("/revisits")
         assert r.status == 401  # login first
-        await login(s)
+        await login(s, *SEAT_USER)
         r = await s.get("/revisits")
         page = await r.text()
         assert r.status == 200 and r.content_type == "text/html"
@@ -313,8 +319,8 @@ async def test_the_revisits_page_calls_back_and_records_in_a_browser(
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             await page.goto(services.url + "login")
-            await page.fill("#user", "admin")
-            await page.fill("#password", ADMIN_PASSWORD)
+            await page.fill("#user", SEAT_USER[0])
+            await page.fill("#password", SEAT_USER[1])
             await page.click("#login-submit")
             await expect(page).to_have_url(services.url)
             await page.goto(services.url + "revisits")

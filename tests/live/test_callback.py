@@ -9,6 +9,10 @@ The callback's uniqueid is linked on the ticket's task and names its recording; 
 
 from __future__ import annotations
 
+import base64
+import json
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from hotline12345.agents.codec import AmiMessage
+from hotline12345.agents.users import UserStore
 from hotline12345.asterisk.names import CALLBACK_REC_DIR_SUFFIX, CALLBACK_USEREVENT
 from hotline12345.db.engine import make_engine
 from hotline12345.paths import database_url
@@ -34,6 +39,32 @@ pytestmark = pytest.mark.live
 SEAT = "Local/1301@live-seats/n"
 BUSY_SEAT = "Local/busy@live-seats/n"
 NUMBER = "13800138000"
+
+
+SEAT_USER = ("seat1", "seat1-password")
+
+
+@pytest.fixture(scope="module")
+def seat_user(controller: Controller) -> tuple[str, str]:
+    """A 话务员 of the controller (who calls back; its admin is a 管理员, who does not)."""
+    UserStore.in_data_dir(controller.data_dir, rounds=4).set(*SEAT_USER, "seat")
+    return SEAT_USER
+
+
+def as_seat(controller: Controller, method: str, path: str,
+            body: object = None) -> dict[str, Any]:
+    """The controller's API with the 话务员's HTTP Basic auth."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(controller.url + path, data=data, method=method)
+    token = base64.b64encode(":".join(SEAT_USER).encode()).decode()
+    req.add_header("Authorization", f"Basic {token}")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return json.loads(resp.read() or b"{}")  # type: ignore[no-any-return]
+    except urllib.error.HTTPError as exc:
+        return {"http_status": exc.code, **json.loads(exc.read() or b"{}")}
 
 
 @pytest.fixture
@@ -59,12 +90,14 @@ def closed_ticket(engine: Engine, uniqueid: str) -> int:
 
 
 def test_a_callback_rings_the_seat_then_the_caller_and_is_recorded(
-        lab: Lab, ami: Ami, controller: Controller, tickets: Engine) -> None:
+        lab: Lab, ami: Ami, controller: Controller, tickets: Engine,
+        seat_user: tuple[str, str]) -> None:
     ticket_id = closed_ticket(tickets, "live-callback-1")
-    listed: Any = controller.api("GET", "/api/revisits")
+    listed: Any = as_seat(controller, "GET", "/api/revisits")
     assert ticket_id in [i["ticket_id"] for i in listed["revisits"]], listed
     mark = ami.mark()
-    reply = controller.api("POST", f"/api/tickets/{ticket_id}/callback", {"interface": SEAT})
+    reply = as_seat(controller, "POST", f"/api/tickets/{ticket_id}/callback",
+                    {"interface": SEAT})
     assert reply.get("result") == "connected", reply
     uniqueid = str(reply["uniqueid"])
 
@@ -108,11 +141,11 @@ def test_a_callback_rings_the_seat_then_the_caller_and_is_recorded(
 
 
 def test_a_busy_seat_fails_and_nobody_is_dialled(
-        ami: Ami, controller: Controller, tickets: Engine) -> None:
+        ami: Ami, controller: Controller, tickets: Engine, seat_user: tuple[str, str]) -> None:
     ticket_id = closed_ticket(tickets, "live-callback-2")
     mark = ami.mark()
-    reply = controller.api("POST", f"/api/tickets/{ticket_id}/callback",
-                           {"interface": BUSY_SEAT})
+    reply = as_seat(controller, "POST", f"/api/tickets/{ticket_id}/callback",
+                    {"interface": BUSY_SEAT})
     assert (reply.get("http_status"), reply.get("result")) == (502, "failed"), reply
     assert "busy" in str(reply.get("message")), reply
     response = ami.wait(lambda e: e.name == "OriginateResponse"
