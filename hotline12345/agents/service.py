@@ -63,6 +63,7 @@ from .web_settings import WebSettings
 
 if TYPE_CHECKING:
     from hotline12345.recordings.settings import RecordingSettings
+    from hotline12345.sharing.pull import PullFeeds
 
 __all__ = ["AgentsServices", "add_http_arguments", "existing_users_notice",
            "start_agents_services"]
@@ -198,6 +199,7 @@ async def start_agents_services(
     ami_listeners: Sequence[Callable[[dict[str, str]], object]] = (),
     recordings: RecordingSettings | RecordingsAccess | None = None,
     web_settings: WebSettings | None = None,
+    feeds: PullFeeds | None = None,
 ) -> AgentsServices:
     """Start the supervisor wallboard, its JSON API and, when AMI is configured, the AMI
     monitor; return a handle (also an async context manager) that stops them.
@@ -215,6 +217,7 @@ async def start_agents_services(
     ``recordings``: the recordings pipeline's settings (or any
     :class:`.recordings_access.RecordingsAccess`), for ``/api/recordings/failed`` and
     ``/api/tickets/{uniqueid}`` (without them those answer 503 saying what to configure).
+    ``feeds``: the site's pull feeds, which ``/api/feed`` serves.
     ``web_settings``: the wallboard's bounds, lifetimes and clocks; ``confirm_timeout_s``
     (when given) overrides
     its ``confirm_timeout_s``.
@@ -246,7 +249,7 @@ async def start_agents_services(
         if confirm_timeout_s is not None:
             settings = dataclasses.replace(settings, confirm_timeout_s=confirm_timeout_s)
         app = build_app(runtime, users, audit, settings=settings,
-                        recordings=_recordings_access(recordings))
+                        recordings=_recordings_access(recordings), feeds=feeds)
         runner, port = await start_site(app, http_host, http_port)
         # Last, so that a failed start never leaves an admin whose password nobody saw.
         created = users.ensure_admin(dict(environ))

@@ -20,6 +20,7 @@ Routes (all but ``/health``, the login page and its stylesheet need a logged-in 
 ``/api/seats/add``             POST    ``{"interface", "queue", "member_name"?, "penalty"?}``
 ``/api/seats/remove``          POST    ``{"interface", "queue"}``
 ``/api/seats/penalty``         POST    ``{"interface", "penalty", "queue"?}``
+``/api/feed``                  GET     a department's pull feed (``?after=&limit=``; feed_views)
 ``/metrics``                   GET     Prometheus (session or HTTP Basic auth)
 =============================  ======  ===========================================
 
@@ -55,10 +56,11 @@ metrics), :mod:`.sse`, :mod:`.snapshots`, :mod:`.recordings_views` (through the
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from . import login_views, password_views, recordings_views, views
+from . import feed_views, login_views, password_views, recordings_views, views
 from .actions import SeatActions
 from .audit import AuditLog
 from .middleware import security
@@ -69,6 +71,9 @@ from .sse import end_streams, stream
 from .users import UserStore
 from .web_context import CONTEXT_KEY, WebContext
 from .web_settings import WebSettings
+
+if TYPE_CHECKING:
+    from hotline12345.sharing.pull import PullFeeds
 
 __all__ = ["CONTEXT_KEY", "RUNTIME_KEY", "WebSettings", "build_app", "start_site"]
 
@@ -95,16 +100,20 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
 
 def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
               settings: WebSettings | None = None,
-              recordings: RecordingsAccess | None = None) -> web.Application:
+              recordings: RecordingsAccess | None = None,
+              feeds: PullFeeds | None = None) -> web.Application:
     """The aiohttp application. The caller starts and stops ``runtime`` itself.
     ``settings``: bounds, lifetimes and clocks (defaults: :class:`WebSettings`).
     ``recordings``: where the failed-jobs and ticket endpoints read (without it they
-    answer 503 saying what to configure)."""
+    answer 503 saying what to configure). ``feeds``: the pull subscriptions ``/api/feed``
+    reads (without them it answers 503)."""
     settings = settings or WebSettings()
     app = web.Application(middlewares=[security], client_max_size=settings.client_max_size)
     actions = SeatActions(runtime, audit_log, confirm_timeout_s=settings.confirm_timeout_s)
     app[CONTEXT_KEY] = WebContext(runtime, users, audit_log, actions, settings, recordings)
     app[RUNTIME_KEY] = runtime
+    if feeds is not None:
+        app[feed_views.FEEDS_KEY] = feeds
     router = app.router
     router.add_get("/health", views.health)
     router.add_get("/login", login_views.login_page)
@@ -127,6 +136,7 @@ def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
     router.add_post("/api/seats/add", views.seat_action(SeatActions.add))
     router.add_post("/api/seats/remove", views.seat_action(SeatActions.remove))
     router.add_post("/api/seats/penalty", views.seat_action(SeatActions.penalty))
+    router.add_get("/api/feed", feed_views.feed)
     router.add_get("/metrics", views.metrics)
     app.on_shutdown.append(end_streams)
     return app
