@@ -1,4 +1,4 @@
-"""The feeds' tables (Alembic revision ``0006_feed_outbox``).
+"""The feeds' tables (Alembic revision ``0006``, 0006_feed_outbox.py).
 
 - ``feed_outbox``: one row per event, written in the transaction of the ticket transition
   that caused it (:class:`~hotline12345.sharing.outbox.Outbox`). The body is stored as the

@@ -1,7 +1,7 @@
 """feed_outbox, feed_deliveries, feed_cursors, feed_audit: the departments' feeds (信息共享)
 
-Revision ID: 0006_feed_outbox
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-07
 
 One outbox row per ticket event, written in the transition's transaction, and one delivery
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_feed_outbox"
-down_revision: str | None = "0004"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
