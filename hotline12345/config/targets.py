@@ -40,7 +40,7 @@ def address_refusal(address: str | IPAddress) -> str | None:
         return f"{address!r} is not an IP address"
     checks = (("loopback", ip.is_loopback), ("unspecified", ip.is_unspecified),
               ("link-local", ip.is_link_local), ("multicast", ip.is_multicast),
-              ("private", ip.is_private), ("reserved", ip.is_reserved),
+              ("reserved", ip.is_reserved), ("private", ip.is_private),
               ("not globally routable", not ip.is_global))
     for what, hit in checks:
         if hit:

@@ -54,7 +54,8 @@ class GuardedResolver(AbstractResolver):
         for result in found:
             why = address_refusal(result["host"])
             if why is not None:
-                raise TargetRefused(f"{host} resolves to {why}: refused as a target (SSRF)")
+                raise TargetRefused(f"{host} resolves to {result['host']}: {why}; refused "
+                                    "as a target (SSRF)")
         return found
 
     async def close(self) -> None:

@@ -54,7 +54,8 @@ class Event:
                 "at": self.at.isoformat(), "action": self.action, "state": self.state,
                 "department": self.department, "category": self.category,
                 "legacy_number": self.legacy_number,
-                "caller": self.caller if full_number else mask_number(self.caller),
+                "caller": self.caller if full_number or not self.caller
+                else mask_number(self.caller),
                 "deadlines": self.deadlines, "supervision": self.supervision}
 
 
