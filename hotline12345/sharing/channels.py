@@ -36,12 +36,17 @@ class DeliveryFailed(Exception):
 
 
 class Channel(Protocol):
+    #: sends one at a time, in outbox order (a stream's order is what its readers see)
+    sequential: bool
+
     async def send(self, item: DueDelivery, at: datetime) -> None: ...
     async def close(self) -> None: ...
 
 
 class WebhookChannel:
     """Signed POSTs to one subscription's URL, at most ``concurrency`` at a time."""
+
+    sequential = False
 
     def __init__(self, subscription: FeedSubscription, signer: Signer, *, concurrency: int,
                  resolver: Callable[[], AbstractResolver] | None = None) -> None:
@@ -90,7 +95,10 @@ class WebhookChannel:
 
 
 class RedisStreamChannel:
-    """XADD to the subscription's stream on ``client`` (a ``redis.asyncio.Redis``)."""
+    """XADD to the subscription's stream on ``client`` (a ``redis.asyncio.Redis``), one
+    after the other in outbox order: the stream's order is the pull feed's."""
+
+    sequential = True
 
     def __init__(self, subscription: FeedSubscription, client: Any) -> None:
         self.subscription = subscription

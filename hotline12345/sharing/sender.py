@@ -95,7 +95,10 @@ class _Worker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), settings.poll_s)
                 continue
-            attempts = await asyncio.gather(*(self._attempt(item) for item in batch))
+            if self.channel.sequential:
+                attempts = [await self._attempt(item) for item in batch]
+            else:
+                attempts = list(await asyncio.gather(*(self._attempt(item) for item in batch)))
             try:
                 dead = await sender.in_db(functools.partial(
                     save_attempts, subscription=sub, attempts=attempts,
