@@ -457,9 +457,8 @@ class _Checker:
             if not 0.1 <= sub.timeout_s <= 300:
                 self.error(f"{fpath}.timeout_s", f"{sub.timeout_s:g} is out of range: seconds "
                            "from 0.1 to 300")
-            if not 0 < sub.retry_hours <= 720:
-                self.error(f"{fpath}.retry_hours", f"{sub.retry_hours:g} is out of range: "
-                           "hours above 0, at most 720 (30 days)")
+            self.bounded(f"{fpath}.retry_hours", sub.retry_hours, 1, 720,
+                         "retry_hours (hours of retries)")
             self.bounded(f"{fpath}.max_len", sub.max_len, 100, 100_000_000,
                          "max_len (entries kept in the stream)")
             if sub.kind is FeedKind.REDIS_STREAM:

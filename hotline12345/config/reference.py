@@ -83,6 +83,17 @@ EXAMPLES: dict[str, str] = {
     "controller.session_budget_s": "600",
     "enterprise.numbers_file": "enterprise-numbers.txt",
     "enterprise.ask.digit": '"1"',
+    "feeds[].name": "market-webhook",
+    "feeds[].department": "市场监督管理局",
+    "feeds[].kind": "webhook",
+    "feeds[].url": "https://scjg.example.gov.cn/12345/events",
+    "feeds[].events": "[dispatched, supervised, closed]",
+    "feeds[].full_numbers": "true",
+    "feeds[].allow_private_targets": "true",
+    "feeds[].timeout_s": "5",
+    "feeds[].retry_hours": "48",
+    "feeds[].stream": "feed:market",
+    "feeds[].max_len": "10000",
 }
 
 #: How a ``dict[str, X]`` key is written in a path, by the field that holds it.

@@ -330,7 +330,7 @@ class FeedSubscription:
     # deliver to loopback, private, link-local or reserved addresses (refused by default: SSRF)
     allow_private_targets: bool = False
     timeout_s: float = 10.0  # webhook: seconds one delivery may take
-    retry_hours: float = 24.0  # how long a failing delivery is retried before the dead letters
+    retry_hours: int = 24  # hours a failing delivery is retried before it is a dead letter
     stream: str = ""  # redis_stream: the stream's key (default hotline12345:feed:<department>)
     max_len: int = 100_000  # redis_stream: about this many entries are kept (XADD MAXLEN ~)
 

@@ -46,7 +46,7 @@ rules:
 # (case id, [(old, new), ...] applied to BASE, expected errors as printed by `config check`)
 CASES: list[tuple[str, list[tuple[str, str]], list[str]]] = [
     ("unknown-top-level-key", [("rules:\n", "rulez: []\nrules:\n")],
-     ['site.yaml:35:1 rulez: unknown key "rulez"; known keys here: blocklist, centre, classification, controller, enterprise, hotlines, linkage, mode_defaults, prompts, queues, register, rules, speech, sub_centres']),
+     ['site.yaml:35:1 rulez: unknown key "rulez"; known keys here: blocklist, centre, classification, controller, enterprise, feeds, hotlines, linkage, mode_defaults, prompts, queues, register, rules, speech, sub_centres']),
     ("unknown-queue-key", [("    label: 综合\n", "    label: 综合\n    lable: x\n")],
      ['site.yaml:13:5 queues[q-general].lable: unknown key "lable"; known keys here: announce, expert_seats, label, members, name, overflow, service_level_s, skills, strategy, timeout_s, wrapup_s']),
     ("missing-required-field", [("    label: 税务\n", "")],
