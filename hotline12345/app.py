@@ -5,9 +5,10 @@ stops. The command line (:mod:`hotline12345.ivr.cli`) only parses arguments into
 Start-up, in order: the database is migrated (:func:`hotline12345.db.migrate.upgrade`: the
 only place ``serve`` changes a schema); the transcription pool starts (when a speech model
 is set); the call store and its recorder open; the FastAGI server listens; the wallboard,
-its API and the AMI monitor start, and the queue-load board follows the monitor. SIGINT or
-SIGTERM stops them in the reverse order, letting running calls finish within the grace
-time.
+its API and the AMI monitor start, and the queue-load board follows the monitor; the
+departments' feeds (:mod:`hotline12345.sharing.service`) start before the wallboard, which
+serves the pull feeds. SIGINT or SIGTERM stops them in the reverse order, letting running
+calls finish within the grace time.
 
 The controller's timeouts come from the site file's ``controller:`` section; a value given
 on the command line (:attr:`ServeOptions.env_timeout_s`, ...) overrides it.
@@ -139,6 +140,7 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     from hotline12345.recordings.vosk_model import ModelError
     from hotline12345.recordings.worker import start_embedded_pool
     from hotline12345.routing import Router
+    from hotline12345.sharing.service import start_feeds
 
     config = server_config(site.file.controller, options)
     if Path(site.source) == default_site_path():
@@ -180,11 +182,14 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
             loop.add_signal_handler(sig, stop.set)
         say(f"hotline12345 controller: FastAGI on {options.agi_host}:{server.port} "
             f"(flows: {', '.join(registry.names())}); data in {root}")
+        feeds = await start_feeds(site.file.feeds, url, say=say)  # 信息共享 (sharing/)
         try:
             services = await start_agents_services(
                 site, root, options.http_host, options.http_port, database_url=url,
-                ami_listeners=[job_sink.handle_event], recordings=recording_settings)
+                ami_listeners=[job_sink.handle_event], recordings=recording_settings,
+                feeds=feeds.pull)
         except Exception as exc:
+            await feeds.stop()
             await server.shutdown(0)
             raise ServeError(f"the wallboard could not start: {exc}") from None
         async with services:
@@ -195,6 +200,7 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
                 await server.shutdown()
             finally:
                 await queue_load.stop()
+                await feeds.stop()
 
     try:
         asyncio.run(run())
