@@ -2,9 +2,10 @@
 ``serve``.
 
 One task per subscription, each with its own connections, so a receiver that is slow or
-down delays only its own feed. A task takes the deliveries that are due (each ticket's
-oldest pending one: in order per ticket), sends up to ``concurrency`` of them at once,
-records what came of them in one transaction, and starts again; with nothing due it waits
+down delays only its own feed. A task takes the deliveries that are due, sends each
+ticket's one after the other (in order per ticket: a failure stops the ticket's chain),
+different tickets side by side, up to ``concurrency`` at once, records what came of them
+in one transaction, and starts again; with nothing due it waits
 ``poll_s`` or until :meth:`FeedSender.nudge`. A failure is retried with backoff and full
 jitter for the subscription's ``retry_hours``, then dead (``feed status``, ``feed
 replay``). Everything it knows is in the database: a sender that is killed resumes where
@@ -95,10 +96,7 @@ class _Worker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), settings.poll_s)
                 continue
-            if self.channel.sequential:
-                attempts = [await self._attempt(item) for item in batch]
-            else:
-                attempts = list(await asyncio.gather(*(self._attempt(item) for item in batch)))
+            attempts = await self._send(batch)
             try:
                 dead = await sender.in_db(functools.partial(
                     save_attempts, subscription=sub, attempts=attempts,
@@ -109,6 +107,37 @@ class _Worker:
                 await asyncio.sleep(settings.poll_s)
                 continue
             self._log(attempts, dead)
+
+    async def _send(self, batch: Sequence[DueDelivery]) -> list[Attempt]:
+        """Send ``batch``: a ticket's events one after the other, up to its first failure
+        (the rest wait, untried); different tickets side by side, or all in order on a
+        sequential channel."""
+        if self.channel.sequential:
+            failed: set[int] = set()
+            done: list[Attempt] = []
+            for item in batch:
+                if item.ticket_id is not None and item.ticket_id in failed:
+                    continue
+                attempt = await self._attempt(item)
+                done.append(attempt)
+                if attempt.error is not None and item.ticket_id is not None:
+                    failed.add(item.ticket_id)
+            return done
+        chains: dict[object, list[DueDelivery]] = {}
+        for item in batch:
+            key = item.ticket_id if item.ticket_id is not None else ("event", item.delivery_id)
+            chains.setdefault(key, []).append(item)
+
+        async def chain(items: list[DueDelivery]) -> list[Attempt]:
+            out: list[Attempt] = []
+            for item in items:
+                out.append(await self._attempt(item))
+                if out[-1].error is not None:
+                    break
+            return out
+
+        results = await asyncio.gather(*(chain(items) for items in chains.values()))
+        return [attempt for part in results for attempt in part]
 
     async def _attempt(self, item: DueDelivery) -> Attempt:
         async with self._slots:

@@ -1,9 +1,9 @@
 """The feeds' database work: what is due, what came of it, the status, replays. Every
 function runs in the caller's :class:`~sqlalchemy.orm.Session`; the caller commits.
 
-In order per ticket: :func:`due` gives, per subscription, only the oldest pending
-delivery of each ticket, so a ticket's later event waits while an earlier one is
-retried (other tickets go on).
+In order per ticket: :func:`due` leaves out a ticket's events behind one that waits for
+its retry, and the sender sends a ticket's events one after the other, stopping at the
+first failure; other tickets go on.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import Table, and_, bindparam, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from hotline12345.config.schema import FeedKind, FeedSubscription
@@ -58,12 +59,14 @@ class Attempt:
 
 def due(session: Session, subscription: FeedSubscription, now: datetime,
         limit: int) -> list[DueDelivery]:
-    """Up to ``limit`` deliveries of ``subscription`` due at ``now``: each ticket's oldest
-    pending one, oldest first."""
+    """Up to ``limit`` deliveries of ``subscription`` due at ``now``, in outbox order,
+    leaving out every ticket's events behind one that waits for its retry. A ticket's
+    events in the list are to be sent one after the other, stopping at a failure."""
     earlier = aliased(FeedDelivery)
     blocked = exists().where(and_(earlier.subscription == FeedDelivery.subscription,
                                   earlier.ticket_id == FeedDelivery.ticket_id,
                                   earlier.status == _PENDING,
+                                  earlier.next_attempt_at > now,
                                   earlier.outbox_id < FeedDelivery.outbox_id))
     query = (select(FeedDelivery.id, FeedDelivery.outbox_id, FeedDelivery.attempts,
                     FeedDelivery.created_at, FeedOutbox.event_id, FeedOutbox.kind,
@@ -87,14 +90,16 @@ def due(session: Session, subscription: FeedSubscription, now: datetime,
 def save_attempts(session: Session, subscription: FeedSubscription,
                   attempts: Sequence[Attempt], backoff: Backoff, rng: random.Random) -> int:
     """Record what came of ``attempts``: delivered (and audited when it carried a full
-    number), retried later, or dead. Returns how many died."""
+    number), retried later, or dead; one statement for the lot. Returns how many died."""
     dead = 0
+    rows: list[dict[str, object]] = []
     for attempt in attempts:
         item = attempt.delivery
-        values: dict[str, object] = {"attempts": item.failures + 1,
-                                     "last_attempt_at": attempt.at}
+        row: dict[str, object] = {"b_id": item.delivery_id, "b_attempts": item.failures + 1,
+                                  "b_at": attempt.at, "b_status": _PENDING,
+                                  "b_next": attempt.at, "b_error": None, "b_delivered": None}
         if attempt.error is None:
-            values.update(status=_DELIVERED, delivered_at=attempt.at, last_error=None)
+            row.update(b_status=_DELIVERED, b_delivered=attempt.at)
             if item.full_number:
                 session.add(FeedAudit(at=attempt.at, subscription=subscription.name,
                                       department=subscription.department,
@@ -102,16 +107,22 @@ def save_attempts(session: Session, subscription: FeedSubscription,
                                       event_id=item.event_id, ticket_id=item.ticket_id,
                                       reader=""))
         else:
-            values["last_error"] = mask_text(attempt.error)[:_MAX_ERROR]
+            row["b_error"] = mask_text(attempt.error)[:_MAX_ERROR]
             later = backoff.next_attempt(item.failures + 1, attempt.at, item.window_ends, rng)
             if later is None:
-                values["status"] = _DEAD
+                row["b_status"] = _DEAD
                 dead += 1
             else:
-                values["next_attempt_at"] = later
-        session.execute(update(FeedDelivery).where(FeedDelivery.id == item.delivery_id,
-                                                   FeedDelivery.status == _PENDING)
-                        .values(**values))
+                row["b_next"] = later
+        rows.append(row)
+    if rows:
+        table = cast(Table, FeedDelivery.__table__)
+        session.execute(
+            update(table).where(table.c.id == bindparam("b_id"), table.c.status == _PENDING)
+            .values(status=bindparam("b_status"), attempts=bindparam("b_attempts"),
+                    last_attempt_at=bindparam("b_at"), next_attempt_at=bindparam("b_next"),
+                    last_error=bindparam("b_error"), delivered_at=bindparam("b_delivered")),
+            rows)
     return dead
 
 
