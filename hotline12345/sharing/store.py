@@ -207,10 +207,11 @@ def replay(session: Session, subscription: FeedSubscription, now: datetime, *,
             .values(**fresh))
         queued += int(getattr(result, "rowcount", 0) or 0)
     if from_id is not None:
-        existing = dict(session.execute(
+        existing: dict[int, int] = {outbox_id: delivery_id for outbox_id, delivery_id in
+                                    session.execute(
             select(FeedDelivery.outbox_id, FeedDelivery.id)
             .where(FeedDelivery.subscription == subscription.name,
-                   FeedDelivery.outbox_id >= from_id)).tuples())
+                   FeedDelivery.outbox_id >= from_id))}
         events = session.execute(select(FeedOutbox.id, FeedOutbox.department, FeedOutbox.kind,
                                         FeedOutbox.ticket_id)
                                  .where(FeedOutbox.id >= from_id).order_by(FeedOutbox.id))

@@ -110,6 +110,8 @@ def site_with_feeds(directory: Path, subscriptions: Sequence[FeedSubscription]) 
             lines.append("    full_numbers: true")
         if sub.stream:
             lines.append(f"    stream: {sub.stream}")
+        if sub.events:
+            lines.append(f"    events: [{', '.join(sub.events)}]")
     path = directory / "site.yaml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
