@@ -20,7 +20,6 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 from sqlalchemy import func, select, text
@@ -33,6 +32,7 @@ from hotline12345.sharing.models import FeedDelivery, FeedOutbox
 from hotline12345.sharing.outbox import Outbox
 from hotline12345.sharing.sender import FeedSender, SenderSettings
 from hotline12345.sharing.signing import Signer, new_secret
+from hotline12345.tickets.events import TicketEvent
 
 RECEIVER = """
 import sys
@@ -53,21 +53,13 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print
 CONCURRENCY = 8  # per subscription, the sender's default
 
 
-class BenchEvent:
-    """A ticket event as the outbox reads it."""
-
-    def __init__(self, ticket_id: int, seq: int) -> None:
-        self.kind = "dispatched"
-        self.ticket_id = ticket_id
-        self.history_seq = seq
-        self.at = datetime(2026, 12, 7, 9, 0, tzinfo=UTC) + timedelta(seconds=seq)
-        self.department: str | None = "市场监督管理局"
-
-    def to_payload(self, *, full_number: bool) -> dict[str, Any]:
-        return {"ticket_id": self.ticket_id, "history_seq": self.history_seq,
-                "state": "待签收", "department": self.department, "category": "消费投诉",
-                "legacy_number": "12315", "caller": "13912345678" if full_number
-                else "139****5678", "deadlines": {"sign_due": "2026-12-07T13:00:00+08:00"}}
+def bench_event(ticket_id: int, seq: int) -> TicketEvent:
+    """A dispatched consumer complaint, as the workflow makes its events."""
+    return TicketEvent(kind="dispatched", ticket_id=ticket_id, history_seq=seq,
+                       at=datetime(2026, 12, 7, 9, 0, tzinfo=UTC) + timedelta(seconds=seq),
+                       action="派单", state="待签收", department="市场监督管理局",
+                       category="消费投诉", legacy_number="12315", caller="13912345678",
+                       deadlines={"sign_due": "2026-12-07T13:00:00+08:00"})
 
 
 def free_port() -> int:
@@ -94,7 +86,7 @@ def fill(url: str, subs: list[FeedSubscription], events: int) -> list[bytes]:
     tickets = max(1, events // 5)
     for i in range(events):
         with Session(engine) as session:
-            outbox.record(session, BenchEvent(i % tickets + 1, i // tickets + 1))
+            outbox.record(session, bench_event(i % tickets + 1, i // tickets + 1))
             session.commit()
     with Session(engine) as session:
         bodies = [b.encode() for b in session.scalars(select(FeedOutbox.body)

@@ -9,9 +9,10 @@ kinds when it lists none). Events without a department (a ticket not dispatched 
 no department's feed.
 
 The body is built here, once, as the bytes every delivery sends and signs (Standard
-Webhooks' ``{"type", "timestamp", "data"}``); the caller's number in it is masked
-(:func:`hotline12345.logs.mask_number`), and a second body with the full number is kept for
-the subscriptions with ``full_numbers: true``.
+Webhooks' ``{"type", "timestamp", "data"}``, ``data`` being ``TicketEvent.to_payload``); the
+caller's number in it is masked (:func:`hotline12345.logs.mask_number`), and when the event
+has a number a second body with it in full is kept for the subscriptions with
+``full_numbers: true``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -27,33 +28,13 @@ from hotline12345.config.schema import FeedSubscription
 
 from .models import DeliveryStatus, FeedDelivery, FeedOutbox
 
-__all__ = ["FeedEvent", "Outbox", "event_body", "event_id", "receives"]
+if TYPE_CHECKING:  # no import at run time: tickets may import the outbox to wire it
+    from hotline12345.tickets.events import TicketEvent
+
+__all__ = ["Outbox", "event_body", "receives"]
 
 
-class FeedEvent(Protocol):
-    """What the outbox reads of an event (the ticket loop's ``TicketEvent``)."""
-
-    @property
-    def kind(self) -> str: ...
-    @property
-    def ticket_id(self) -> int: ...
-    @property
-    def history_seq(self) -> int: ...
-    @property
-    def at(self) -> datetime: ...
-    @property
-    def department(self) -> str | None: ...
-
-    def to_payload(self, *, full_number: bool) -> dict[str, Any]: ...
-
-
-def event_id(event: FeedEvent) -> str:
-    """The event's id (the ``webhook-id``): the same for every delivery and replay of it,
-    different for every other event (a ticket's history rows are numbered)."""
-    return f"ticket-{event.ticket_id}-{event.history_seq}-{event.kind}"
-
-
-def event_body(event: FeedEvent, *, full_number: bool) -> str:
+def event_body(event: TicketEvent, *, full_number: bool) -> str:
     """The JSON body of ``event``: ``{"type": "ticket.<kind>", "timestamp", "data"}``."""
     envelope = {"type": f"ticket.{event.kind}", "timestamp": event.at.astimezone(UTC).isoformat(),
                 "data": event.to_payload(full_number=full_number)}
@@ -75,14 +56,15 @@ class Outbox:
         self.subscriptions = tuple(subscriptions)
         self.clock = clock
 
-    def record(self, session: Session, event: FeedEvent) -> None:
-        """Add ``event`` and its pending deliveries to ``session`` (the transition's)."""
-        masked = event_body(event, full_number=False)
-        full = event_body(event, full_number=True)
-        row = FeedOutbox(event_id=event_id(event), kind=event.kind, ticket_id=event.ticket_id,
+    def record(self, session: Session, event: TicketEvent) -> None:
+        """Add ``event`` and its pending deliveries to ``session`` (the transition's). The
+        event's id (``TicketEvent.event_id``) is unique: recording it twice fails the
+        transaction rather than send two events under one id."""
+        full = event_body(event, full_number=True) if event.caller else None
+        row = FeedOutbox(event_id=event.event_id, kind=event.kind, ticket_id=event.ticket_id,
                          history_seq=event.history_seq, department=event.department,
-                         at=event.at, body=masked, body_full=None if full == masked else full,
-                         created_at=self.clock())
+                         at=event.at, body=event_body(event, full_number=False),
+                         body_full=full, created_at=self.clock())
         session.add(row)
         targets = [s for s in self.subscriptions
                    if receives(s, event.department, event.kind)]

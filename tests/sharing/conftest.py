@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,8 @@ from hotline12345.config.loader import default_site_path
 from hotline12345.config.schema import FeedKind, FeedSubscription
 from hotline12345.db.engine import make_engine
 from hotline12345.db.migrate import upgrade
-from hotline12345.logs import mask_number
 from hotline12345.sharing.outbox import Outbox
+from hotline12345.tickets.events import TicketEvent
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/3"
@@ -31,50 +31,36 @@ CALLER = "13912345678"
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class Event:
-    """A ticket event with the fields of the design's ``TicketEvent``."""
-
-    kind: str
-    ticket_id: int
-    history_seq: int
-    at: datetime
-    action: str = ""
-    state: str = "待签收"
-    department: str | None = "市场监督管理局"
-    category: str | None = "消费投诉"
-    legacy_number: str | None = "12315"
-    caller: str | None = CALLER
-    deadlines: dict[str, str | None] = field(default_factory=lambda: {
-        "sign_due": "2026-12-07T13:00:00+08:00", "answer_due": None, "revisit_due": None})
-    supervision: str | None = None
-
-    def to_payload(self, *, full_number: bool) -> dict[str, Any]:
-        return {"kind": self.kind, "ticket_id": self.ticket_id, "history_seq": self.history_seq,
-                "at": self.at.isoformat(), "action": self.action, "state": self.state,
-                "department": self.department, "category": self.category,
-                "legacy_number": self.legacy_number,
-                "caller": self.caller if full_number or not self.caller
-                else mask_number(self.caller),
-                "deadlines": self.deadlines, "supervision": self.supervision}
+def ticket_event(kind: str, ticket_id: int, history_seq: int, at: datetime,
+                 **fields: Any) -> TicketEvent:
+    """A ticket event as the workflow makes it; the fields not given are a dispatched
+    consumer complaint (消费投诉) of the market regulator with the caller's number."""
+    values: dict[str, Any] = {
+        "action": "派单", "state": "待签收", "department": "市场监督管理局",
+        "category": "消费投诉", "legacy_number": "12315", "caller": CALLER,
+        "deadlines": {"sign_due": "2026-12-07T13:00:00+08:00", "answer_due": None,
+                      "revisit_due": None}}
+    values.update(fields)
+    return TicketEvent(kind=kind, ticket_id=ticket_id, history_seq=history_seq, at=at,
+                       **values)
 
 
 KINDS = ("created", "dispatched", "signed", "answered", "closed", "rated")
 
 
 def events(tickets: int, per_ticket: int, department: str = "市场监督管理局",
-           first_ticket: int = 1) -> list[Event]:
+           first_ticket: int = 1) -> list[TicketEvent]:
     """``per_ticket`` events for each of ``tickets`` tickets, interleaved as they would
     happen (ticket 1's first, ticket 2's first, ..., ticket 1's second, ...)."""
     out = []
     for seq in range(1, per_ticket + 1):
         for t in range(first_ticket, first_ticket + tickets):
-            out.append(Event(KINDS[(seq - 1) % len(KINDS)], t, seq,
-                             T0 + timedelta(minutes=seq), department=department))
+            out.append(ticket_event(KINDS[(seq - 1) % len(KINDS)], t, seq,
+                                    T0 + timedelta(minutes=seq), department=department))
     return out
 
 
-def record(url: str, subscriptions: Sequence[FeedSubscription], batch: Sequence[Event],
+def record(url: str, subscriptions: Sequence[FeedSubscription], batch: Sequence[TicketEvent],
            clock: Any = None) -> None:
     """Record ``batch`` through the outbox listener, one transaction per event (as the
     workflow does)."""

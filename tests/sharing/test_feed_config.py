@@ -24,7 +24,7 @@ def test_a_valid_feeds_section(tmp_path: Path) -> None:
   - {name: market-hook, department: 市场监督管理局, kind: webhook,
      url: "https://scjg.example.gov.cn/hook", events: [dispatched, closed]}
   - {name: market-stream, department: 市场监督管理局, kind: redis_stream, max_len: 5000}
-  - {name: housing-pull, department: 住房和城乡建设局, kind: pull, full_numbers: true}
+  - {name: housing-pull, department: 住房和城乡建设厅, kind: pull, full_numbers: true}
 """))
     hook, stream, puller = loaded.file.feeds
     assert (hook.kind, hook.events, hook.timeout_s, hook.retry_hours) == (

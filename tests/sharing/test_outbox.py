@@ -21,12 +21,12 @@ from hotline12345.db.engine import make_engine
 from hotline12345.db.migrate import alembic_config, upgrade
 from hotline12345.db.models import load_models
 from hotline12345.sharing.models import FeedAudit, FeedDelivery, FeedOutbox
-from hotline12345.sharing.outbox import Outbox, event_id
+from hotline12345.sharing.outbox import Outbox
 from hotline12345.sharing.sender import FeedSender, SenderSettings
 from hotline12345.sharing.signing import Signer, new_secret
 from tests.waiting import until
 
-from .conftest import CALLER, T0, Event, Receiver, record, webhook
+from .conftest import CALLER, T0, Receiver, record, ticket_event, webhook
 
 T = TypeVar("T")
 MARKET = "市场监督管理局"
@@ -73,16 +73,16 @@ def test_a_rolled_back_transition_leaves_no_event(db_url: str) -> None:
     engine = make_engine(db_url)
     outbox = Outbox([sub])
     with Session(engine) as session:
-        outbox.record(session, Event("dispatched", 1, 2, T0))
+        outbox.record(session, ticket_event("dispatched", 1, 2, T0))
         session.rollback()  # the transition failed after the listener ran
     with Session(engine) as session:
-        outbox.record(session, Event("dispatched", 1, 2, T0))
+        outbox.record(session, ticket_event("dispatched", 1, 2, T0))
         session.commit()
     with Session(engine) as session:
-        assert session.scalars(select(FeedOutbox.event_id)).all() == ["ticket-1-2-dispatched"]
+        assert session.scalars(select(FeedOutbox.event_id)).all() == ["ticket-1-2"]
         assert session.scalars(select(FeedDelivery.subscription)).all() == ["pull-market"]
     with pytest.raises(IntegrityError), Session(engine) as session:  # one id, one event
-        outbox.record(session, Event("dispatched", 1, 2, T0, state="办理中"))
+        outbox.record(session, ticket_event("dispatched", 1, 2, T0, state="办理中"))
         session.commit()
     engine.dispose()
 
@@ -92,9 +92,10 @@ def test_deliveries_follow_department_and_kinds(sqlite_url: str) -> None:
             FeedSubscription(name="closed-market", department=MARKET, kind=FeedKind.PULL,
                              events=("closed",)),
             FeedSubscription(name="housing", department=HOUSING, kind=FeedKind.PULL)]
-    record(sqlite_url, subs, [Event("created", 1, 1, T0, department=None),
-                              Event("dispatched", 1, 2, T0), Event("closed", 1, 3, T0),
-                              Event("dispatched", 2, 2, T0, department=HOUSING)])
+    record(sqlite_url, subs, [ticket_event("created", 1, 1, T0, department=None),
+                              ticket_event("dispatched", 1, 2, T0),
+                              ticket_event("closed", 1, 3, T0),
+                              ticket_event("dispatched", 2, 2, T0, department=HOUSING)])
     engine = make_engine(sqlite_url)
     with Session(engine) as s:
         got = {(d.subscription, o.event_id) for d, o in s.execute(
@@ -102,18 +103,18 @@ def test_deliveries_follow_department_and_kinds(sqlite_url: str) -> None:
         outbox_rows = s.scalar(select(FeedOutbox.id).order_by(FeedOutbox.id.desc()).limit(1))
     engine.dispose()
     assert outbox_rows == 4  # every event is in the outbox, even one that nobody receives
-    assert got == {("all-market", "ticket-1-2-dispatched"), ("all-market", "ticket-1-3-closed"),
-                   ("closed-market", "ticket-1-3-closed"), ("housing", "ticket-2-2-dispatched")}
+    assert got == {("all-market", "ticket-1-2"), ("all-market", "ticket-1-3"),
+                   ("closed-market", "ticket-1-3"), ("housing", "ticket-2-2")}
 
 
 def test_masked_unless_allowed(sqlite_url: str) -> None:
-    event = Event("dispatched", 7, 2, T0)
+    event = ticket_event("dispatched", 7, 2, T0)
     record(sqlite_url, [], [event])
     engine = make_engine(sqlite_url)
     with Session(engine) as s:
         row = s.scalars(select(FeedOutbox)).one()
     engine.dispose()
-    assert row.event_id == event_id(event)
+    assert row.event_id == event.event_id == "ticket-7-2"
     body = json.loads(row.body)
     assert body["type"] == "ticket.dispatched"
     assert body["timestamp"] == "2026-12-07T09:00:00+00:00"
@@ -125,8 +126,8 @@ async def test_full_numbers_are_delivered_and_audited(sqlite_url: str,
                                                       receiver: Receiver) -> None:
     full = webhook("full", receiver.url, full_numbers=True)
     masked = webhook("masked", receiver.url)
-    record(sqlite_url, [full, masked], [Event("dispatched", 7, 2, T0),
-                                        Event("signed", 7, 3, T0, caller=None)])
+    record(sqlite_url, [full, masked], [ticket_event("dispatched", 7, 2, T0),
+                                        ticket_event("signed", 7, 3, T0, caller=None)])
     async with FeedSender(sqlite_url, [full, masked], settings=SenderSettings(poll_s=0.02),
                           signers={"full": Signer([new_secret()]),
                                    "masked": Signer([new_secret()])}):
@@ -135,9 +136,9 @@ async def test_full_numbers_are_delivered_and_audited(sqlite_url: str,
                                 for d in rows(sqlite_url, FeedDelivery)))
     callers = {(r.headers["webhook-id"], json.loads(r.body)["data"]["caller"])
                for r in receiver.accepted}
-    assert callers == {("ticket-7-2-dispatched", CALLER), ("ticket-7-2-dispatched", "139****5678"),
-                       ("ticket-7-3-signed", None)}
+    assert callers == {("ticket-7-2", CALLER), ("ticket-7-2", "139****5678"),
+                       ("ticket-7-3", "")}
     audit = rows(sqlite_url, FeedAudit)
     # one audit row: the one delivery that carried a full number
     assert [(a.subscription, a.event_id, a.channel, a.department) for a in audit] == [
-        ("full", "ticket-7-2-dispatched", "webhook", MARKET)]
+        ("full", "ticket-7-2", "webhook", MARKET)]

@@ -58,7 +58,7 @@ def check_everything_arrived(url: str, receiver: Receiver, tickets: int, per_tic
         assert request.body == stored[event_id]
         assert arrived.setdefault(event_id, request.body) == request.body
         data = json.loads(request.body)["data"]
-        order[data["ticket_id"]].append(data["history_seq"])
+        order[data["ticket_id"]].append(data["seq"])
     assert set(arrived) == set(stored)
     assert len(order) == tickets
     for seqs in order.values():  # a repeat comes before the ticket's next event, never after

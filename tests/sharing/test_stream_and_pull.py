@@ -27,7 +27,7 @@ from hotline12345.sharing.sender import FeedSender, SenderSettings
 from hotline12345.sharing.store import status
 from tests.waiting import until
 
-from .conftest import CALLER, T0, Event, events, record
+from .conftest import CALLER, T0, events, record, ticket_event
 
 MARKET = "市场监督管理局"
 ADMIN_PASSWORD = "admin-pass-1"
@@ -71,7 +71,7 @@ async def test_redis_stream_and_pull_return_the_same_events(db_url: str,
     from_pull = [(e["id"], e["event"]) for e in read_all(db_url, puller)]
     assert len(from_stream) == len(batch)
     assert from_stream == from_pull
-    assert [i for i, _ in from_pull] == [f"ticket-{e.ticket_id}-{e.history_seq}-{e.kind}"
+    assert [i for i, _ in from_pull] == [f"ticket-{e.ticket_id}-{e.history_seq}"
                                          for e in batch]
     assert all(body["data"]["caller"] == "139****5678" for _, body in from_pull)
 
@@ -119,18 +119,18 @@ def test_a_late_commit_is_not_skipped(db_url: str) -> None:
     outbox = Outbox([sub])
     engine = make_engine(db_url)
     late = Session(engine)
-    outbox.record(late, Event("dispatched", 1, 2, T0))  # id 1, not committed
-    record(db_url, [sub], [Event("dispatched", 2, 2, T0)])  # id 2, committed
+    outbox.record(late, ticket_event("dispatched", 1, 2, T0))  # id 1, not committed
+    record(db_url, [sub], [ticket_event("dispatched", 2, 2, T0)])  # id 2, committed
     with Session(engine) as s:
         first = read_page(s, sub, 0, 10, reader="r")
         s.commit()
-    assert [e["id"] for e in first.events] == ["ticket-2-2-dispatched"]
+    assert [e["id"] for e in first.events] == ["ticket-2-2"]
     late.commit()
     late.close()
     with Session(engine) as s:
         second = read_page(s, sub, first.next, 10, reader="r")
         s.commit()
-    assert [e["id"] for e in second.events] == ["ticket-1-2-dispatched"]
+    assert [e["id"] for e in second.events] == ["ticket-1-2"]
     engine.dispose()
 
 

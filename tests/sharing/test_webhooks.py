@@ -98,7 +98,7 @@ async def test_down_slow_500_then_recovered(db_url: str, receiver: Receiver) -> 
         assert request.body == bodies[event_id]  # exactly the stored bytes
         assert seen.setdefault(event_id, request.body) == request.body  # one id, one event
         payload = Webhook(secret).verify(request.body, request.headers)
-        order[payload["data"]["ticket_id"]].append(payload["data"]["history_seq"])
+        order[payload["data"]["ticket_id"]].append(payload["data"]["seq"])
     assert set(seen) == set(bodies)  # every event, at least once
     for ticket, seqs in order.items():  # in order per ticket
         assert seqs == sorted(seqs) and set(seqs) == set(range(1, 7)), (ticket, seqs)
