@@ -428,9 +428,12 @@ class FeedKind(enum.StrEnum):
 
 
 #: The event kinds a feed can carry (the ticket loop's events; ``events:`` names them).
+#: tests/sharing/test_feed_config.py ties it to the lifecycle table.
 FEED_EVENTS: tuple[str, ...] = (
-    "created", "dispatched", "signed", "returned", "answered", "supervised", "closed",
-    "rated", "merged", "reopened", "reassigned", "extended", "revisited",
+    "created", "dispatched", "signed", "returned", "return_rejected", "reassigned",
+    "assist_added", "assist_answered", "answered", "supervised", "extension_requested",
+    "extended", "extension_refused", "paused", "resumed", "closed", "revisited", "rated",
+    "reopened", "merged", "followed",
 )
 
 

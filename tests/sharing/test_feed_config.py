@@ -77,3 +77,12 @@ def test_private_targets_when_allowed(tmp_path: Path) -> None:
   - {name: a, department: 市场监督管理局, kind: webhook, url: "http://10.1.1.1/h",
      allow_private_targets: true}
 """)) == []
+
+
+def test_the_event_kinds_are_the_workflows() -> None:
+    """Every kind the ticket loop emits can be named in ``events:``, and nothing else."""
+    from hotline12345.config.schema import FEED_EVENTS
+    from hotline12345.tickets.lifecycle import TABLE
+
+    emitted = {row.event for row in TABLE} | {"created", "followed", "supervised"}
+    assert set(FEED_EVENTS) == emitted
