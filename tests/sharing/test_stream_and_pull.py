@@ -215,3 +215,25 @@ async def test_the_api_needs_a_login(wallboard: AgentsServices) -> None:
     async with aiohttp.ClientSession(wallboard.url) as http:
         r = await http.get("/api/feed", params={"subscription": "market-pull"})
         assert r.status == 401
+
+
+def test_a_department_reads_only_its_own_feed(sqlite_url: str) -> None:
+    """The rule /api/feed applies for a 承办单位 user (its department) and the centre (none)."""
+    from aiohttp import web
+
+    from hotline12345.agents.feed_views import _subscription
+
+    market, housing = pull("market-pull"), pull("housing-pull", department="住房和城乡建设厅")
+    feeds = PullFeeds(sqlite_url, [market, housing])
+    try:
+        assert _subscription(feeds, None, MARKET) is market  # its own, without naming it
+        assert _subscription(feeds, "market-pull", MARKET) is market
+        refused = _subscription(feeds, "housing-pull", MARKET)  # another's: as if absent
+        assert isinstance(refused, web.Response) and refused.status == 404
+        assert refused.text is not None and "housing-pull" in refused.text
+        assert "market-pull" not in refused.text  # nor does it list the others
+        none = _subscription(feeds, None, "交通运输局")
+        assert isinstance(none, web.Response) and none.status == 404
+        assert _subscription(feeds, "housing-pull", None) is housing  # the centre names it
+    finally:
+        feeds.close()
