@@ -11,6 +11,8 @@
 - ``feed_cursors``: per pull subscription, the last position given and the highest cursor a
   reader has come back with (what it has received).
 - ``feed_audit``: append-only; every delivery of a caller's full number (who, which event).
+- ``feed_leases``: which sender process delivers a subscription now (several controllers
+  share one PostgreSQL: one sends, the others stand by until its lease runs out).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from hotline12345.db.base import Base, UtcDateTime
 
-__all__ = ["DeliveryStatus", "FeedAudit", "FeedCursor", "FeedDelivery", "FeedOutbox"]
+__all__ = ["DeliveryStatus", "FeedAudit", "FeedCursor", "FeedDelivery", "FeedLease",
+           "FeedOutbox"]
 
 
 def _now() -> datetime:
@@ -95,3 +98,11 @@ class FeedAudit(Base):
     event_id: Mapped[str] = mapped_column(String(80))
     ticket_id: Mapped[int | None] = mapped_column(Integer)
     reader: Mapped[str] = mapped_column(String(64), default="")  # pull: the user
+
+
+class FeedLease(Base):
+    __tablename__ = "feed_leases"
+
+    subscription: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(120))  # host:pid:random of the sender
+    until: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -12,6 +12,10 @@ replay``). Everything it knows is in the database: a sender that is killed resum
 the outbox says, and an event whose delivery was in flight is sent again with the same
 ``webhook-id`` (at least once; receivers deduplicate by it).
 
+Several controllers on one PostgreSQL each run a sender: a subscription is sent by the one
+holding its lease (``feed_leases``, renewed every third of ``lease_s``); the others stand
+by and take over when it stops (at once) or dies (when its lease runs out).
+
 The database is used from one thread of its own (the deliveries never wait for it inside
 the event loop); ``clock`` and ``rng`` are injectable, so tests run the 24 hours of retries
 in a moment.
@@ -23,7 +27,10 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import random
+import socket
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -42,7 +49,15 @@ from hotline12345.logs import log_event
 from .channels import Channel, DeliveryFailed, RedisStreamChannel, WebhookChannel
 from .retry import Backoff
 from .signing import SecretProblem, Signer, signer_for
-from .store import Attempt, DueDelivery, due, save_attempts
+from .store import (
+    Attempt,
+    DueDelivery,
+    due,
+    hold_lease,
+    release_leases,
+    renew_leases,
+    save_attempts,
+)
 
 __all__ = ["FeedSender", "SenderSettings"]
 
@@ -60,6 +75,9 @@ class SenderSettings:
     batch: int = 100  # deliveries taken per round, per subscription
     concurrency: int = 8  # deliveries in flight per subscription
     backoff: Backoff = field(default_factory=Backoff)
+    # a subscription is sent by one sender at a time: its lease lasts this long unless
+    # renewed (a sender that dies is replaced by a standby after it)
+    lease_s: float = 30.0
 
 
 class _Worker:
@@ -72,6 +90,8 @@ class _Worker:
         self.channel = channel
         self.wake = asyncio.Event()
         self._slots = asyncio.Semaphore(sender.settings.concurrency)
+        self._recheck_at = float("-inf")
+        self._standby = False
 
     async def run(self) -> None:
         while True:
@@ -81,11 +101,37 @@ class _Worker:
                 log.exception("feed.worker.crashed")
                 await asyncio.sleep(self.sender.settings.poll_s)
 
+    async def _holds_lease(self) -> bool:
+        """Whether this sender sends the subscription now (rechecked every third of the
+        lease; a standby asks every ``poll_s``)."""
+        sender = self.sender
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._recheck_at:
+            return True
+        held = await sender.in_db(functools.partial(
+            hold_lease, subscription=self.subscription.name, owner=sender.owner,
+            now=sender.clock(), lease_s=sender.settings.lease_s), commit=True)
+        if held:
+            self._recheck_at = loop.time() + sender.settings.lease_s / 3
+        elif not self._standby:
+            log_event(log, "feed.subscription.standby", subscription=self.subscription.name)
+        self._standby = not held
+        return held
+
     async def _rounds(self) -> None:
         sender, sub = self.sender, self.subscription
         settings = sender.settings
         while True:
             self.wake.clear()
+            try:
+                if not await self._holds_lease():
+                    await asyncio.sleep(settings.poll_s)
+                    continue
+            except SQLAlchemyError as exc:
+                log_event(log, "feed.db.failed", logging.WARNING, subscription=sub.name,
+                          error=error_text(exc))
+                await asyncio.sleep(settings.poll_s)
+                continue
             try:
                 batch = await sender.in_db(lambda s: due(s, sub, sender.clock(), settings.batch))
             except SQLAlchemyError as exc:
@@ -197,6 +243,7 @@ class FeedSender:
         self._tasks: list[asyncio.Task[None]] = []
         self._engine = make_engine(database_url)
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feed-db")
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     async def in_db(self, work: Callable[[Session], T], *, commit: bool = False) -> T:
         """Run ``work`` in a session on the database thread."""
@@ -240,8 +287,22 @@ class FeedSender:
             worker = _Worker(self, sub, channel)
             self._workers.append(worker)
             self._tasks.append(asyncio.create_task(worker.run(), name=f"feed:{sub.name}"))
+        if self._workers:
+            self._tasks.append(asyncio.create_task(self._heartbeat(), name="feed:leases"))
         log_event(log, "feed.sender.started", subscriptions=len(self._workers),
-                  disabled=len(self.problems))
+                  disabled=len(self.problems), owner=self.owner)
+
+    async def _heartbeat(self) -> None:
+        """Renew this sender's leases every third of their length, so that a long round
+        (slow receivers) does not lose them."""
+        while True:
+            await asyncio.sleep(self.settings.lease_s / 3)
+            try:
+                await self.in_db(functools.partial(
+                    renew_leases, owner=self.owner, now=self.clock(),
+                    lease_s=self.settings.lease_s), commit=True)
+            except SQLAlchemyError as exc:
+                log_event(log, "feed.db.failed", logging.WARNING, error=error_text(exc))
 
     def nudge(self) -> None:
         """Look for new events now (call after committing a transition)."""
@@ -258,6 +319,12 @@ class FeedSender:
         self._tasks.clear()
         for worker in self._workers:
             await worker.channel.close()
+        if self._workers:
+            try:
+                await self.in_db(functools.partial(release_leases, owner=self.owner),
+                                 commit=True)
+            except SQLAlchemyError as exc:  # a standby takes over when the lease runs out
+                log_event(log, "feed.db.failed", logging.WARNING, error=error_text(exc))
         self._workers.clear()
         if self._own_redis and self._redis is not None:
             await self._redis.aclose()

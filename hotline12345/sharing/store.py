@@ -14,18 +14,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, and_, bindparam, exists, func, select, update
+from sqlalchemy import Table, and_, bindparam, delete, exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from hotline12345.config.schema import FeedKind, FeedSubscription
 from hotline12345.logs import mask_text
 
-from .models import DeliveryStatus, FeedAudit, FeedDelivery, FeedOutbox
+from .models import DeliveryStatus, FeedAudit, FeedDelivery, FeedLease, FeedOutbox
 from .outbox import receives
 from .retry import Backoff
 
-__all__ = ["Attempt", "DueDelivery", "SubscriptionStatus", "due", "replay", "save_attempts",
-           "status"]
+__all__ = ["Attempt", "DueDelivery", "SubscriptionStatus", "due", "hold_lease",
+           "release_leases", "renew_leases", "replay", "save_attempts", "status"]
 
 _PENDING = DeliveryStatus.PENDING.value
 _DELIVERED = DeliveryStatus.DELIVERED.value
@@ -226,3 +227,34 @@ def replay(session: Session, subscription: FeedSubscription, now: datetime, *,
                                          ticket_id=ticket_id, **fresh))
             queued += 1
     return queued
+
+
+def hold_lease(session: Session, subscription: str, owner: str, now: datetime,
+               lease_s: float) -> bool:
+    """Take or renew ``owner``'s lease on ``subscription`` until ``now + lease_s``; False
+    while another sender's lease runs. The caller commits."""
+    until = now + timedelta(seconds=lease_s)
+    taken = session.execute(update(FeedLease).where(
+        FeedLease.subscription == subscription,
+        or_(FeedLease.owner == owner, FeedLease.until < now)).values(owner=owner, until=until))
+    if getattr(taken, "rowcount", 0):
+        return True
+    if session.get(FeedLease, subscription) is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(FeedLease(subscription=subscription, owner=owner, until=until))
+    except IntegrityError:  # another sender made it meanwhile
+        return False
+    return True
+
+
+def renew_leases(session: Session, owner: str, now: datetime, lease_s: float) -> None:
+    """Extend every lease ``owner`` holds (its heartbeat)."""
+    session.execute(update(FeedLease).where(FeedLease.owner == owner)
+                    .values(until=now + timedelta(seconds=lease_s)))
+
+
+def release_leases(session: Session, owner: str) -> None:
+    """Give up ``owner``'s leases (a sender stopping): another may send at once."""
+    session.execute(delete(FeedLease).where(FeedLease.owner == owner))

@@ -15,7 +15,7 @@ from tests.sharing.conftest import webhook
 async def run(database_url: str, receiver_url: str, secret: str) -> None:
     sub = webhook("killed", receiver_url, timeout_s=30)
     settings = SenderSettings(poll_s=0.02, batch=10, concurrency=4,
-                              backoff=Backoff(base_s=0.01, cap_s=0.05))
+                              backoff=Backoff(base_s=0.01, cap_s=0.05), lease_s=1.0)
     async with FeedSender(database_url, [sub], settings=settings,
                           signers={"killed": Signer([secret])}):
         print("started", flush=True)

@@ -112,3 +112,29 @@ async def test_a_cancelled_sender_resumes(sqlite_url: str, receiver: Receiver) -
                           signers={"cancelled": Signer([secret])}):
         await until(lambda: set(statuses(sqlite_url)) == {"delivered"}, timeout=30)
     check_everything_arrived(sqlite_url, receiver, tickets=6, per_ticket=4)
+
+
+async def test_two_senders_on_one_database_send_once(db_url: str, receiver: Receiver) -> None:
+    """Two controllers' senders: the one holding the lease sends, the other stands by and
+    takes over as soon as the first stops."""
+    sub = webhook("shared", receiver.url)
+    secret = new_secret()
+    settings = SenderSettings(poll_s=0.02, lease_s=10.0,
+                              backoff=Backoff(base_s=0.01, cap_s=0.05))
+    record(db_url, [sub], events(tickets=4, per_ticket=3))
+    first = FeedSender(db_url, [sub], settings=settings, signers={"shared": Signer([secret])})
+    second = FeedSender(db_url, [sub], settings=settings, signers={"shared": Signer([secret])})
+    await first.start()
+    try:
+        await until(lambda: len(receiver.accepted) >= 1)  # the first holds the lease
+        await second.start()
+        await until(lambda: set(statuses(db_url)) == {"delivered"})
+        await first.stop()  # gives the lease up: the second sends from now on
+        record(db_url, [sub], events(tickets=2, per_ticket=2, first_ticket=10))
+        await until(lambda: len(statuses(db_url)) == 16
+                    and set(statuses(db_url)) == {"delivered"})
+    finally:
+        await first.stop()
+        await second.stop()
+    ids = [r.headers["webhook-id"] for r in receiver.accepted]
+    assert len(ids) == len(set(ids)) == 16  # one sender at a time: nothing sent twice

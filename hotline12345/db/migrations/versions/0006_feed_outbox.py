@@ -1,4 +1,4 @@
-"""feed_outbox, feed_deliveries, feed_cursors, feed_audit: the departments' feeds (信息共享)
+"""feed_outbox, feed_deliveries, feed_cursors, feed_audit, feed_leases: departments' feeds
 
 Revision ID: 0006
 Revises: 0005
@@ -84,9 +84,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_feed_audit_at", "feed_audit", ["at"])
+    op.create_table(
+        "feed_leases",
+        sa.Column("subscription", sa.String(length=64), nullable=False),
+        sa.Column("owner", sa.String(length=120), nullable=False),
+        sa.Column("until", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("subscription"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("feed_leases")
     op.drop_index("ix_feed_audit_at", table_name="feed_audit")
     op.drop_table("feed_audit")
     op.drop_table("feed_cursors")
