@@ -5,10 +5,11 @@ stops. The command line (:mod:`hotline12345.ivr.cli`) only parses arguments into
 Start-up, in order: the database is migrated (:func:`hotline12345.db.migrate.upgrade`: the
 only place ``serve`` changes a schema); the transcription pool starts (when a speech model
 is set); the call store and its recorder open; the FastAGI server listens; the wallboard,
-its API and the AMI monitor start, and the queue-load board follows the monitor; the
-departments' feeds (:mod:`hotline12345.sharing.service`) start before the wallboard, which
-serves the pull feeds. SIGINT or SIGTERM stops them in the reverse order, letting running
-calls finish within the grace time.
+its API and the AMI monitor start, the queue-load board follows the monitor, and the
+ticket loop's 督办 sweep runs every ``tickets.sweep_interval_s``; the departments' feeds
+(:mod:`hotline12345.sharing.service`) start before the wallboard, which serves the pull
+feeds. SIGINT or SIGTERM stops them in the reverse order, letting running calls finish
+within the grace time.
 
 The controller's timeouts come from the site file's ``controller:`` section; a value given
 on the command line (:attr:`ServeOptions.env_timeout_s`, ...) overrides it.
@@ -129,6 +130,7 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     from hotline12345.calls.recorder import CallRecorder
     from hotline12345.calls.store import SqlCallStore
     from hotline12345.config import default_site_path
+    from hotline12345.db.engine import make_engine
     from hotline12345.db.migrate import DatabaseUnusable, upgrade_or_explain
     from hotline12345.env import DATABASE_URL_ENV
     from hotline12345.ivr.flows import Services, build_registry
@@ -140,7 +142,10 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     from hotline12345.recordings.vosk_model import ModelError
     from hotline12345.recordings.worker import start_embedded_pool
     from hotline12345.routing import Router
+    from hotline12345.sharing.outbox import Outbox
     from hotline12345.sharing.service import start_feeds
+    from hotline12345.tickets.sweeper import Sweeper
+    from hotline12345.tickets.workflow import Workflow
 
     config = server_config(site.file.controller, options)
     if Path(site.source) == default_site_path():
@@ -167,6 +172,11 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     recorder = CallRecorder(store)
     queue_load = QueueLoadBoard()  # live waiting callers per queue, once AMI is followed
     registry = build_registry(Services(Router(site), recorder, queue_load=queue_load))
+    # the ticket loop's 督办 sweep, every tickets.sweep_interval_s (also `tickets sweep`)
+    tickets_engine = make_engine(url)
+    # every transition's event goes to the departments' feeds, in its own transaction
+    outbox = Outbox(site.file.feeds)
+    sweeper = Sweeper(tickets_engine, Workflow.for_site(site, listeners=[outbox.record]))
     server = FastAgiServer(registry, config)
 
     async def run() -> None:
@@ -194,11 +204,15 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
             raise ServeError(f"the wallboard could not start: {exc}") from None
         async with services:
             queue_load.follow(services.runtime)  # overflow rules see the AMI monitor's queues
+            sweeping = asyncio.create_task(sweeper.run_forever(
+                site.file.tickets.sweep_interval_s), name="tickets-sweep")
             settle_process()
             try:
                 await stop.wait()
                 await server.shutdown()
             finally:
+                sweeping.cancel()
+                await asyncio.gather(sweeping, return_exceptions=True)
                 await queue_load.stop()
                 await feeds.stop()
 
@@ -206,6 +220,7 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
         asyncio.run(run())
     finally:
         job_sink.close()
+        tickets_engine.dispose()
         recorder.close()
         store.close()
         if recordings is not None:
