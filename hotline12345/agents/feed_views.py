@@ -63,6 +63,9 @@ def _subscription(feeds: PullFeeds, name: str | None,
 
 
 async def feed(request: web.Request) -> web.Response:
+    """A department's pull feed of ticket events: ``?subscription=&after=<cursor>&limit=``;
+    answers ``{"subscription", "department", "events": [{"cursor", "id", "event"}],
+    "next"}``."""
     feeds = request.app.get(FEEDS_KEY)
     if feeds is None:
         return json_error(503, "feeds", "no pull feed in this process: hotline12345 serve "
