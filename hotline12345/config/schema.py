@@ -436,6 +436,7 @@ FEED_EVENTS: tuple[str, ...] = (
     "assist_added", "assist_answered", "answered", "supervised", "extension_requested",
     "extended", "extension_refused", "paused", "resumed", "closed", "revisited", "rated",
     "reopened", "merged", "followed",
+    "surge",  # the analytics' surge warning (预警): sent only to subscriptions that name it
 )
 
 

@@ -18,10 +18,12 @@ has a number a second body with it in full is kept for the subscriptions with
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hotline12345.config.schema import FeedSubscription
@@ -31,7 +33,7 @@ from .models import DeliveryStatus, FeedDelivery, FeedOutbox
 if TYPE_CHECKING:  # no import at run time: tickets may import the outbox to wire it
     from hotline12345.tickets.events import TicketEvent
 
-__all__ = ["Outbox", "event_body", "receives"]
+__all__ = ["OPT_IN_KINDS", "Outbox", "event_body", "receives"]
 
 
 def event_body(event: TicketEvent, *, full_number: bool) -> str:
@@ -41,10 +43,17 @@ def event_body(event: TicketEvent, *, full_number: bool) -> str:
     return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
+#: Kinds a subscription receives only when its ``events`` names them (the analytics').
+OPT_IN_KINDS = frozenset({"surge"})
+
+
 def receives(subscription: FeedSubscription, department: str | None, kind: str) -> bool:
     """Whether ``subscription`` receives an event of ``kind`` for ``department``."""
-    return (department is not None and subscription.department == department
-            and (not subscription.events or kind in subscription.events))
+    if department is None or subscription.department != department:
+        return False
+    if kind in OPT_IN_KINDS or subscription.events:
+        return kind in subscription.events
+    return True
 
 
 class Outbox:
@@ -77,3 +86,32 @@ class Outbox:
                                      status=DeliveryStatus.PENDING.value, attempts=0,
                                      created_at=now, next_attempt_at=now)
                         for s in targets)
+
+    def record_warning(self, session: Session, *, key: str, kind: str, at: datetime,
+                       department: str | None, data: Mapping[str, Any]) -> bool:
+        """Add a warning of the analytics (热点/预警, e.g. ``kind="surge"``) for
+        ``department``'s subscriptions that list ``kind`` in their ``events`` (it is in no
+        "every kind" feed). ``key`` is its id: a warning already recorded under it is not
+        recorded again (False). Its body: ``{"type": "analytics.<kind>", "timestamp",
+        "data"}``; ``data`` must hold no caller's number."""
+        if session.scalar(select(FeedOutbox.id).where(FeedOutbox.event_id == key)) is not None:
+            return False
+        body = json.dumps({"type": f"analytics.{kind}",
+                           "timestamp": at.astimezone(UTC).isoformat(), "data": dict(data)},
+                          ensure_ascii=False, separators=(",", ":"), default=str)
+        try:
+            with session.begin_nested():
+                row = FeedOutbox(event_id=key, kind=kind, ticket_id=None, history_seq=None,
+                                 department=department, at=at, body=body, body_full=None,
+                                 created_at=self.clock())
+                session.add(row)
+                session.flush()
+        except IntegrityError:  # recorded meanwhile by another process
+            return False
+        now = self.clock()
+        session.add_all(FeedDelivery(outbox_id=row.id, subscription=s.name, ticket_id=None,
+                                     status=DeliveryStatus.PENDING.value, attempts=0,
+                                     created_at=now, next_attempt_at=now)
+                        for s in self.subscriptions
+                        if kind in OPT_IN_KINDS and receives(s, department, kind))
+        return True

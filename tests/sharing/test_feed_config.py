@@ -85,4 +85,4 @@ def test_the_event_kinds_are_the_workflows() -> None:
     from hotline12345.tickets.lifecycle import TABLE
 
     emitted = {row.event for row in TABLE} | {"created", "followed", "supervised"}
-    assert set(FEED_EVENTS) == emitted
+    assert set(FEED_EVENTS) == emitted | {"surge"}

@@ -48,7 +48,7 @@ def downgrade(url: str, revision: str) -> None:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)
     engine.dispose()
-HOUSING = "住房和城乡建设局"
+HOUSING = "住房和城乡建设厅"
 
 
 def test_schema_equals_the_models_and_0006_goes_down_and_up(db_url: str) -> None:
@@ -142,3 +142,30 @@ async def test_full_numbers_are_delivered_and_audited(sqlite_url: str,
     # one audit row: the one delivery that carried a full number
     assert [(a.subscription, a.event_id, a.channel, a.department) for a in audit] == [
         ("full", "ticket-7-2", "webhook", MARKET)]
+
+
+def test_a_surge_warning_goes_to_the_subscriptions_that_name_it(sqlite_url: str) -> None:
+    named = FeedSubscription(name="named", department=MARKET, kind=FeedKind.PULL,
+                             events=("surge", "closed"))
+    every = FeedSubscription(name="every", department=MARKET, kind=FeedKind.PULL)
+    other = FeedSubscription(name="other", department=HOUSING, kind=FeedKind.PULL,
+                             events=("surge",))
+    outbox = Outbox([named, every, other])
+    engine = make_engine(sqlite_url)
+    key = "surge:department:市场监督管理局:hour:2026-12-07T09"
+    data = {"kind": "surge", "count": 31, "baseline_mean": 4.2, "p_value": 1e-9}
+    with Session(engine) as session:
+        assert outbox.record_warning(session, key=key, kind="surge", at=T0,
+                                     department=MARKET, data=data)
+        session.commit()
+    with Session(engine) as session:  # the next check within the hour: once only
+        assert not outbox.record_warning(session, key=key, kind="surge", at=T0,
+                                         department=MARKET, data=data)
+        session.commit()
+    with Session(engine) as session:
+        (row,) = session.scalars(select(FeedOutbox)).all()
+        subs = session.scalars(select(FeedDelivery.subscription)).all()
+    engine.dispose()
+    assert subs == ["named"]
+    assert json.loads(row.body) == {"type": "analytics.surge",
+                                    "timestamp": "2026-12-07T09:00:00+00:00", "data": data}
