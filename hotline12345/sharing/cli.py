@@ -114,6 +114,9 @@ def _status(args: argparse.Namespace) -> int:
             if row.last_error and row.last_error_at else "-"
         print(f"{row.name + gone:20} {row.kind:12} {row.department:14} {row.delivered:>9} "
               f"{row.pending:>8} {row.failing:>8} {row.dead:>6}  {error}")
+    for row in rows:
+        if row.sender:
+            print(f"{row.name}: sent by {row.sender}")
     return 0
 
 

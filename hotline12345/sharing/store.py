@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from sqlalchemy import Table, and_, bindparam, delete, exists, func, or_, select, update
@@ -142,6 +142,7 @@ class SubscriptionStatus:
     last_error_at: datetime | None
     last_delivered_at: datetime | None
     in_site_file: bool = True
+    sender: str | None = None  # the sender process holding the lease (host:pid:…), if any
 
     def to_dict(self) -> dict[str, object]:
         return {"name": self.name, "department": self.department, "kind": self.kind,
@@ -150,13 +151,17 @@ class SubscriptionStatus:
                 "last_error_at": self.last_error_at.isoformat() if self.last_error_at else None,
                 "last_delivered_at": (self.last_delivered_at.isoformat()
                                       if self.last_delivered_at else None),
-                "in_site_file": self.in_site_file}
+                "in_site_file": self.in_site_file, "sender": self.sender}
 
 
-def status(session: Session,
-           subscriptions: Sequence[FeedSubscription]) -> list[SubscriptionStatus]:
+def status(session: Session, subscriptions: Sequence[FeedSubscription],
+           now: datetime | None = None) -> list[SubscriptionStatus]:
     """Per subscription of the site file (and any left in the database from an older
-    one): delivered, pending, failing with the last error, dead letters."""
+    one): delivered, pending, failing with the last error, dead letters, and the sender
+    whose lease runs at ``now`` (default: the wall clock)."""
+    now = now or datetime.now(UTC)
+    senders: dict[str, str] = {name: owner for name, owner in session.execute(
+        select(FeedLease.subscription, FeedLease.owner).where(FeedLease.until >= now))}
     counts: dict[str, dict[str, int]] = {}
     failing: dict[str, int] = {}
     delivered_at: dict[str, datetime | None] = {}
@@ -186,7 +191,7 @@ def status(session: Session,
             name, sub.department if sub else "?", sub.kind.value if sub else "?",
             by_state.get(_DELIVERED, 0), by_state.get(_PENDING, 0), failing.get(name, 0),
             by_state.get(_DEAD, 0), last[0] if last else None, last[1] if last else None,
-            delivered_at.get(name), in_site_file=sub is not None))
+            delivered_at.get(name), in_site_file=sub is not None, sender=senders.get(name)))
     return out
 
 

@@ -16,11 +16,13 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hotline12345.config.schema import FeedSubscription
 from hotline12345.db.engine import make_engine
 from hotline12345.sharing.models import FeedDelivery, FeedOutbox
 from hotline12345.sharing.retry import Backoff
 from hotline12345.sharing.sender import FeedSender, SenderSettings
 from hotline12345.sharing.signing import Signer, new_secret
+from hotline12345.sharing.store import status
 from tests.waiting import until
 
 from .conftest import Receiver, events, record, webhook
@@ -35,6 +37,16 @@ def statuses(url: str) -> list[str]:
     try:
         with Session(engine) as s:
             return list(s.scalars(select(FeedDelivery.status)))
+    finally:
+        engine.dispose()
+
+
+def sender_of(url: str, sub: FeedSubscription) -> str | None:
+    engine = make_engine(url)
+    try:
+        with Session(engine) as s:
+            (line,) = status(s, [sub])
+            return line.sender
     finally:
         engine.dispose()
 
@@ -129,10 +141,12 @@ async def test_two_senders_on_one_database_send_once(db_url: str, receiver: Rece
         await until(lambda: len(receiver.accepted) >= 1)  # the first holds the lease
         await second.start()
         await until(lambda: set(statuses(db_url)) == {"delivered"})
+        assert sender_of(db_url, sub) == first.owner != second.owner
         await first.stop()  # gives the lease up: the second sends from now on
         record(db_url, [sub], events(tickets=2, per_ticket=2, first_ticket=10))
         await until(lambda: len(statuses(db_url)) == 16
                     and set(statuses(db_url)) == {"delivered"})
+        assert sender_of(db_url, sub) == second.owner
     finally:
         await first.stop()
         await second.stop()
