@@ -92,6 +92,7 @@ class _Worker:
         self._slots = asyncio.Semaphore(sender.settings.concurrency)
         self._recheck_at = float("-inf")
         self._standby = False
+        self._completed: list[Attempt] = []  # the current round's attempts that are done
 
     async def run(self) -> None:
         while True:
@@ -142,7 +143,12 @@ class _Worker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), settings.poll_s)
                 continue
-            attempts = await self._send(batch)
+            self._completed = []
+            try:
+                attempts = await self._send(batch)
+            except asyncio.CancelledError:  # stopping: keep what got through, then stop
+                await self._save_on_stop()
+                raise
             try:
                 dead = await sender.in_db(functools.partial(
                     save_attempts, subscription=sub, attempts=attempts,
@@ -153,6 +159,21 @@ class _Worker:
                 await asyncio.sleep(settings.poll_s)
                 continue
             self._log(attempts, dead)
+
+    async def _save_on_stop(self) -> None:
+        """Record the attempts of the interrupted round that are done, so that a sender
+        that is stopped sends again only what was really in flight."""
+        done = list(self._completed)
+        if not done:
+            return
+        sender = self.sender
+        try:
+            await sender.in_db(functools.partial(
+                save_attempts, subscription=self.subscription, attempts=done,
+                backoff=sender.settings.backoff, rng=sender.rng), commit=True)
+        except SQLAlchemyError as exc:
+            log_event(log, "feed.db.failed", logging.WARNING,
+                      subscription=self.subscription.name, error=error_text(exc))
 
     async def _send(self, batch: Sequence[DueDelivery]) -> list[Attempt]:
         """Send ``batch``: a ticket's events one after the other, up to its first failure
@@ -188,16 +209,19 @@ class _Worker:
     async def _attempt(self, item: DueDelivery) -> Attempt:
         async with self._slots:
             at = self.sender.clock()
+            error: str | None = None
             try:
                 await self.channel.send(item, at)
             except DeliveryFailed as exc:
-                return Attempt(item, at, str(exc) or type(exc).__name__)
+                error = str(exc) or type(exc).__name__
             except OSError as exc:  # a refused target, a socket error
-                return Attempt(item, at, str(exc) or type(exc).__name__)
+                error = str(exc) or type(exc).__name__
             except Exception as exc:  # a bug must not stop the feed; it is logged
                 log.exception("feed.send.crashed")
-                return Attempt(item, at, f"{type(exc).__name__}: {exc}")
-            return Attempt(item, at, None)
+                error = f"{type(exc).__name__}: {exc}"
+            attempt = Attempt(item, at, error)
+            self._completed.append(attempt)
+            return attempt
 
     def _log(self, attempts: Sequence[Attempt], dead: int) -> None:
         failed = [a for a in attempts if a.error is not None]

@@ -100,8 +100,8 @@ async def test_down_slow_500_then_recovered(db_url: str, receiver: Receiver) -> 
         payload = Webhook(secret).verify(request.body, request.headers)
         order[payload["data"]["ticket_id"]].append(payload["data"]["seq"])
     assert set(seen) == set(bodies)  # every event, at least once
-    for ticket, seqs in order.items():  # in order per ticket
-        assert seqs == sorted(seqs) and set(seqs) == set(range(1, 7)), (ticket, seqs)
+    for ticket, seqs in order.items():  # in order per ticket, a repeat being the same event
+        assert list(dict.fromkeys(seqs)) == list(range(1, 7)), (ticket, seqs)
     for request in receiver.requests:  # the failed attempts carried the same event too
         assert request.body == bodies[request.headers["webhook-id"]]
 
