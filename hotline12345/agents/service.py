@@ -57,6 +57,7 @@ from .queues import QueueDef, queue_defs
 from .recordings_access import RecordingsAccess
 from .runtime import AgentsRuntime
 from .store import StateStore, store_from_env
+from .topics_views import TopicsAccess
 from .users import ENV_ADMIN_PASSWORD, UserError, UserStore
 from .web import build_app, start_site
 from .web_settings import WebSettings
@@ -200,6 +201,7 @@ async def start_agents_services(
     recordings: RecordingSettings | RecordingsAccess | None = None,
     web_settings: WebSettings | None = None,
     feeds: PullFeeds | None = None,
+    topics: TopicsAccess | None = None,
 ) -> AgentsServices:
     """Start the supervisor wallboard, its JSON API and, when AMI is configured, the AMI
     monitor; return a handle (also an async context manager) that stops them.
@@ -217,6 +219,8 @@ async def start_agents_services(
     ``recordings``: the recordings pipeline's settings (or any
     :class:`.recordings_access.RecordingsAccess`), for ``/api/recordings/failed`` and
     ``/api/tickets/{uniqueid}`` (without them those answer 503 saying what to configure).
+    ``topics``: where the 热点 page and ``/api/topics``, ``/api/surges`` read (e.g.
+    ``hotline12345.analytics.service.TopicsService``; without it they answer 503).
     ``feeds``: the site's pull feeds, which ``/api/feed`` serves.
     ``web_settings``: the wallboard's bounds, lifetimes and clocks; ``confirm_timeout_s``
     (when given) overrides
@@ -249,7 +253,8 @@ async def start_agents_services(
         if confirm_timeout_s is not None:
             settings = dataclasses.replace(settings, confirm_timeout_s=confirm_timeout_s)
         app = build_app(runtime, users, audit, settings=settings,
-                        recordings=_recordings_access(recordings), feeds=feeds)
+                        recordings=_recordings_access(recordings), topics=topics,
+                        feeds=feeds)
         runner, port = await start_site(app, http_host, http_port)
         # Last, so that a failed start never leaves an admin whose password nobody saw.
         created = users.ensure_admin(dict(environ))
