@@ -5,6 +5,8 @@
 - ``feed replay --subscription NAME (--from-id N | --dead)``: deliver again, with a new
   retry window: every event from outbox id N on that the subscription receives (also those
   recorded before it was added), or its dead letters. The running ``serve`` picks them up.
+- ``feed prune --older-than-days N``: delete the events older than N days that nobody
+  still has to receive (for cron; the outbox otherwise keeps every event).
 - ``feed new-secret``: print a fresh signing secret for ``HOTLINE12345_FEED_<NAME>_SECRET``.
 """
 
@@ -48,6 +50,11 @@ def register_feed_cmd(sub: argparse._SubParsersAction[Any]) -> None:
                        help="every event from outbox id N on (see feed status --json)")
     which.add_argument("--dead", action="store_true", help="the dead letters")
     replay.set_defaults(handler=_replay)
+    prune = fsub.add_parser("prune", help="delete old events nobody still has to receive")
+    _common(prune)
+    prune.add_argument("--older-than-days", type=int, required=True, metavar="N",
+                       help="events recorded more than N days ago (1 or more)")
+    prune.set_defaults(handler=_prune)
     secret = fsub.add_parser("new-secret", help="print a new webhook signing secret")
     secret.set_defaults(handler=_new_secret)
 
@@ -151,6 +158,32 @@ def _replay(args: argparse.Namespace) -> int:
         engine.dispose()
     print(f"{subscription.name}: {queued} event(s) queued again; the running serve "
           "delivers them")
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from sqlalchemy.orm import Session
+
+    from hotline12345.db.engine import make_engine
+
+    from .store import prune
+
+    if args.older_than_days < 1:
+        return _fail("--older-than-days must be 1 or more")
+    opened = _open(args)
+    if isinstance(opened, str):
+        return _fail(opened)
+    _, url = opened
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            gone = prune(session, datetime.now(UTC) - timedelta(days=args.older_than_days))
+            session.commit()
+    finally:
+        engine.dispose()
+    print(f"{gone} event(s) older than {args.older_than_days} day(s) deleted")
     return 0
 
 

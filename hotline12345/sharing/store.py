@@ -25,7 +25,7 @@ from .models import DeliveryStatus, FeedAudit, FeedDelivery, FeedLease, FeedOutb
 from .outbox import receives
 from .retry import Backoff
 
-__all__ = ["Attempt", "DueDelivery", "SubscriptionStatus", "due", "hold_lease",
+__all__ = ["Attempt", "DueDelivery", "SubscriptionStatus", "due", "hold_lease", "prune",
            "release_leases", "renew_leases", "replay", "save_attempts", "status"]
 
 _PENDING = DeliveryStatus.PENDING.value
@@ -263,3 +263,21 @@ def renew_leases(session: Session, owner: str, now: datetime, lease_s: float) ->
 def release_leases(session: Session, owner: str) -> None:
     """Give up ``owner``'s leases (a sender stopping): another may send at once."""
     session.execute(delete(FeedLease).where(FeedLease.owner == owner))
+
+
+def prune(session: Session, before: datetime, chunk: int = 1000) -> int:
+    """Delete the events recorded before ``before`` that no subscription still has to
+    deliver (delivered, dead, or never due anywhere), with their delivery rows; the audit
+    of full numbers stays. Returns how many events went. The caller commits."""
+    waiting = exists().where(FeedDelivery.outbox_id == FeedOutbox.id,
+                             FeedDelivery.status == _PENDING)
+    gone = 0
+    while True:
+        ids = session.scalars(select(FeedOutbox.id).where(FeedOutbox.created_at < before,
+                                                          ~waiting)
+                              .order_by(FeedOutbox.id).limit(chunk)).all()
+        if not ids:
+            return gone
+        session.execute(delete(FeedDelivery).where(FeedDelivery.outbox_id.in_(ids)))
+        session.execute(delete(FeedOutbox).where(FeedOutbox.id.in_(ids)))
+        gone += len(ids)

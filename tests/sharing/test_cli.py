@@ -104,3 +104,24 @@ def test_new_secret(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["feed", "new-secret"]) == 0
     secret = capsys.readouterr().out.strip()
     assert secret.startswith("whsec_") and len(base64.b64decode(secret[6:])) == 32
+
+
+def test_prune_keeps_what_is_still_to_be_delivered(sqlite_url: str, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    hook = webhook("market-hook", "http://127.0.0.1:9/hook")
+    site = site_with_feeds(tmp_path, [hook])
+    old = datetime(2026, 1, 1, tzinfo=UTC)
+    record(sqlite_url, [hook], events(tickets=3, per_ticket=1), clock=lambda: old)
+    record(sqlite_url, [hook], events(tickets=1, per_ticket=1, first_ticket=9))  # recent
+    _mark(sqlite_url, "market-hook", 1, status="delivered")
+    _mark(sqlite_url, "market-hook", 2, status="dead")  # ticket 3's: still pending
+    assert main(["feed", "prune", "--config", str(site), "--database-url", sqlite_url,
+                 "--older-than-days", "30"]) == 0
+    assert "2 event(s) older than 30 day(s) deleted" in capsys.readouterr().out
+    engine = make_engine(sqlite_url)
+    with Session(engine) as s:
+        left = sorted(s.scalars(select(FeedDelivery.ticket_id)))
+    engine.dispose()
+    assert left == [3, 9]
+    assert main(["feed", "prune", "--database-url", sqlite_url, "--older-than-days", "0"]) == 2
+    assert "--older-than-days must be 1 or more" in capsys.readouterr().err
