@@ -127,10 +127,10 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     """Run the controller on ``site`` until SIGINT/SIGTERM; the exit status. Raises
     :class:`ServeError` when it cannot start (nothing is left running then)."""
     from hotline12345.agents.service import start_agents_services
+    from hotline12345.agents.tickets_from_site import tickets_from_site
     from hotline12345.calls.recorder import CallRecorder
     from hotline12345.calls.store import SqlCallStore
     from hotline12345.config import default_site_path
-    from hotline12345.db.engine import make_engine
     from hotline12345.db.migrate import DatabaseUnusable, upgrade_or_explain
     from hotline12345.env import DATABASE_URL_ENV
     from hotline12345.ivr.flows import Services, build_registry
@@ -145,7 +145,6 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     from hotline12345.sharing.outbox import Outbox
     from hotline12345.sharing.service import start_feeds
     from hotline12345.tickets.sweeper import Sweeper
-    from hotline12345.tickets.workflow import Workflow
 
     config = server_config(site.file.controller, options)
     if Path(site.source) == default_site_path():
@@ -172,11 +171,13 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     recorder = CallRecorder(store)
     queue_load = QueueLoadBoard()  # live waiting callers per queue, once AMI is followed
     registry = build_registry(Services(Router(site), recorder, queue_load=queue_load))
-    # the ticket loop's 督办 sweep, every tickets.sweep_interval_s (also `tickets sweep`)
-    tickets_engine = make_engine(url)
+    # the ticket pages and API (/tickets, /api/tickets): the site's workflow on the database;
     # every transition's event goes to the departments' feeds, in its own transaction
     outbox = Outbox(site.file.feeds)
-    sweeper = Sweeper(tickets_engine, Workflow.for_site(site, listeners=[outbox.record]))
+    tickets = tickets_from_site(site, url, recordings_dir=recording_settings.recordings_dir,
+                                listeners=[outbox.record])
+    # the ticket loop's 督办 sweep, every tickets.sweep_interval_s (also `tickets sweep`)
+    sweeper = Sweeper(tickets.sessions, tickets.workflow)
     server = FastAgiServer(registry, config)
 
     async def run() -> None:
@@ -197,7 +198,7 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
             services = await start_agents_services(
                 site, root, options.http_host, options.http_port, database_url=url,
                 ami_listeners=[job_sink.handle_event], recordings=recording_settings,
-                feeds=feeds.pull)
+                tickets=tickets, feeds=feeds.pull)
         except Exception as exc:
             await feeds.stop()
             await server.shutdown(0)
@@ -220,7 +221,7 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
         asyncio.run(run())
     finally:
         job_sink.close()
-        tickets_engine.dispose()
+        tickets.close()
         recorder.close()
         store.close()
         if recordings is not None:

@@ -24,12 +24,12 @@ from hotline12345.logs import log_event
 from hotline12345.sharing.pull import CursorAhead, PullFeeds
 
 from .snapshots import dumps
+from .users import VIEWER
 from .web_context import json_error, request_user, web_log
 
 __all__ = ["FEEDS_KEY", "feed"]
 
 FEEDS_KEY = web.AppKey("sharing_pull_feeds", PullFeeds)
-_VIEWERS = frozenset({"viewer", "观察员"})
 _MAX_CURSOR = 10**15
 
 
@@ -71,9 +71,9 @@ async def feed(request: web.Request) -> web.Response:
         return json_error(503, "feeds", "no pull feed in this process: hotline12345 serve "
                           "serves the site file's pull subscriptions (feeds: kind: pull)")
     user = request_user(request)
-    if user.role in _VIEWERS:
+    if user.role == VIEWER:
         return json_error(403, "role", "the feed is for departments and the centre's staff")
-    department = getattr(user, "department", None)
+    department = user.department  # a 承办单位's; None for the centre's staff
     sub = _subscription(feeds, request.query.get("subscription"), department)
     if isinstance(sub, web.Response):
         return sub

@@ -25,6 +25,9 @@ Routes (all but ``/health``, the login page and its stylesheet need a logged-in 
 ``/api/seats/penalty``         POST    ``{"interface", "penalty", "queue"?}``
 ``/api/feed``                  GET     a department's pull feed (``?after=&limit=``; feed_views)
 ``/metrics``                   GET     Prometheus (session or HTTP Basic auth)
+``/tickets``, ``/tickets/{id}`` GET    the ticket pages (:mod:`.ticket_pages`)
+``/api/tickets...``            both    the ticket API (:mod:`.ticket_views`; see
+                                       ``/api/openapi.json`` and docs/tickets-api.md)
 =============================  ======  ===========================================
 
 A session is a random token in an HttpOnly, SameSite=Strict cookie. It ends after
@@ -63,7 +66,15 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from . import feed_views, login_views, password_views, recordings_views, topics_views, views
+from . import (
+    feed_views,
+    login_views,
+    password_views,
+    recordings_views,
+    ticket_pages,
+    topics_views,
+    views,
+)
 from .actions import SeatActions
 from .audit import AuditLog
 from .middleware import security
@@ -71,12 +82,15 @@ from .recordings_access import RecordingsAccess
 from .runtime import AgentsRuntime
 from .server_log import ServerLog
 from .sse import end_streams, stream
+from .ticket_views import register_ticket_routes
 from .users import UserStore
 from .web_context import CONTEXT_KEY, WebContext
 from .web_settings import WebSettings
 
 if TYPE_CHECKING:
     from hotline12345.sharing.pull import PullFeeds
+
+    from .tickets_access import TicketsAccess
 
 __all__ = ["CONTEXT_KEY", "RUNTIME_KEY", "WebSettings", "build_app", "start_site"]
 
@@ -104,18 +118,22 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
 def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
               settings: WebSettings | None = None,
               recordings: RecordingsAccess | None = None,
+              tickets: TicketsAccess | None = None,
               topics: topics_views.TopicsAccess | None = None,
               feeds: PullFeeds | None = None) -> web.Application:
     """The aiohttp application. The caller starts and stops ``runtime`` itself.
     ``settings``: bounds, lifetimes and clocks (defaults: :class:`WebSettings`).
     ``recordings``: where the failed-jobs and ticket endpoints read (without it they
-    answer 503 saying what to configure). ``topics``: where the 热点 page and
-    ``/api/topics``, ``/api/surges`` read (:mod:`.topics_views`; 503 without it).
-    ``feeds``: the pull subscriptions ``/api/feed`` reads (without them it answers 503)."""
+    answer 503 saying what to configure). ``tickets``: the ticket loop behind
+    ``/api/tickets`` and the ticket pages (without it the API answers 503). ``topics``:
+    where the 热点 page and ``/api/topics``, ``/api/surges`` read (:mod:`.topics_views`;
+    503 without it). ``feeds``: the pull subscriptions ``/api/feed`` reads (without them
+    it answers 503)."""
     settings = settings or WebSettings()
     app = web.Application(middlewares=[security], client_max_size=settings.client_max_size)
     actions = SeatActions(runtime, audit_log, confirm_timeout_s=settings.confirm_timeout_s)
-    app[CONTEXT_KEY] = WebContext(runtime, users, audit_log, actions, settings, recordings)
+    app[CONTEXT_KEY] = WebContext(runtime, users, audit_log, actions, settings, recordings,
+                                  tickets)
     app[RUNTIME_KEY] = runtime
     if feeds is not None:
         app[feed_views.FEEDS_KEY] = feeds
@@ -136,6 +154,7 @@ def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
     router.add_get("/api/stream", stream)
     router.add_get("/api/audit", views.audit)
     router.add_get("/api/recordings/failed", recordings_views.recordings_failed)
+    register_ticket_routes(app)  # before the next: /api/tickets/{a number} is a ticket
     router.add_get("/api/tickets/{uniqueid}", recordings_views.ticket_of_call)
     router.add_post("/api/seats/pause", views.seat_action(SeatActions.pause))
     router.add_post("/api/seats/add", views.seat_action(SeatActions.add))
@@ -143,6 +162,7 @@ def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
     router.add_post("/api/seats/penalty", views.seat_action(SeatActions.penalty))
     router.add_get("/api/feed", feed_views.feed)
     router.add_get("/metrics", views.metrics)
+    ticket_pages.register(app)
     topics_views.register(app, topics)
     app.on_shutdown.append(end_streams)
     return app

@@ -162,8 +162,10 @@ def test_concurrent_readers_number_each_event_once(db_url: str) -> None:
 
 @pytest.fixture
 async def wallboard(sqlite_url: str, tmp_path: Path) -> AsyncIterator[AgentsServices]:
-    subs = [pull("market-pull"), pull("housing-pull", department="住房和城乡建设局")]
+    subs = [pull("market-pull"), pull("housing-pull", department="住房和城乡建设厅")]
     record(sqlite_url, subs, events(tickets=2, per_ticket=2))
+    record(sqlite_url, subs, events(tickets=1, per_ticket=2, department="住房和城乡建设厅",
+                                    first_ticket=5))
     feeds = PullFeeds(sqlite_url, subs)
     services = await start_agents_services(
         {"q-general": ("综合受理", 15)}, tmp_path, "127.0.0.1", 0,
@@ -237,3 +239,32 @@ def test_a_department_reads_only_its_own_feed(sqlite_url: str) -> None:
         assert _subscription(feeds, "housing-pull", None) is housing  # the centre names it
     finally:
         feeds.close()
+
+
+def _basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+async def test_department_users_read_only_their_own_feed(wallboard: AgentsServices) -> None:
+    users = wallboard.users
+    users.set("market1", "market-pass-1", "handler", department=MARKET)
+    users.set("housing1", "housing-pass-1", "handler", department="住房和城乡建设厅")
+    users.set("viewer1", "viewer-pass-1", "viewer")
+    async with aiohttp.ClientSession(wallboard.url,
+                                     headers=_basic("market1", "market-pass-1")) as http:
+        r = await http.get("/api/feed")  # its own, without naming it
+        body = await r.json()
+        assert r.status == 200 and body["subscription"] == "market-pull"
+        assert {e["event"]["data"]["department"] for e in body["events"]} == {MARKET}
+        r = await http.get("/api/feed", params={"subscription": "housing-pull"})
+        assert r.status == 404  # another department's feed is as if it did not exist
+        assert "housing" not in (await r.json())["error"].replace("'housing-pull'", "")
+    async with aiohttp.ClientSession(wallboard.url,
+                                     headers=_basic("housing1", "housing-pass-1")) as http:
+        body = await (await http.get("/api/feed")).json()
+        assert body["subscription"] == "housing-pull"
+        assert {e["event"]["data"]["department"] for e in body["events"]} == {"住房和城乡建设厅"}
+    async with aiohttp.ClientSession(wallboard.url,
+                                     headers=_basic("viewer1", "viewer-pass-1")) as http:
+        r = await http.get("/api/feed", params={"subscription": "market-pull"})
+        assert (r.status, (await r.json())["field"]) == (403, "role")
