@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -23,7 +24,7 @@ from hotline12345.tickets.workflow import Actor, IllegalAction, Workflow
 from tests.tickets.conftest import MONDAY_10, make_workflow
 from tests.waiting import until
 
-from .conftest import Receiver, webhook
+from .conftest import Receiver, site_with_feeds, webhook
 
 MARKET = "市场监督管理局"
 SEAT = Actor("seat1", Role.SEAT)
@@ -72,3 +73,25 @@ async def test_transitions_reach_the_feed_in_history_order(db_url: str,
         f"ticket-{ticket_id}-{seq}" for seq in (1, 2, 3, 4)]
     assert all(b["data"]["caller"] == "139****9000" for b in bodies)
     assert bodies[-1]["data"]["state"] == "已答复"
+
+
+def test_the_cron_sweep_writes_its_supervision_to_the_outbox(sqlite_url: str,
+                                                             tmp_path: Path) -> None:
+    from hotline12345.config import load_site
+    from hotline12345.tickets.service import sweep_once
+
+    sub = webhook("market-hook", "https://scjg.example.gov.cn/hook",
+                  allow_private_targets=False)
+    site = load_site(site_with_feeds(tmp_path, [sub]))
+    workflow = make_workflow()
+    engine = make_engine(sqlite_url)
+    with Session(engine) as session, session.begin():
+        ticket_id, _ = save_ticket(session, TicketDraft(
+            uniqueid="sweep.1", caller="13900139000", category="消费投诉"), now=MONDAY_10)
+        workflow.apply(session, ticket_id, Action.DISPATCH, SEAT, now=MONDAY_10 + H,
+                       department=MARKET)
+    assert sweep_once(site, database_url=sqlite_url, now=MONDAY_10 + timedelta(days=30)) == 1
+    with Session(engine) as session:
+        rows = session.execute(select(FeedOutbox.kind, FeedOutbox.event_id)).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("supervised", f"ticket-{ticket_id}-3")]
