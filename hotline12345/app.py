@@ -26,6 +26,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,6 +39,10 @@ from hotline12345.config.schema import (
 from hotline12345.logs import log_event
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from hotline12345.analytics.publish import WarningSink
+    from hotline12345.analytics.service import TopicsService
     from hotline12345.ivr.server import ServerConfig
 
 __all__ = ["GC_GEN0_THRESHOLD", "ServeError", "ServeOptions", "serve", "settle_process"]
@@ -123,14 +128,39 @@ def server_config(site_controller: Controller, options: ServeOptions) -> ServerC
         raise ServeError(str(exc)) from None
 
 
+async def _warn_of_surges(topics: TopicsService, sessions: Callable[[], Session],
+                          outbox: WarningSink, interval_s: float) -> None:
+    """Every ``interval_s``: index the tickets not yet counted, look for surges, and record
+    each new warning for its departments' feeds. An error is logged; the next round tries
+    again."""
+    from hotline12345.analytics.publish import publish_surges
+
+    def one_round() -> int:
+        warnings = topics.surges()  # indexes what is new first
+        with sessions() as session, session.begin():
+            return publish_surges(session, warnings, outbox, datetime.now(UTC))
+
+    while True:
+        try:
+            recorded = await asyncio.to_thread(one_round)
+            if recorded:
+                log_event(log, "topics.surges.recorded", warnings=recorded)
+        except Exception as exc:  # a database hiccup must not end the loop
+            log_event(log, "topics.surges.failed", logging.ERROR,
+                      error=f"{type(exc).__name__}: {exc}"[:300])
+        await asyncio.sleep(interval_s)
+
+
 def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _say) -> int:
     """Run the controller on ``site`` until SIGINT/SIGTERM; the exit status. Raises
     :class:`ServeError` when it cannot start (nothing is left running then)."""
     from hotline12345.agents.service import start_agents_services
     from hotline12345.agents.tickets_from_site import tickets_from_site
+    from hotline12345.analytics.service import TopicsService
     from hotline12345.calls.recorder import CallRecorder
     from hotline12345.calls.store import SqlCallStore
     from hotline12345.config import default_site_path
+    from hotline12345.db.engine import make_engine
     from hotline12345.db.migrate import DatabaseUnusable, upgrade_or_explain
     from hotline12345.env import DATABASE_URL_ENV
     from hotline12345.ivr.flows import Services, build_registry
@@ -174,8 +204,11 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     # the ticket pages and API (/tickets, /api/tickets): the site's workflow on the database;
     # every transition's event goes to the departments' feeds, in its own transaction
     outbox = Outbox(site.file.feeds)
+    # 热点 and 预警 (analytics/): each transition re-counts its ticket's terms if its text
+    # changed; new tickets from the recordings are counted by the periodic refresh
+    topics = TopicsService.for_site(site, make_engine(url), data_dir=root)
     tickets = tickets_from_site(site, url, recordings_dir=recording_settings.recordings_dir,
-                                listeners=[outbox.record])
+                                listeners=[outbox.record, topics.listener])
     # the ticket loop's 督办 sweep, every tickets.sweep_interval_s (also `tickets sweep`)
     sweeper = Sweeper(tickets.sessions, tickets.workflow)
     server = FastAgiServer(registry, config)
@@ -198,22 +231,26 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
             services = await start_agents_services(
                 site, root, options.http_host, options.http_port, database_url=url,
                 ami_listeners=[job_sink.handle_event], recordings=recording_settings,
-                tickets=tickets, feeds=feeds.pull)
+                tickets=tickets, feeds=feeds.pull, topics=topics)
         except Exception as exc:
             await feeds.stop()
             await server.shutdown(0)
             raise ServeError(f"the wallboard could not start: {exc}") from None
         async with services:
             queue_load.follow(services.runtime)  # overflow rules see the AMI monitor's queues
-            sweeping = asyncio.create_task(sweeper.run_forever(
-                site.file.tickets.sweep_interval_s), name="tickets-sweep")
+            interval = site.file.tickets.sweep_interval_s
+            sweeping = asyncio.create_task(sweeper.run_forever(interval), name="tickets-sweep")
+            # the topics index follows new tickets, and surges go to the feeds, as often
+            warning = asyncio.create_task(_warn_of_surges(topics, tickets.sessions, outbox,
+                                                          interval), name="topics-surges")
             settle_process()
             try:
                 await stop.wait()
                 await server.shutdown()
             finally:
                 sweeping.cancel()
-                await asyncio.gather(sweeping, return_exceptions=True)
+                warning.cancel()
+                await asyncio.gather(sweeping, warning, return_exceptions=True)
                 await queue_load.stop()
                 await feeds.stop()
 
@@ -222,6 +259,7 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     finally:
         job_sink.close()
         tickets.close()
+        topics.engine.dispose()
         recorder.close()
         store.close()
         if recordings is not None:
