@@ -99,7 +99,9 @@ class JobSink:
     transaction, or one Redis round trip, for up to ``batch`` jobs), so a burst of hangups
     costs a few transactions, not one each. When a job arrives the thread lingers up to
     ``linger_s`` for more (cut short by a full batch, :meth:`flush` or :meth:`close`), so
-    that at a steady call rate each transaction carries many calls rather than one. The
+    that at a steady call rate each transaction carries many calls rather than one (the
+    cost of a transaction is mostly per transaction, not per job; a second's wait is
+    nothing beside a transcription's). The
     thread never dies of an error: while Redis or the database is away it retries with
     backoff (up to ``max_pause_s``); if the queue cannot even be opened (a wrong URL, say)
     it logs why and tries again; a batch refused otherwise goes one job at a time, and a job
@@ -109,7 +111,7 @@ class JobSink:
 
     def __init__(self, settings: RecordingSettings, max_pending: int = 100_000,
                  retry_s: float = 0.2, max_pause_s: float = 5.0, max_failures: int = 5,
-                 batch: int = 500, linger_s: float = 0.2) -> None:
+                 batch: int = 500, linger_s: float = 1.0) -> None:
         self.settings = settings
         self.events = RecordingEvents(settings.recordings_dir)
         self.max_pending = max_pending
@@ -142,7 +144,10 @@ class JobSink:
                           hint="the queue is unreachable; the directory scan will find it")
                 return
             self._pending.append(job)
-            self._cond.notify()
+            if len(self._pending) == 1 or len(self._pending) == self.batch:
+                # Wake the writer only when it waits for a first job or lingers for a full
+                # batch: a wake-up per job would cost a thread switch each.
+                self._cond.notify()
 
     def alive(self) -> bool:
         return self._thread.is_alive()
