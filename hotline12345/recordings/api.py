@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from typing import Any
 
 from hotline12345.db.engine import error_text
@@ -91,7 +92,7 @@ def ticket(settings: RecordingSettings, uniqueid: str) -> dict[str, Any] | None:
 class JobSink:
     """Enqueues jobs from the AMI monitor without ever blocking its event loop.
 
-    ``handle_event(event)`` feeds an AMI event (a dict of headers) through
+    ``handle_event(event)`` feeds an AMI event (a mapping of its headers) through
     :class:`RecordingEvents`: only a call the dialplan recorded becomes a job (its
     ``HotlineRecording`` UserEvent, or the stop of a MixMonitor writing under the recordings
     directory); any other channel's ``Hangup`` makes none. Jobs go to a writer thread that
@@ -130,7 +131,7 @@ class JobSink:
         self._thread = threading.Thread(target=self._run, name="recording-jobs", daemon=True)
         self._thread.start()
 
-    def handle_event(self, event: dict[str, str]) -> RecordingJob | None:
+    def handle_event(self, event: Mapping[str, str]) -> RecordingJob | None:
         job = self.events.handle(event)
         if job is not None:
             self.submit(job)
