@@ -27,6 +27,7 @@ Routes (all but ``/health``, the login page and its stylesheet need a logged-in 
 ``/api/revisits``              GET     the 回访 list (seats, supervisors; :mod:`.callback_views`)
 ``/api/tickets/{id}/callback`` POST    ``{"interface"}``: ring the seat, then the caller
 ``…/callback/result``          POST    ``{"outcome", "resolved"?, "rating"?, "note"?}``
+``/api/feed``                  GET     a department's pull feed (``?after=&limit=``; feed_views)
 ``/metrics``                   GET     Prometheus (session or HTTP Basic auth)
 ``/tickets``, ``/tickets/{id}`` GET    the ticket pages (:mod:`.ticket_pages`)
 ``/api/tickets...``            both    the ticket API (:mod:`.ticket_views`; see
@@ -71,6 +72,7 @@ from aiohttp import web
 
 from . import (
     callback_views,
+    feed_views,
     login_views,
     password_views,
     recordings_views,
@@ -91,6 +93,8 @@ from .web_context import CONTEXT_KEY, WebContext
 from .web_settings import WebSettings
 
 if TYPE_CHECKING:
+    from hotline12345.sharing.pull import PullFeeds
+
     from .tickets_access import TicketsAccess
 
 __all__ = ["CONTEXT_KEY", "RUNTIME_KEY", "WebSettings", "build_app", "start_site"]
@@ -121,6 +125,7 @@ def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
               recordings: RecordingsAccess | None = None,
               tickets: TicketsAccess | None = None,
               topics: topics_views.TopicsAccess | None = None,
+              feeds: PullFeeds | None = None,
               callbacks: callback_views.CallbackTickets | None = None) -> web.Application:
     """The aiohttp application. The caller starts and stops ``runtime`` itself.
     ``settings``: bounds, lifetimes and clocks (defaults: :class:`WebSettings`).
@@ -128,7 +133,8 @@ def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
     answer 503 saying what to configure). ``tickets``: the ticket loop behind
     ``/api/tickets`` and the ticket pages (without it the API answers 503). ``topics``:
     where the 热点 page and ``/api/topics``, ``/api/surges`` read (:mod:`.topics_views`;
-    503 without it). ``callbacks``: the tickets' 回访 side
+    503 without it). ``feeds``: the pull subscriptions ``/api/feed`` reads (without them
+    it answers 503). ``callbacks``: the tickets' 回访 side
     (:class:`hotline12345.tickets.revisit_desk.RevisitDesk`), for ``/api/revisits`` and
     ``/api/tickets/{id}/callback`` (503 without it)."""
     settings = settings or WebSettings()
@@ -137,6 +143,8 @@ def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
     app[CONTEXT_KEY] = WebContext(runtime, users, audit_log, actions, settings, recordings,
                                   tickets)
     app[RUNTIME_KEY] = runtime
+    if feeds is not None:
+        app[feed_views.FEEDS_KEY] = feeds
     router = app.router
     router.add_get("/health", views.health)
     router.add_get("/login", login_views.login_page)
@@ -160,6 +168,7 @@ def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
     router.add_post("/api/seats/add", views.seat_action(SeatActions.add))
     router.add_post("/api/seats/remove", views.seat_action(SeatActions.remove))
     router.add_post("/api/seats/penalty", views.seat_action(SeatActions.penalty))
+    router.add_get("/api/feed", feed_views.feed)
     router.add_get("/metrics", views.metrics)
     ticket_pages.register(app)
     topics_views.register(app, topics)
