@@ -1,0 +1,349 @@
+"""The ticket figures (tickets/figures.py) on a hand-built set of tickets, on SQLite and
+PostgreSQL: every figure's numerator and denominator written out by hand from the rows
+below, by department, category, legacy number and local day/week/month, with the date
+range, the isolation clause and the CSV export.
+
+NOW (the moment "overdue" is judged) is 2026-12-05 04:00Z. Local time is Asia/Shanghai
+(UTC+8). 2026-11-01 is a Sunday, 2026-11-02 a Monday.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from hotline12345.db.engine import make_engine
+from hotline12345.db.migrate import upgrade
+from hotline12345.tickets.enums import CallbackOutcome, Rating, TicketState
+from hotline12345.tickets.figures import (
+    FIGURES,
+    Count,
+    FigureError,
+    FigureQuery,
+    FigureTable,
+    GroupBy,
+    Period,
+    compute_figures,
+)
+from hotline12345.tickets.models import Ticket
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+A = "市场监督管理局"
+B = "住房和城乡建设局"
+NOW = datetime(2026, 12, 5, 4, 0, tzinfo=UTC)
+NOVEMBER = {"start": date(2026, 11, 1), "end": date(2026, 11, 30)}
+
+
+def z(stamp: str) -> datetime:
+    """'MM-DD HH:MM[:SS]' in 2026, UTC."""
+    return datetime.fromisoformat(f"2026-{stamp}").replace(tzinfo=UTC)
+
+
+def _tickets() -> list[dict[str, Any]]:
+    """The hand-built tickets. t9 is merged into t1 (its merged_into is set on insert)."""
+    return [
+        # t1: A 消费投诉 12315; created 10-31 17:00Z = 11-01 01:00 local (Sunday, week
+        # 10-26). Signed in time, answered in time, closed, revisited and resolved,
+        # 非常满意, no 退单/重办/改派, 2.0 working days.
+        dict(uniqueid="t1", department=A, category="消费投诉", legacy_number="12315",
+             created_at=z("10-31 17:00"), state=TicketState.RATED,
+             dispatched_at=z("11-02 01:00"), sign_due=z("11-02 05:00"),
+             signed_at=z("11-02 02:00"), answer_due=z("11-09 10:00"),
+             answered_at=z("11-05 08:00"), closed_at=z("11-05 09:00"),
+             revisit_due=z("11-06 09:00"), revisited_at=z("11-06 03:00"), resolved=True,
+             rating=Rating.VERY_SATISFIED, handling_wd=2.0),
+        # t2: A 消费投诉, no legacy number; created 11-01 15:59:59Z = 11-01 23:59:59 local
+        # (still Sunday 11-01). Signed late, answered late, closed, revisited, not resolved,
+        # 不满意, returned once (退单), 6.0 working days.
+        dict(uniqueid="t2", department=A, category="消费投诉", legacy_number=None,
+             created_at=z("11-01 15:59:59"), state=TicketState.RATED,
+             dispatched_at=z("11-02 01:00"), sign_due=z("11-02 05:00"),
+             signed_at=z("11-02 06:00"), answer_due=z("11-09 10:00"),
+             answered_at=z("11-10 02:00"), closed_at=z("11-10 03:00"),
+             revisit_due=z("11-11 03:00"), revisited_at=z("11-11 02:00"), resolved=False,
+             rating=Rating.UNSATISFIED, returns_count=1, handling_wd=6.0),
+        # t3: A 物业 12315; created 11-01 16:00Z = 11-02 00:00 local (Monday, week 11-02).
+        # Never signed, sign_due and answer_due passed: overdue for both.
+        dict(uniqueid="t3", department=A, category="物业", legacy_number="12315",
+             created_at=z("11-01 16:00"), state=TicketState.AWAITING_SIGN,
+             dispatched_at=z("11-02 01:00"), sign_due=z("11-02 05:00"),
+             answer_due=z("11-09 10:00")),
+        # t4: A 物业; created 11-10 (local 11-10), dispatched just before NOW: sign_due and
+        # answer_due still ahead, so in neither denominator; dispatched (退单率's).
+        dict(uniqueid="t4", department=A, category="物业", legacy_number=None,
+             created_at=z("11-10 02:00"), state=TicketState.AWAITING_SIGN,
+             dispatched_at=z("12-05 03:00"), sign_due=z("12-05 07:00"),
+             answer_due=z("12-12 10:00")),
+        # t5: B 消费投诉 12315; local 11-10. Signed in time; answered 11-19, after the first
+        # answer_due (11-17) but before the one an approved 延期 set (11-20): on time.
+        # Reassigned once (改派): not 一次办结. revisit_due passed, not revisited.
+        # 基本满意, 4.5 working days.
+        dict(uniqueid="t5", department=B, category="消费投诉", legacy_number="12315",
+             created_at=z("11-10 03:00"), state=TicketState.CLOSED,
+             dispatched_at=z("11-10 04:00"), sign_due=z("11-10 08:00"),
+             signed_at=z("11-10 05:00"), answer_due=z("11-20 10:00"), extensions_used=1,
+             answered_at=z("11-19 02:00"), closed_at=z("11-19 03:00"),
+             revisit_due=z("11-20 03:00"), reassign_count=1,
+             rating=Rating.BASIC, handling_wd=4.5),
+        # t6: B 物业; local 11-15 (Sunday, week 11-09). Signed in time; paused (挂起)
+        # 11-18, before its answer_due 11-22 passed: its clock is stopped, not overdue.
+        dict(uniqueid="t6", department=B, category="物业", legacy_number=None,
+             created_at=z("11-15 03:00"), state=TicketState.HANDLING,
+             dispatched_at=z("11-15 04:00"), sign_due=z("11-15 08:00"),
+             signed_at=z("11-15 07:00"), answer_due=z("11-22 10:00"),
+             paused_since=z("11-18 00:00")),
+        # t7: B 物业 12315; local 11-16 (Monday). Signed exactly at sign_due (in time);
+        # paused 11-25, after answer_due 11-23 had passed: overdue.
+        dict(uniqueid="t7", department=B, category="物业", legacy_number="12315",
+             created_at=z("11-16 03:00"), state=TicketState.HANDLING,
+             dispatched_at=z("11-16 04:00"), sign_due=z("11-16 08:00"),
+             signed_at=z("11-16 08:00"), answer_due=z("11-23 10:00"),
+             paused_since=z("11-25 00:00")),
+        # t8: no department, 咨询; local 11-20. 直接办结 by the seat (never dispatched),
+        # survey 满意.
+        dict(uniqueid="t8", department=None, category="咨询", legacy_number=None,
+             created_at=z("11-20 03:00"), state=TicketState.CLOSED,
+             closed_at=z("11-20 03:05"), rating=Rating.SATISFIED),
+        # t9: merged into t1 (并单): counted nowhere, although it would count everywhere.
+        dict(uniqueid="t9", department=A, category="消费投诉", legacy_number="12315",
+             created_at=z("11-20 04:00"), state=TicketState.CLOSED,
+             dispatched_at=z("11-20 05:00"), sign_due=z("11-20 09:00"),
+             signed_at=z("11-20 06:00"), answer_due=z("11-27 10:00"),
+             answered_at=z("11-21 02:00"), closed_at=z("11-21 03:00"),
+             revisit_due=z("11-22 03:00"), revisited_at=z("11-21 05:00"), resolved=True,
+             rating=Rating.VERY_UNSATISFIED, returns_count=1, handling_wd=1.0),
+        # t10: A 消费投诉 12315; created 10-31 15:59Z = 10-31 23:59 local: October, outside
+        # November. Signed in time, 满意.
+        dict(uniqueid="t10", department=A, category="消费投诉", legacy_number="12315",
+             created_at=z("10-31 15:59"), state=TicketState.HANDLING,
+             dispatched_at=z("10-31 16:30"), sign_due=z("10-31 20:00"),
+             signed_at=z("10-31 17:00"), rating=Rating.SATISFIED),
+        # t11: B 消费投诉; created 11-30 15:00Z = 11-30 23:00 local (Monday, week 11-30).
+        # Signed and answered in time, closed after a 重办 (reopen_count 1); revisited but
+        # the caller did not answer (resolved unknown); 非常不满意; 2.5 working days.
+        dict(uniqueid="t11", department=B, category="消费投诉", legacy_number=None,
+             created_at=z("11-30 15:00"), state=TicketState.RATED,
+             dispatched_at=z("11-30 15:10"), sign_due=z("11-30 19:00"),
+             signed_at=z("11-30 15:20"), answer_due=z("12-04 10:00"),
+             answered_at=z("12-03 02:00"), closed_at=z("12-03 03:00"), reopen_count=1,
+             revisit_due=z("12-04 03:00"), revisited_at=z("12-03 06:00"),
+             callback_outcome=CallbackOutcome.NO_ANSWER,
+             rating=Rating.VERY_UNSATISFIED, handling_wd=2.5),
+        # t12: A; created 11-30 16:00Z = 12-01 00:00 local: December, outside November.
+        dict(uniqueid="t12", department=A, category=None, legacy_number=None,
+             created_at=z("11-30 16:00"), state=TicketState.ACCEPTED),
+    ]
+
+
+# Per group, in November (t1..t8, t11): (numerator, denominator) of every figure.
+A_COUNTS = {  # t1, t2, t3, t4
+    "timely_sign": (1, 3),  # t1 in time; t2 late; t3 overdue; t4 not yet due
+    "on_time": (1, 3),  # t1 in time; t2 late; t3 overdue; t4 not yet due
+    "satisfaction": (1, 2),  # t1 非常满意; t2 不满意
+    "resolution": (1, 2),  # t1 resolved; t2 not
+    "revisit": (2, 2),  # t1, t2 revisited
+    "first_time": (1, 2),  # t1 clean; t2 returned once
+    "return_rate": (1, 4),  # t2 of the 4 dispatched
+    "handling_wd": (8.0, 2),  # t1 2.0 + t2 6.0
+}
+B_COUNTS = {  # t5, t6, t7, t11
+    "timely_sign": (4, 4),  # all in time (t7 exactly at the due)
+    "on_time": (2, 3),  # t5 (extended) and t11 in time; t7 overdue; t6 paused, not due
+    "satisfaction": (1, 2),  # t5 基本满意; t11 非常不满意
+    "resolution": (0, 0),  # t11's callback got no answer
+    "revisit": (1, 2),  # t11 revisited; t5 overdue
+    "first_time": (0, 2),  # t5 reassigned; t11 reopened
+    "return_rate": (0, 4),
+    "handling_wd": (7.0, 2),  # t5 4.5 + t11 2.5
+}
+NO_DEPARTMENT_COUNTS = {  # t8, closed directly
+    "timely_sign": (0, 0), "on_time": (0, 0), "satisfaction": (1, 1), "resolution": (0, 0),
+    "revisit": (0, 0), "first_time": (1, 1), "return_rate": (0, 0), "handling_wd": (0.0, 0),
+}
+TOTAL_COUNTS = {  # the sums, and the fractions they make
+    "timely_sign": (5, 7),
+    "on_time": (3, 6),
+    "satisfaction": (3, 5),
+    "resolution": (1, 2),
+    "revisit": (3, 4),
+    "first_time": (2, 5),
+    "return_rate": (1, 8),
+    "handling_wd": (15.0, 4),
+}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'hotline12345.sqlite3'}"
+        return
+    name = f"hotline12345_figures_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def insert_tickets(engine: Engine) -> None:
+    rows = _tickets()
+    with Session(engine) as session, session.begin():
+        by_uid = {row["uniqueid"]: Ticket(**row) for row in rows}
+        session.add_all(by_uid.values())
+        session.flush()
+        by_uid["t9"].merged_into = by_uid["t1"].id
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    upgrade(db_url)
+    eng = make_engine(db_url)
+    insert_tickets(eng)
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+
+
+def run(engine: Engine, **kwargs: Any) -> FigureTable:
+    kwargs.setdefault("now", NOW)
+    where = kwargs.pop("where", None)
+    with engine.connect() as conn:
+        return compute_figures(conn, FigureQuery(**kwargs), where)
+
+
+def as_pairs(counts: dict[str, Count]) -> dict[str, tuple[float, int]]:
+    return {key: (c.numerator, c.denominator) for key, c in counts.items()}
+
+
+def test_every_figure_by_department_against_the_hand_counts(engine: Engine) -> None:
+    table = run(engine, by=GroupBy.DEPARTMENT, **NOVEMBER)
+    assert [(r.group, r.tickets) for r in table.rows] == [(B, 4), (A, 4), (None, 1)]
+    got = {r.group: as_pairs(dict(r.counts)) for r in table.rows}
+    assert got == {A: A_COUNTS, B: B_COUNTS, None: NO_DEPARTMENT_COUNTS}
+    assert table.total.tickets == 9
+    assert as_pairs(dict(table.total.counts)) == TOTAL_COUNTS
+
+
+def test_the_values_are_the_hand_computed_fractions(engine: Engine) -> None:
+    total = run(engine, **NOVEMBER).total.counts
+    assert {key: c.value for key, c in total.items()} == pytest.approx({
+        "timely_sign": 5 / 7,  # t1 t5 t6 t7 t11 of t1 t2 t3 t5 t6 t7 t11
+        "on_time": 3 / 6,  # t1 t5 t11 of t1 t2 t3 t5 t7 t11
+        "satisfaction": 3 / 5,  # 非常满意 t1, 基本满意 t5, 满意 t8 of t1 t2 t5 t8 t11
+        "resolution": 1 / 2,  # t1 of t1 t2
+        "revisit": 3 / 4,  # t1 t2 t11 of t1 t2 t5 t11
+        "first_time": 2 / 5,  # t1 t8 of t1 t2 t5 t8 t11
+        "return_rate": 1 / 8,  # t2 of t1..t7 t11
+        "handling_wd": 15.0 / 4,  # (2.0 + 6.0 + 4.5 + 2.5) / 4
+    })
+    no_department = run(engine, **NOVEMBER).rows[-1]
+    assert no_department.group is None
+    assert no_department.counts["timely_sign"].value is None  # 0/0 has no value, not 0 %
+
+
+def test_by_category_and_by_legacy_number(engine: Engine) -> None:
+    by_category = run(engine, by=GroupBy.CATEGORY, **NOVEMBER)
+    assert {r.group: r.tickets for r in by_category.rows} == {
+        "消费投诉": 4,  # t1 t2 t5 t11
+        "物业": 4,  # t3 t4 t6 t7
+        "咨询": 1}  # t8
+    consumer = next(r for r in by_category.rows if r.group == "消费投诉").counts
+    assert as_pairs(dict(consumer)) == {
+        "timely_sign": (3, 4),  # t1 t5 t11 in time; t2 late
+        "on_time": (3, 4),  # t1 t5 t11; t2 late
+        "satisfaction": (2, 4),  # t1 t5 of t1 t2 t5 t11
+        "resolution": (1, 2),  # t1 of t1 t2
+        "revisit": (3, 4),  # t1 t2 t11 of t1 t2 t5 t11
+        "first_time": (1, 4),  # t1 of t1 t2 t5 t11
+        "return_rate": (1, 4),  # t2
+        "handling_wd": (15.0, 4),  # all four answered
+    }
+    by_legacy = run(engine, by=GroupBy.LEGACY_NUMBER, **NOVEMBER)
+    assert [(r.group, r.tickets) for r in by_legacy.rows] == [
+        ("12315", 4),  # t1 t3 t5 t7
+        (None, 5)]  # t2 t4 t6 t8 t11
+    legacy = by_legacy.rows[0].counts
+    assert (legacy["timely_sign"].numerator, legacy["timely_sign"].denominator) == (3, 4)
+    assert (legacy["on_time"].numerator, legacy["on_time"].denominator) == (2, 4)  # t1 t5
+
+
+def test_days_weeks_and_months_are_local_time(engine: Engine) -> None:
+    days = run(engine, by=GroupBy.PERIOD, period=Period.DAY, **NOVEMBER)
+    assert [(r.group, r.tickets) for r in days.rows] == [
+        ("2026-11-01", 2),  # t1 (10-31 17:00Z), t2 (11-01 15:59:59Z)
+        ("2026-11-02", 1),  # t3 (11-01 16:00Z = local midnight)
+        ("2026-11-10", 2),  # t4 t5
+        ("2026-11-15", 1),  # t6
+        ("2026-11-16", 1),  # t7
+        ("2026-11-20", 1),  # t8 (t9 merged)
+        ("2026-11-30", 1)]  # t11 (11-30 15:00Z); t12 (16:00Z) is December
+    weeks = run(engine, by=GroupBy.PERIOD, period=Period.WEEK, **NOVEMBER)
+    assert [(r.group, r.tickets) for r in weeks.rows] == [
+        ("2026-10-26", 2),  # t1 t2: Sunday 11-01 local belongs to the week of Monday 10-26
+        ("2026-11-02", 1),  # t3
+        ("2026-11-09", 3),  # t4 t5 t6 (Sunday 11-15)
+        ("2026-11-16", 2),  # t7 t8
+        ("2026-11-30", 1)]  # t11
+    assert as_pairs(dict(weeks.rows[0].counts))["timely_sign"] == (1, 2)  # t1 yes, t2 late
+    months = run(engine, by=GroupBy.PERIOD, period=Period.MONTH)  # no range: all
+    assert [(r.group, r.tickets) for r in months.rows] == [
+        ("2026-10-01", 1),  # t10 (10-31 23:59 local)
+        ("2026-11-01", 9),  # t1..t8 t11
+        ("2026-12-01", 1)]  # t12 (12-01 00:00 local)
+
+
+def test_the_date_range_is_local_dates_both_included(engine: Engine) -> None:
+    assert run(engine, start=date(2026, 11, 1), end=date(2026, 11, 1)).total.tickets == 2
+    assert run(engine, end=date(2026, 10, 31)).total.tickets == 1  # t10 only
+    assert run(engine, start=date(2026, 12, 1)).total.tickets == 1  # t12 only
+    assert run(engine).total.tickets == 11  # all but the merged t9
+
+
+def test_the_isolation_clause_is_applied_to_every_count(engine: Engine) -> None:
+    only_a = run(engine, where=Ticket.department == A, **NOVEMBER)
+    assert [r.group for r in only_a.rows] == [A]
+    assert as_pairs(dict(only_a.total.counts)) == A_COUNTS
+    by_day = run(engine, by=GroupBy.PERIOD, where=Ticket.department == B, **NOVEMBER)
+    assert [(r.group, r.tickets) for r in by_day.rows] == [
+        ("2026-11-10", 1), ("2026-11-15", 1), ("2026-11-16", 1), ("2026-11-30", 1)]
+
+
+def test_one_figure_alone_counts_the_same(engine: Engine) -> None:
+    alone = run(engine, figures=("on_time",), **NOVEMBER)
+    assert list(alone.total.counts) == ["on_time"]
+    assert as_pairs(dict(alone.total.counts)) == {"on_time": TOTAL_COUNTS["on_time"]}
+
+
+def test_overdue_is_judged_at_now(engine: Engine) -> None:
+    # Before t3's sign_due (11-02 05:00Z): t3 is not yet overdue, so not counted.
+    early = run(engine, by=GroupBy.PERIOD, now=z("11-02 04:00"),
+                start=date(2026, 11, 2), end=date(2026, 11, 2))
+    assert as_pairs(dict(early.total.counts))["timely_sign"] == (0, 0)
+    late = run(engine, by=GroupBy.PERIOD, now=z("11-02 06:00"),
+               start=date(2026, 11, 2), end=date(2026, 11, 2))
+    assert as_pairs(dict(late.total.counts))["timely_sign"] == (0, 1)
+
+
+def test_bad_queries_name_their_field() -> None:
+    with pytest.raises(FigureError) as exc:
+        FigureQuery(start=date(2026, 12, 1), end=date(2026, 11, 1))
+    assert exc.value.field == "from"
+    with pytest.raises(FigureError) as exc:
+        FigureQuery(by=GroupBy.DEPARTMENT, period=Period.WEEK)
+    assert exc.value.field == "period"
+    with pytest.raises(FigureError) as exc:
+        FigureQuery(figures=("speed",))
+    assert exc.value.field == "figures" and "timely_sign" in exc.value.message
+    assert {f.key for f in FIGURES} == set(TOTAL_COUNTS)
