@@ -21,6 +21,8 @@ Routes (all but ``/health``, the login page and its stylesheet need a logged-in 
 ``/api/seats/remove``          POST    ``{"interface", "queue"}``
 ``/api/seats/penalty``         POST    ``{"interface", "penalty", "queue"?}``
 ``/metrics``                   GET     Prometheus (session or HTTP Basic auth)
+``/figures``                   GET     统计报表, the ticket figures (:mod:`.ticket_figures_views`)
+``/api/figures``               GET     the ticket figures as JSON, or CSV (``format=csv``)
 =============================  ======  ===========================================
 
 A session is a random token in an HttpOnly, SameSite=Strict cookie. It ends after
@@ -57,8 +59,9 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+from sqlalchemy.engine import Engine
 
-from . import login_views, password_views, recordings_views, views
+from . import login_views, password_views, recordings_views, ticket_figures_views, views
 from .actions import SeatActions
 from .audit import AuditLog
 from .middleware import security
@@ -95,11 +98,13 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
 
 def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
               settings: WebSettings | None = None,
-              recordings: RecordingsAccess | None = None) -> web.Application:
+              recordings: RecordingsAccess | None = None,
+              tickets_db: Engine | None = None) -> web.Application:
     """The aiohttp application. The caller starts and stops ``runtime`` itself.
     ``settings``: bounds, lifetimes and clocks (defaults: :class:`WebSettings`).
     ``recordings``: where the failed-jobs and ticket endpoints read (without it they
-    answer 503 saying what to configure)."""
+    answer 503 saying what to configure). ``tickets_db``: the tickets' database, for the
+    figures (without it ``/figures`` and ``/api/figures`` answer 503)."""
     settings = settings or WebSettings()
     app = web.Application(middlewares=[security], client_max_size=settings.client_max_size)
     actions = SeatActions(runtime, audit_log, confirm_timeout_s=settings.confirm_timeout_s)
@@ -128,5 +133,6 @@ def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
     router.add_post("/api/seats/remove", views.seat_action(SeatActions.remove))
     router.add_post("/api/seats/penalty", views.seat_action(SeatActions.penalty))
     router.add_get("/metrics", views.metrics)
+    ticket_figures_views.add_figure_routes(app, tickets_db)
     app.on_shutdown.append(end_streams)
     return app

@@ -9,16 +9,28 @@ NOW (the moment "overdue" is judged) is 2026-12-05 04:00Z. Local time is Asia/Sh
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import csv
+import io
+import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import ColumnElement, Engine, text
 from sqlalchemy.orm import Session
 
+from hotline12345.agents.audit import AuditLog
+from hotline12345.agents.runtime import AgentsRuntime
+from hotline12345.agents.ticket_figures_views import FIGURES_KEY, FiguresAccess, Visibility
+from hotline12345.agents.users import User, UserStore
+from hotline12345.agents.web import build_app, start_site
+from hotline12345.agents.web_settings import WebSettings
 from hotline12345.db.engine import make_engine
 from hotline12345.db.migrate import upgrade
 from hotline12345.tickets.enums import CallbackOutcome, Rating, TicketState
@@ -347,3 +359,145 @@ def test_bad_queries_name_their_field() -> None:
         FigureQuery(figures=("speed",))
     assert exc.value.field == "figures" and "timely_sign" in exc.value.message
     assert {f.key for f in FIGURES} == set(TOTAL_COUNTS)
+
+
+# --- over HTTP: /api/figures (JSON, CSV) and the page ---------------------------------
+
+def _basic(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+@contextlib.asynccontextmanager
+async def served(engine: Engine | None, tmp_path: Path,
+                 visibility: Visibility | None = None) -> AsyncIterator[str]:
+    """The wallboard app with the figure routes on ``engine``, its clock at NOW; yields
+    its base URL. User ``boss`` (password ``boss-pass-1``)."""
+    users = UserStore.in_data_dir(tmp_path, rounds=4)
+    users.set("boss", "boss-pass-1", "supervisor")
+    audit = AuditLog(f"sqlite:///{tmp_path / 'audit.sqlite3'}")
+    upgrade(f"sqlite:///{tmp_path / 'audit.sqlite3'}")
+    app = build_app(AgentsRuntime(), users, audit, tickets_db=engine,
+                    settings=WebSettings(clock=NOW.timestamp))
+    if visibility is not None:
+        app[FIGURES_KEY] = FiguresAccess(engine, visibility)
+    runner, port = await start_site(app, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+        audit.close()
+
+
+async def get(url: str, **params: str) -> tuple[int, bytes, dict[str, str]]:
+    async with aiohttp.ClientSession(headers=_basic("boss", "boss-pass-1")) as s, \
+            s.get(url, params=params) as r:
+        return r.status, await r.read(), dict(r.headers)
+
+
+async def test_the_api_answers_the_hand_counts_as_json(engine: Engine, tmp_path: Path) -> None:
+    async with served(engine, tmp_path) as base:
+        status, body, _ = await get(f"{base}/api/figures", by="department",
+                                    **{"from": "2026-11-01", "to": "2026-11-30"})
+    assert status == 200
+    answer = json.loads(body)
+    assert (answer["by"], answer["from"], answer["to"]) == ("department", "2026-11-01",
+                                                           "2026-11-30")
+    rows = {r["group"]: r for r in answer["rows"]}
+    assert set(rows) == {A, B, None}
+    for group, expected in ((A, A_COUNTS), (B, B_COUNTS), (None, NO_DEPARTMENT_COUNTS)):
+        got = {k: (v["numerator"], v["denominator"]) for k, v in rows[group]["figures"].items()}
+        assert got == expected
+    total = answer["total"]["figures"]
+    assert {k: (v["numerator"], v["denominator"]) for k, v in total.items()} == TOTAL_COUNTS
+    assert total["timely_sign"]["value"] == pytest.approx(5 / 7)
+    assert rows[None]["figures"]["on_time"]["value"] is None
+    assert [f["label"] for f in answer["figures"]][:2] == ["及时签收率", "按时办结率"]
+
+
+async def test_the_csv_parses_back_to_the_same_counts(engine: Engine, tmp_path: Path) -> None:
+    async with served(engine, tmp_path) as base:
+        status, body, headers = await get(f"{base}/api/figures", by="period", period="week",
+                                          format="csv",
+                                          **{"from": "2026-11-01", "to": "2026-11-30"})
+    assert status == 200 and headers["Content-Type"].startswith("text/csv")
+    assert "figures-period-week-2026-11-01-2026-11-30.csv" in headers["Content-Disposition"]
+    assert body.startswith(b"\xef\xbb\xbf")  # the BOM: Excel reads UTF-8
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+    header, *groups, total = rows
+    assert header[:5] == ["时段", "工单数", "及时签收率", "及时签收率分子", "及时签收率分母"]
+    assert [(r[0], int(r[1])) for r in groups] == [
+        ("2026-10-26", 2), ("2026-11-02", 1), ("2026-11-09", 3), ("2026-11-16", 2),
+        ("2026-11-30", 1)]
+    assert total[0] == "合计" and int(total[1]) == 9
+    for f in FIGURES:
+        at = header.index(f.label)
+        num, den = TOTAL_COUNTS[f.key]
+        assert (float(total[at + 1]), int(total[at + 2])) == (num, den)
+        shown = total[at]
+        expected = num / den
+        assert (float(shown) if f.unit == "working_days" else float(shown.rstrip("%")) / 100) \
+            == pytest.approx(expected, abs=0.001)
+
+
+async def test_the_api_applies_the_visibility_clause(engine: Engine, tmp_path: Path) -> None:
+    def only_b(user: User) -> ColumnElement[bool] | None:
+        return Ticket.department == B
+
+    async with served(engine, tmp_path, visibility=only_b) as base:
+        status, body, _ = await get(f"{base}/api/figures",
+                                    **{"from": "2026-11-01", "to": "2026-11-30"})
+    assert status == 200
+    answer = json.loads(body)
+    assert [r["group"] for r in answer["rows"]] == [B]
+    assert answer["total"]["tickets"] == 4
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"by": "caller"}, "by"),
+    ({"by": "period", "period": "year"}, "period"),
+    ({"by": "department", "period": "week"}, "period"),
+    ({"from": "2026-13-01"}, "from"),
+    ({"to": "yesterday"}, "to"),
+    ({"from": "2026-12-01", "to": "2026-11-01"}, "from"),
+    ({"format": "xlsx"}, "format"),
+])
+async def test_bad_parameters_are_a_400_naming_the_field(
+        engine: Engine, tmp_path: Path, params: dict[str, str], field: str) -> None:
+    async with served(engine, tmp_path) as base:
+        status, body, _ = await get(f"{base}/api/figures", **params)
+    assert status == 400
+    assert json.loads(body)["field"] == field
+
+
+async def test_without_a_database_the_figures_are_a_503_saying_what_to_set(
+        tmp_path: Path) -> None:
+    async with served(None, tmp_path) as base:
+        status, body, _ = await get(f"{base}/api/figures")
+        page_status, _, _ = await get(f"{base}/figures")
+    assert status == 503 and page_status == 503
+    assert "HOTLINE12345_DATABASE_URL" in json.loads(body)["error"]
+
+
+async def test_the_page_shows_the_table_and_a_chart_per_figure(
+        engine: Engine, tmp_path: Path) -> None:
+    async with served(engine, tmp_path) as base:
+        status, body, headers = await get(f"{base}/figures", by="department", period="day",
+                                          **{"from": "2026-11-01", "to": "2026-11-30"})
+        css_status, css, _ = await get(f"{base}/figures/figures.css")
+        bad_status, bad, _ = await get(f"{base}/figures", to="never")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    page = body.decode("utf-8")
+    assert "统计报表" in page and "<script" not in page and "style=" not in page
+    assert page.count("<svg") == len(FIGURES)
+    assert A in page and "71.4%" in page and "5/7" in page  # 合计 及时签收率 5/7
+    assert 'href="/api/figures?by=department&amp;from=2026-11-01&amp;to=2026-11-30&amp;' \
+           'format=csv"' in page  # the form's period is dropped unless by=period
+    assert css_status == 200 and b".charts" in css
+    assert bad_status == 400 and "YYYY-MM-DD" in bad.decode("utf-8")
+
+
+async def test_the_figures_need_a_login(engine: Engine, tmp_path: Path) -> None:
+    async with served(engine, tmp_path) as base, aiohttp.ClientSession() as s, \
+            s.get(f"{base}/api/figures") as r:
+        assert r.status == 401
