@@ -106,7 +106,7 @@ def save_ticket(session: Session, draft: TicketDraft) -> tuple[int, bool]:
     if existing is not None:
         return existing, False
     ticket = Ticket(
-        uniqueid=draft.uniqueid, status=TicketState.ACCEPTED, caller=draft.caller,
+        uniqueid=draft.uniqueid, state=TicketState.ACCEPTED, caller=draft.caller,
         caller_name=draft.caller_name, dialled=draft.dialled, legacy_number=draft.legacy_number,
         legacy_mode=draft.legacy_mode, route=draft.route, queue=draft.queue, seat=draft.seat,
         call_started_at=draft.call_started_at, call_ended_at=draft.call_ended_at,
@@ -143,7 +143,7 @@ def ticket_view(ticket: Ticket) -> dict[str, Any]:
         return value.isoformat() if value is not None else None
 
     return {
-        "id": ticket.id, "uniqueid": ticket.uniqueid, "status": ticket.status.value,
+        "id": ticket.id, "uniqueid": ticket.uniqueid, "state": ticket.state.value,
         "caller": ticket.caller_masked, "caller_name": mask_name(ticket.caller_name),
         "dialled": ticket.dialled, "legacy_number": ticket.legacy_number,
         # 协同联动 both ways: the partner (110) that transferred the call to 12345, or None

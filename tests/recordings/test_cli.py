@@ -63,7 +63,7 @@ def test_transcribe_shows_progress_resumes_and_summarises_failures(speech: Speec
     show = subprocess.run([*CLI, "tickets", "show", "90.1"], capture_output=True, text=True,
                           timeout=60, env=_env(tmp_path))
     view = json.loads(show.stdout)
-    assert view["status"] == "受理" and view["uniqueid"] == "90.1"
+    assert view["state"] == "受理" and view["uniqueid"] == "90.1"
     assert {u["speaker"] for u in view["dialogue"]} == {"来电人", "坐席"}
 
 

@@ -88,7 +88,7 @@ def test_recorded_call_becomes_a_ticket(model: LoadedModel, speech: Speech, db_u
         ticket = get_ticket(s, CAPTURED_UNIQUEID)
         assert ticket is not None
         view = ticket_view(ticket)
-        assert ticket.status is TicketState.ACCEPTED
+        assert ticket.state is TicketState.ACCEPTED
         assert ticket.caller == "13900139000"  # stored in full
         assert view["caller"] == "139****9000"  # shown masked
         assert "13900139000" not in repr(ticket)

@@ -54,7 +54,7 @@ def test_ticket_constraints(db_url: str) -> None:
         assert save_ticket(s, draft) == (first[0], False)  # idempotent on the uniqueid
     with Session(engine) as s:
         ticket = s.get(Ticket, first[0])
-        assert ticket is not None and ticket.status is TicketState.ACCEPTED
+        assert ticket is not None and ticket.state is TicketState.ACCEPTED
         assert ticket.utterances[0].words == [{"word": "x", "start": 0.0, "end": 0.5,
                                                "conf": 0.25}]
     with pytest.raises(IntegrityError), Session(engine) as s, s.begin():  # the unique constraint

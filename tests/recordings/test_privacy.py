@@ -37,7 +37,7 @@ WORDS = "我家楼下的餐馆每天夜里很吵"  # a transcript
 
 
 def _refused_rows() -> list[dict[str, Any]]:
-    base = {"status": "受理", "caller": NUMBER, "transcript": WORDS}
+    base = {"state": "受理", "caller": NUMBER, "transcript": WORDS}
     return [{**base, "uniqueid": "1.1", "seat": "座" * 300},  # DataError: too long
             {**base, "uniqueid": None}]  # NOT NULL: PostgreSQL's DETAIL holds the whole row
 
