@@ -77,6 +77,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    RowMapping,
     Select,
     Table,
     and_,
@@ -293,7 +294,7 @@ def _group_column(query: FigureQuery, dialect: str) -> ColumnElement[Any]:
     offset = query.utc_offset_s()  # an int computed here, never user text
     period = query.period or Period.DAY
     if dialect == "sqlite":
-        shift = literal_column(f"'{offset:+d} seconds'")
+        shift: ColumnElement[str] = literal_column(f"'{offset:+d} seconds'")
         extra = {Period.DAY: (), Period.WEEK: ("'weekday 0'", "'-6 days'"),
                  Period.MONTH: ("'start of month'",)}[period]
         return func.date(c.created_at, shift, *(literal_column(e) for e in extra))
@@ -343,7 +344,7 @@ def compute_figures(conn: Connection, query: FigureQuery,
     return FigureTable(query, rows, total_of(query.figures, rows))
 
 
-def _row(keys: Sequence[str], values: Mapping[str, Any]) -> FigureRow:
+def _row(keys: Sequence[str], values: RowMapping) -> FigureRow:
     counts = {}
     for key in keys:
         num = values[f"{key}_num"]
