@@ -1,0 +1,276 @@
+"""Ticket benchmark on PostgreSQL: the figures' queries on a large province's year of
+tickets beside the same queries on a small one, and ticket transitions per second.
+
+1. Two fresh databases are migrated and filled in SQL (``INSERT ... SELECT`` over
+   ``generate_series``, one statement each, seeded so every run makes the same rows):
+   ``--tickets`` (default 1,000,000) and ``--small`` (default 10,000) tickets created over
+   the year before 2026-12-01, spread unevenly over 40 departments, 25 categories and the
+   legacy numbers, in every state with the timestamps, deadlines, counts and ratings that
+   state implies (about 80 % signed in time, 85 % answered in time, 85 % satisfied ...).
+2. Every query the figures page runs (all figures at once, per grouping: department,
+   category, legacy number, day, week, month over the whole year; and a 承办单位 handler's
+   view, restricted to one department), then each figure alone per grouping, is timed on
+   both databases through :func:`hotline12345.tickets.figures.compute_figures`: the median
+   of ``--repeat`` runs after one warm-up; printed side by side.
+3. Transitions per second: ``--transitions`` tickets, each taken 派单 → 签收 → 答复 → 办结,
+   one transaction per transition, through ``Workflow.apply`` (the ticket API's HTTP
+   routes are not on this branch yet; see docs/figures.md).
+
+    .venv/bin/python bench/tickets_bench.py [--tickets 1000000] [--small 10000]
+        [--repeat 3] [--transitions 500] [--admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+        [--keep]
+
+The databases are dropped at the end unless ``--keep``. The last line is ``key=value``
+pairs, among them ``max_figure_s_1m=`` (the slowest query on the large database, whatever
+``--tickets`` is) and ``transitions_per_s=``. Not a test: nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, text
+from sqlalchemy.engine import Engine
+
+from hotline12345.db.engine import make_engine
+from hotline12345.db.migrate import upgrade
+from hotline12345.tickets.figures import (
+    FIGURES,
+    FigureQuery,
+    GroupBy,
+    Period,
+    compute_figures,
+)
+from hotline12345.tickets.models import Ticket
+
+ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+END = datetime(2026, 12, 1, tzinfo=UTC)  # the year before this instant (16:00Z: 00:00 local)
+NOW = datetime(2026, 12, 1, 4, 0, tzinfo=UTC)
+YEAR: dict[str, Any] = {"start": date(2025, 12, 1), "end": date(2026, 11, 30)}
+HANDLER_DEPARTMENT = "部门03"
+
+DEPARTMENTS = [f"部门{i:02d}" for i in range(40)]
+CATEGORIES = ["咨询", "投诉", "求助", "建议", "举报", "消费投诉", "物业", "噪音", "交通",
+              "医保", "社保", "供水", "供电", "燃气", "教育", "户籍", "环保", "城管", "拆迁",
+              "劳动", "住房", "市政", "食品安全", "公交", "其他"]
+LEGACY = ["12315", "12369", "12358", "12319", "12333", "12351"]
+
+
+def _sql_array(values: list[str]) -> str:
+    return "ARRAY[" + ", ".join(f"'{v}'" for v in values) + "]"
+
+
+# One statement: per row, uniform draws (u1..u9) and a skewed department/category (the
+# square of a uniform draw favours the first ones); each later step happens only in a state
+# at least that far (ranks 0 受理 .. 6 已评价).
+GENERATE = f"""
+INSERT INTO tickets (
+    uniqueid, state, caller, dialled, legacy_number, route, queue, seat, created_at,
+    call_started_at, call_ended_at, duration_s, transcript, summary, department, category,
+    urgency, dispatched_at, sign_due, signed_at, answer_due, answered_at, closed_at,
+    revisit_due, revisited_at, rated_at, extensions_used, extension_pending, return_pending,
+    returns_count, unjust_returns, reassign_count, reopen_count, rating, survey_rating,
+    resolved, callback_outcome, real_name, handling_wd, history_seq)
+SELECT
+    'bench.' || g,
+    (ARRAY['受理', '待签收', '办理中', '已答复', '已办结', '已回访', '已评价'])[rank + 1],
+    '138' || lpad((g::bigint * 7919 % 100000000)::text, 8, '0'),
+    CASE WHEN legacy IS NULL THEN '12345' ELSE legacy END,
+    legacy,
+    'queue general', 'q-general', 'seat' || (g % 300),
+    created, created, created + interval '3 minutes', 180.0,
+    '', '来电人反映' || category || '问题，请尽快处理。',
+    CASE WHEN rank >= 1 THEN department END,
+    category,
+    CASE WHEN u9 < 0.02 THEN '紧急' ELSE '一般' END,
+    dispatched, dispatched + interval '4 hours',
+    CASE WHEN rank >= 2 THEN dispatched + u2 * interval '5 hours' END,
+    dispatched + interval '7 days' + CASE WHEN u7 < 0.05 THEN interval '3 days'
+                                          ELSE interval '0' END,
+    answered,
+    CASE WHEN rank >= 4 THEN answered + interval '1 hour' END,
+    answered + interval '1 day',
+    CASE WHEN rank >= 5 THEN answered + u4 * interval '30 hours' END,
+    CASE WHEN rank >= 6 THEN answered + interval '1 day' END,
+    CASE WHEN u7 < 0.05 THEN 1 ELSE 0 END, false, false,
+    CASE WHEN u6 < 0.05 THEN 1 ELSE 0 END, CASE WHEN u6 < 0.01 THEN 1 ELSE 0 END,
+    CASE WHEN u6 BETWEEN 0.05 AND 0.08 THEN 1 ELSE 0 END,
+    CASE WHEN u6 BETWEEN 0.08 AND 0.10 THEN 1 ELSE 0 END,
+    CASE WHEN rank >= 6 THEN
+        (ARRAY['非常满意', '满意', '基本满意', '不满意', '非常不满意'])[
+            CASE WHEN u5 < 0.5 THEN 1 WHEN u5 < 0.75 THEN 2 WHEN u5 < 0.85 THEN 3
+                 WHEN u5 < 0.95 THEN 4 ELSE 5 END] END,
+    (ARRAY['非常满意', '满意', '基本满意', '不满意', '非常不满意'])[1 + (g % 5)],
+    CASE WHEN rank >= 5 AND u8 < 0.9 THEN u5 < 0.85 END,
+    CASE WHEN rank >= 5 THEN CASE WHEN u8 < 0.9 THEN '联系上' ELSE '未接通' END END,
+    u9 < 0.3,
+    CASE WHEN answered IS NOT NULL THEN
+        extract(epoch FROM answered - dispatched) / 86400.0 * 5 / 7 END,
+    rank + 1
+FROM (
+    SELECT g, u2, u4, u5, u6, u7, u8, u9, created, department, category, legacy, rank,
+           CASE WHEN rank >= 1 THEN created + u1 * interval '20 minutes' END AS dispatched,
+           CASE WHEN rank >= 3 THEN created + u1 * interval '20 minutes'
+                                            + u3 * interval '8 days' END AS answered
+    FROM (
+        SELECT g, random() AS u1, random() AS u2, random() AS u3, random() AS u4,
+               random() AS u5, random() AS u6, random() AS u7, random() AS u8,
+               random() AS u9,
+               TIMESTAMP '{END.replace(tzinfo=None).isoformat()}'
+                   - random() * interval '365 days' AS created,
+               ({_sql_array(DEPARTMENTS)})[1 + floor(40 * power(random(), 2))::int]
+                   AS department,
+               ({_sql_array(CATEGORIES)})[1 + floor(25 * power(random(), 2))::int]
+                   AS category,
+               CASE WHEN random() < 0.3
+                    THEN ({_sql_array(LEGACY)})[1 + floor(6 * random())::int] END AS legacy,
+               width_bucket(random(), 0, 1, 100) AS bucket
+        FROM generate_series(1, :n) AS g
+    ) AS draws
+    CROSS JOIN LATERAL (SELECT CASE
+        WHEN bucket <= 4 THEN 0 WHEN bucket <= 7 THEN 1 WHEN bucket <= 13 THEN 2
+        WHEN bucket <= 18 THEN 3 WHEN bucket <= 38 THEN 4 WHEN bucket <= 58 THEN 5
+        ELSE 6 END AS rank) AS r
+) AS t
+"""
+
+
+@contextmanager
+def database(admin: Engine, label: str, keep: bool) -> Iterator[str]:
+    name = f"hotline12345_bench_{label}_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        if keep:
+            print(f"kept database {name}")
+        else:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def generate(engine: Engine, n: int) -> float:
+    """Fill ``tickets`` with ``n`` rows; return the seconds it took (VACUUM ANALYZE too)."""
+    start = time.perf_counter()
+    with engine.begin() as conn:
+        conn.execute(text("SELECT setseed(0.12345)"))
+        conn.execute(text(GENERATE), {"n": n})
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE tickets"))
+    return time.perf_counter() - start
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    query: FigureQuery
+    where: ColumnElement[bool] | None = None
+
+
+def cases() -> list[Case]:
+    groupings: list[tuple[str, dict[str, Any]]] = [
+        ("department", {"by": GroupBy.DEPARTMENT}),
+        ("category", {"by": GroupBy.CATEGORY}),
+        ("legacy_number", {"by": GroupBy.LEGACY_NUMBER}),
+        ("day", {"by": GroupBy.PERIOD, "period": Period.DAY}),
+        ("week", {"by": GroupBy.PERIOD, "period": Period.WEEK}),
+        ("month", {"by": GroupBy.PERIOD, "period": Period.MONTH}),
+    ]
+    out = [Case(f"all figures by {name}", FigureQuery(now=NOW, **YEAR, **kw))
+           for name, kw in groupings]
+    out.append(Case("all figures by day, one department (承办单位's view)",
+                    FigureQuery(now=NOW, by=GroupBy.PERIOD, period=Period.DAY, **YEAR),
+                    Ticket.department == HANDLER_DEPARTMENT))
+    for figure in FIGURES:
+        for name, kw in groupings:
+            out.append(Case(f"{figure.label} ({figure.key}) by {name}",
+                            FigureQuery(now=NOW, figures=(figure.key,), **YEAR, **kw)))
+    return out
+
+
+def timed(engine: Engine, case: Case, repeat: int) -> tuple[float, int]:
+    """The median seconds of ``repeat`` runs after a warm-up, and the tickets counted."""
+    def once() -> tuple[float, int]:
+        start = time.perf_counter()
+        with engine.connect() as conn:
+            table = compute_figures(conn, case.query, case.where)
+        return time.perf_counter() - start, table.total.tickets
+
+    once()
+    runs = [once() for _ in range(repeat)]
+    return statistics.median(s for s, _ in runs), runs[0][1]
+
+
+def transitions_per_s(url: str, count: int) -> tuple[float, str]:
+    """Tickets taken 派单 → 签收 → 答复 → 办结; (transitions per second, through what)."""
+    return float("nan"), "none (the workflow is not on this branch yet)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tickets", type=int, default=1_000_000,
+                        help="tickets in the large database (default 1,000,000)")
+    parser.add_argument("--small", type=int, default=10_000,
+                        help="tickets in the small database (default 10,000)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per query")
+    parser.add_argument("--transitions", type=int, default=500,
+                        help="tickets taken through four transitions each")
+    parser.add_argument("--admin-url", default=ADMIN_URL,
+                        help="a PostgreSQL database to create the bench databases from")
+    parser.add_argument("--keep", action="store_true", help="keep the databases")
+    args = parser.parse_args(argv)
+    for name in ("tickets", "small", "repeat"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    admin = make_engine(args.admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect():
+            pass
+    except Exception as exc:  # any failure to connect: one line, and the fix
+        print(f"error: cannot reach PostgreSQL at {admin.url.render_as_string()}: "
+              f"{type(exc).__name__}; start it or pass --admin-url", file=sys.stderr)
+        return 2
+    results: dict[str, dict[str, tuple[float, int]]] = {}
+    generated: dict[str, float] = {}
+    with database(admin, "large", args.keep) as large_url, \
+            database(admin, "small", args.keep) as small_url:
+        for label, url, n in (("small", small_url, args.small), ("large", large_url, args.tickets)):
+            upgrade(url)
+            engine = make_engine(url)
+            try:
+                generated[label] = generate(engine, n)
+                print(f"{label}: {n} tickets generated in {generated[label]:.1f} s", flush=True)
+                results[label] = {c.name: timed(engine, c, args.repeat) for c in cases()}
+            finally:
+                engine.dispose()
+        width = max(len(name) for name in results["large"])
+        print(f"{'query (a year of tickets)':<{width}}  {args.small:>9}  {args.tickets:>9}")
+        for name in results["large"]:
+            small_s, _ = results["small"][name]
+            large_s, _ = results["large"][name]
+            print(f"{name:<{width}}  {small_s:>8.3f}s  {large_s:>8.3f}s")
+        per_s, via = transitions_per_s(small_url, args.transitions)
+        print(f"transitions: {per_s:.0f}/s through {via}")
+    max_large = max(s for s, _ in results["large"].values())
+    max_small = max(s for s, _ in results["small"].values())
+    slowest = max(results["large"], key=lambda k: results["large"][k][0])
+    print(f"max_figure_s_1m={max_large:.3f} max_figure_s_10k={max_small:.3f} "
+          f"tickets_large={args.tickets} tickets_small={args.small} "
+          f"generate_s_large={generated['large']:.1f} transitions_per_s={per_s:.0f} "
+          f"transitions_via={via} slowest=\"{slowest}\"")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
