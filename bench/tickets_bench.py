@@ -10,8 +10,9 @@ tickets beside the same queries on a small one, and ticket transitions per secon
 2. Every query the figures page runs (all figures at once, per grouping: department,
    category, legacy number, day, week, month over the whole year; and a 承办单位 handler's
    view, restricted to one department), then each figure alone per grouping, is timed on
-   both databases through :func:`hotline12345.tickets.figures.compute_figures`: the median
-   of ``--repeat`` runs after one warm-up; printed side by side.
+   both databases through :func:`hotline12345.tickets.figures.compute_figures`: the best
+   of ``--repeat`` runs after one warm-up; printed side by side, with the machine's load
+   average (the figures are only comparable on a quiet machine).
 3. Transitions per second: ``--transitions`` tickets, each taken 派单 → 签收 → 答复 → 办结,
    one transaction per transition, through ``Workflow.apply`` (the ticket API's HTTP
    routes are not on this branch yet; see docs/figures.md).
@@ -28,7 +29,7 @@ pairs, among them ``max_figure_s_1m=`` (the slowest query on the large database,
 from __future__ import annotations
 
 import argparse
-import statistics
+import os
 import sys
 import time
 import uuid
@@ -200,7 +201,8 @@ def cases() -> list[Case]:
 
 
 def timed(engine: Engine, case: Case, repeat: int) -> tuple[float, int]:
-    """The median seconds of ``repeat`` runs after a warm-up, and the tickets counted."""
+    """The best (least) seconds of ``repeat`` runs after a warm-up, and the tickets counted:
+    on a shared machine the least disturbed run is the steadiest measure."""
     def once() -> tuple[float, int]:
         start = time.perf_counter()
         with engine.connect() as conn:
@@ -209,7 +211,7 @@ def timed(engine: Engine, case: Case, repeat: int) -> tuple[float, int]:
 
     once()
     runs = [once() for _ in range(repeat)]
-    return statistics.median(s for s, _ in runs), runs[0][1]
+    return min(s for s, _ in runs), runs[0][1]
 
 
 def transitions_per_s(url: str, count: int) -> tuple[float, str]:
@@ -262,13 +264,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:<{width}}  {small_s:>8.3f}s  {large_s:>8.3f}s")
         per_s, via = transitions_per_s(small_url, args.transitions)
         print(f"transitions: {per_s:.0f}/s through {via}")
+    load = os.getloadavg()[0]
     max_large = max(s for s, _ in results["large"].values())
     max_small = max(s for s, _ in results["small"].values())
     slowest = max(results["large"], key=lambda k: results["large"][k][0])
     print(f"max_figure_s_1m={max_large:.3f} max_figure_s_10k={max_small:.3f} "
           f"tickets_large={args.tickets} tickets_small={args.small} "
           f"generate_s_large={generated['large']:.1f} transitions_per_s={per_s:.0f} "
-          f"transitions_via={via} slowest=\"{slowest}\"")
+          f"transitions_via={via} load_avg_1m={load:.1f} slowest=\"{slowest}\"")
     return 0
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from alembic import command
 from sqlalchemy import ColumnElement, Engine, text
 from sqlalchemy.orm import Session
 
@@ -32,7 +33,7 @@ from hotline12345.agents.users import User, UserStore
 from hotline12345.agents.web import build_app, start_site
 from hotline12345.agents.web_settings import WebSettings
 from hotline12345.db.engine import make_engine
-from hotline12345.db.migrate import upgrade
+from hotline12345.db.migrate import alembic_config, upgrade
 from hotline12345.tickets.enums import CallbackOutcome, Rating, TicketState
 from hotline12345.tickets.figures import (
     FIGURES,
@@ -43,6 +44,7 @@ from hotline12345.tickets.figures import (
     GroupBy,
     Period,
     compute_figures,
+    figure_statement,
 )
 from hotline12345.tickets.models import Ticket
 
@@ -501,3 +503,49 @@ async def test_the_figures_need_a_login(engine: Engine, tmp_path: Path) -> None:
     async with served(engine, tmp_path) as base, aiohttp.ClientSession() as s, \
             s.get(f"{base}/api/figures") as r:
         assert r.status == 401
+
+
+# --- PostgreSQL's plan: migration 0007's statistics match the period expressions --------
+
+@pytest.fixture
+def pg_url(db_url: str) -> str:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("expression statistics are PostgreSQL's")
+    return db_url
+
+
+def _estimated_groups(engine: Engine, period: Period) -> int:
+    query = FigureQuery(by=GroupBy.PERIOD, period=period, now=NOW)
+    statement = figure_statement(query, "postgresql")
+    compiled = statement.compile(dialect=engine.dialect,
+                                 compile_kwargs={"literal_binds": True})
+    with engine.connect() as conn:
+        plan = conn.execute(text(f"EXPLAIN (FORMAT JSON) {compiled}")).scalar_one()
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def test_the_planner_knows_how_many_periods_there_are(pg_url: str) -> None:
+    upgrade(pg_url)
+    engine = make_engine(pg_url)
+    try:
+        with engine.begin() as conn:  # 3000 tickets over 3 local days (11-02 .. 11-04)
+            conn.execute(text(
+                "INSERT INTO tickets (uniqueid, state, created_at, transcript, summary, urgency,"
+                " extensions_used, extension_pending, return_pending, returns_count,"
+                " unjust_returns, reassign_count, reopen_count, real_name, history_seq)"
+                " SELECT 'p.' || g, '受理', TIMESTAMP '2026-11-01 16:00' + g * interval '86 s',"
+                " '', '', '一般', 0, false, false, 0, 0, 0, 0, false, 1"
+                " FROM generate_series(1, 3000) AS g"))
+            conn.execute(text("ANALYZE tickets"))
+        # One group per ticket (3000) is PostgreSQL's guess without the statistics.
+        assert _estimated_groups(engine, Period.DAY) <= 10
+        assert _estimated_groups(engine, Period.WEEK) <= 10
+        assert _estimated_groups(engine, Period.MONTH) <= 10
+        with engine.begin() as conn:
+            config = alembic_config(pg_url)
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0005")
+            conn.execute(text("ANALYZE tickets"))
+        assert _estimated_groups(engine, Period.DAY) > 100  # the test can tell
+    finally:
+        engine.dispose()
