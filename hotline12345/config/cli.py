@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from hotline12345.config.errors import ConfigError
-from hotline12345.config.loader import check_site, load_site, resolve_site_path
+from hotline12345.config.loader import check_site, load_site, resolve_site_path, site_warnings
 from hotline12345.config.schema import Site
 
 
@@ -30,8 +33,12 @@ def site_from_args(args: argparse.Namespace) -> Site:
 def register_config_cmd(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     config = sub.add_parser("config", help="check or show the site file")
     csub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
-    check = csub.add_parser("check", help="list every error in a site file; exit 1 if any")
+    check = csub.add_parser("check", help="list every error in a site file (exit 1 if any), "
+                                            "then its warnings")
     check.add_argument("path", nargs="?", help="site file (default: as --config)")
+    check.add_argument("--today", metavar="YYYY-MM-DD", type=_iso_date,
+                       help="check as of this day (default: today in the calendar's time zone);"
+                            " warnings look ahead from it")
     add_config_option(check)
     check.set_defaults(handler=_check)
     show = csub.add_parser("show", help="print the site file in use (start a new site from it)")
@@ -50,8 +57,24 @@ def _check(args: argparse.Namespace) -> int:
     if issues:
         print(f"{len(issues)} error{'s' if len(issues) != 1 else ''} in {path}", file=sys.stderr)
         return 1
+    today = args.today or _site_today(path)
+    for warning in site_warnings(path, today=today):
+        print(f"warning: {warning}")
     print(f"{path}: OK")
     return 0
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; write e.g. 2026-12-07") from None
+
+
+def _site_today(path: Path) -> date:
+    """Today in the time zone of the site's working-day calendar."""
+    zone = load_site(path).file.calendar.timezone
+    return datetime.now(ZoneInfo(zone)).date()
 
 
 def _show(args: argparse.Namespace) -> int:

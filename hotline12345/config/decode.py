@@ -1,7 +1,7 @@
 """Turns a YAML tree (ruamel round-trip nodes, which carry line and column) into frozen
 dataclasses, collecting every error instead of stopping at the first.
 
-Field types understood: str, int, float, bool, datetime, enums, nested dataclasses,
+Field types understood: str, int, float, bool, date, datetime, time, enums, nested dataclasses,
 ``tuple[X, ...]``, ``dict[str, X]`` and ``X | None``. Unknown keys are errors.
 A list of dataclasses whose first field is named ``name`` or ``number`` is addressed by
 that key in paths (``queues[tax]``), otherwise by index.
@@ -249,6 +249,8 @@ class Decoder:
             return self._decode_datetime(value, path)
         if tp is time:
             return self._decode_time(value, path)
+        if tp is date:
+            return self._decode_date(value, path)
         raise TypeError(f"decoder does not handle {tp!r} at {path}")  # programming error
 
     def _decode_datetime(self, value: Any, path: str) -> Any:
@@ -268,6 +270,32 @@ class Decoder:
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=self.tz)
         self.error(path, f'expected a date or date-time such as 2021-01-01 or "2021-01-01 08:30", '
                    f"got {_describe(value)}")
+        return _INVALID
+
+    def _decode_date(self, value: Any, path: str) -> Any:
+        if isinstance(value, datetime):
+            self.error(path, f"{value:%Y-%m-%d %H:%M} has a time of day; give the date alone, "
+                       f"e.g. {value:%Y-%m-%d}")
+            return _INVALID
+        if isinstance(value, date):
+            return value
+        if isinstance(value, str):
+            try:
+                return date.fromisoformat(value.strip())
+            except ValueError as exc:
+                try:
+                    moment = datetime.fromisoformat(value.strip())
+                except ValueError:
+                    pass
+                else:
+                    self.error(path, f'"{value}" has a time of day; give the date alone, e.g. '
+                               f"{moment:%Y-%m-%d}")
+                    return _INVALID
+                why = f" ({exc})" if re.match(r"\s*[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}\s*$",
+                                              value) else ""
+                self.error(path, f'"{value}" is not a valid date{why}; write e.g. 2027-01-01')
+                return _INVALID
+        self.error(path, f"expected a date such as 2027-01-01, got {_describe(value)}")
         return _INVALID
 
     def _decode_time(self, value: Any, path: str) -> Any:

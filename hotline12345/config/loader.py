@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import replace
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,14 @@ from hotline12345.config.schema import (
     CONTROLLER_TIMEOUT_BOUNDS,
     ActionKind,
     ActionSpec,
+    LimitRule,
     RegisterRowSpec,
     Rule,
     Site,
     SiteFile,
     TrunkAuth,
     controller_timeout_problem,
+    parse_office_hours,
 )
 from hotline12345.legacy_numbers.model import EMERGENCY_NUMBERS, Mode, RegisterRow
 
@@ -43,6 +46,15 @@ _DIGITS = re.compile(r"[0-9*#]")
 #: (lowest, highest, what it is). A value outside is a typo, never a setting.
 MAX_PRIORITY = 100
 MAX_QUEUE_SECONDS = 3600
+#: ``config check`` warns when the working-day calendar lacks data this many days ahead.
+CALENDAR_HORIZON_DAYS = 60
+#: Bounds of the ticket loop's numbers: a value outside is a typo, never a setting.
+MAX_LIMIT_WORKING_DAYS = 250.0  # about a year of working days
+MAX_LIMIT_HOURS = 8760.0  # a year
+MAX_EXTENSIONS = 10
+MAX_REOPENS = 5
+#: The limits a ``tickets.limits`` rule may set, by their key in the site file.
+LIMIT_KEYS = ("sign", "answer", "return_window", "revisit")
 #: Section names that Asterisk's queues.conf keeps for itself.
 RESERVED_QUEUE_NAMES = frozenset({"general"})
 
@@ -200,7 +212,19 @@ def check_site(path: str | os.PathLike[str] | None = None) -> list[ConfigIssue]:
     return sorted(issues, key=lambda i: (i.file, i.line, i.column, i.path))
 
 
-def _load(path: Path) -> tuple[Site | None, list[ConfigIssue]]:
+def site_warnings(path: str | os.PathLike[str] | None = None, *,
+                  today: date) -> list[ConfigIssue]:
+    """What in a usable site file will bite later, as of ``today`` (the site's date): the
+    ticket loop without departments, and days of the next :data:`CALENDAR_HORIZON_DAYS` that
+    the working-day calendar has no data for. Empty for a file with errors (fix those
+    first; ``check_site`` lists them)."""
+    warnings: list[ConfigIssue] = []
+    _load(resolve_site_path(path), today=today, warnings=warnings)
+    return sorted(warnings, key=lambda i: (i.file, i.line, i.column, i.path))
+
+
+def _load(path: Path, *, today: date | None = None,
+          warnings: list[ConfigIssue] | None = None) -> tuple[Site | None, list[ConfigIssue]]:
     label = path.name if path == default_site_path() else str(path)
     tree, issues = _read_yaml(path, label)
     if tree is None:
@@ -232,6 +256,8 @@ def _load(path: Path) -> tuple[Site | None, list[ConfigIssue]]:
     issues = decoder.issues + checker.issues
     if issues:
         return None, issues
+    if today is not None and warnings is not None:
+        warnings.extend(checker.warnings(today))
     return Site(str(path), site_file, register, enterprise_numbers), []
 
 
@@ -394,12 +420,131 @@ class _Checker:
             if not [k for k in rule.keywords if k.strip()]:
                 self.error(f"classification[{self.site.classification.index(rule)}].keywords",
                            "list at least one keyword, e.g. [退款, 假货]")
+        self._check_calendar()
+        self._check_departments()
+        self._check_ticket_loop()
         for key, defaults in self.site.mode_defaults.items():
             self.bounded(f"mode_defaults[{key}].priority", defaults.priority, 0, MAX_PRIORITY,
                          "a queue priority (QUEUE_PRIO)")
             if key not in {m.value for m in Mode}:
                 self.error(f"mode_defaults[{key}]", f'"{key}" is not a mode; modes: '
                            f"{', '.join(m.value for m in Mode)}")
+
+    # -- the ticket loop: calendar, departments, deadlines ---------------------------
+
+    def _check_calendar(self) -> None:
+        cal = self.site.calendar
+        try:
+            ZoneInfo(cal.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.error("calendar.timezone", f'unknown timezone "{cal.timezone}"; use an IANA '
+                       "name such as Asia/Shanghai")
+        if "calendar.office_hours" not in self.invalid:
+            try:
+                parse_office_hours(cal.office_hours)
+            except ValueError as exc:
+                self.error("calendar.office_hours", str(exc))
+        for key, days in (("holidays", cal.holidays), ("workdays", cal.workdays)):
+            seen: set[date] = set()
+            for day in days:
+                if day in seen:
+                    self.error(f"calendar.{key}", f"{day:%Y-%m-%d} is listed twice")
+                seen.add(day)
+        for day in sorted(set(cal.holidays) & set(cal.workdays)):
+            self.error("calendar.workdays", f"{day:%Y-%m-%d} is also in calendar.holidays; a "
+                       "day is a holiday or a working day, not both")
+
+    def _check_departments(self) -> None:
+        seen: set[str] = set()
+        for i, dept in enumerate(self.site.departments):
+            if not dept.name.strip():
+                self.error(f"departments[{i}].name", "give the department's name (承办单位)")
+            elif dept.name in seen:
+                self.error(f"departments[{dept.name}]", f'name "{dept.name}" is used twice in '
+                           "departments; names must be unique")
+            seen.add(dept.name)
+            for j, category in enumerate(dept.categories):
+                if not category.strip():
+                    self.error(f"departments[{dept.name or i}].categories[{j}]", "a category "
+                               "needs a name, e.g. 消费投诉")
+        if not self.site.departments:
+            return  # the classification's departments are warned about, not refused
+        names = seen | self._reported("departments")
+        for i, rule in enumerate(self.site.classification):
+            if rule.department not in names:
+                self.error(f"classification[{i}].department", f'department "{rule.department}" '
+                           f"is not in departments; departments: {self._listing(names)}. Add it "
+                           "under departments: or correct the name")
+
+    def _check_ticket_loop(self) -> None:
+        loop = self.site.tickets
+        for key in LIMIT_KEYS:
+            name = f"{key}_working_days"
+            self._positive(f"tickets.{name}", getattr(loop, name), MAX_LIMIT_WORKING_DAYS,
+                           "working days")
+        for i, rule in enumerate(loop.limits):
+            self._check_limit_rule(f"tickets.limits[{i}]", rule)
+        self.bounded("tickets.max_extensions", loop.max_extensions, 0, MAX_EXTENSIONS,
+                     "the number of 延期 a ticket may get")
+        self._positive("tickets.max_extension_working_days", loop.max_extension_working_days,
+                       MAX_LIMIT_WORKING_DAYS, "working days")
+        self.bounded("tickets.max_reopens", loop.max_reopens, 0, MAX_REOPENS,
+                     "the number of 重办 after a 不满意 rating")
+        self._positive("tickets.merge_window_hours", loop.merge_window_hours, MAX_LIMIT_HOURS,
+                       "hours")
+
+    def _check_limit_rule(self, path: str, rule: LimitRule) -> None:
+        if rule.urgency is None and rule.category is None and f"{path}.urgency" not in \
+                self.invalid:
+            self.error(path, "give urgency and/or category: the rule says which tickets it is "
+                       "for (limits for every ticket are tickets.sign_working_days, "
+                       "tickets.answer_working_days, ...)")
+        if rule.category is not None and not rule.category.strip():
+            self.error(f"{path}.category", "give the category's name, e.g. 咨询")
+        given = False
+        for key in LIMIT_KEYS:
+            hours, days = getattr(rule, f"{key}_hours"), getattr(rule, f"{key}_working_days")
+            if hours is not None and days is not None:
+                self.error(f"{path}.{key}_hours", f"give {key}_hours (wall clock, 7×24) or "
+                           f"{key}_working_days, not both")
+            if hours is not None:
+                self._positive(f"{path}.{key}_hours", hours, MAX_LIMIT_HOURS, "hours")
+            if days is not None:
+                self._positive(f"{path}.{key}_working_days", days, MAX_LIMIT_WORKING_DAYS,
+                               "working days")
+            given = given or hours is not None or days is not None or any(
+                f"{path}.{key}_{unit}" in self.invalid for unit in ("hours", "working_days"))
+        if not given:
+            self.error(path, "the rule sets no limit; give e.g. answer_working_days: 3 or "
+                       "answer_hours: 2")
+
+    def _positive(self, path: str, value: float, high: float, unit: str) -> None:
+        """An error unless ``0 < value <= high``."""
+        if not 0 < value <= high:
+            self.error(path, f"{value:g} is out of range: more than 0 and at most {high:g} "
+                       f"{unit}")
+
+    def warnings(self, today: date) -> list[ConfigIssue]:
+        """What works today but will not: see :func:`site_warnings`."""
+        out: list[ConfigIssue] = []
+        site = self.site
+        if site.classification and not site.departments:
+            out.append(self.pos.issue("classification", "the ticket loop has no departments: "
+                                      "list the departments (承办单位) under departments:, "
+                                      "those of the classification rules at least"))
+        unknown = site.calendar.unknown_days_ahead(today, CALENDAR_HORIZON_DAYS)
+        if unknown:
+            first = unknown[0]
+            years = ", ".join(str(y) for y in sorted({d.year for d in unknown}))
+            out.append(self.pos.issue("calendar", f"the working-day calendar has no holiday "
+                                      f"data from {first:%Y-%m-%d} ({len(unknown)} of the next "
+                                      f"{CALENDAR_HORIZON_DAYS} days; year {years}): deadlines "
+                                      "there count Monday to Friday and carry a warning. "
+                                      "Upgrade chinesecalendar (pip install -U chinesecalendar) "
+                                      "once it has the State Council's notice for the year, or "
+                                      "list the days off and the 调休 working days under "
+                                      "calendar.holidays and calendar.workdays"))
+        return out
 
     def _check_unique(self) -> None:
         for section, items in (("queues", self.site.queues), ("sub_centres", self.site.sub_centres),

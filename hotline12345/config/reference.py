@@ -21,7 +21,7 @@ import json
 import tokenize
 import types
 import typing
-from datetime import datetime, time
+from datetime import date, datetime, time
 from importlib import resources
 from typing import Any
 
@@ -83,6 +83,13 @@ EXAMPLES: dict[str, str] = {
     "controller.session_budget_s": "600",
     "enterprise.numbers_file": "enterprise-numbers.txt",
     "enterprise.ask.digit": '"1"',
+    "calendar.holidays": "[2031-01-01]",
+    "calendar.workdays": "[2031-02-08]",
+    "tickets.limits[].sign_working_days": "0.25",
+    "tickets.limits[].return_window_hours": "4",
+    "tickets.limits[].return_window_working_days": "0.5",
+    "tickets.limits[].revisit_hours": "24",
+    "tickets.limits[].revisit_working_days": "2",
 }
 
 #: How a ``dict[str, X]`` key is written in a path, by the field that holds it.
@@ -127,7 +134,7 @@ def _optional(tp: Any) -> Any:
     return tp
 
 
-def _type_text(tp: Any) -> str:
+def _type_text(tp: Any, name: str = "") -> str:
     tp = _optional(tp)
     origin = typing.get_origin(tp)
     if origin is tuple:
@@ -138,7 +145,9 @@ def _type_text(tp: Any) -> str:
         return f"section ({getattr(tp, '__name__', tp)})"
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return "one of " + ", ".join(f"`{m.value}`" for m in tp)
-    return {str: "text", int: "integer", float: "number (seconds)", bool: "true/false",
+    if tp is float:
+        return "number (seconds)" if name.endswith("_s") else "number"
+    return {str: "text", int: "integer", bool: "true/false", date: "date",
             datetime: "date or date-time", time: 'time "HH:MM"'}.get(tp, str(tp))
 
 
@@ -151,6 +160,10 @@ def _yaml_text(value: Any) -> str:
         return f'"{value:%H:%M}"'
     if isinstance(value, tuple | list):
         return "[" + ", ".join(_yaml_text(v) for v in value) + "]"
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        given = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)
+                 if getattr(value, f.name) != f.default}
+        return "{" + ", ".join(f"{k}: {_yaml_text(v)}" for k, v in given.items()) + "}"
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, str):
@@ -246,7 +259,7 @@ def _section(cls: type, path: str, found: dict[str, str],
         else:
             example = f"`{example}`"
         meaning = comments.get(f.name, "").replace("|", "\\|").replace("``", "`")
-        out.append(f"| `{f.name}` | {_type_text(hints[f.name])} | {_default_text(f)} | "
+        out.append(f"| `{f.name}` | {_type_text(hints[f.name], f.name)} | {_default_text(f)} | "
                    f"{example} | {meaning} |")
     out.append("")
     for inner_cls, sub in nested:

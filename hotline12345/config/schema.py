@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import enum
+import itertools
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import date, datetime, time, timedelta
+
+import chinese_calendar
 
 from hotline12345.legacy_numbers.model import AfterCutover, Mode, RegisterRow
 
@@ -292,6 +295,130 @@ def controller_timeout_problem(name: str, value: float) -> str:
     return ""
 
 
+#: A site's office hours when the site file gives none: 09:00-12:00 and 13:30-17:30 (7 hours).
+DEFAULT_OFFICE_HOURS = ("09:00-12:00", "13:30-17:30")
+_OFFICE_HOURS = re.compile(r"\s*([0-9]{1,2}:[0-9]{2})\s*-\s*([0-9]{1,2}:[0-9]{2})\s*")
+
+
+def parse_office_hours(spans: tuple[str, ...]) -> tuple[tuple[time, time], ...]:
+    """``("09:00-12:00", "13:30-17:30")`` as (start, end) pairs, in order. Raises ValueError,
+    its message saying what to write, when a span is malformed, empty or backwards, when two
+    overlap, or when there are none."""
+    if not spans:
+        raise ValueError('give at least one span of office hours, e.g. ["09:00-12:00", '
+                         '"13:30-17:30"]')
+    parsed: list[tuple[time, time]] = []
+    for span in spans:
+        found = _OFFICE_HOURS.fullmatch(span)
+        try:
+            if found is None:
+                raise ValueError(span)
+            start, end = (time.fromisoformat(found.group(i).zfill(5)) for i in (1, 2))
+        except ValueError:
+            raise ValueError(f'"{span}" is not a span of office hours; write it as "HH:MM-HH:MM",'
+                             ' e.g. "09:00-12:00"') from None
+        if end <= start:
+            raise ValueError(f'"{span}" ends before it starts (or is empty); a span lies within '
+                             'one day, e.g. "13:30-17:30"')
+        parsed.append((start, end))
+    parsed.sort()
+    for (_, end), (start, _) in itertools.pairwise(parsed):
+        if start < end:
+            raise ValueError(f"office hours overlap around {start:%H:%M}; list separate spans, "
+                             'e.g. ["09:00-12:00", "13:30-17:30"]')
+    return tuple(parsed)
+
+
+_KNOWN_YEARS: dict[int, bool] = {}
+
+
+def calendar_knows_year(year: int) -> bool:
+    """Whether chinesecalendar has the State Council's holidays and 调休 days for ``year``."""
+    if year not in _KNOWN_YEARS:
+        try:
+            chinese_calendar.is_workday(date(year, 1, 1))
+            _KNOWN_YEARS[year] = True
+        except NotImplementedError:  # "no available data for year ..."
+            _KNOWN_YEARS[year] = False
+    return _KNOWN_YEARS[year]
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarSettings:
+    """Working days and hours for the ticket deadlines. Holidays and the 调休 weekends that are
+    working days come from chinesecalendar (the State Council's notices); ``holidays`` and
+    ``workdays`` override it, e.g. for a year it does not know yet (see docs/deadlines.md)."""
+
+    timezone: str = "Asia/Shanghai"  # IANA time zone of the office hours and the dates
+    # a working day's office hours; 0.5 working day is half of them (3.5 h by default)
+    office_hours: tuple[str, ...] = DEFAULT_OFFICE_HOURS
+    holidays: tuple[date, ...] = ()  # extra days off (a holiday chinesecalendar does not know)
+    workdays: tuple[date, ...] = ()  # extra working days (a 调休 weekend it does not know)
+
+    def known(self, day: date) -> bool:
+        """Whether the overrides or chinesecalendar say if ``day`` is a working day."""
+        return day in self.holidays or day in self.workdays or calendar_knows_year(day.year)
+
+    def unknown_days_ahead(self, today: date, days: int = 60) -> list[date]:
+        """The days from ``today`` to ``today + days - 1`` that nobody has data for."""
+        ahead = (today + timedelta(days=i) for i in range(days))
+        return [day for day in ahead if not self.known(day)]
+
+
+@dataclass(frozen=True, slots=True)
+class Department:
+    """A department (承办单位) that tickets are dispatched to."""
+
+    name: str  # its name, as classification rules and tickets give it
+    categories: tuple[str, ...] = ()  # the ticket categories it takes
+
+
+@dataclass(frozen=True, slots=True)
+class LimitRule:
+    """A deadline rule: it applies to tickets of its urgency and/or category (give at least
+    one). Each limit comes from the first rule that matches and sets it, else from the
+    defaults of ``tickets``. ``*_hours`` run on the wall clock (7×24), ``*_working_days`` on
+    working time (office hours of working days)."""
+
+    urgency: Urgency | None = None  # tickets of this urgency (紧急 or 一般)
+    category: str | None = None  # tickets of this category
+    sign_hours: float | None = None  # 签收 within this many hours from 派单 (wall clock)
+    sign_working_days: float | None = None  # 签收 within this many working days from 派单
+    answer_hours: float | None = None  # 答复 within this many hours from 派单 (wall clock)
+    answer_working_days: float | None = None  # 答复 within this many working days from 派单
+    return_window_hours: float | None = None  # 退单 allowed this many hours after 派单
+    return_window_working_days: float | None = None  # 退单 allowed this many working days
+    revisit_hours: float | None = None  # 回访 within this many hours of the 答复
+    revisit_working_days: float | None = None  # 回访 within this many working days of 答复
+
+
+#: The limits a site gets when its file gives none: the issue's 紧急 30 minutes to sign for
+#: and 2 hours to answer on the wall clock, 咨询 3 and 复杂 15 working days to answer.
+DEFAULT_LIMITS = (
+    LimitRule(urgency=Urgency.URGENT, sign_hours=0.5, answer_hours=2),
+    LimitRule(category="咨询", answer_working_days=3),
+    LimitRule(category="复杂", answer_working_days=15),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TicketLoopSettings:
+    """The ticket loop's deadlines and limits (派单 → 签收 → 答复 → 回访)."""
+
+    # deadline rules by urgency and/or category; for each limit the first rule that matches
+    # and sets it wins, else the defaults below
+    limits: tuple[LimitRule, ...] = DEFAULT_LIMITS
+    sign_working_days: float = 0.5  # 签收 within this many working days of 派单
+    answer_working_days: float = 5  # 答复 within this many working days of 派单 (一般诉求)
+    return_window_working_days: float = 1  # 退单 allowed this many working days after 派单
+    revisit_working_days: float = 1  # 回访 within this many working days of the 答复
+    max_extensions: int = 3  # 延期 a ticket may get at most this many times
+    max_extension_working_days: float = 3  # each 延期 adds at most this many working days
+    max_reopens: int = 1  # 重办 after a 不满意 rating at most this many times, then 督办
+    # 并单 is suggested for tickets of the same caller and category within this many hours
+    merge_window_hours: float = 72
+
+
 @dataclass(frozen=True, slots=True)
 class SiteFile:
     """The site file exactly as written."""
@@ -317,6 +444,11 @@ class SiteFile:
     speech: Speech = field(default_factory=Speech)  # transcription of recordings
     # the FastAGI controller's time limits
     controller: Controller = field(default_factory=Controller)
+    # working days and office hours of the ticket deadlines (chinesecalendar + overrides)
+    calendar: CalendarSettings = field(default_factory=CalendarSettings)
+    departments: tuple[Department, ...] = ()  # 承办单位 that tickets are dispatched to
+    # the ticket loop's deadlines, extensions, 重办 and 并单
+    tickets: TicketLoopSettings = field(default_factory=TicketLoopSettings)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hotline12345.env import (
     DATABASE_URL_ENV,
@@ -90,8 +90,11 @@ def register_recordings_cmds(sub: argparse._SubParsersAction[argparse.ArgumentPa
     _scan_window(scan)
     scan.set_defaults(handler=_guarded(_jobs_scan))
 
-    tickets = sub.add_parser("tickets", help="tickets made from recorded calls")
-    tsub = tickets.add_subparsers(dest="tickets_command", metavar="ACTION", required=True)
+
+
+def add_tickets_show(tsub: argparse._SubParsersAction[Any]) -> None:
+    """``tickets show``, registered by :mod:`hotline12345.tickets.cli` beside the loop's
+    own actions."""
     show = tsub.add_parser("show", help="print a call's ticket as JSON (the caller's number "
                                         "and name masked)")
     show.add_argument("uniqueid")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import String, select
@@ -12,7 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hotline12345.logs import mask_name
-from hotline12345.tickets.enums import Speaker, TicketState
+from hotline12345.tickets.enums import Action, Speaker, TicketState
+from hotline12345.tickets.events import EventListener
+from hotline12345.tickets.history import SYSTEM, event_of, history_row
 from hotline12345.tickets.models import Ticket, TicketUtterance
 
 
@@ -96,17 +98,21 @@ def ticket_id_for(session: Session, uniqueid: str) -> int | None:
     return int(found) if found is not None else None
 
 
-def save_ticket(session: Session, draft: TicketDraft) -> tuple[int, bool]:
-    """Add the ticket in ``session`` (the caller commits). Returns ``(id, created)``; if a
-    ticket for the uniqueid exists, or another worker inserts one concurrently, that one's id
-    is returned and nothing is added. Values too long for their columns are cut
-    (:func:`fit_draft`)."""
+def save_ticket(session: Session, draft: TicketDraft, *,
+                listeners: Sequence[EventListener] = (),
+                now: datetime | None = None) -> tuple[int, bool]:
+    """Add the ticket in ``session`` (the caller commits), in state 受理 with its first
+    history row (创建, by 系统); each listener gets the ``created`` event in the same
+    session. Returns ``(id, created)``; if a ticket for the uniqueid exists, or another
+    worker inserts one concurrently, that one's id is returned and nothing is added. Values
+    too long for their columns are cut (:func:`fit_draft`)."""
     draft, _changed = fit_draft(draft)
     existing = ticket_id_for(session, draft.uniqueid)
     if existing is not None:
         return existing, False
+    at = now or datetime.now(UTC)
     ticket = Ticket(
-        uniqueid=draft.uniqueid, state=TicketState.ACCEPTED, caller=draft.caller,
+        uniqueid=draft.uniqueid, state=TicketState.ACCEPTED, created_at=at, caller=draft.caller,
         caller_name=draft.caller_name, dialled=draft.dialled, legacy_number=draft.legacy_number,
         legacy_mode=draft.legacy_mode, route=draft.route, queue=draft.queue, seat=draft.seat,
         call_started_at=draft.call_started_at, call_ended_at=draft.call_ended_at,
@@ -123,6 +129,12 @@ def save_ticket(session: Session, draft: TicketDraft) -> tuple[int, bool]:
         with session.begin_nested():
             session.add(ticket)
             session.flush()
+            row = history_row(ticket, at=at, actor=SYSTEM, action=Action.CREATE,
+                              from_state=None)
+            session.add(row)
+            session.flush()
+            for listener in listeners:
+                listener(session, event_of(ticket, row, "created"))
     except IntegrityError:
         existing = ticket_id_for(session, draft.uniqueid)
         if existing is None:

@@ -43,10 +43,13 @@ rules:
     then: {action: queue, target: tax}
 """
 
+#: The last line of BASE: the ticket loop's cases add their sections after it.
+_END = "    then: {action: queue, target: tax}\n"
+
 # (case id, [(old, new), ...] applied to BASE, expected errors as printed by `config check`)
 CASES: list[tuple[str, list[tuple[str, str]], list[str]]] = [
     ("unknown-top-level-key", [("rules:\n", "rulez: []\nrules:\n")],
-     ['site.yaml:35:1 rulez: unknown key "rulez"; known keys here: blocklist, centre, classification, controller, enterprise, hotlines, linkage, mode_defaults, prompts, queues, register, rules, speech, sub_centres']),
+     ['site.yaml:35:1 rulez: unknown key "rulez"; known keys here: blocklist, calendar, centre, classification, controller, departments, enterprise, hotlines, linkage, mode_defaults, prompts, queues, register, rules, speech, sub_centres, tickets']),
     ("unknown-queue-key", [("    label: 综合\n", "    label: 综合\n    lable: x\n")],
      ['site.yaml:13:5 queues[q-general].lable: unknown key "lable"; known keys here: announce, expert_seats, label, members, name, overflow, service_level_s, skills, strategy, timeout_s, wrapup_s']),
     ("missing-required-field", [("    label: 税务\n", "")],
@@ -172,4 +175,37 @@ CASES: list[tuple[str, list[tuple[str, str]], list[str]]] = [
     ("empty-file", [(BASE, "")],
      ["site.yaml:1:1 the file is empty; start from the shipped default site (hotline12345 "
       "config show)"]),
+    # the ticket loop: calendar, departments, deadlines
+    ('calendar-bad-date', [(_END, _END + 'calendar:\n  holidays: [2027-02-30]\n')],
+     ['site.yaml:40:14 calendar.holidays[0]: "2027-02-30" is not a valid date (day is out of range for month); write e.g. 2027-01-01']),
+    ('calendar-date-with-time', [(_END, _END + 'calendar:\n  workdays: ["2027-02-20 09:00"]\n')],
+     ['site.yaml:40:14 calendar.workdays[0]: "2027-02-20 09:00" has a time of day; give the date alone, e.g. 2027-02-20']),
+    ('calendar-date-twice-and-both', [(_END, _END + 'calendar:\n  holidays: [2027-01-01, 2027-01-01]\n  workdays: [2027-01-01]\n')],
+     ['site.yaml:40:3 calendar.holidays: 2027-01-01 is listed twice', 'site.yaml:41:3 calendar.workdays: 2027-01-01 is also in calendar.holidays; a day is a holiday or a working day, not both']),
+    ('office-hours-overlap', [(_END, _END + 'calendar:\n  office_hours: ["09:00-12:00", "11:30-17:30"]\n')],
+     ['site.yaml:40:3 calendar.office_hours: office hours overlap around 11:30; list separate spans, e.g. ["09:00-12:00", "13:30-17:30"]']),
+    ('office-hours-empty', [(_END, _END + 'calendar:\n  office_hours: []\n')],
+     ['site.yaml:40:3 calendar.office_hours: give at least one span of office hours, e.g. ["09:00-12:00", "13:30-17:30"]']),
+    ('office-hours-backwards', [(_END, _END + 'calendar:\n  office_hours: ["17:30-13:30"]\n')],
+     ['site.yaml:40:3 calendar.office_hours: "17:30-13:30" ends before it starts (or is empty); a span lies within one day, e.g. "13:30-17:30"']),
+    ('office-hours-malformed', [(_END, _END + 'calendar:\n  office_hours: ["9h-12h"]\n')],
+     ['site.yaml:40:3 calendar.office_hours: "9h-12h" is not a span of office hours; write it as "HH:MM-HH:MM", e.g. "09:00-12:00"']),
+    ('calendar-bad-timezone', [(_END, _END + 'calendar:\n  timezone: Beijing\n')],
+     ['site.yaml:40:3 calendar.timezone: unknown timezone "Beijing"; use an IANA name such as Asia/Shanghai']),
+    ('limit-rule-without-urgency-or-category', [(_END, _END + 'tickets:\n  limits:\n    - {answer_working_days: 3}\n')],
+     ['site.yaml:41:7 tickets.limits[0]: give urgency and/or category: the rule says which tickets it is for (limits for every ticket are tickets.sign_working_days, tickets.answer_working_days, ...)']),
+    ('limit-rule-unknown-urgency', [(_END, _END + 'tickets:\n  limits:\n    - {urgency: 特急, answer_hours: 1}\n')],
+     ["site.yaml:41:8 tickets.limits[0].urgency: the text '特急' is not one of: 紧急, 一般"]),
+    ('limit-rule-negative-and-zero', [(_END, _END + 'tickets:\n  limits:\n    - {category: 咨询, answer_working_days: -3, sign_hours: 0}\n')],
+     ['site.yaml:41:22 tickets.limits[0].answer_working_days: -3 is out of range: more than 0 and at most 250 working days', 'site.yaml:41:47 tickets.limits[0].sign_hours: 0 is out of range: more than 0 and at most 8760 hours']),
+    ('limit-rule-hours-and-days', [(_END, _END + 'tickets:\n  limits:\n    - {category: 咨询, answer_working_days: 3, answer_hours: 4}\n')],
+     ['site.yaml:41:46 tickets.limits[0].answer_hours: give answer_hours (wall clock, 7×24) or answer_working_days, not both']),
+    ('limit-rule-sets-nothing', [(_END, _END + 'tickets:\n  limits:\n    - {category: 咨询}\n')],
+     ['site.yaml:41:7 tickets.limits[0]: the rule sets no limit; give e.g. answer_working_days: 3 or answer_hours: 2']),
+    ('ticket-loop-out-of-range', [(_END, _END + 'tickets:\n  answer_working_days: 0\n  max_extensions: 50\n  max_reopens: -1\n  merge_window_hours: 0\n')],
+     ['site.yaml:40:3 tickets.answer_working_days: 0 is out of range: more than 0 and at most 250 working days', 'site.yaml:41:3 tickets.max_extensions: 50 is out of range: the number of 延期 a ticket may get goes from 0 to 10', 'site.yaml:42:3 tickets.max_reopens: -1 is out of range: the number of 重办 after a 不满意 rating goes from 0 to 5', 'site.yaml:43:3 tickets.merge_window_hours: 0 is out of range: more than 0 and at most 8760 hours']),
+    ('classification-department-not-listed', [(_END, _END + 'classification:\n  - {department: 税务局, category: 纳税服务, keywords: [发票]}\n  - {department: 市场监管局, category: 消费投诉, keywords: [退款]}\ndepartments:\n  - {name: 税务局, categories: [纳税服务]}\n  - {name: 公安局}\n')],
+     ['site.yaml:41:6 classification[1].department: department "市场监管局" is not in departments; departments: 公安局, 税务局. Add it under departments: or correct the name']),
+    ('department-listed-twice', [(_END, _END + 'departments:\n  - {name: 税务局}\n  - {name: 税务局}\n')],
+     ['site.yaml:40:5 departments[税务局]: name "税务局" is used twice in departments; names must be unique']),
 ]

@@ -215,12 +215,15 @@ def downgrade() -> None:
         batch.add_column(sa.Column("status", sa.String(length=8), nullable=True))
     tickets = sa.table("tickets", sa.column("status", sa.String()),
                        sa.column("state", sa.String()))
-    for old, new in (("受理", "受理"), ("待签收", "派单"), ("办理中", "办理"),
-                     ("已答复", "答复"), ("已办结", "办结"), ("已回访", "回访"),
-                     ("已评价", "评价")):
-        op.execute(tickets.update().where(tickets.c.state == new).values(status=old))
+    for state, status in (("受理", "受理"), ("待签收", "派单"), ("办理中", "办理"),
+                          ("已答复", "答复"), ("已办结", "办结"), ("已回访", "回访"),
+                          ("已评价", "评价")):
+        op.execute(tickets.update().where(tickets.c.state == state).values(status=status))
     with op.batch_alter_table("tickets") as batch:
         batch.drop_constraint("ck_tickets_state", type_="check")
+        for name in ("urgency", "supervision", "rating", "survey_rating", "callback_outcome"):
+            batch.drop_constraint(f"ck_tickets_{name}", type_="check")
+        batch.drop_constraint("fk_tickets_merged_into", type_="foreignkey")
         batch.drop_column("state")
         for column in reversed(_loop_columns()):
             batch.drop_column(column.name)
