@@ -14,8 +14,8 @@ tickets beside the same queries on a small one, and ticket transitions per secon
    of ``--repeat`` runs after one warm-up; printed side by side, with the machine's load
    average (the figures are only comparable on a quiet machine).
 3. Transitions per second: ``--transitions`` tickets, each taken 派单 → 签收 → 答复 → 办结,
-   one transaction per transition, through ``Workflow.apply`` (the ticket API's HTTP
-   routes are not on this branch yet; see docs/figures.md).
+   one transaction per transition, through ``Workflow.apply`` on the small database (the
+   ticket API's HTTP routes are not on this branch yet: the HTTP layer is not measured).
 
     .venv/bin/python bench/tickets_bench.py [--tickets 1000000] [--small 10000]
         [--repeat 3] [--transitions 500] [--admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
@@ -36,14 +36,18 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import sessionmaker
 
+from hotline12345.config.schema import TicketLoopSettings
 from hotline12345.db.engine import make_engine
 from hotline12345.db.migrate import upgrade
+from hotline12345.tickets.deadlines import DeadlinePolicy
+from hotline12345.tickets.enums import Action, Role
 from hotline12345.tickets.figures import (
     FIGURES,
     FigureQuery,
@@ -52,6 +56,9 @@ from hotline12345.tickets.figures import (
     compute_figures,
 )
 from hotline12345.tickets.models import Ticket
+from hotline12345.tickets.store import TicketDraft, save_ticket
+from hotline12345.tickets.workdays import WorkCalendar
+from hotline12345.tickets.workflow import Actor, Workflow
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 END = datetime(2026, 12, 1, tzinfo=UTC)  # the year before this instant (16:00Z: 00:00 local)
@@ -215,8 +222,40 @@ def timed(engine: Engine, case: Case, repeat: int) -> tuple[float, int]:
 
 
 def transitions_per_s(url: str, count: int) -> tuple[float, str]:
-    """Tickets taken 派单 → 签收 → 答复 → 办结; (transitions per second, through what)."""
-    return float("nan"), "none (the workflow is not on this branch yet)"
+    """``count`` new tickets taken 派单 → 签收 → 答复 → 办结, one transaction per transition
+    (as one API request each would be); transitions per second of wall-clock time."""
+    settings = TicketLoopSettings()
+    workflow = Workflow(DeadlinePolicy(settings, WorkCalendar()), settings,
+                        departments=DEPARTMENTS)
+    seat, chief = Actor("seat1", Role.SEAT), Actor("chief", Role.SUPERVISOR)
+    engine = make_engine(url)
+    sessions = sessionmaker(engine)
+    try:
+        ids = []
+        with sessions.begin() as session:
+            for i in range(count):
+                ticket_id, _ = save_ticket(session, TicketDraft(
+                    uniqueid=f"transition.{i}", caller="13800138000", category="消费投诉",
+                    transcript="来电人：楼下餐馆噪音扰民", call_started_at=NOW), now=NOW)
+                ids.append(ticket_id)
+        start = time.perf_counter()
+        for i, ticket_id in enumerate(ids):
+            department = DEPARTMENTS[i % len(DEPARTMENTS)]
+            handler = Actor(f"h{i % 40}", Role.HANDLER, department)
+            steps: list[tuple[Action, Actor, dict[str, Any]]] = [
+                (Action.DISPATCH, seat, {"department": department}),
+                (Action.SIGN, handler, {}),
+                (Action.ANSWER, handler, {"reply": "已联系商户整改"}),
+                (Action.CLOSE, chief, {}),
+            ]
+            for minutes, (action, actor, fields) in enumerate(steps, start=1):
+                with sessions.begin() as session:
+                    workflow.apply(session, ticket_id, action, actor,
+                                   now=NOW + timedelta(minutes=minutes), **fields)
+        elapsed = time.perf_counter() - start
+    finally:
+        engine.dispose()
+    return 4 * count / elapsed, "Workflow.apply"
 
 
 def main(argv: list[str] | None = None) -> int:

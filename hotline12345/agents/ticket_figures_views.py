@@ -11,9 +11,10 @@ Query parameters (all optional; the same for the API, the CSV and the page):
 
 The figures are computed by the database (:mod:`hotline12345.tickets.figures`) in a worker
 thread; every count passes through the request's visibility clause (``visibility(user)``,
-given to :func:`add_figure_routes`: a 承办单位 handler sees its own department's tickets
-only). A bad parameter is a 400 ``{"error", "field"}`` naming it; no tickets database in
-this process, or one that cannot be used, is a 503 saying what to check.
+given to :func:`add_figure_routes`; by default :func:`user_visibility`, the workflow's
+``visible``: a 承办单位 handler counts its own department's tickets only). A bad parameter
+is a 400 ``{"error", "field"}`` naming it; no tickets database in this process, or one
+that cannot be used, is a 503 saying what to check.
 
 The CSV is UTF-8 with a byte-order mark (Excel then reads the Chinese), one row per group and
 a last row 合计: the group, the ticket count, and per figure its value, numerator and
@@ -39,6 +40,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from hotline12345.db.engine import error_text
 from hotline12345.logs import log_event
+from hotline12345.tickets.enums import Role
 from hotline12345.tickets.figures import (
     FIGURES,
     Count,
@@ -50,6 +52,7 @@ from hotline12345.tickets.figures import (
     Period,
     compute_figures,
 )
+from hotline12345.tickets.workflow import Actor, visible
 
 from . import ticket_figures_page
 from .snapshots import dumps
@@ -67,9 +70,19 @@ NOT_CONFIGURED = ("the tickets database is not configured in this process: hotli
                   "program calling build_app must pass tickets_db=<an Engine>")
 
 
-def everyone_sees_all(user: User) -> ColumnElement[bool] | None:
-    """The wallboard's users (班长, 观察员) work for the centre: no restriction."""
-    return None
+def user_visibility(user: User) -> ColumnElement[bool] | None:
+    """The tickets ``user`` is counted over: for a user with a ticket role (话务员, 班长,
+    承办单位, ...), the workflow's :func:`~hotline12345.tickets.workflow.visible` (a 承办单位
+    handler: its own department's tickets, and those it assists on; without a known
+    department, none); for the wallboard's own roles (``supervisor``, ``viewer``: the
+    centre's staff), every ticket."""
+    try:
+        role = Role(user.role)
+    except ValueError:
+        return None
+    # The users' departments come with the ticket roles; until then a handler has none.
+    department = getattr(user, "department", None)
+    return visible(Actor(user.name, role, department if isinstance(department, str) else None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +90,14 @@ class FiguresAccess:
     """What the figure routes read: the tickets database and who sees which tickets."""
 
     engine: Engine | None
-    visibility: Visibility = everyone_sees_all
+    visibility: Visibility = user_visibility
 
 
 FIGURES_KEY = web.AppKey("ticket_figures", FiguresAccess)
 
 
 def add_figure_routes(app: web.Application, engine: Engine | None, *,
-                      visibility: Visibility = everyone_sees_all) -> None:
+                      visibility: Visibility = user_visibility) -> None:
     """Register ``/figures``, ``/figures/figures.css`` and ``/api/figures`` on ``app``,
     reading ``engine`` (``None``: they answer 503 saying what to configure)."""
     app[FIGURES_KEY] = FiguresAccess(engine, visibility)

@@ -23,18 +23,23 @@ from typing import Any
 import aiohttp
 import pytest
 from alembic import command
-from sqlalchemy import ColumnElement, Engine, text
+from sqlalchemy import ColumnElement, Engine, select, text
 from sqlalchemy.orm import Session
 
 from hotline12345.agents.audit import AuditLog
 from hotline12345.agents.runtime import AgentsRuntime
-from hotline12345.agents.ticket_figures_views import FIGURES_KEY, FiguresAccess, Visibility
+from hotline12345.agents.ticket_figures_views import (
+    FIGURES_KEY,
+    FiguresAccess,
+    Visibility,
+    user_visibility,
+)
 from hotline12345.agents.users import User, UserStore
 from hotline12345.agents.web import build_app, start_site
 from hotline12345.agents.web_settings import WebSettings
 from hotline12345.db.engine import make_engine
 from hotline12345.db.migrate import alembic_config, upgrade
-from hotline12345.tickets.enums import CallbackOutcome, Rating, TicketState
+from hotline12345.tickets.enums import AssignmentKind, CallbackOutcome, Rating, Role, TicketState
 from hotline12345.tickets.figures import (
     FIGURES,
     Count,
@@ -46,7 +51,8 @@ from hotline12345.tickets.figures import (
     compute_figures,
     figure_statement,
 )
-from hotline12345.tickets.models import Ticket
+from hotline12345.tickets.models import Ticket, TicketAssignment
+from hotline12345.tickets.workflow import Actor, visible
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 A = "市场监督管理局"
@@ -332,6 +338,32 @@ def test_the_isolation_clause_is_applied_to_every_count(engine: Engine) -> None:
     by_day = run(engine, by=GroupBy.PERIOD, where=Ticket.department == B, **NOVEMBER)
     assert [(r.group, r.tickets) for r in by_day.rows] == [
         ("2026-11-10", 1), ("2026-11-15", 1), ("2026-11-16", 1), ("2026-11-30", 1)]
+
+
+def test_a_handler_counts_what_the_workflow_lets_it_see(engine: Engine) -> None:
+    with Session(engine) as session, session.begin():  # A assists on B's t6 (协办)
+        t6 = session.scalars(select(Ticket.id).where(Ticket.uniqueid == "t6")).one()
+        session.add(TicketAssignment(ticket_id=t6, department=A, kind=AssignmentKind.ASSIST,
+                                     assigned_at=z("11-15 04:00"), active=True))
+    handler = visible(Actor("a1", Role.HANDLER, A))
+    seen = run(engine, where=handler, **NOVEMBER)
+    assert [(r.group, r.tickets) for r in seen.rows] == [(B, 1), (A, 4)]  # t6; t1..t4
+    # A's own counts, plus t6: signed in time, paused (not due), dispatched, not returned.
+    expected = {**A_COUNTS, "timely_sign": (2, 4), "return_rate": (1, 5)}
+    assert as_pairs(dict(seen.total.counts)) == expected
+    nowhere = run(engine, where=visible(Actor("x", Role.HANDLER, None)), **NOVEMBER)
+    assert nowhere.rows == () and nowhere.total.tickets == 0
+    centre = run(engine, where=visible(Actor("c", Role.SUPERVISOR)), **NOVEMBER)
+    assert as_pairs(dict(centre.total.counts)) == TOTAL_COUNTS
+
+
+def test_the_web_users_visibility(engine: Engine) -> None:
+    # The wallboard's own roles work for the centre: every ticket.
+    assert run(engine, where=user_visibility(User("boss", "supervisor")),
+               **NOVEMBER).total.tickets == 9
+    # A 承办单位 user whose department is unknown sees nothing rather than everything.
+    assert run(engine, where=user_visibility(User("h", Role.HANDLER.value)),
+               **NOVEMBER).total.tickets == 0
 
 
 def test_one_figure_alone_counts_the_same(engine: Engine) -> None:
