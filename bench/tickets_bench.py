@@ -9,10 +9,13 @@ tickets beside the same queries on a small one, and ticket transitions per secon
    state implies (about 80 % signed in time, 85 % answered in time, 85 % satisfied ...).
 2. Every query the figures page runs (all figures at once, per grouping: department,
    category, legacy number, day, week, month over the whole year; and a 承办单位 handler's
-   view, restricted to one department), then each figure alone per grouping, is timed on
-   both databases through :func:`hotline12345.tickets.figures.compute_figures`: the best
-   of ``--repeat`` runs after one warm-up; printed side by side, with the machine's load
-   average (the figures are only comparable on a quiet machine).
+   view through the workflow's ``visible``), then each figure alone by department and by
+   day, is timed on both databases through
+   :func:`hotline12345.tickets.figures.compute_figures`: the best wall-clock time of
+   ``--repeat`` runs after one warm-up, and the server's CPU time for it in one process
+   (parallel workers off; read from /proc when PostgreSQL runs on this machine), which
+   does not depend on what else the machine is doing. Printed side by side, with the
+   machine's load average.
 3. Transitions per second: ``--transitions`` tickets, each taken 派单 → 签收 → 答复 → 办结,
    one transaction per transition, through ``Workflow.apply`` on the small database (the
    ticket API's HTTP routes are not on this branch yet: the HTTP layer is not measured).
@@ -22,8 +25,10 @@ tickets beside the same queries on a small one, and ticket transitions per secon
         [--keep]
 
 The databases are dropped at the end unless ``--keep``. The last line is ``key=value``
-pairs, among them ``max_figure_s_1m=`` (the slowest query on the large database, whatever
-``--tickets`` is) and ``transitions_per_s=``. Not a test: nothing here asserts a time.
+pairs, among them ``max_figure_s_1m=`` (the slowest query's wall-clock seconds on the large
+database, whatever ``--tickets`` is), ``max_figure_cpu_s_1m=`` (the most CPU seconds one
+query took there, in one process) and ``transitions_per_s=``. Not a test: nothing here
+asserts a time.
 """
 
 from __future__ import annotations
@@ -37,10 +42,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import sessionmaker
 
 from hotline12345.config.schema import TicketLoopSettings
@@ -55,10 +61,9 @@ from hotline12345.tickets.figures import (
     Period,
     compute_figures,
 )
-from hotline12345.tickets.models import Ticket
 from hotline12345.tickets.store import TicketDraft, save_ticket
 from hotline12345.tickets.workdays import WorkCalendar
-from hotline12345.tickets.workflow import Actor, Workflow
+from hotline12345.tickets.workflow import Actor, Workflow, visible
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 END = datetime(2026, 12, 1, tzinfo=UTC)  # the year before this instant (16:00Z: 00:00 local)
@@ -187,6 +192,8 @@ class Case:
 
 
 def cases() -> list[Case]:
+    """What the page runs (all figures, per grouping; a handler's view), then each figure
+    alone by department and by day."""
     groupings: list[tuple[str, dict[str, Any]]] = [
         ("department", {"by": GroupBy.DEPARTMENT}),
         ("category", {"by": GroupBy.CATEGORY}),
@@ -199,17 +206,37 @@ def cases() -> list[Case]:
            for name, kw in groupings]
     out.append(Case("all figures by day, one department (承办单位's view)",
                     FigureQuery(now=NOW, by=GroupBy.PERIOD, period=Period.DAY, **YEAR),
-                    Ticket.department == HANDLER_DEPARTMENT))
+                    visible(Actor("h", Role.HANDLER, HANDLER_DEPARTMENT))))
     for figure in FIGURES:
-        for name, kw in groupings:
+        for name, kw in (groupings[0], groupings[3]):
             out.append(Case(f"{figure.label} ({figure.key}) by {name}",
                             FigureQuery(now=NOW, figures=(figure.key,), **YEAR, **kw)))
     return out
 
 
-def timed(engine: Engine, case: Case, repeat: int) -> tuple[float, int]:
-    """The best (least) seconds of ``repeat`` runs after a warm-up, and the tickets counted:
-    on a shared machine the least disturbed run is the steadiest measure."""
+@dataclass(frozen=True)
+class Timing:
+    wall_s: float  # the best of the runs, parallel workers allowed
+    cpu_s: float | None  # the server's CPU seconds in one process (None: not on this host)
+    tickets: int
+
+
+def backend_cpu_s(conn: Connection) -> float | None:
+    """The CPU seconds (user + system) of this connection's server process so far, read
+    from /proc when PostgreSQL runs on this machine; None otherwise."""
+    pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(engine: Engine, case: Case, repeat: int) -> Timing:
+    """The best (least) wall-clock seconds of ``repeat`` runs after a warm-up (on a shared
+    machine the least disturbed run is the steadiest measure), and the least CPU time the
+    server spent on it in one process (parallel workers off): what the query costs
+    whatever else the machine is doing."""
     def once() -> tuple[float, int]:
         start = time.perf_counter()
         with engine.connect() as conn:
@@ -218,7 +245,17 @@ def timed(engine: Engine, case: Case, repeat: int) -> tuple[float, int]:
 
     once()
     runs = [once() for _ in range(repeat)]
-    return min(s for s, _ in runs), runs[0][1]
+    cpu: list[float] = []
+    with engine.connect() as conn:
+        conn.execute(text("SET max_parallel_workers_per_gather = 0"))
+        for _ in range(repeat):
+            before = backend_cpu_s(conn)
+            compute_figures(conn, case.query, case.where)
+            after = backend_cpu_s(conn)
+            if before is not None and after is not None:
+                cpu.append(after - before)
+        conn.rollback()
+    return Timing(min(s for s, _ in runs), min(cpu) if cpu else None, runs[0][1])
 
 
 def transitions_per_s(url: str, count: int) -> tuple[float, str]:
@@ -282,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot reach PostgreSQL at {admin.url.render_as_string()}: "
               f"{type(exc).__name__}; start it or pass --admin-url", file=sys.stderr)
         return 2
-    results: dict[str, dict[str, tuple[float, int]]] = {}
+    results: dict[str, dict[str, Timing]] = {}
     generated: dict[str, float] = {}
     with database(admin, "large", args.keep) as large_url, \
             database(admin, "small", args.keep) as small_url:
@@ -295,23 +332,33 @@ def main(argv: list[str] | None = None) -> int:
                 results[label] = {c.name: timed(engine, c, args.repeat) for c in cases()}
             finally:
                 engine.dispose()
-        width = max(len(name) for name in results["large"])
-        print(f"{'query (a year of tickets)':<{width}}  {args.small:>9}  {args.tickets:>9}")
-        for name in results["large"]:
-            small_s, _ = results["small"][name]
-            large_s, _ = results["large"][name]
-            print(f"{name:<{width}}  {small_s:>8.3f}s  {large_s:>8.3f}s")
+        _print_table(results, args.small, args.tickets)
         per_s, via = transitions_per_s(small_url, args.transitions)
-        print(f"transitions: {per_s:.0f}/s through {via}")
+        print(f"transitions: {per_s:.0f}/s through {via} ({args.transitions} tickets, 4 each)")
     load = os.getloadavg()[0]
-    max_large = max(s for s, _ in results["large"].values())
-    max_small = max(s for s, _ in results["small"].values())
-    slowest = max(results["large"], key=lambda k: results["large"][k][0])
-    print(f"max_figure_s_1m={max_large:.3f} max_figure_s_10k={max_small:.3f} "
+    large = results["large"]
+    slowest = max(large, key=lambda k: large[k].wall_s)
+    cpus = [t.cpu_s for t in large.values() if t.cpu_s is not None]
+    cpu_text = f"{max(cpus):.3f}" if cpus else "nan"
+    print(f"max_figure_s_1m={large[slowest].wall_s:.3f} max_figure_cpu_s_1m={cpu_text} "
+          f"max_figure_s_10k={max(t.wall_s for t in results['small'].values()):.3f} "
           f"tickets_large={args.tickets} tickets_small={args.small} "
           f"generate_s_large={generated['large']:.1f} transitions_per_s={per_s:.0f} "
           f"transitions_via={via} load_avg_1m={load:.1f} slowest=\"{slowest}\"")
     return 0
+
+
+def _print_table(results: dict[str, dict[str, Timing]], small: int, large: int) -> None:
+    def cpu(t: Timing) -> str:
+        return f"{t.cpu_s:>8.3f}s" if t.cpu_s is not None else f"{'-':>9}"
+
+    width = max(len(name) for name in results["large"])
+    print(f"{'query (a year of tickets)':<{width}}  {'wall ' + str(small):>10}  "
+          f"{'wall ' + str(large):>12}  {'cpu ' + str(small):>10}  {'cpu ' + str(large):>12}")
+    for name, big in results["large"].items():
+        little = results["small"][name]
+        print(f"{name:<{width}}  {little.wall_s:>9.3f}s  {big.wall_s:>11.3f}s  "
+              f"{cpu(little):>10}  {cpu(big):>12}")
 
 
 if __name__ == "__main__":
