@@ -154,12 +154,15 @@ def _columns(figure: Figure, rows: Sequence[FigureRow]) -> str:
     for i, row in enumerate(rows):
         count = row.counts[figure.key]
         x = left + i * step
-        if count.value is not None:
-            h = round((_COLUMNS_H - 10) * min(count.value / top, 1.0), 1)
+        if count.value is not None:  # 0 % is a hairline, no value (0/0) is "—"
+            h = max(round((_COLUMNS_H - 10) * min(count.value / top, 1.0), 1), 1.5)
             parts.append(f'<rect x="{x + step * 0.1:.1f}" y="{_COLUMNS_H - h:.1f}" '
                          f'width="{max(step * 0.8, 1):.1f}" height="{h}" fill="{_BAR}">'
                          f"<title>{escape(_name(row))}：{escape(shown_value(figure.key, count))}"
                          f"（{escape(_fraction(figure.key, count))}）</title></rect>")
+        elif step >= 12:
+            parts.append(f'<text x="{x + step / 2:.1f}" y="{_COLUMNS_H - 4}" font-size="11" '
+                         f'text-anchor="middle" fill="{_AXIS}">—</text>')
         if i % every == 0:
             parts.append(f'<text x="{x + step / 2:.1f}" y="{_COLUMNS_H + 16}" font-size="11" '
                          f'text-anchor="middle" fill="{_TEXT}">{escape(_name(row))}</text>')
