@@ -37,6 +37,7 @@ from sqlalchemy import ColumnElement
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session, sessionmaker
 
 from hotline12345.db.engine import error_text
 from hotline12345.logs import log_event
@@ -89,18 +90,21 @@ def user_visibility(user: User) -> ColumnElement[bool] | None:
 class FiguresAccess:
     """What the figure routes read: the tickets database and who sees which tickets."""
 
-    engine: Engine | None
+    sessions: sessionmaker[Session] | None
     visibility: Visibility = user_visibility
 
 
 FIGURES_KEY = web.AppKey("ticket_figures", FiguresAccess)
 
 
-def add_figure_routes(app: web.Application, engine: Engine | None, *,
+def add_figure_routes(app: web.Application,
+                      database: Engine | sessionmaker[Session] | None, *,
                       visibility: Visibility = user_visibility) -> None:
     """Register ``/figures``, ``/figures/figures.css`` and ``/api/figures`` on ``app``,
-    reading ``engine`` (``None``: they answer 503 saying what to configure)."""
-    app[FIGURES_KEY] = FiguresAccess(engine, visibility)
+    reading ``database`` (an engine, or the session factory the ticket API uses; ``None``:
+    they answer 503 saying what to configure)."""
+    sessions = sessionmaker(database) if isinstance(database, Engine) else database
+    app[FIGURES_KEY] = FiguresAccess(sessions, visibility)
     app.router.add_get("/figures", figures_page)
     app.router.add_get("/figures/figures.css", figures_css)
     app.router.add_get("/api/figures", figures_api)
@@ -197,13 +201,13 @@ def _access(request: web.Request) -> FiguresAccess:
 async def _compute(request: web.Request, query: FigureQuery) -> FigureTable:
     """Run the query in a worker thread through the user's visibility clause."""
     access = _access(request)
-    assert access.engine is not None
-    engine = access.engine
+    assert access.sessions is not None
+    sessions = access.sessions
     where = access.visibility(request_user(request))
 
     def run() -> FigureTable:
-        with engine.connect() as conn:
-            return compute_figures(conn, query, where)
+        with sessions() as session:
+            return compute_figures(session.connection(), query, where)
 
     return await asyncio.to_thread(run)
 
@@ -226,7 +230,7 @@ class Refusal:
 
 async def _table(request: web.Request, params: Mapping[str, str]) -> FigureTable | Refusal:
     """The request's figures, or why not (400 naming the field, or 503)."""
-    if _access(request).engine is None:
+    if _access(request).sessions is None:
         return Refusal(503, "database", NOT_CONFIGURED)
     try:
         query = parse_query(params, _now(request))

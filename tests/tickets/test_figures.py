@@ -24,7 +24,7 @@ import aiohttp
 import pytest
 from alembic import command
 from sqlalchemy import ColumnElement, Engine, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from hotline12345.agents.audit import AuditLog
 from hotline12345.agents.runtime import AgentsRuntime
@@ -414,7 +414,7 @@ async def served(engine: Engine | None, tmp_path: Path,
     app = build_app(AgentsRuntime(), users, audit, tickets_db=engine,
                     settings=WebSettings(clock=NOW.timestamp))
     if visibility is not None:
-        app[FIGURES_KEY] = FiguresAccess(engine, visibility)
+        app[FIGURES_KEY] = FiguresAccess(sessionmaker(engine), visibility)
     runner, port = await start_site(app, "127.0.0.1", 0)
     try:
         yield f"http://127.0.0.1:{port}"
