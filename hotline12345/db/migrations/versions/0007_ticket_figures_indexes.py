@@ -1,6 +1,6 @@
 """the ticket figures' planner statistics: the local day, week and month of created_at
 
-Revision ID: 0007
+Revision ID: 0007_ticket_figures_indexes
 Revises: 0005
 Create Date: 2026-12-07
 
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0007"
+revision: str = "0007_ticket_figures_indexes"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
