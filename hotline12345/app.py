@@ -5,7 +5,8 @@ stops. The command line (:mod:`hotline12345.ivr.cli`) only parses arguments into
 Start-up, in order: the database is migrated (:func:`hotline12345.db.migrate.upgrade`: the
 only place ``serve`` changes a schema); the transcription pool starts (when a speech model
 is set); the call store and its recorder open; the FastAGI server listens; the wallboard,
-its API and the AMI monitor start, and the queue-load board follows the monitor. SIGINT or
+its API and the AMI monitor start, the queue-load board follows the monitor, and the
+ticket loop's 督办 sweep runs every ``tickets.sweep_interval_s``. SIGINT or
 SIGTERM stops them in the reverse order, letting running calls finish within the grace
 time.
 
@@ -128,6 +129,7 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     from hotline12345.calls.recorder import CallRecorder
     from hotline12345.calls.store import SqlCallStore
     from hotline12345.config import default_site_path
+    from hotline12345.db.engine import make_engine
     from hotline12345.db.migrate import DatabaseUnusable, upgrade_or_explain
     from hotline12345.env import DATABASE_URL_ENV
     from hotline12345.ivr.flows import Services, build_registry
@@ -139,6 +141,8 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     from hotline12345.recordings.vosk_model import ModelError
     from hotline12345.recordings.worker import start_embedded_pool
     from hotline12345.routing import Router
+    from hotline12345.tickets.sweeper import Sweeper
+    from hotline12345.tickets.workflow import Workflow
 
     config = server_config(site.file.controller, options)
     if Path(site.source) == default_site_path():
@@ -165,6 +169,9 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     recorder = CallRecorder(store)
     queue_load = QueueLoadBoard()  # live waiting callers per queue, once AMI is followed
     registry = build_registry(Services(Router(site), recorder, queue_load=queue_load))
+    # the ticket loop's 督办 sweep, every tickets.sweep_interval_s (also `tickets sweep`)
+    tickets_engine = make_engine(url)
+    sweeper = Sweeper(tickets_engine, Workflow.for_site(site))
     server = FastAgiServer(registry, config)
 
     async def run() -> None:
@@ -189,17 +196,22 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
             raise ServeError(f"the wallboard could not start: {exc}") from None
         async with services:
             queue_load.follow(services.runtime)  # overflow rules see the AMI monitor's queues
+            sweeping = asyncio.create_task(sweeper.run_forever(
+                site.file.tickets.sweep_interval_s), name="tickets-sweep")
             settle_process()
             try:
                 await stop.wait()
                 await server.shutdown()
             finally:
+                sweeping.cancel()
+                await asyncio.gather(sweeping, return_exceptions=True)
                 await queue_load.stop()
 
     try:
         asyncio.run(run())
     finally:
         job_sink.close()
+        tickets_engine.dispose()
         recorder.close()
         store.close()
         if recordings is not None:

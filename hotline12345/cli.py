@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from hotline12345.agents.cli import register_agents_cmd
+from hotline12345.analytics.cli import register_topics_cmds
 from hotline12345.asterisk.cli import register_asterisk_cmds
 from hotline12345.config.cli import register_config_cmd
 from hotline12345.db.cli import register_db_cmd
@@ -28,6 +29,7 @@ REGISTRARS: list[Registrar] = [
     register_recordings_cmds,
     register_db_cmd,
     register_tickets_cmds,
+    register_topics_cmds,
     register_ivr_cmds,
 ]
 

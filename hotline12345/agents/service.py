@@ -57,6 +57,7 @@ from .queues import QueueDef, queue_defs
 from .recordings_access import RecordingsAccess
 from .runtime import AgentsRuntime
 from .store import StateStore, store_from_env
+from .topics_views import TopicsAccess
 from .users import ENV_ADMIN_PASSWORD, UserError, UserStore
 from .web import build_app, start_site
 from .web_settings import WebSettings
@@ -198,6 +199,7 @@ async def start_agents_services(
     ami_listeners: Sequence[Callable[[dict[str, str]], object]] = (),
     recordings: RecordingSettings | RecordingsAccess | None = None,
     web_settings: WebSettings | None = None,
+    topics: TopicsAccess | None = None,
 ) -> AgentsServices:
     """Start the supervisor wallboard, its JSON API and, when AMI is configured, the AMI
     monitor; return a handle (also an async context manager) that stops them.
@@ -215,6 +217,8 @@ async def start_agents_services(
     ``recordings``: the recordings pipeline's settings (or any
     :class:`.recordings_access.RecordingsAccess`), for ``/api/recordings/failed`` and
     ``/api/tickets/{uniqueid}`` (without them those answer 503 saying what to configure).
+    ``topics``: where the 热点 page and ``/api/topics``, ``/api/surges`` read (e.g.
+    ``hotline12345.analytics.service.TopicsService``; without it they answer 503).
     ``web_settings``: the wallboard's bounds, lifetimes and clocks; ``confirm_timeout_s``
     (when given) overrides
     its ``confirm_timeout_s``.
@@ -246,7 +250,7 @@ async def start_agents_services(
         if confirm_timeout_s is not None:
             settings = dataclasses.replace(settings, confirm_timeout_s=confirm_timeout_s)
         app = build_app(runtime, users, audit, settings=settings,
-                        recordings=_recordings_access(recordings))
+                        recordings=_recordings_access(recordings), topics=topics)
         runner, port = await start_site(app, http_host, http_port)
         # Last, so that a failed start never leaves an admin whose password nobody saw.
         created = users.ensure_admin(dict(environ))

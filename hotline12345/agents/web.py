@@ -16,6 +16,9 @@ Routes (all but ``/health``, the login page and its stylesheet need a logged-in 
 ``/api/audit``                 GET     recent supervisor actions
 ``/api/recordings/failed``     GET     the recordings pipeline's failed jobs (``?limit=``)
 ``/api/tickets/{uniqueid}``    GET     a call's ticket (caller and caller name masked)
+``/topics``                    GET     热点: hot terms and surge warnings (:mod:`.topics_views`)
+``/api/topics``                GET     hot terms as JSON (``?window=today|7d``)
+``/api/surges``                GET     surge warnings as JSON
 ``/api/seats/pause``           POST    ``{"interface", "paused", "reason", "queue"?}``
 ``/api/seats/add``             POST    ``{"interface", "queue", "member_name"?, "penalty"?}``
 ``/api/seats/remove``          POST    ``{"interface", "queue"}``
@@ -61,7 +64,14 @@ import logging
 from aiohttp import web
 from sqlalchemy.engine import Engine
 
-from . import login_views, password_views, recordings_views, ticket_figures_views, views
+from . import (
+    login_views,
+    password_views,
+    recordings_views,
+    ticket_figures_views,
+    topics_views,
+    views,
+)
 from .actions import SeatActions
 from .audit import AuditLog
 from .middleware import security
@@ -99,12 +109,15 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
 def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
               settings: WebSettings | None = None,
               recordings: RecordingsAccess | None = None,
+              topics: topics_views.TopicsAccess | None = None,
               tickets_db: Engine | None = None) -> web.Application:
     """The aiohttp application. The caller starts and stops ``runtime`` itself.
     ``settings``: bounds, lifetimes and clocks (defaults: :class:`WebSettings`).
     ``recordings``: where the failed-jobs and ticket endpoints read (without it they
-    answer 503 saying what to configure). ``tickets_db``: the tickets' database, for the
-    figures (without it ``/figures`` and ``/api/figures`` answer 503)."""
+    answer 503 saying what to configure). ``topics``: where the 热点 page and
+    ``/api/topics``, ``/api/surges`` read (:mod:`.topics_views`; 503 without it).
+    ``tickets_db``: the tickets' database, for the figures (without it ``/figures`` and
+    ``/api/figures`` answer 503)."""
     settings = settings or WebSettings()
     app = web.Application(middlewares=[security], client_max_size=settings.client_max_size)
     actions = SeatActions(runtime, audit_log, confirm_timeout_s=settings.confirm_timeout_s)
@@ -133,6 +146,7 @@ def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
     router.add_post("/api/seats/remove", views.seat_action(SeatActions.remove))
     router.add_post("/api/seats/penalty", views.seat_action(SeatActions.penalty))
     router.add_get("/metrics", views.metrics)
+    topics_views.register(app, topics)
     ticket_figures_views.add_figure_routes(app, tickets_db)
     app.on_shutdown.append(end_streams)
     return app

@@ -492,6 +492,7 @@ class _Checker:
                      "the number of 重办 after a 不满意 rating")
         self._positive("tickets.merge_window_hours", loop.merge_window_hours, MAX_LIMIT_HOURS,
                        "hours")
+        self._positive("tickets.sweep_interval_s", loop.sweep_interval_s, 86400, "seconds")
 
     def _check_limit_rule(self, path: str, rule: LimitRule) -> None:
         if rule.urgency is None and rule.category is None and f"{path}.urgency" not in \

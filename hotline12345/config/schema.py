@@ -417,6 +417,8 @@ class TicketLoopSettings:
     max_reopens: int = 1  # 重办 after a 不满意 rating at most this many times, then 督办
     # 并单 is suggested for tickets of the same caller and category within this many hours
     merge_window_hours: float = 72
+    # `serve` raises the computed 督办 levels (黄牌, 红牌, 督办单) this often, in seconds
+    sweep_interval_s: float = 300
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ __all__ = ["load_models"]
 def load_models() -> MetaData:
     """Import every module that declares tables, and return their one metadata."""
     import hotline12345.agents.audit
+    import hotline12345.analytics.models
     import hotline12345.calls.models
     import hotline12345.recordings.models
     import hotline12345.tickets.models  # noqa: F401

@@ -13,7 +13,8 @@ from hotline12345.env import DATABASE_URL_ENV
 
 
 def register_tickets_cmds(sub: argparse._SubParsersAction[Any]) -> None:
-    tickets = sub.add_parser("tickets", help="tickets (工单): show one, the lifecycle diagram, the 督办 sweep")
+    tickets = sub.add_parser(
+        "tickets", help="tickets (工单): show one, the lifecycle diagram, the 督办 sweep")
     tsub = tickets.add_subparsers(dest="tickets_command", metavar="ACTION", required=True)
     from hotline12345.recordings.cli import add_tickets_show  # recordings builds on tickets
 

@@ -23,8 +23,10 @@ BATCH = 500
 
 class Sweeper:
     def __init__(self, engine: Engine, workflow: Workflow, *,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 batch: int = BATCH) -> None:
         self.engine = engine
+        self.batch = batch
         self.workflow = workflow
         self.clock = clock
 
@@ -36,7 +38,7 @@ class Sweeper:
         while after is not None:  # one transaction per page of tickets
             with Session(self.engine) as session, session.begin():
                 events, after = self.workflow.sweep_page(session, now, after_id=after,
-                                                         limit=BATCH)
+                                                         limit=self.batch)
                 raised += len(events)
         log_event(log, "tickets.sweep", raised=raised, at=now.isoformat())
         return raised

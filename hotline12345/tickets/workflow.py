@@ -58,7 +58,6 @@ from hotline12345.tickets.models import (
     TicketExtension,
     TicketPause,
 )
-from hotline12345.tickets.workdays import WorkCalendar
 
 __all__ = ["SYSTEM", "Actor", "Forbidden", "IllegalAction", "MissingField", "NotFound",
            "TicketError", "Workflow", "visible"]
@@ -149,8 +148,7 @@ class Workflow:
 
     @classmethod
     def for_site(cls, site: Site, listeners: Sequence[EventListener] = ()) -> Workflow:
-        calendar = WorkCalendar.from_settings(site.file.calendar)
-        return cls(DeadlinePolicy(site.file.tickets, calendar), site.file.tickets,
+        return cls(DeadlinePolicy.for_site(site.file), site.file.tickets,
                    departments=[d.name for d in site.file.departments], listeners=listeners)
 
     # --- reading -----------------------------------------------------------------------
@@ -209,7 +207,7 @@ class Workflow:
         ticket.state = row.to if row.to is not None else (main or ticket).state
         event = self._record(session, ticket, row.event, actor, action, from_state, now,
                              reason, note, values)
-        self._followers(session, ticket, now)
+        self._followers(session, main or ticket, now)  # 并单: the group, re-pointed
         return event
 
     def _action(self, action: Action | str) -> Action:
@@ -225,10 +223,10 @@ class Workflow:
     def _text(name: str, value: Any) -> str:
         if not isinstance(value, str):
             raise MissingField(name, f"{name} must be text")
-        value = value.replace("\x00", "").strip()
-        if len(value) > MAX_TEXT:
+        text: str = value.replace("\x00", "").strip()
+        if len(text) > MAX_TEXT:
             raise MissingField(name, f"{name} is longer than {MAX_TEXT} characters")
-        return value
+        return text
 
     def _fields(self, row: Transition, reason: str,
                 fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -254,11 +252,11 @@ class Workflow:
     def _department(self, name: str, value: Any) -> str:
         if not isinstance(value, str) or not value.strip() or len(value) > 100:
             raise MissingField(name, f"{name}: a department's name (1 to 100 characters)")
-        value = value.strip()
-        if self.departments and value not in self.departments:
-            raise MissingField(name, f"{name}: {value!r} is not a department of the site "
+        department: str = value.strip()
+        if self.departments and department not in self.departments:
+            raise MissingField(name, f"{name}: {department!r} is not a department of the site "
                                f"file; departments: {'、'.join(sorted(self.departments))}")
-        return value
+        return department
 
     def _value(self, name: str, value: Any) -> Any:
         def choice(enum_cls: type[enum.StrEnum]) -> Any:
@@ -431,6 +429,15 @@ class Workflow:
             for child in session.scalars(select(Ticket).where(Ticket.merged_into == ticket.id)):
                 child.merged_into = main.id  # one main ticket per group
             ticket.merged_into = main.id
+            # the duplicate's own clocks stop: the main ticket's run for both
+            if ticket.paused_since is not None:
+                self._resume(session, ticket, now)
+            if ticket.extension_pending:
+                self._decide_extension(session, ticket, SYSTEM, now, ExtensionDecision.REFUSED)
+            values["stopped"] = {c: iso(getattr(ticket, c)) for c in
+                                 ("sign_due", "answer_due", "return_due") if getattr(ticket, c)}
+            ticket.sign_due = ticket.answer_due = ticket.return_due = None
+            ticket.return_pending = False
         elif action is Action.SUPERVISE:
             level = values.get("level")
             current = ticket.supervision.rank if ticket.supervision is not None else 0
@@ -506,15 +513,6 @@ class Workflow:
                                          active=True))
             current.add(department)
 
-    def _paused_working_days(self, session: Session, ticket: Ticket) -> float:
-        assert ticket.dispatched_at is not None
-        calendar = self.policy.calendar
-        return sum(calendar.between(p.started_at, p.ended_at) for p in session.scalars(
-            select(TicketPause).where(TicketPause.ticket_id == ticket.id,
-                                      TicketPause.started_at >= ticket.dispatched_at,
-                                      TicketPause.ended_at.is_not(None)))
-            if p.ended_at is not None)
-
     def _answered(self, session: Session, ticket: Ticket, now: datetime,
                   values: dict[str, Any]) -> None:
         if ticket.paused_since is not None:  # answering ends a pause
@@ -524,9 +522,11 @@ class Workflow:
         if main is not None:
             main.answered_at, main.answer = now, values["reply"]
         if ticket.dispatched_at is not None:
-            worked = self.policy.calendar.between(ticket.dispatched_at, now)
-            ticket.handling_wd = round(max(0.0, worked - self._paused_working_days(
-                session, ticket)), 4)
+            pauses = [(p.started_at, p.ended_at) for p in session.scalars(
+                select(TicketPause).where(TicketPause.ticket_id == ticket.id,
+                                          TicketPause.started_at >= ticket.dispatched_at))]
+            ticket.handling_wd = round(self.policy.handling_working_days(
+                ticket.dispatched_at, now, pauses), 4)
         due = self.policy.due(Limit.REVISIT, category=ticket.category,
                               urgency=ticket.urgency, start=now)
         ticket.revisit_due = due.at

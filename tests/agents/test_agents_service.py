@@ -130,7 +130,7 @@ async def test_failed_jobs_and_tickets_for_viewers(tmp_path: Path) -> None:
             ticket = await r.json()
             assert r.status == 200, ticket
             assert (ticket["caller"], ticket["caller_name"]) == ("138****8000", "欧**")
-            assert (ticket["status"], ticket["department"], ticket["dialled"]) == (
+            assert (ticket["state"], ticket["department"], ticket["dialled"]) == (
                 "受理", "城管", "12345")
             assert ticket["dialogue"][0]["text"] == "路灯坏了"
             assert "13800138000" not in await r.text() and "欧阳娜娜" not in await r.text()

@@ -30,7 +30,7 @@ MONDAY_10 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="session")
-def pg_tickets_database() -> Iterator[str]:
+def postgresql_tickets_database() -> Iterator[str]:
     name = f"hotline12345_loop_{uuid.uuid4().hex[:12]}"
     admin = make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     try:

@@ -5,6 +5,7 @@ running deadline, and every merge group has one main ticket."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from typing import Any
 
@@ -47,13 +48,14 @@ def check_invariants(session: Session, ids: list[int]) -> None:
             TicketHistory.ticket_id == ticket_id).order_by(TicketHistory.seq)))
         assert [r.seq for r in rows] == list(range(1, len(rows) + 1))
         assert rows[0].action == Action.CREATE.value and rows[0].from_state is None
-        for before, after in zip(rows, rows[1:], strict=False):
+        for before, after in itertools.pairwise(rows):
             assert after.from_state == before.to_state
             assert after.at >= before.at
         assert rows[-1].to_state == ticket.state.value
         assert ticket.history_seq == len(rows)
         if ticket.state in CLOSED:  # no running deadline on a closed ticket
-            assert ticket.dispatched_at is None or ticket.answered_at is not None
+            assert ticket.sign_due is None or ticket.signed_at is not None
+            assert ticket.answer_due is None or ticket.answered_at is not None
             assert ticket.paused_since is None
             assert not ticket.extension_pending and not ticket.return_pending
         if ticket.merged_into is not None:  # one main ticket per group
@@ -62,7 +64,7 @@ def check_invariants(session: Session, ids: list[int]) -> None:
             assert ticket.state is main.state
 
 
-@settings(max_examples=40, deadline=None,
+@settings(max_examples=20, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture,
                                  HealthCheck.too_slow])
 @given(data=st.data())
@@ -76,8 +78,9 @@ def test_random_walks_keep_the_invariants(data: st.DataObject,
         with sessions.begin() as session:
             ids = [new_ticket(session, workflow).id for _ in range(3)]
         at = MONDAY_10
-        for _ in range(data.draw(st.integers(1, 30), label="steps")):
-            which = data.draw(st.integers(0, 2), label="ticket")
+        for _ in range(data.draw(st.integers(5, 40), label="steps")):
+            # mostly the first ticket, so that walks go far round the loop
+            which = data.draw(st.sampled_from([0, 0, 0, 0, 1, 2]), label="ticket")
             actor = data.draw(st.sampled_from(ACTORS), label="actor")
             with sessions() as session:
                 ticket = session.get(Ticket, ids[which])
@@ -86,9 +89,11 @@ def test_random_walks_keep_the_invariants(data: st.DataObject,
                         st.booleans(), label="own department"):
                     actor = Actor(actor.name, Role.HANDLER, ticket.department)
                 legal = workflow.allowed(ticket, actor)
-            # mostly what the table allows this actor (so that walks go deep), else anything
-            pool = legal if legal and data.draw(st.integers(0, 4), label="bias") else \
-                list(PERSON_ACTIONS)
+            # mostly what the table allows this actor, often its main path (the state's
+            # first row), so that walks go round the loop; sometimes anything at all
+            bias = data.draw(st.integers(0, 4), label="bias")
+            pool = list(PERSON_ACTIONS) if not legal or bias == 0 else \
+                legal[:1] if bias <= 2 else legal
             action = data.draw(st.sampled_from(pool), label="action")
             at += timedelta(minutes=data.draw(st.integers(1, 60 * 30), label="minutes"))
             fields = _fields(action, data.draw(st.sampled_from(DEPARTMENTS[:2])),
@@ -104,7 +109,7 @@ def test_random_walks_keep_the_invariants(data: st.DataObject,
                 except TicketError:
                     session.rollback()
             with sessions() as session:
-                if data.draw(st.booleans(), label="sweep"):
+                if data.draw(st.integers(0, 4), label="sweep") == 0:
                     workflow.sweep(session, at)
                     session.commit()
                 check_invariants(session, ids)

@@ -4,6 +4,8 @@ and history — on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -41,7 +43,7 @@ from hotline12345.tickets.workflow import (
     Workflow,
     visible,
 )
-from tests.tickets.conftest import MONDAY_10, make_workflow, new_ticket
+from tests.tickets.conftest import MONDAY_10, PG_ADMIN, make_workflow, new_ticket
 
 A, S = Action, TicketState
 MARKET, HOUSING, TRANSPORT = "市场监督管理局", "住房和城乡建设局", "交通运输局"
@@ -337,8 +339,26 @@ def test_listeners_get_one_event_per_history_row_in_the_same_session(
         assert payload["deadlines"]["answer_due"] is not None
 
 
-def test_migration_0005_starts_the_history_of_existing_tickets(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no schema yet, of each kind."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.sqlite3'}"
+        return
+    name = f"hotline12345_mig_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_migration_0005_starts_the_history_of_existing_tickets(empty_db_url: str) -> None:
+    url = empty_db_url
     upgrade(url, "0004")
     engine = make_engine(url)
     created = datetime(2026, 11, 1, 8, 0)

@@ -1,0 +1,1 @@
+"""Hot topics and surge warnings (热点分析, 预警) over the tickets; see docs/topics.md."""
