@@ -62,7 +62,7 @@ from .users import User
 from .web_context import asset, context, json_error, request_user, web_log
 
 __all__ = ["FIGURES_KEY", "FiguresAccess", "Visibility", "add_figure_routes",
-           "figures_csv", "figures_json", "parse_query"]
+           "figures_csv", "figures_json", "parse_query", "user_visibility"]
 
 Visibility = Callable[[User], ColumnElement[bool] | None]
 
