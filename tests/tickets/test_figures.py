@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -51,6 +52,7 @@ from hotline12345.tickets.figures import (
     Period,
     compute_figures,
     figure_statement,
+    fixed_offset_s,
 )
 from hotline12345.tickets.models import Ticket, TicketAssignment
 from hotline12345.tickets.workflow import Actor, visible
@@ -395,6 +397,12 @@ def test_bad_queries_name_their_field() -> None:
         FigureQuery(figures=("speed",))
     assert exc.value.field == "figures" and "timely_sign" in exc.value.message
     assert {f.key for f in FIGURES} == set(TOTAL_COUNTS)
+    # Periods are computed with one UTC offset: a zone with daylight saving is refused.
+    berlin = FigureQuery(by=GroupBy.PERIOD, zone=ZoneInfo("Europe/Berlin"), now=NOW)
+    with pytest.raises(FigureError) as exc:
+        figure_statement(berlin, "postgresql")
+    assert exc.value.field == "period" and "Europe/Berlin" in exc.value.message
+    assert fixed_offset_s(ZoneInfo("Asia/Shanghai")) == 8 * 3600
 
 
 # --- over HTTP: /api/figures (JSON, CSV) and the page ---------------------------------
