@@ -24,7 +24,7 @@ run: $(STAMP)
 # bundle from ../shared/asterisk-22, or skips them with one line saying how to get it;
 # with CI=true a skipped live test fails the run). -m "not live" leaves them out.
 test: $(STAMP) system-deps
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadgroup
 
 # Only the live tests (one Asterisk for the run).
 test-live: $(STAMP)

@@ -126,10 +126,10 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     """Run the controller on ``site`` until SIGINT/SIGTERM; the exit status. Raises
     :class:`ServeError` when it cannot start (nothing is left running then)."""
     from hotline12345.agents.service import start_agents_services
+    from hotline12345.agents.tickets_from_site import tickets_from_site
     from hotline12345.calls.recorder import CallRecorder
     from hotline12345.calls.store import SqlCallStore
     from hotline12345.config import default_site_path
-    from hotline12345.db.engine import make_engine
     from hotline12345.db.migrate import DatabaseUnusable, upgrade_or_explain
     from hotline12345.env import DATABASE_URL_ENV
     from hotline12345.ivr.flows import Services, build_registry
@@ -142,7 +142,6 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     from hotline12345.recordings.worker import start_embedded_pool
     from hotline12345.routing import Router
     from hotline12345.tickets.sweeper import Sweeper
-    from hotline12345.tickets.workflow import Workflow
 
     config = server_config(site.file.controller, options)
     if Path(site.source) == default_site_path():
@@ -169,9 +168,10 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     recorder = CallRecorder(store)
     queue_load = QueueLoadBoard()  # live waiting callers per queue, once AMI is followed
     registry = build_registry(Services(Router(site), recorder, queue_load=queue_load))
+    # the ticket pages and API (/tickets, /api/tickets): the site's workflow on the database
+    tickets = tickets_from_site(site, url, recordings_dir=recording_settings.recordings_dir)
     # the ticket loop's 督办 sweep, every tickets.sweep_interval_s (also `tickets sweep`)
-    tickets_engine = make_engine(url)
-    sweeper = Sweeper(tickets_engine, Workflow.for_site(site))
+    sweeper = Sweeper(tickets.sessions, tickets.workflow)
     server = FastAgiServer(registry, config)
 
     async def run() -> None:
@@ -190,7 +190,8 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
         try:
             services = await start_agents_services(
                 site, root, options.http_host, options.http_port, database_url=url,
-                ami_listeners=[job_sink.handle_event], recordings=recording_settings)
+                ami_listeners=[job_sink.handle_event], recordings=recording_settings,
+                tickets=tickets)
         except Exception as exc:
             await server.shutdown(0)
             raise ServeError(f"the wallboard could not start: {exc}") from None
@@ -211,7 +212,7 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
         asyncio.run(run())
     finally:
         job_sink.close()
-        tickets_engine.dispose()
+        tickets.close()
         recorder.close()
         store.close()
         if recordings is not None:

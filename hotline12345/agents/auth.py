@@ -118,7 +118,8 @@ def still_valid(ctx: WebContext, auth: Auth) -> bool:
 
 def _unauthorized(request: web.Request, message: str = "login required: POST /api/login or "
                   "use HTTP Basic auth") -> web.StreamResponse:
-    if request.method == "GET" and request.path in ("/", "/index.html", "/password"):
+    if request.method == "GET" and (request.path in ("/", "/index.html", "/password")
+                                    or request.path.startswith("/tickets")):
         raise web.HTTPFound("/login")
     resp = json_error(401, "authorization", message)
     resp.headers["WWW-Authenticate"] = 'Basic realm="hotline12345"'

@@ -20,6 +20,7 @@ from hotline12345.logs import log_event, mask_text
 
 from .auth import authenticate
 from .request_body import decode_body
+from .ticket_roles import wallboard_refusal
 from .users import UserError
 from .web_context import context, json_error, request_session, request_user, web_log
 
@@ -56,6 +57,9 @@ async def _refusal(request: web.Request) -> web.StreamResponse | None:
         if request.method == "GET" and request.path in ("/", "/index.html"):
             raise web.HTTPFound("/password")
         return json_error(403, "password", _MUST_CHANGE)
+    refused = wallboard_refusal(user, request)
+    if refused is not None:
+        return refused
     if request.method == "POST":
         if request.content_type != "application/json" and request.path.startswith("/api/"):
             return json_error(415, "content-type",

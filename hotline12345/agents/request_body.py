@@ -62,10 +62,13 @@ def one_line(text: str, limit: int = 120) -> str:
     return words.removeprefix("400, message: ")[:limit]
 
 
-def json_body(request: web.Request) -> dict[str, Any]:
-    """The JSON object :func:`decode_body` read from the request."""
+def json_body(request: web.Request, *, required: bool = True) -> dict[str, Any]:
+    """The JSON object :func:`decode_body` read from the request (``{}`` for an empty body
+    when not ``required``)."""
     body = request.get(_BODY_KEY, _NO_BODY)
     if body is _NO_BODY:
+        if not required:
+            return {}
         raise RequestError("body", "the body is empty: send a JSON object")
     if not isinstance(body, dict):
         raise RequestError("body", "body must be a JSON object")

@@ -65,6 +65,8 @@ from .web_settings import WebSettings
 if TYPE_CHECKING:
     from hotline12345.recordings.settings import RecordingSettings
 
+    from .tickets_access import TicketsAccess
+
 __all__ = ["AgentsServices", "add_http_arguments", "existing_users_notice",
            "start_agents_services"]
 
@@ -172,11 +174,11 @@ def existing_users_notice(users: UserStore, env: Mapping[str, str],
                  "(asks for it; or pipe it as one line on standard input)"]
     else:
         lines = [f"  no users: nobody can log in; create one with {agents_cmd} set NAME "
-                 "--role supervisor"]
+                 "--role admin"]
     if env.get(ENV_ADMIN_PASSWORD):
         lines.append(f"  {ENV_ADMIN_PASSWORD} was ignored: users exist already in "
                      f"{users.path} (it only creates 'admin' on a fresh install); to set "
-                     f"admin's password: {agents_cmd} set admin --role supervisor")
+                     f"admin's password: {agents_cmd} set admin --role admin")
         log_event(_log, "agents.admin_password.ignored", logging.WARNING,
                   users_file=str(users.path), users=len(existing))
     return lines
@@ -199,6 +201,7 @@ async def start_agents_services(
     ami_listeners: Sequence[Callable[[dict[str, str]], object]] = (),
     recordings: RecordingSettings | RecordingsAccess | None = None,
     web_settings: WebSettings | None = None,
+    tickets: TicketsAccess | None = None,
     topics: TopicsAccess | None = None,
 ) -> AgentsServices:
     """Start the supervisor wallboard, its JSON API and, when AMI is configured, the AMI
@@ -217,6 +220,8 @@ async def start_agents_services(
     ``recordings``: the recordings pipeline's settings (or any
     :class:`.recordings_access.RecordingsAccess`), for ``/api/recordings/failed`` and
     ``/api/tickets/{uniqueid}`` (without them those answer 503 saying what to configure).
+    ``tickets``: the ticket loop behind ``/api/tickets`` and the ticket pages
+    (:class:`.tickets_access.TicketsAccess`; without it the ticket API answers 503).
     ``topics``: where the 热点 page and ``/api/topics``, ``/api/surges`` read (e.g.
     ``hotline12345.analytics.service.TopicsService``; without it they answer 503).
     ``web_settings``: the wallboard's bounds, lifetimes and clocks; ``confirm_timeout_s``
@@ -250,7 +255,8 @@ async def start_agents_services(
         if confirm_timeout_s is not None:
             settings = dataclasses.replace(settings, confirm_timeout_s=confirm_timeout_s)
         app = build_app(runtime, users, audit, settings=settings,
-                        recordings=_recordings_access(recordings), topics=topics)
+                        recordings=_recordings_access(recordings), tickets=tickets,
+                        topics=topics)
         runner, port = await start_site(app, http_host, http_port)
         # Last, so that a failed start never leaves an admin whose password nobody saw.
         created = users.ensure_admin(dict(environ))
@@ -269,7 +275,7 @@ async def start_agents_services(
     if created is not None:
         name, password = created
         if password is None:
-            say(f"  first start: user '{name}' (supervisor) created with the password from "
+            say(f"  first start: user '{name}' (管理员) created with the password from "
                 f"{ENV_ADMIN_PASSWORD}")
         else:
             services.admin_password = password

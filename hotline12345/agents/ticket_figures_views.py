@@ -41,7 +41,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hotline12345.db.engine import error_text
 from hotline12345.logs import log_event
-from hotline12345.tickets.enums import Role
 from hotline12345.tickets.figures import (
     FIGURES,
     Count,
@@ -53,11 +52,12 @@ from hotline12345.tickets.figures import (
     Period,
     compute_figures,
 )
-from hotline12345.tickets.workflow import Actor, visible
 
 from . import ticket_figures_page
+from .openapi import ApiRoute, Param, add_api_routes
 from .snapshots import dumps
 from .ticket_figures_page import GROUP_LABELS, NO_GROUP, TOTAL, shown_value
+from .ticket_roles import tickets_visible_to
 from .users import User
 from .web_context import asset, context, json_error, request_user, web_log
 
@@ -72,18 +72,11 @@ NOT_CONFIGURED = ("the tickets database is not configured in this process: hotli
 
 
 def user_visibility(user: User) -> ColumnElement[bool] | None:
-    """The tickets ``user`` is counted over: for a user with a ticket role (话务员, 班长,
-    承办单位, ...), the workflow's :func:`~hotline12345.tickets.workflow.visible` (a 承办单位
-    handler: its own department's tickets, and those it assists on; without a known
-    department, none); for the wallboard's own roles (``supervisor``, ``viewer``: the
-    centre's staff), every ticket."""
-    try:
-        role = Role(user.role)
-    except ValueError:
-        return None
-    # The users' departments come with the ticket roles; until then a handler has none.
-    department = getattr(user, "department", None)
-    return visible(Actor(user.name, role, department if isinstance(department, str) else None))
+    """The tickets ``user`` is counted over: the ticket API's
+    :func:`~.ticket_roles.tickets_visible_to`, i.e. the workflow's ``visible`` (a 承办单位
+    handler: its own department's tickets and those it assists on; every other ticket role:
+    all); the wallboard's 观察员 sees the centre's figures."""
+    return tickets_visible_to(user)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +100,7 @@ def add_figure_routes(app: web.Application,
     app[FIGURES_KEY] = FiguresAccess(sessions, visibility)
     app.router.add_get("/figures", figures_page)
     app.router.add_get("/figures/figures.css", figures_css)
-    app.router.add_get("/api/figures", figures_api)
+    add_api_routes(app, FIGURE_ROUTES)
 
 
 def _date(raw: str | None, field: str) -> date | None:
@@ -281,3 +274,35 @@ async def figures_page(request: web.Request) -> web.Response:
 
 async def figures_css(request: web.Request) -> web.Response:
     return web.Response(body=asset("figures.css"), content_type="text/css", charset="utf-8")
+
+
+_COUNT_SCHEMA = {"type": "object", "properties": {
+    "numerator": {"type": "number"}, "denominator": {"type": "integer"},
+    "value": {"type": ["number", "null"]}}}
+_ROW_SCHEMA = {"type": "object", "properties": {
+    "group": {"type": ["string", "null"]}, "tickets": {"type": "integer"},
+    "figures": {"type": "object", "additionalProperties": _COUNT_SCHEMA}}}
+FIGURE_ROUTES: tuple[ApiRoute, ...] = (
+    ApiRoute("GET", "/api/figures", figures_api, "Ticket figures (统计报表)",
+             "及时签收率, 按时办结率, 满意率, 解决率, 回访率, 一次办结率, 退单率 and the average "
+             "handling time in working days, each with its numerator and denominator, by "
+             "group, and their total; counted over the tickets the caller may see. "
+             "Definitions: docs/figures.md. `format=csv`: the same as CSV (UTF-8 with BOM).",
+             tag="figures",
+             params=(Param("by", "query", "the grouping",
+                           {"enum": [g.value for g in GroupBy]}),
+                     Param("period", "query", "with by=period: day, week (from Monday), month",
+                           {"enum": [p.value for p in Period]}),
+                     Param("from", "query", "first local (Asia/Shanghai) date, included",
+                           {"type": "string", "format": "date"}),
+                     Param("to", "query", "last local date, included",
+                           {"type": "string", "format": "date"}),
+                     Param("format", "query", "json (default) or csv",
+                           {"enum": ["json", "csv"]})),
+             responses={"503": "no tickets database, or one that cannot be used"},
+             response_schema={"type": "object", "properties": {
+                 "by": {"type": "string"}, "period": {"type": ["string", "null"]},
+                 "from": {"type": ["string", "null"]}, "to": {"type": ["string", "null"]},
+                 "figures": {"type": "array", "items": {"type": "object"}},
+                 "rows": {"type": "array", "items": _ROW_SCHEMA}, "total": _ROW_SCHEMA}}),
+)

@@ -33,7 +33,9 @@ async def index(request: web.Request) -> web.Response:
 
 async def static_file(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    types = {"style.css": "text/css", "wallboard.js": "application/javascript"}
+    types = {"style.css": "text/css", "wallboard.js": "application/javascript",
+             "tickets.css": "text/css", "tickets.js": "application/javascript",
+             "ticket.js": "application/javascript"}
     if name not in types:
         return json_error(404, "path", f"no static file {name!r}")
     return web.Response(body=asset(name), content_type=types[name], charset="utf-8")
@@ -45,6 +47,7 @@ async def me(request: web.Request) -> web.Response:
     return web.json_response({
         "user": user.name,
         "role": user.role,
+        "department": user.department,
         "can_act": user.can_act,
         "csrf": session.csrf if session is not None else "",
         "must_change_password": user.must_change,

@@ -24,6 +24,9 @@ Routes (all but ``/health``, the login page and its stylesheet need a logged-in 
 ``/api/seats/remove``          POST    ``{"interface", "queue"}``
 ``/api/seats/penalty``         POST    ``{"interface", "penalty", "queue"?}``
 ``/metrics``                   GET     Prometheus (session or HTTP Basic auth)
+``/tickets``, ``/tickets/{id}`` GET    the ticket pages (:mod:`.ticket_pages`)
+``/api/tickets...``            both    the ticket API (:mod:`.ticket_views`; see
+                                       ``/api/openapi.json`` and docs/tickets-api.md)
 ``/figures``                   GET     统计报表, the ticket figures (:mod:`.ticket_figures_views`)
 ``/api/figures``               GET     the ticket figures as JSON, or CSV (``format=csv``)
 =============================  ======  ===========================================
@@ -60,6 +63,7 @@ metrics), :mod:`.sse`, :mod:`.snapshots`, :mod:`.recordings_views` (through the
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from sqlalchemy.engine import Engine
@@ -69,6 +73,7 @@ from . import (
     password_views,
     recordings_views,
     ticket_figures_views,
+    ticket_pages,
     topics_views,
     views,
 )
@@ -79,9 +84,13 @@ from .recordings_access import RecordingsAccess
 from .runtime import AgentsRuntime
 from .server_log import ServerLog
 from .sse import end_streams, stream
+from .ticket_views import register_ticket_routes
 from .users import UserStore
 from .web_context import CONTEXT_KEY, WebContext
 from .web_settings import WebSettings
+
+if TYPE_CHECKING:
+    from .tickets_access import TicketsAccess
 
 __all__ = ["CONTEXT_KEY", "RUNTIME_KEY", "WebSettings", "build_app", "start_site"]
 
@@ -109,19 +118,22 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
 def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
               settings: WebSettings | None = None,
               recordings: RecordingsAccess | None = None,
+              tickets: TicketsAccess | None = None,
               topics: topics_views.TopicsAccess | None = None,
               tickets_db: Engine | None = None) -> web.Application:
     """The aiohttp application. The caller starts and stops ``runtime`` itself.
     ``settings``: bounds, lifetimes and clocks (defaults: :class:`WebSettings`).
     ``recordings``: where the failed-jobs and ticket endpoints read (without it they
-    answer 503 saying what to configure). ``topics``: where the 热点 page and
-    ``/api/topics``, ``/api/surges`` read (:mod:`.topics_views`; 503 without it).
-    ``tickets_db``: the tickets' database, for the figures (without it ``/figures`` and
-    ``/api/figures`` answer 503)."""
+    answer 503 saying what to configure). ``tickets``: the ticket loop behind
+    ``/api/tickets`` and the ticket pages (without it the API answers 503). ``topics``:
+    where the 热点 page and ``/api/topics``, ``/api/surges`` read (:mod:`.topics_views`;
+    503 without it). The figures (``/figures``, ``/api/figures``) read ``tickets``'s
+    database, or ``tickets_db`` when given (503 without either)."""
     settings = settings or WebSettings()
     app = web.Application(middlewares=[security], client_max_size=settings.client_max_size)
     actions = SeatActions(runtime, audit_log, confirm_timeout_s=settings.confirm_timeout_s)
-    app[CONTEXT_KEY] = WebContext(runtime, users, audit_log, actions, settings, recordings)
+    app[CONTEXT_KEY] = WebContext(runtime, users, audit_log, actions, settings, recordings,
+                                  tickets)
     app[RUNTIME_KEY] = runtime
     router = app.router
     router.add_get("/health", views.health)
@@ -140,13 +152,17 @@ def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
     router.add_get("/api/stream", stream)
     router.add_get("/api/audit", views.audit)
     router.add_get("/api/recordings/failed", recordings_views.recordings_failed)
+    register_ticket_routes(app)  # before the next: /api/tickets/{a number} is a ticket
     router.add_get("/api/tickets/{uniqueid}", recordings_views.ticket_of_call)
     router.add_post("/api/seats/pause", views.seat_action(SeatActions.pause))
     router.add_post("/api/seats/add", views.seat_action(SeatActions.add))
     router.add_post("/api/seats/remove", views.seat_action(SeatActions.remove))
     router.add_post("/api/seats/penalty", views.seat_action(SeatActions.penalty))
     router.add_get("/metrics", views.metrics)
+    ticket_pages.register(app)
     topics_views.register(app, topics)
-    ticket_figures_views.add_figure_routes(app, tickets_db)
+    ticket_figures_views.add_figure_routes(
+        app, tickets_db if tickets_db is not None
+        else tickets.sessions if tickets is not None else None)
     app.on_shutdown.append(end_streams)
     return app

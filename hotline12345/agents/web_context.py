@@ -7,7 +7,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -22,6 +22,9 @@ from .snapshots import SnapshotCache, dumps
 from .throttle import FailedLogins
 from .users import User, UserStore
 from .web_settings import WebSettings
+
+if TYPE_CHECKING:
+    from .tickets_access import TicketsAccess
 
 __all__ = ["CONTEXT_KEY", "Auth", "WebContext", "asset", "context", "json_error",
            "request_auth", "request_session", "request_user", "set_auth", "web_log"]
@@ -48,6 +51,7 @@ class WebContext:
     actions: SeatActions
     settings: WebSettings
     recordings: RecordingsAccess | None
+    tickets: TicketsAccess | None = None  # the ticket loop's pages and API
     sessions: SessionTable = field(init=False)
     failures: FailedLogins = field(init=False)
     basic_cache: dict[str, tuple[User, float]] = field(init=False, default_factory=dict)

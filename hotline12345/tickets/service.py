@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import sessionmaker
 
 from hotline12345.config.schema import Site
 from hotline12345.db.engine import make_engine
@@ -41,7 +42,7 @@ def sweep_once(site: Site, *, data_dir: str | None = None, database_url: str | N
                           f"{str(exc).splitlines()[0][:200]}") from None
     engine = make_engine(url)
     try:
-        return Sweeper(engine, Workflow.for_site(site)).run_once(now)
+        return Sweeper(sessionmaker(engine), Workflow.for_site(site)).run_once(now)
     except SQLAlchemyError as exc:
         raise SweepFailed(f"the sweep failed: {type(exc).__name__}: "
                           f"{str(exc).splitlines()[0][:200]}") from None

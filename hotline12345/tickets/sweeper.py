@@ -9,7 +9,6 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from hotline12345.logs import log_event
@@ -22,10 +21,10 @@ BATCH = 500
 
 
 class Sweeper:
-    def __init__(self, engine: Engine, workflow: Workflow, *,
+    def __init__(self, sessions: Callable[[], Session], workflow: Workflow, *,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  batch: int = BATCH) -> None:
-        self.engine = engine
+        self.sessions = sessions
         self.batch = batch
         self.workflow = workflow
         self.clock = clock
@@ -36,7 +35,7 @@ class Sweeper:
         raised = 0
         after: int | None = 0
         while after is not None:  # one transaction per page of tickets
-            with Session(self.engine) as session, session.begin():
+            with self.sessions() as session, session.begin():
                 events, after = self.workflow.sweep_page(session, now, after_id=after,
                                                          limit=self.batch)
                 raised += len(events)

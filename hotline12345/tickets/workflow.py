@@ -203,7 +203,7 @@ class Workflow:
         from_state = ticket.state
         main = self._merge_target(session, ticket, actor, values) \
             if action is Action.MERGE else None
-        self._do(session, ticket, row, actor, now, values, main)
+        self._do(session, ticket, row, actor, now, reason, values, main)
         ticket.state = row.to if row.to is not None else (main or ticket).state
         event = self._record(session, ticket, row.event, actor, action, from_state, now,
                              reason, note, values)
@@ -373,7 +373,7 @@ class Workflow:
     # --- the changes ---------------------------------------------------------------------
 
     def _do(self, session: Session, ticket: Ticket, row: Transition, actor: Actor,
-            now: datetime, values: dict[str, Any], main: Ticket | None) -> None:
+            now: datetime, reason: str, values: dict[str, Any], main: Ticket | None) -> None:
         action = row.action
         if row.deadlines is DeadlineEffect.START:
             self._start(session, ticket, action, now, values)
@@ -391,7 +391,7 @@ class Workflow:
         elif row.deadlines is DeadlineEffect.PAUSE:
             ticket.paused_since = now
             session.add(TicketPause(ticket_id=ticket.id, started_at=now,
-                                    reason=values.get("reason", "") or "补充材料"))
+                                    reason=reason or "补充材料"))
         elif row.deadlines is DeadlineEffect.RESUME:
             self._resume(session, ticket, now)
 
@@ -421,7 +421,7 @@ class Workflow:
             session.add(TicketExtension(ticket_id=ticket.id, requested_at=now,
                                         requested_by=actor.name[:64],
                                         working_days=values["working_days"],
-                                        reason=values.get("reason", "")))
+                                        reason=reason))
         elif action is Action.REFUSE_EXTENSION:
             self._decide_extension(session, ticket, actor, now, ExtensionDecision.REFUSED)
         elif action is Action.MERGE:
@@ -447,7 +447,7 @@ class Workflow:
                 raise IllegalAction(f"工单 {ticket.id} 已是「{ticket.supervision}」；督办只能升级",
                                     ticket.state, self.allowed(ticket, actor))
             values["level"] = level
-            ticket.supervision, ticket.supervision_reason = level, values.get("reason")
+            ticket.supervision, ticket.supervision_reason = level, reason
         elif action is Action.REVISIT:
             self._revisited(session, ticket, actor, now, values)
         elif action is Action.RATE:

@@ -16,6 +16,7 @@ import pytest
 from tests.captures import CAPTURES
 
 from .fake_ami import FakeAmi
+from .tickets_fixtures import db_url, desk, pg_url  # noqa: F401  (the ticket API's fixtures)
 
 QUEUE_CAPTURE = CAPTURES / "ami-queue-call.raw"
 AGI_CAPTURE = CAPTURES / "ami-agi-call.raw"

@@ -5,12 +5,15 @@ the password from standard input or the environment, with clear errors."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import select
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -74,12 +77,18 @@ def test_serve_with_existing_users_says_who_they_are_and_ignores_the_env_passwor
     try:
         # The wallboard's start says "AMI not configured" last (no AMI in this test).
         said = "".join(read_until(serve, "AMI not configured"))
+        # serve gives the wallboard its ticket loop: the ticket API answers, empty
+        url = said.split("hotline12345 wallboard: ", 1)[1].split()[0]
+        request = urllib.request.Request(url + "api/tickets", headers={
+            "Authorization": "Basic " + base64.b64encode(b"admin:admin-secret-1").decode()})
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert json.loads(answer.read())["total"] == 0
     finally:
         serve.send_signal(signal.SIGTERM)
         err = serve.communicate(timeout=60)[1].decode("utf-8")
     assert serve.returncode == 0, err
     assert said.startswith("hotline12345 wallboard: http://127.0.0.1:")
-    assert "users: admin (supervisor), zhang (viewer)" in said
+    assert "users: admin (班长), zhang (观察员)" in said
     assert f"hotline12345 agents --data-dir {tmp_path} users set NAME --role ROLE" in said
     assert "HOTLINE12345_ADMIN_PASSWORD was ignored: users exist already" in said
     assert "admin-secret-1" not in said + err and ENV_ADMIN not in said + err
@@ -92,7 +101,7 @@ def test_serve_with_existing_users_says_who_they_are_and_ignores_the_env_passwor
 def test_users_set_without_a_terminal_reads_one_line_from_stdin(tmp_path: Path) -> None:
     done = users_set(tmp_path, "li", "viewer", b"first-line-pw\nsecond line\n")
     assert (done.returncode, done.stderr) == (0, ""), done.stderr
-    assert done.stdout == "user li (viewer) saved\n"
+    assert done.stdout.encode("latin-1").decode("utf-8") == "user li (观察员) saved\n"
     store = UserStore.in_data_dir(tmp_path, rounds=4)
     assert store.verify("li", "first-line-pw") is not None
 
@@ -102,7 +111,7 @@ def test_users_set_without_a_terminal_reads_the_environment(tmp_path: Path) -> N
                      HOTLINE12345_USER_PASSWORD="env-password-1")
     assert (done.returncode, done.stderr) == (0, ""), done.stderr
     user = UserStore.in_data_dir(tmp_path, rounds=4).verify("wang", "env-password-1")
-    assert user is not None and user.role == "supervisor"
+    assert user is not None and user.role == "班长"
 
 
 @pytest.mark.parametrize(("stdin", "env", "message"), [

@@ -32,7 +32,7 @@ def test_users_hash_roles_and_errors(tmp_path: Path) -> None:
     store.set("li.si", "correct horse", "viewer")
     assert "correct horse" not in (tmp_path / "users.json").read_text(encoding="utf-8")
     user = store.verify("li.si", "correct horse")
-    assert user is not None and (user.role, user.can_act) == ("viewer", False)
+    assert user is not None and (user.role, user.can_act) == ("观察员", False)
     assert store.verify("li.si", "wrong horse") is None
     assert store.verify("nobody", "correct horse") is None
     store.set("li.si", "another pass", "supervisor")
@@ -41,7 +41,7 @@ def test_users_hash_roles_and_errors(tmp_path: Path) -> None:
     for name, password, role, field in (("bad name", "12345678", "viewer", "name"),
                                         ("ok", "short", "viewer", "password"),
                                         ("ok", "x" * 73, "viewer", "password"),
-                                        ("ok", "12345678", "admin", "role")):
+                                        ("ok", "12345678", "root", "role")):
         with pytest.raises(UserError) as info:
             store.set(name, password, role)
         assert info.value.field == field
@@ -79,7 +79,7 @@ def test_users_cli(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     listed = subprocess.run([*cli, "list"], capture_output=True, text=True, timeout=120)
     assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.splitlines()[-1] == "zhang\tviewer"
+    assert listed.stdout.splitlines()[-1] == "zhang\t观察员"
     assert UserStore.in_data_dir(tmp_path).verify("zhang", "viewer-password") is not None
     removed = subprocess.run([*cli, "remove", "nobody"], capture_output=True, text=True,
                              timeout=120)

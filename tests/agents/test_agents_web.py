@@ -372,7 +372,7 @@ async def test_fresh_install_prints_a_one_time_password(tmp_path: Path) -> None:
     try:
         assert again.admin_password is None
         assert not any(password in line for line in said)  # shown once only
-        assert "  users: admin (supervisor, one-time password)" in said
+        assert "  users: admin (管理员, one-time password)" in said
     finally:
         await again.close()
 

@@ -160,7 +160,7 @@ async def test_the_user_is_read_afresh_on_every_request(wallboard: AgentsService
     async with client(wallboard) as s, client(wallboard) as other:
         await login(s, "zhang", "viewer-pass")
         await login(other, "zhang", "viewer-pass")
-        assert (await (await s.get("/api/me")).json())["role"] == "viewer"
+        assert (await (await s.get("/api/me")).json())["role"] == "观察员"
         # Promoted in the users file (same password): the next request sees it.
         path = wallboard.users.path
         data = json.loads(path.read_text(encoding="utf-8"))

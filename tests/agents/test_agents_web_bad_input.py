@@ -55,8 +55,11 @@ async def board(tmp_path: Path) -> AsyncIterator[AgentsServices]:
 
 
 def post_routes(services: AgentsServices) -> list[str]:
-    paths = sorted({r.resource.canonical for r in services.app.router.routes()
+    """Every POST route, its path parameters filled (a ticket id, an action)."""
+    paths = sorted({r.resource.canonical.replace("{id}", "1").replace("{action}", "sign")
+                    for r in services.app.router.routes()
                     if r.method == "POST" and r.resource is not None})
+    assert not [p for p in paths if "{" in p], paths
     assert "/api/login" in paths and "/login" in paths and "/api/seats/pause" in paths
     return paths
 

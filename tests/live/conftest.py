@@ -38,6 +38,14 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("true", "1", "yes")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``make test``) every live test runs on one worker: one Asterisk
+    for the run, while the other worker takes the rest of the suite."""
+    for item in items:
+        if "live" in item.keywords:
+            item.add_marker(pytest.mark.xdist_group("live"))
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.skipped and "live" in report.keywords:
         _skipped_live.append(report.nodeid)

@@ -362,12 +362,14 @@ def test_a_handler_counts_what_the_workflow_lets_it_see(engine: Engine) -> None:
 
 
 def test_the_web_users_visibility(engine: Engine) -> None:
-    # The wallboard's own roles work for the centre: every ticket.
-    assert run(engine, where=user_visibility(User("boss", "supervisor")),
-               **NOVEMBER).total.tickets == 9
-    # A 承办单位 user whose department is unknown sees nothing rather than everything.
-    assert run(engine, where=user_visibility(User("h", Role.HANDLER.value)),
-               **NOVEMBER).total.tickets == 0
+    def counted(user: User) -> int:
+        return run(engine, where=user_visibility(user), **NOVEMBER).total.tickets
+
+    assert counted(User("boss", Role.SUPERVISOR.value)) == 9  # the centre: every ticket
+    assert counted(User("v", "观察员")) == 9  # the wallboard's viewer: the centre's figures
+    assert counted(User("a1", Role.HANDLER.value, department=A)) == 4  # t1..t4
+    assert counted(User("b1", Role.HANDLER.value, department=B)) == 4  # t5 t6 t7 t11
+    assert counted(User("h", Role.HANDLER.value)) == 0  # no department: nothing
 
 
 def test_one_figure_alone_counts_the_same(engine: Engine) -> None:
@@ -593,3 +595,24 @@ def test_the_planner_knows_how_many_periods_there_are(pg_url: str) -> None:
         assert _estimated_groups(engine, Period.DAY) > 100  # the test can tell
     finally:
         engine.dispose()
+
+
+async def test_the_api_is_in_the_openapi_document_and_handlers_see_their_own(
+        engine: Engine, tmp_path: Path) -> None:
+    async with served(engine, tmp_path) as base:
+        users = UserStore.in_data_dir(tmp_path, rounds=4)
+        users.set("a1", "handler-pass-1", "handler", department=A)
+        status, body, _ = await get(f"{base}/api/openapi.json")
+        async with aiohttp.ClientSession(headers=_basic("a1", "handler-pass-1")) as s, \
+                s.get(f"{base}/api/figures", params={"from": "2026-11-01",
+                                                     "to": "2026-11-30"}) as r:
+            handler_status, handler_answer = r.status, await r.json()
+    assert status == 200
+    operation = json.loads(body)["paths"]["/api/figures"]["get"]
+    assert {p["name"] for p in operation["parameters"]} == {"by", "period", "from", "to",
+                                                             "format"}
+    assert handler_status == 200
+    assert [r["group"] for r in handler_answer["rows"]] == [A]
+    got = {k: (v["numerator"], v["denominator"])
+           for k, v in handler_answer["total"]["figures"].items()}
+    assert got == A_COUNTS

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from hotline12345.cli import main
 from hotline12345.db.engine import make_engine
@@ -51,7 +51,8 @@ def test_the_sweeper_pages_through_every_ticket_once(tmp_path: Path) -> None:
     ids = _dispatched_tickets(url, 7)
     engine = make_engine(url)
     late = MONDAY_10 + timedelta(days=30)
-    sweeper = Sweeper(engine, make_workflow(), clock=lambda: late, batch=3)  # pages 3, 3, 1
+    # three pages: 3, 3, 1
+    sweeper = Sweeper(sessionmaker(engine), make_workflow(), clock=lambda: late, batch=3)
     assert sweeper.run_once() == 7
     assert _levels(url, ids) == [Supervision.ORDER] * 7
     assert sweeper.run_once() == 0  # idempotent
@@ -72,7 +73,7 @@ async def test_serve_s_loop_sweeps_and_survives_a_broken_database(tmp_path: Path
             raise RuntimeError("database went away")  # the first round fails, is logged
         return late
 
-    sweeper = Sweeper(engine, make_workflow(), clock=clock)  # type: ignore[arg-type]
+    sweeper = Sweeper(sessionmaker(engine), make_workflow(), clock=clock)  # type: ignore[arg-type]
     task = asyncio.create_task(sweeper.run_forever(0.01))
     try:
         await until(lambda: _levels(url, ids) == [Supervision.ORDER] * 2)

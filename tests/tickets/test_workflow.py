@@ -205,7 +205,8 @@ def test_a_pause_stops_the_clock_and_history_shows_it(
         assert ticket.answer_due > due
         pauses = session.scalars(select(TicketPause).where(
             TicketPause.ticket_id == ticket.id)).all()
-        assert [(p.started_at, p.ended_at) for p in pauses] == [(paused_at, resumed_at)]
+        assert [(p.started_at, p.ended_at, p.reason) for p in pauses] == [
+            (paused_at, resumed_at, "等待来电人补充材料")]
         actions = session.scalars(select(TicketHistory.action).where(
             TicketHistory.ticket_id == ticket.id).order_by(TicketHistory.seq)).all()
         assert actions == ["创建", "派单", "签收", "挂起", "恢复"]
@@ -309,7 +310,7 @@ def test_a_supervisor_raises_supervision_by_hand_only_upwards(
             workflow.apply(session, ticket.id, A.SUPERVISE, INSPECTOR, now=MONDAY_10)
         workflow.apply(session, ticket.id, A.SUPERVISE, INSPECTOR, now=MONDAY_10,
                        reason="媒体关注", level="红牌")
-        assert ticket.supervision is Supervision.RED
+        assert ticket.supervision is Supervision.RED and ticket.supervision_reason == "媒体关注"
         with pytest.raises(IllegalAction, match="只能升级"):
             workflow.apply(session, ticket.id, A.SUPERVISE, INSPECTOR, now=MONDAY_10,
                            reason="x", level="黄牌")

@@ -303,7 +303,7 @@ async function main() {
   if (res.status === 401) { location.href = "/login"; return; }
   me = await res.json();
   if (me.must_change_password) { location.href = "/password"; return; }
-  document.getElementById("who").textContent = `${me.user}（${me.role === "supervisor" ? "班长" : "观察员"}）`;
+  document.getElementById("who").textContent = `${me.user}（${me.role}）`;
   if (me.can_act) setupActions();
   const state = await fetch("/api/state", { credentials: "same-origin" });
   if (state.ok) render(await state.json());
