@@ -16,9 +16,11 @@ tickets beside the same queries on a small one, and ticket transitions per secon
    (parallel workers off; read from /proc when PostgreSQL runs on this machine), which
    does not depend on what else the machine is doing. Printed side by side, with the
    machine's load average.
-3. Transitions per second: ``--transitions`` tickets, each taken 派单 → 签收 → 答复 → 办结,
-   one transaction per transition, through ``Workflow.apply`` on the small database (the
-   ticket API's HTTP routes are not on this branch yet: the HTTP layer is not measured).
+3. Transitions per second, ``--transitions`` tickets: through the ticket API over HTTP
+   (``transitions_per_s``: bench/tickets_api_bench.py's run, 派单 → 签收 → 答复 with a
+   logged-in session, 8 tickets at a time, in a fresh database), and through
+   ``Workflow.apply`` alone (``workflow_transitions_per_s``: 派单 → 签收 → 答复 → 办结, one
+   transaction per transition, one at a time, on the small database).
 
     .venv/bin/python bench/tickets_bench.py [--tickets 1000000] [--small 10000]
         [--repeat 3] [--transitions 500] [--admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
@@ -34,6 +36,7 @@ asserts a time.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 import time
@@ -48,6 +51,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import sessionmaker
+from tickets_api_bench import run as http_transitions  # bench/, beside this file
 
 from hotline12345.config.schema import TicketLoopSettings
 from hotline12345.db.engine import make_engine
@@ -333,8 +337,16 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 engine.dispose()
         _print_table(results, args.small, args.tickets)
-        per_s, via = transitions_per_s(small_url, args.transitions)
-        print(f"transitions: {per_s:.0f}/s through {via} ({args.transitions} tickets, 4 each)")
+        wf_per_s, via = transitions_per_s(small_url, args.transitions)
+        print(f"transitions: {wf_per_s:.0f}/s through {via} ({args.transitions} tickets, "
+              "4 each)")
+    with database(admin, "http", args.keep) as http_url:
+        upgrade(http_url)
+        count, elapsed = asyncio.run(http_transitions(http_url, args.transitions, 8))
+        per_s = count / elapsed
+        print(f"transitions: {per_s:.0f}/s through the ticket API over HTTP ({count}: 派单, "
+              f"签收, 答复 on {args.transitions} tickets, 8 at a time; "
+              "bench/tickets_api_bench.py's run)")
     load = os.getloadavg()[0]
     large = results["large"]
     slowest = max(large, key=lambda k: large[k].wall_s)
@@ -344,7 +356,8 @@ def main(argv: list[str] | None = None) -> int:
           f"max_figure_s_10k={max(t.wall_s for t in results['small'].values()):.3f} "
           f"tickets_large={args.tickets} tickets_small={args.small} "
           f"generate_s_large={generated['large']:.1f} transitions_per_s={per_s:.0f} "
-          f"transitions_via={via} load_avg_1m={load:.1f} slowest=\"{slowest}\"")
+          f"transitions_via=http workflow_transitions_per_s={wf_per_s:.0f} "
+          f"load_avg_1m={load:.1f} slowest=\"{slowest}\"")
     return 0
 
 
