@@ -19,8 +19,14 @@ Rounds, each with a warm-up:
 - ``bare``: an idiomatic asyncio streams FastAGI server (a subprocess) that replies to each
   session with the commands the controller sent for the same number.
 
+The controller's CPU is also split between its main thread (the event loop: FastAGI, the
+AMI monitor, the wallboard) and its other threads (the call store's and the recording jobs'
+writers, ``asyncio.to_thread``). Beside the monitor's cost per event the bench prints what
+``bench/ami_bench.py`` measures for the codec and the state model alone.
+
 The last line: ``calls_per_s=… bare_calls_per_s=… ratio=… cpu_us_per_call=…
-bare_cpu_us_per_call=… ami_events_per_call=… ami_us_per_call=… ami_us_per_event=…``.
+bare_cpu_us_per_call=… ami_events_per_call=… ami_us_per_call=… ami_us_per_event=…
+ami_bench_us_per_event=…``.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import importlib.util
 import json
 import os
 import re
@@ -60,10 +67,33 @@ DIALLED = "12329"
 CLK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of one process (not its children)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_s(pid: int, tid: int | None = None) -> float:
+    """User + system CPU seconds of one process (not its children), or of one of its
+    threads (``tid``; the main thread's is the process id)."""
+    stat = f"/proc/{pid}/task/{tid}/stat" if tid is not None else f"/proc/{pid}/stat"
+    fields = Path(stat).read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK
+
+
+def codec_state_us_per_event() -> float | None:
+    """What ``bench/ami_bench.py`` measures, the codec and the state model alone on the
+    captures, as CPU µs per event (this thread's CPU time, best of three, so that the
+    machine's load weighs on it as little as on the controller's CPU figures); None without
+    the captures."""
+    spec = importlib.util.spec_from_file_location("ami_bench", REPO / "bench" / "ami_bench.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(bench)
+    except SystemExit:  # no captures: it says where it looked
+        return None
+    reads = bench.chunks(bench.build_stream(300))
+    best = float("inf")
+    for _ in range(3):
+        start = time.thread_time()
+        events, _ = bench.run_ours(reads)
+        best = min(best, (time.thread_time() - start) / events * 1e6)
+    return best
 
 
 def ami_events_total(ctl: Controller) -> float:
@@ -84,6 +114,7 @@ class Round:
     elapsed_s: float
     cpu_s: float
     ami_events: float = 0.0
+    loop_cpu_s: float = 0.0  # the main thread's: the event loop (FastAGI, AMI, wallboard)
 
     @property
     def per_s(self) -> float:
@@ -143,11 +174,13 @@ def controller_round(lab: Lab, ami: Ami, name: str, with_ami: bool, count: int,
         drive(ami, warmup, concurrency)
         commands = first_call_commands(ami, mark)
         events0 = ami_events_total(ctl) if with_ami else 0.0
-        cpu0 = cpu_s(ctl.proc.pid)
+        pid = ctl.proc.pid
+        cpu0, loop0 = cpu_s(pid), cpu_s(pid, pid)
         elapsed = drive(ami, count, concurrency)
-        cpu1 = cpu_s(ctl.proc.pid)
+        cpu1, loop1 = cpu_s(pid), cpu_s(pid, pid)
         events1 = ami_events_total(ctl) if with_ami else 0.0
-        return Round(name, count, elapsed, cpu1 - cpu0, events1 - events0), commands
+        return Round(name, count, elapsed, cpu1 - cpu0, events1 - events0,
+                     loop1 - loop0), commands
     finally:
         ctl.stop()
 
@@ -237,20 +270,31 @@ def main(argv: list[str] | None = None) -> int:
                                      args.concurrency, args.warmup)
         bare = bare_round(lab, ami, commands, args.calls, args.concurrency, args.warmup)
         for r in (with_ami, no_ami, bare):
-            print(f"{r.name:18} {r.per_s:7.1f} calls/s  {r.cpu_us_per_call:8.0f} µs CPU/call")
+            loop = (f" (event loop {r.loop_cpu_s / r.calls * 1e6:.0f}, other threads "
+                    f"{(r.cpu_s - r.loop_cpu_s) / r.calls * 1e6:.0f})" if r is not bare else "")
+            print(f"{r.name:18} {r.per_s:7.1f} calls/s  {r.cpu_us_per_call:8.0f} µs CPU/call"
+                  + loop)
         print(f"bare server's commands per call: {commands}")
         events_per_call = with_ami.ami_events / with_ami.calls
         ami_us_per_call = with_ami.cpu_us_per_call - no_ami.cpu_us_per_call
         ami_us_per_event = ami_us_per_call / events_per_call if events_per_call else 0.0
+        ami_loop_us = (with_ami.loop_cpu_s / with_ami.calls
+                       - no_ami.loop_cpu_s / no_ami.calls) * 1e6
         print(f"AMI monitor: {events_per_call:.1f} events/call, {ami_us_per_call:.0f} µs "
-              f"CPU/call ({ami_us_per_event:.1f} µs/event); load average "
+              f"CPU/call ({ami_us_per_event:.1f} µs/event): event loop {ami_loop_us:+.0f}, "
+              f"other threads {ami_us_per_call - ami_loop_us:+.0f}; load average "
               f"{os.getloadavg()[0]:.2f}")
+        codec = codec_state_us_per_event()
+        codec_text = f"{codec:.1f}" if codec is not None else "n/a"
+        print(f"bench/ami_bench.py's codec + state model alone (the captures): "
+              f"{codec_text} µs CPU/event")
         print(f"calls_per_s={with_ami.per_s:.1f} bare_calls_per_s={bare.per_s:.1f} "
               f"ratio={with_ami.per_s / bare.per_s:.3f} "
               f"cpu_us_per_call={with_ami.cpu_us_per_call:.0f} "
               f"bare_cpu_us_per_call={bare.cpu_us_per_call:.0f} "
               f"ami_events_per_call={events_per_call:.1f} ami_us_per_call={ami_us_per_call:.0f} "
-              f"ami_us_per_event={ami_us_per_event:.1f}")
+              f"ami_us_per_event={ami_us_per_event:.1f} "
+              f"ami_bench_us_per_event={codec_text}")
     finally:
         ami.close()
         asterisk.stop()

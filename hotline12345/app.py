@@ -6,9 +6,10 @@ Start-up, in order: the database is migrated (:func:`hotline12345.db.migrate.upg
 only place ``serve`` changes a schema); the transcription pool starts (when a speech model
 is set); the call store and its recorder open; the FastAGI server listens; the wallboard,
 its API and the AMI monitor start, the queue-load board follows the monitor, and the
-ticket loop's 督办 sweep runs every ``tickets.sweep_interval_s``. SIGINT or
-SIGTERM stops them in the reverse order, letting running calls finish within the grace
-time.
+ticket loop's 督办 sweep runs every ``tickets.sweep_interval_s``; the departments' feeds
+(:mod:`hotline12345.sharing.service`) start before the wallboard, which serves the pull
+feeds. SIGINT or SIGTERM stops them in the reverse order, letting running calls finish
+within the grace time.
 
 The controller's timeouts come from the site file's ``controller:`` section; a value given
 on the command line (:attr:`ServeOptions.env_timeout_s`, ...) overrides it.
@@ -25,6 +26,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +39,10 @@ from hotline12345.config.schema import (
 from hotline12345.logs import log_event
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from hotline12345.analytics.publish import WarningSink
+    from hotline12345.analytics.service import TopicsService
     from hotline12345.ivr.server import ServerConfig
 
 __all__ = ["GC_GEN0_THRESHOLD", "ServeError", "ServeOptions", "serve", "settle_process"]
@@ -122,14 +128,39 @@ def server_config(site_controller: Controller, options: ServeOptions) -> ServerC
         raise ServeError(str(exc)) from None
 
 
+async def _warn_of_surges(topics: TopicsService, sessions: Callable[[], Session],
+                          outbox: WarningSink, interval_s: float) -> None:
+    """Every ``interval_s``: index the tickets not yet counted, look for surges, and record
+    each new warning for its departments' feeds. An error is logged; the next round tries
+    again."""
+    from hotline12345.analytics.publish import publish_surges
+
+    def one_round() -> int:
+        warnings = topics.surges()  # indexes what is new first
+        with sessions() as session, session.begin():
+            return publish_surges(session, warnings, outbox, datetime.now(UTC))
+
+    while True:
+        try:
+            recorded = await asyncio.to_thread(one_round)
+            if recorded:
+                log_event(log, "topics.surges.recorded", warnings=recorded)
+        except Exception as exc:  # a database hiccup must not end the loop
+            log_event(log, "topics.surges.failed", logging.ERROR,
+                      error=f"{type(exc).__name__}: {exc}"[:300])
+        await asyncio.sleep(interval_s)
+
+
 def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _say) -> int:
     """Run the controller on ``site`` until SIGINT/SIGTERM; the exit status. Raises
     :class:`ServeError` when it cannot start (nothing is left running then)."""
     from hotline12345.agents.service import start_agents_services
     from hotline12345.agents.tickets_from_site import tickets_from_site
+    from hotline12345.analytics.service import TopicsService
     from hotline12345.calls.recorder import CallRecorder
     from hotline12345.calls.store import SqlCallStore
     from hotline12345.config import default_site_path
+    from hotline12345.db.engine import make_engine
     from hotline12345.db.migrate import DatabaseUnusable, upgrade_or_explain
     from hotline12345.env import DATABASE_URL_ENV
     from hotline12345.ivr.flows import Services, build_registry
@@ -141,6 +172,8 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     from hotline12345.recordings.vosk_model import ModelError
     from hotline12345.recordings.worker import start_embedded_pool
     from hotline12345.routing import Router
+    from hotline12345.sharing.outbox import Outbox
+    from hotline12345.sharing.service import start_feeds
     from hotline12345.tickets.sweeper import Sweeper
 
     config = server_config(site.file.controller, options)
@@ -168,8 +201,14 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
     recorder = CallRecorder(store)
     queue_load = QueueLoadBoard()  # live waiting callers per queue, once AMI is followed
     registry = build_registry(Services(Router(site), recorder, queue_load=queue_load))
-    # the ticket pages and API (/tickets, /api/tickets): the site's workflow on the database
-    tickets = tickets_from_site(site, url, recordings_dir=recording_settings.recordings_dir)
+    # the ticket pages and API (/tickets, /api/tickets): the site's workflow on the database;
+    # every transition's event goes to the departments' feeds, in its own transaction
+    outbox = Outbox(site.file.feeds)
+    # 热点 and 预警 (analytics/): each transition re-counts its ticket's terms if its text
+    # changed; new tickets from the recordings are counted by the periodic refresh
+    topics = TopicsService.for_site(site, make_engine(url), data_dir=root)
+    tickets = tickets_from_site(site, url, recordings_dir=recording_settings.recordings_dir,
+                                listeners=[outbox.record, topics.listener])
     # the ticket loop's 督办 sweep, every tickets.sweep_interval_s (also `tickets sweep`)
     sweeper = Sweeper(tickets.sessions, tickets.workflow)
     server = FastAgiServer(registry, config)
@@ -187,32 +226,40 @@ def serve(site: Site, options: ServeOptions, *, say: Callable[[str], None] = _sa
             loop.add_signal_handler(sig, stop.set)
         say(f"hotline12345 controller: FastAGI on {options.agi_host}:{server.port} "
             f"(flows: {', '.join(registry.names())}); data in {root}")
+        feeds = await start_feeds(site.file.feeds, url, say=say)  # 信息共享 (sharing/)
         try:
             services = await start_agents_services(
                 site, root, options.http_host, options.http_port, database_url=url,
                 ami_listeners=[job_sink.handle_event], recordings=recording_settings,
-                tickets=tickets)
+                tickets=tickets, feeds=feeds.pull, topics=topics)
         except Exception as exc:
+            await feeds.stop()
             await server.shutdown(0)
             raise ServeError(f"the wallboard could not start: {exc}") from None
         async with services:
             queue_load.follow(services.runtime)  # overflow rules see the AMI monitor's queues
-            sweeping = asyncio.create_task(sweeper.run_forever(
-                site.file.tickets.sweep_interval_s), name="tickets-sweep")
+            interval = site.file.tickets.sweep_interval_s
+            sweeping = asyncio.create_task(sweeper.run_forever(interval), name="tickets-sweep")
+            # the topics index follows new tickets, and surges go to the feeds, as often
+            warning = asyncio.create_task(_warn_of_surges(topics, tickets.sessions, outbox,
+                                                          interval), name="topics-surges")
             settle_process()
             try:
                 await stop.wait()
                 await server.shutdown()
             finally:
                 sweeping.cancel()
-                await asyncio.gather(sweeping, return_exceptions=True)
+                warning.cancel()
+                await asyncio.gather(sweeping, warning, return_exceptions=True)
                 await queue_load.stop()
+                await feeds.stop()
 
     try:
         asyncio.run(run())
     finally:
         job_sink.close()
         tickets.close()
+        topics.engine.dispose()
         recorder.close()
         store.close()
         if recordings is not None:

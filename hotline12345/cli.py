@@ -16,6 +16,7 @@ from hotline12345.db.cli import register_db_cmd
 from hotline12345.ivr.cli import register as register_ivr_cmds
 from hotline12345.recordings.cli import register_recordings_cmds
 from hotline12345.routing.cli import register_register_cmd, register_route_cmd
+from hotline12345.sharing.cli import register_feed_cmd
 from hotline12345.tickets.cli import register_tickets_cmds
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
@@ -31,6 +32,7 @@ REGISTRARS: list[Registrar] = [
     register_tickets_cmds,
     register_topics_cmds,
     register_ivr_cmds,
+    register_feed_cmd,
 ]
 
 

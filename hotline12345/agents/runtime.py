@@ -57,23 +57,38 @@ class _Listener:
 
 
 class ChangeSignal:
-    """A version number that goes up on every change, and a wake-up for those waiting."""
+    """A version number that goes up on every change, and a wake-up for those waiting.
+
+    A change with nobody waiting costs an increment; each waiter has its own future, woken
+    by the next change or ended by its timeout."""
 
     def __init__(self) -> None:
         self.version = 0
-        self._changed = asyncio.Event()
+        self._waiters: list[asyncio.Future[None]] = []
 
     def notify(self) -> None:
         self.version += 1
-        event, self._changed = self._changed, asyncio.Event()
-        event.set()
+        if self._waiters:
+            waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     async def wait_change(self, version: int, timeout: float) -> int:
         """Return as soon as :attr:`version` differs from ``version`` (or after timeout)."""
         if self.version != version:
             return self.version
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(timeout):
+                await waiter
+        except TimeoutError:
+            pass
+        finally:
+            if waiter.cancelled():  # timed out or cancelled, not woken: must not pile up
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
         return self.version
 
 
@@ -85,7 +100,7 @@ class AgentsRuntime(ChangeSignal):
         ami: AmiConfig | None = None,
         store: StateStore | None = None,
         clock: Callable[[], float] = time.time,
-        save_interval_s: float = 0.05,
+        save_interval_s: float | None = None,
     ) -> None:
         ChangeSignal.__init__(self)
         self.clock = clock
@@ -103,7 +118,8 @@ class AgentsRuntime(ChangeSignal):
         self._dirty = asyncio.Event()
         self._stopping = False  # the saver finishes the save in hand, then ends
         self._saving = False
-        self._save_interval = save_interval_s
+        self._save_interval = (self.store.save_interval_s if save_interval_s is None
+                               else save_interval_s)
         self._tasks: list[asyncio.Task[None]] = []
         self._saver_task: asyncio.Task[None] | None = None
         self._listeners: list[_Listener] = []
@@ -177,10 +193,16 @@ class AgentsRuntime(ChangeSignal):
                       error=mask_text(f"{type(exc).__name__}: {exc}"))
             changed = False
         if changed:
-            self.notify()
-            self._dirty.set()
+            self._changed()
         if is_event and self._listeners:
             self._tell_listeners(msg)
+
+    def _changed(self) -> None:
+        """Wake the waiters; wake the saver when there is something to save: any change for
+        a shared store, new decided calls for a store that keeps only those."""
+        self.notify()
+        if self.store.shared or self.state.new_records:
+            self._dirty.set()
 
     def _tell_listeners(self, msg: AmiMessage) -> None:
         for listener in self._listeners:
@@ -223,8 +245,7 @@ class AgentsRuntime(ChangeSignal):
             await asyncio.sleep(1.0)
             now = self.clock()
             if self.monitor is not None and self.state.expire(now):
-                self.notify()
-                self._dirty.set()
+                self._changed()
             if now - last_prune > 3600:
                 last_prune = now
                 self.state.prune(now)

@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -64,6 +64,7 @@ from .web_settings import WebSettings
 
 if TYPE_CHECKING:
     from hotline12345.recordings.settings import RecordingSettings
+    from hotline12345.sharing.pull import PullFeeds
 
     from .tickets_access import TicketsAccess
 
@@ -129,12 +130,15 @@ def _site_queues(site: object) -> tuple[QueueDef, ...]:
     return queue_defs(site)
 
 
-def _headers_listener(callback: Callable[[dict[str, str]], object]) -> Callable[[AmiMessage], None]:
-    """Adapt a listener of header dicts (``JobSink.handle_event``): each call gets its own
-    copy, so a listener that changes it cannot disturb another."""
+def _headers_listener(
+    callback: Callable[[Mapping[str, str]], object],
+) -> Callable[[AmiMessage], None]:
+    """Adapt a listener of header mappings (``JobSink.handle_event``): it gets a read-only
+    view of the event's headers (no copy), so a listener that tries to change them fails
+    alone and cannot disturb another, nor the state model."""
 
     def listener(msg: AmiMessage) -> None:
-        callback(dict(msg.headers))
+        callback(MappingProxyType(msg.headers))
 
     return listener
 
@@ -198,10 +202,11 @@ async def start_agents_services(
     bcrypt_rounds: int = 12,
     confirm_timeout_s: float | None = None,
     say: Callable[[str], Any] = _print_now,
-    ami_listeners: Sequence[Callable[[dict[str, str]], object]] = (),
+    ami_listeners: Sequence[Callable[[Mapping[str, str]], object]] = (),
     recordings: RecordingSettings | RecordingsAccess | None = None,
     web_settings: WebSettings | None = None,
     tickets: TicketsAccess | None = None,
+    feeds: PullFeeds | None = None,
     topics: TopicsAccess | None = None,
 ) -> AgentsServices:
     """Start the supervisor wallboard, its JSON API and, when AMI is configured, the AMI
@@ -215,7 +220,7 @@ async def start_agents_services(
     an :class:`AmiConfig` uses that, ``None``/``False`` runs without AMI. ``store``:
     default from ``HOTLINE12345_REDIS_URL``.
 
-    ``ami_listeners``: each is called with the headers of every AMI event (a fresh dict),
+    ``ami_listeners``: each is called with the headers of every AMI event (a read-only view),
     after the state model applied it, in the monitor's reader: quick and non-blocking.
     ``recordings``: the recordings pipeline's settings (or any
     :class:`.recordings_access.RecordingsAccess`), for ``/api/recordings/failed`` and
@@ -224,6 +229,7 @@ async def start_agents_services(
     (:class:`.tickets_access.TicketsAccess`; without it the ticket API answers 503).
     ``topics``: where the 热点 page and ``/api/topics``, ``/api/surges`` read (e.g.
     ``hotline12345.analytics.service.TopicsService``; without it they answer 503).
+    ``feeds``: the site's pull feeds, which ``/api/feed`` serves.
     ``web_settings``: the wallboard's bounds, lifetimes and clocks; ``confirm_timeout_s``
     (when given) overrides
     its ``confirm_timeout_s``.
@@ -256,7 +262,7 @@ async def start_agents_services(
             settings = dataclasses.replace(settings, confirm_timeout_s=confirm_timeout_s)
         app = build_app(runtime, users, audit, settings=settings,
                         recordings=_recordings_access(recordings), tickets=tickets,
-                        topics=topics)
+                        topics=topics, feeds=feeds)
         runner, port = await start_site(app, http_host, http_port)
         # Last, so that a failed start never leaves an admin whose password nobody saw.
         created = users.ensure_admin(dict(environ))

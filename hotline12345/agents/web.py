@@ -23,6 +23,7 @@ Routes (all but ``/health``, the login page and its stylesheet need a logged-in 
 ``/api/seats/add``             POST    ``{"interface", "queue", "member_name"?, "penalty"?}``
 ``/api/seats/remove``          POST    ``{"interface", "queue"}``
 ``/api/seats/penalty``         POST    ``{"interface", "penalty", "queue"?}``
+``/api/feed``                  GET     a department's pull feed (``?after=&limit=``; feed_views)
 ``/metrics``                   GET     Prometheus (session or HTTP Basic auth)
 ``/tickets``, ``/tickets/{id}`` GET    the ticket pages (:mod:`.ticket_pages`)
 ``/api/tickets...``            both    the ticket API (:mod:`.ticket_views`; see
@@ -69,6 +70,7 @@ from aiohttp import web
 from sqlalchemy.engine import Engine
 
 from . import (
+    feed_views,
     login_views,
     password_views,
     recordings_views,
@@ -90,6 +92,8 @@ from .web_context import CONTEXT_KEY, WebContext
 from .web_settings import WebSettings
 
 if TYPE_CHECKING:
+    from hotline12345.sharing.pull import PullFeeds
+
     from .tickets_access import TicketsAccess
 
 __all__ = ["CONTEXT_KEY", "RUNTIME_KEY", "WebSettings", "build_app", "start_site"]
@@ -120,6 +124,7 @@ def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
               recordings: RecordingsAccess | None = None,
               tickets: TicketsAccess | None = None,
               topics: topics_views.TopicsAccess | None = None,
+              feeds: PullFeeds | None = None,
               tickets_db: Engine | None = None) -> web.Application:
     """The aiohttp application. The caller starts and stops ``runtime`` itself.
     ``settings``: bounds, lifetimes and clocks (defaults: :class:`WebSettings`).
@@ -127,7 +132,8 @@ def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
     answer 503 saying what to configure). ``tickets``: the ticket loop behind
     ``/api/tickets`` and the ticket pages (without it the API answers 503). ``topics``:
     where the 热点 page and ``/api/topics``, ``/api/surges`` read (:mod:`.topics_views`;
-    503 without it). The figures (``/figures``, ``/api/figures``) read ``tickets``'s
+    503 without it). ``feeds``: the pull subscriptions ``/api/feed`` reads (without them
+    it answers 503). The figures (``/figures``, ``/api/figures``) read ``tickets``'s
     database, or ``tickets_db`` when given (503 without either)."""
     settings = settings or WebSettings()
     app = web.Application(middlewares=[security], client_max_size=settings.client_max_size)
@@ -135,6 +141,8 @@ def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
     app[CONTEXT_KEY] = WebContext(runtime, users, audit_log, actions, settings, recordings,
                                   tickets)
     app[RUNTIME_KEY] = runtime
+    if feeds is not None:
+        app[feed_views.FEEDS_KEY] = feeds
     router = app.router
     router.add_get("/health", views.health)
     router.add_get("/login", login_views.login_page)
@@ -158,6 +166,7 @@ def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
     router.add_post("/api/seats/add", views.seat_action(SeatActions.add))
     router.add_post("/api/seats/remove", views.seat_action(SeatActions.remove))
     router.add_post("/api/seats/penalty", views.seat_action(SeatActions.penalty))
+    router.add_get("/api/feed", feed_views.feed)
     router.add_get("/metrics", views.metrics)
     ticket_pages.register(app)
     topics_views.register(app, topics)

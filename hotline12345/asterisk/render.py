@@ -846,13 +846,17 @@ def _confbridge(site: Site) -> str:
 #: Hangup (class call) and the dialplan's HotlineRecording UserEvent (class user).
 AMI_READ = ("call", "agent", "user")
 #: Asterisk sends the monitor only the events it reads (manager.conf ``eventfilter``, regexes
-#: over the event's text; an event passes when one matches): the queue and agent events and
-#: Hangup of the state model, the dialplan's UserEvent and MixMonitor's stop, and the VarSet
-#: that names a MixMonitor file (the recordings' job sources). A call's channels make about
-#: 29 events of these classes; the filter passes about a third of them. Action replies
-#: (QueueStatus's list included) are no events and always reach the monitor.
+#: over the event's text; an event passes when one of the filters matches and none of the
+#: ``!`` ones does): the queue and agent events and Hangup of the state model, the dialplan's
+#: UserEvent and MixMonitor's stop, and the VarSet that names a MixMonitor file (the
+#: recordings' job sources), but not HangupRequest, the hangup handler's HangupHandler*
+#: events nor MixMonitorStart/Mute, which the first filter's prefixes would let through and
+#: nobody reads. A call's channels make about 29 events of these classes; the filter passes
+#: about a fifth of them. Action replies (QueueStatus's list included) are no events and
+#: always reach the monitor.
 AMI_EVENT_FILTERS = ("Event: (Queue|Agent|Hangup|UserEvent|MixMonitor)",
-                     "Variable: MIXMONITOR_FILENAME")
+                     "Variable: MIXMONITOR_FILENAME",
+                     "!Event: (Hangup(Request|Handler)|MixMonitor(Start|Mute))")
 #: QueueAdd, QueueRemove, QueuePause and QueuePenalty need class agent; QueueStatus,
 #: QueueSummary and Ping need no class (app_queue.c, manager.c).
 AMI_WRITE = ("agent",)

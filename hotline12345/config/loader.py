@@ -26,8 +26,10 @@ from hotline12345.config.errors import ConfigError, ConfigIssue
 from hotline12345.config.patterns import AREA_CODE, PatternError, compile_pattern
 from hotline12345.config.schema import (
     CONTROLLER_TIMEOUT_BOUNDS,
+    FEED_EVENTS,
     ActionKind,
     ActionSpec,
+    FeedKind,
     LimitRule,
     RegisterRowSpec,
     Rule,
@@ -37,6 +39,7 @@ from hotline12345.config.schema import (
     controller_timeout_problem,
     parse_office_hours,
 )
+from hotline12345.config.targets import url_refusal
 from hotline12345.legacy_numbers.model import EMERGENCY_NUMBERS, Mode, RegisterRow
 
 CONFIG_ENV = "HOTLINE12345_CONFIG"
@@ -420,6 +423,7 @@ class _Checker:
             if not [k for k in rule.keywords if k.strip()]:
                 self.error(f"classification[{self.site.classification.index(rule)}].keywords",
                            "list at least one keyword, e.g. [退款, 假货]")
+        self._check_feeds()
         self._check_calendar()
         self._check_departments()
         self._check_ticket_loop()
@@ -550,7 +554,8 @@ class _Checker:
     def _check_unique(self) -> None:
         for section, items in (("queues", self.site.queues), ("sub_centres", self.site.sub_centres),
                                ("linkage", self.site.linkage), ("rules", self.site.rules),
-                               ("centre.trunks", self.site.centre.trunks)):
+                               ("centre.trunks", self.site.centre.trunks),
+                               ("feeds", self.site.feeds)):
             seen: set[str] = set()
             for item in items:
                 name = getattr(item, "name")  # noqa: B009
@@ -566,6 +571,55 @@ class _Checker:
         for name in sorted(experts.keys() & self.queues):
             self.error(f"queues[{name}]", f'"{name}" clashes with the expert-seat queue of '
                        f'"{experts[name]}"; rename it')
+
+    def _check_feeds(self) -> None:
+        """The departments' feeds: names that can name a variable, a URL for each webhook
+        (refused when it points at the centre's own network, unless allowed), known event
+        kinds, sane bounds, one subscription per Redis Stream."""
+        streams: dict[str, str] = {}
+        departments = ({d.name for d in self.site.departments} | self._reported("departments")
+                       if self.site.departments else set())
+        for sub in self.site.feeds:
+            fpath = f"feeds[{sub.name}]"
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", sub.name):
+                self.error(f"{fpath}.name", f'"{sub.name}" must be 1-64 ASCII letters, digits, '
+                           f"- or _ (it names the secret's variable, {sub.secret_env})")
+            if not sub.department.strip():
+                self.error(f"{fpath}.department", "name the department (承办单位) whose "
+                           "tickets' events this subscription receives")
+            elif departments and sub.department not in departments:
+                self.error(f"{fpath}.department", f'department "{sub.department}" is not in '
+                           f"departments; departments: {self._listing(departments)}")
+            if sub.kind is FeedKind.WEBHOOK:
+                if not sub.url:
+                    self.error(f"{fpath}.url", "a webhook needs the receiver's URL, e.g. "
+                               "https://example.gov.cn/12345-hook")
+                else:
+                    why = url_refusal(sub.url, allow_private=sub.allow_private_targets)
+                    if why is not None:
+                        self.error(f"{fpath}.url", why)
+            elif sub.url:
+                self.error(f"{fpath}.url", f"only a webhook has a url; a {sub.kind.value} "
+                           "subscription takes none")
+            for i, kind in enumerate(sub.events):
+                if kind not in FEED_EVENTS:
+                    self.error(f"{fpath}.events[{i}]", f'"{kind}" is not an event kind; kinds: '
+                               f"{', '.join(FEED_EVENTS)} (leave events out for all of them)")
+            if not 0.1 <= sub.timeout_s <= 300:
+                self.error(f"{fpath}.timeout_s", f"{sub.timeout_s:g} is out of range: seconds "
+                           "from 0.1 to 300")
+            self.bounded(f"{fpath}.retry_hours", sub.retry_hours, 1, 720,
+                         "retry_hours (hours of retries)")
+            self.bounded(f"{fpath}.max_len", sub.max_len, 100, 100_000_000,
+                         "max_len (entries kept in the stream)")
+            if sub.kind is FeedKind.REDIS_STREAM:
+                key = sub.stream_key
+                if key in streams:
+                    self.error(f"{fpath}.stream", f'the stream "{key}" is already fed by '
+                               f'subscription "{streams[key]}"; give each its own stream')
+                streams.setdefault(key, sub.name)
+            elif sub.stream:
+                self.error(f"{fpath}.stream", "only a redis_stream subscription has a stream")
 
     def _check_centre(self) -> None:
         centre = self.site.centre

@@ -421,6 +421,61 @@ class TicketLoopSettings:
     sweep_interval_s: float = 300
 
 
+class FeedKind(enum.StrEnum):
+    """How a department receives its feed (信息共享)."""
+
+    WEBHOOK = "webhook"  # signed HTTP POSTs (Standard Webhooks) to the department's URL
+    REDIS_STREAM = "redis_stream"  # XADD to a Redis Stream of the centre's Redis
+    PULL = "pull"  # the department reads GET /api/feed?after=<cursor>
+
+
+#: The event kinds a feed can carry (the ticket loop's events; ``events:`` names them).
+#: tests/sharing/test_feed_config.py ties it to the lifecycle table.
+FEED_EVENTS: tuple[str, ...] = (
+    "created", "dispatched", "signed", "returned", "return_rejected", "reassigned",
+    "assist_added", "assist_answered", "answered", "supervised", "extension_requested",
+    "extended", "extension_refused", "paused", "resumed", "closed", "revisited", "rated",
+    "reopened", "merged", "followed",
+    "surge",  # the analytics' surge warning (预警): sent only to subscriptions that name it
+)
+
+
+def feed_secret_env(subscription: str) -> str:
+    """``HOTLINE12345_FEED_<NAME>_SECRET``: the variable holding a webhook subscription's
+    signing secret (``..._PREVIOUS``: the one it replaces, during a rotation); characters a
+    shell cannot put in a variable name become ``_``."""
+    return f"HOTLINE12345_FEED_{re.sub(r'[^A-Za-z0-9]+', '_', subscription).upper()}_SECRET"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSubscription:
+    """A department's subscription to ticket events (信息共享). The webhook's signing secret
+    comes from the environment: ``HOTLINE12345_FEED_<NAME>_SECRET`` (and, while it is
+    rotated, the old one in ``HOTLINE12345_FEED_<NAME>_SECRET_PREVIOUS``); see docs/feeds.md."""
+
+    name: str  # unique; names the subscription in `feed status`, `feed replay` and its secret
+    department: str  # the department (承办单位) whose tickets' events it receives
+    kind: FeedKind  # webhook, redis_stream or pull
+    url: str = ""  # webhook: the receiver's http(s) URL
+    # event kinds it receives (created, dispatched, signed, ...); empty: every kind
+    events: tuple[str, ...] = ()
+    full_numbers: bool = False  # the caller's full number instead of 138****8000 (audited)
+    # deliver to loopback, private, link-local or reserved addresses (refused by default: SSRF)
+    allow_private_targets: bool = False
+    timeout_s: float = 10.0  # webhook: seconds one delivery may take
+    retry_hours: int = 24  # hours a failing delivery is retried before it is a dead letter
+    stream: str = ""  # redis_stream: the stream's key (default hotline12345:feed:<department>)
+    max_len: int = 100_000  # redis_stream: about this many entries are kept (XADD MAXLEN ~)
+
+    @property
+    def secret_env(self) -> str:
+        return feed_secret_env(self.name)
+
+    @property
+    def stream_key(self) -> str:
+        return self.stream or f"hotline12345:feed:{self.department}"
+
+
 @dataclass(frozen=True, slots=True)
 class SiteFile:
     """The site file exactly as written."""
@@ -451,6 +506,8 @@ class SiteFile:
     departments: tuple[Department, ...] = ()  # 承办单位 that tickets are dispatched to
     # the ticket loop's deadlines, extensions, 重办 and 并单
     tickets: TicketLoopSettings = field(default_factory=TicketLoopSettings)
+    # departments' feeds of ticket events (信息共享): webhooks, Redis Streams, pull
+    feeds: tuple[FeedSubscription, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

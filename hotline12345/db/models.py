@@ -24,6 +24,7 @@ def load_models() -> MetaData:
     import hotline12345.analytics.models
     import hotline12345.calls.models
     import hotline12345.recordings.models
+    import hotline12345.sharing.models
     import hotline12345.tickets.models  # noqa: F401
 
     return Base.metadata

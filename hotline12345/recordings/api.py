@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from typing import Any
 
 from hotline12345.db.engine import error_text
@@ -91,7 +92,7 @@ def ticket(settings: RecordingSettings, uniqueid: str) -> dict[str, Any] | None:
 class JobSink:
     """Enqueues jobs from the AMI monitor without ever blocking its event loop.
 
-    ``handle_event(event)`` feeds an AMI event (a dict of headers) through
+    ``handle_event(event)`` feeds an AMI event (a mapping of its headers) through
     :class:`RecordingEvents`: only a call the dialplan recorded becomes a job (its
     ``HotlineRecording`` UserEvent, or the stop of a MixMonitor writing under the recordings
     directory); any other channel's ``Hangup`` makes none. Jobs go to a writer thread that
@@ -99,7 +100,9 @@ class JobSink:
     transaction, or one Redis round trip, for up to ``batch`` jobs), so a burst of hangups
     costs a few transactions, not one each. When a job arrives the thread lingers up to
     ``linger_s`` for more (cut short by a full batch, :meth:`flush` or :meth:`close`), so
-    that at a steady call rate each transaction carries many calls rather than one. The
+    that at a steady call rate each transaction carries many calls rather than one (the
+    cost of a transaction is mostly per transaction, not per job; a second's wait is
+    nothing beside a transcription's). The
     thread never dies of an error: while Redis or the database is away it retries with
     backoff (up to ``max_pause_s``); if the queue cannot even be opened (a wrong URL, say)
     it logs why and tries again; a batch refused otherwise goes one job at a time, and a job
@@ -109,7 +112,7 @@ class JobSink:
 
     def __init__(self, settings: RecordingSettings, max_pending: int = 100_000,
                  retry_s: float = 0.2, max_pause_s: float = 5.0, max_failures: int = 5,
-                 batch: int = 500, linger_s: float = 0.2) -> None:
+                 batch: int = 500, linger_s: float = 1.0) -> None:
         self.settings = settings
         self.events = RecordingEvents(settings.recordings_dir)
         self.max_pending = max_pending
@@ -128,7 +131,7 @@ class JobSink:
         self._thread = threading.Thread(target=self._run, name="recording-jobs", daemon=True)
         self._thread.start()
 
-    def handle_event(self, event: dict[str, str]) -> RecordingJob | None:
+    def handle_event(self, event: Mapping[str, str]) -> RecordingJob | None:
         job = self.events.handle(event)
         if job is not None:
             self.submit(job)
@@ -142,7 +145,10 @@ class JobSink:
                           hint="the queue is unreachable; the directory scan will find it")
                 return
             self._pending.append(job)
-            self._cond.notify()
+            if len(self._pending) == 1 or len(self._pending) == self.batch:
+                # Wake the writer only when it waits for a first job or lingers for a full
+                # batch: a wake-up per job would cost a thread switch each.
+                self._cond.notify()
 
     def alive(self) -> bool:
         return self._thread.is_alive()

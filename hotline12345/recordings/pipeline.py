@@ -41,8 +41,10 @@ from hotline12345.recordings.queue import (
 from hotline12345.recordings.settings import RecordingSettings
 from hotline12345.recordings.transcribe import decode, dialogue, dialogue_text
 from hotline12345.recordings.vosk_model import LoadedModel
+from hotline12345.sharing.outbox import Outbox
 from hotline12345.tickets.classify import classify
 from hotline12345.tickets.enums import Speaker
+from hotline12345.tickets.events import EventListener
 from hotline12345.tickets.store import (
     TicketDraft,
     UtteranceDraft,
@@ -310,6 +312,8 @@ class Processor:
         self.consumer = consumer
         self.should_stop = should_stop or (lambda: False)
         self.on_release = on_release
+        # a new ticket's "created" event reaches the feeds' outbox in its transaction
+        self.ticket_listeners: tuple[EventListener, ...] = (Outbox(settings.feeds).record,)
 
     def _hook(self, stage: str, job: RecordingJob) -> None:
         if self.settings.hook is not None:
@@ -449,7 +453,8 @@ class Processor:
         beat = self._heartbeat(claimed)
         while True:
             try:
-                self.queue.complete(claimed, lambda s: save_ticket(s, draft))
+                self.queue.complete(claimed, lambda s: save_ticket(
+                    s, draft, listeners=self.ticket_listeners))
                 return
             except QueueUnavailable as exc:
                 if time.monotonic() >= deadline:

@@ -35,13 +35,12 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import Table, delete, func, or_, select, update
 from sqlalchemy.exc import (
     DBAPIError,
     DisconnectionError,
-    IntegrityError,
     InterfaceError,
     OperationalError,
     SQLAlchemyError,
@@ -50,6 +49,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotline12345.db.engine import error_text
+from hotline12345.env import DATABASE_URL_ENV
 from hotline12345.logs import log_event
 from hotline12345.recordings.jobs import JobError, RecordingJob
 from hotline12345.recordings.models import JobState, RecordingJobRow
@@ -217,6 +217,7 @@ class SqlJobQueue:
         self.policy = policy or RetryPolicy()
         self.poll_s = poll_s
         self.clock = clock  # Unix seconds: leases, retry times (tests inject their own)
+        self._insert: Any = None
 
     def _run(self, fn: Callable[[Session], Any]) -> Any:
         try:
@@ -228,52 +229,43 @@ class SqlJobQueue:
             raise QueueUnavailable(f"database: {error_text(exc)}") from exc
 
     def enqueue(self, job: RecordingJob) -> bool:
-        now = self.clock()
-
-        def add(session: Session) -> bool:
-            if session.scalar(select(RecordingJobRow.id).where(
-                    RecordingJobRow.uniqueid == job.uniqueid)) is not None:
-                return False
-            try:
-                with session.begin_nested():
-                    session.add(RecordingJobRow(
-                        uniqueid=job.uniqueid, payload=job.to_json(), state=JobState.QUEUED,
-                        attempts=0, deliveries=0, not_before=now, created_at=now,
-                        updated_at=now))
-            except IntegrityError:
-                return False
-            return True
-
-        return bool(self._run(add))
+        return self.enqueue_many([job]) == 1
 
     def enqueue_many(self, jobs: Sequence[RecordingJob]) -> int:
-        """One transaction for the whole batch: one lookup of the uniqueids already known,
-        one multi-row insert of the others. If another process enqueued one of them
-        meanwhile (the unique constraint refuses the batch), they go one by one."""
+        """One statement in one transaction for the whole batch: ``INSERT ... ON CONFLICT
+        (uniqueid) DO NOTHING RETURNING uniqueid`` (SQLite and PostgreSQL), so a uniqueid
+        already known, also one that another process enqueued a moment ago, is skipped
+        without a lookup first; what comes back counts the jobs added."""
         batch: dict[str, RecordingJob] = {}
         for job in jobs:
             batch.setdefault(job.uniqueid, job)
         if not batch:
             return 0
         now = self.clock()
+        rows = [{"uniqueid": uid, "payload": job.to_json(), "state": JobState.QUEUED,
+                 "attempts": 0, "deliveries": 0, "not_before": now, "created_at": now,
+                 "updated_at": now} for uid, job in batch.items()]
+        return int(self._run(lambda session: len(session.execute(
+            self._insert_new(session), rows).all())))
 
-        def add(session: Session) -> int:
-            ids = list(batch)
-            known: set[str] = set()
-            for start in range(0, len(ids), 500):
-                known.update(session.scalars(select(RecordingJobRow.uniqueid).where(
-                    RecordingJobRow.uniqueid.in_(ids[start:start + 500]))))
-            rows = [{"uniqueid": uid, "payload": job.to_json(), "state": JobState.QUEUED,
-                     "attempts": 0, "deliveries": 0, "not_before": now, "created_at": now,
-                     "updated_at": now} for uid, job in batch.items() if uid not in known]
-            if rows:
-                session.execute(insert(RecordingJobRow), rows)
-            return len(rows)
-
-        try:
-            return int(self._run(add))
-        except IntegrityError:
-            return sum(self.enqueue(job) for job in batch.values())
+    def _insert_new(self, session: Session) -> Any:
+        """The insert of :meth:`enqueue_many` in the session's dialect (built once)."""
+        if self._insert is None:
+            dialect = session.get_bind().dialect.name
+            if dialect == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert as dialect_insert
+            elif dialect == "postgresql":
+                from sqlalchemy.dialects.postgresql import (  # type: ignore[assignment]
+                    insert as dialect_insert,
+                )
+            else:
+                raise ValueError(f"database {dialect}: the recordings' job queue runs on "
+                                 f"SQLite or PostgreSQL; set {DATABASE_URL_ENV} to one of them")
+            table = cast(Table, RecordingJobRow.__table__)
+            self._insert = (dialect_insert(table)
+                            .on_conflict_do_nothing(index_elements=[table.c.uniqueid])
+                            .returning(table.c.uniqueid))
+        return self._insert
 
     def _claimable(self, now: float) -> Any:
         return or_(

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from hotline12345 import paths
+from hotline12345.config.schema import FeedSubscription
 from hotline12345.env import (
     DATABASE_URL_ENV,
     RECORDINGS_DIR_ENV,
@@ -70,6 +71,9 @@ class RecordingSettings:
     db_retry_s: float = 30.0  # how long a decoded job retries its commit before re-queueing
     reconnect_max_s: float = 5.0  # longest pause between attempts to reach the queue
     hook: Hook | None = None
+    # the departments' feeds: each new ticket's "created" event goes to their outbox in the
+    # ticket's own transaction (hotline12345.sharing)
+    feeds: tuple[FeedSubscription, ...] = ()
     #: Unix seconds for the SQL queue's leases and retry times (tests inject their own).
     clock: Callable[[], float] = time.time
 
@@ -107,6 +111,7 @@ def _site_parts(site: Any) -> dict[str, Any]:
     out["rules"] = rules_from(getattr(site.file, "classification", ()))
     out["legacy_modes"] = {row.number: getattr(row.mode, "value", str(row.mode))
                            for row in getattr(site, "register", ())}
+    out["feeds"] = tuple(getattr(site.file, "feeds", ()))
     return out
 
 

@@ -40,9 +40,12 @@ def sweep_once(site: Site, *, data_dir: str | None = None, database_url: str | N
     except SQLAlchemyError as exc:
         raise SweepFailed(f"cannot read the database: {type(exc).__name__}: "
                           f"{str(exc).splitlines()[0][:200]}") from None
+    from hotline12345.sharing.outbox import Outbox  # the 督办 events reach the feeds too
+
     engine = make_engine(url)
+    workflow = Workflow.for_site(site, [Outbox(site.file.feeds).record])
     try:
-        return Sweeper(sessionmaker(engine), Workflow.for_site(site)).run_once(now)
+        return Sweeper(sessionmaker(engine), workflow).run_once(now)
     except SQLAlchemyError as exc:
         raise SweepFailed(f"the sweep failed: {type(exc).__name__}: "
                           f"{str(exc).splitlines()[0][:200]}") from None

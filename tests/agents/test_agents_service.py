@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,21 +41,23 @@ async def test_listeners_see_every_event_after_the_state_update(
     in_state_when_told: list[bool] = []
     runtime_box: list[AgentsRuntime] = []
 
-    def sink(event: dict[str, str]) -> None:  # as JobSink.handle_event
-        seen.append(event)
+    def careless(event: Mapping[str, str]) -> None:
+        event["Event"] = "changed by a careless listener"  # type: ignore[index]
+
+    def sink(event: Mapping[str, str]) -> None:  # as JobSink.handle_event
+        seen.append(dict(event))
         if event.get("Event") == "QueueCallerJoin":
             queue = runtime_box[0].state.queues["q-general"]
             in_state_when_told.append(event["Uniqueid"] in queue.callers)
-        event["Event"] = "changed by a careless listener"
 
-    def broken(event: dict[str, str]) -> None:
+    def broken(event: Mapping[str, str]) -> None:
         raise RuntimeError("listener bug")
 
     with caplog.at_level(logging.ERROR, logger="hotline12345.agents"):
         services = await start_agents_services(
             QUEUES, tmp_path, "127.0.0.1", 0, env={"HOTLINE12345_ADMIN_PASSWORD": ADMIN_PASSWORD},
             ami=ami_config(fake_ami.port), store=MemoryStore(), bcrypt_rounds=4,
-            say=lambda line: None, ami_listeners=[broken, sink])
+            say=lambda line: None, ami_listeners=[broken, careless, sink])
         runtime_box.append(services.runtime)
         try:
             assert services.runtime.monitor is not None
@@ -65,22 +67,24 @@ async def test_listeners_see_every_event_after_the_state_update(
             fake_ami.caller_abandon("q-general", "1795849881.4")
             await until(lambda: sum(e.get("Uniqueid") == "1795849881.4" for e in seen) == 3)
             assert services.runtime.monitor.connected and fake_ami.connections == 1
+            local = "test_listeners_see_every_event_after_the_state_update.<locals>."
             assert services.runtime.listener_failures() == {
-                "test_listeners_see_every_event_after_the_state_update.<locals>.broken": len(seen),
-                "test_listeners_see_every_event_after_the_state_update.<locals>.sink": 0}
+                local + "broken": len(seen), local + "careless": len(seen), local + "sink": 0}
         finally:
             await services.close()
-    names = [e["Event"] for e in seen]
-    assert set(names) == {"changed by a careless listener"}  # each got its own dict
+    names = {e["Event"] for e in seen}  # a read-only view: the careless change failed
+    assert "changed by a careless listener" not in names and "QueueCallerJoin" in names
     calls = [e for e in seen if e.get("Uniqueid") == "1795849881.4"]
     assert [e["CallerIDNum"] for e in calls] == ["13900139000"] * 3
     assert "Response" not in {k for e in seen for k in e}  # events only, not replies
     assert any(e.get("Queue") == "q-general" and "Location" in e for e in seen)  # resync
     assert in_state_when_told == [True]
     failed = [r for r in caplog.records if r.getMessage() == "agents.listener.failed"]
-    assert len(failed) == 1  # once per listener, however often it fails
+    assert len(failed) == 2  # once per listener, however often it fails
     assert failed[0].fields["error"] == "RuntimeError: listener bug"  # type: ignore[attr-defined]
     assert failed[0].fields["listener"].endswith("broken")  # type: ignore[attr-defined]
+    assert failed[1].fields["listener"].endswith("careless")  # type: ignore[attr-defined]
+    assert failed[1].fields["error"].startswith("TypeError")  # type: ignore[attr-defined]
 
 
 def recordings_db(tmp_path: Path) -> Any:

@@ -9,10 +9,12 @@ import math
 import random
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from hotline12345.analytics.index import catch_up
+from hotline12345.analytics.publish import publish_surges
 from hotline12345.analytics.segment import Segmenter
 from hotline12345.analytics.stats import g2, poisson_sf, signed_g2
 from hotline12345.analytics.surges import (
@@ -23,6 +25,9 @@ from hotline12345.analytics.surges import (
     find_surges,
     window_counts,
 )
+from hotline12345.config.schema import FeedKind, FeedSubscription
+from hotline12345.sharing.models import FeedDelivery, FeedOutbox
+from hotline12345.sharing.outbox import Outbox
 
 from .conftest import Planted, plant
 
@@ -160,3 +165,26 @@ def test_the_day_span_has_its_own_minimum(engine: Engine, segmenter: Segmenter) 
     # 11:00, outside the same 24 h of those weeks): a surge from 10 a day, not from 20.
     assert [(w.value, w.span, w.count) for w in day] == [("燃气", Span.DAY, 13)]
     assert strict == []
+
+
+def test_warnings_reach_the_departments_feeds_once(engine: Engine,
+                                                   segmenter: Segmenter) -> None:
+    plant(engine, _history(random.Random(7)))
+    plant(engine, _spike())
+    gas = FeedSubscription(name="gas-hook", department="燃气集团", kind=FeedKind.PULL,
+                           events=("surge",))
+    other = FeedSubscription(name="other", department="交通运输局", kind=FeedKind.PULL,
+                             events=("surge",))
+    outbox = Outbox([gas, other])
+    with Session(engine) as s:
+        catch_up(s, segmenter)
+        warnings = find_surges(s, NOW, spans=[Span.HOUR])
+    with Session(engine) as s, s.begin():
+        assert publish_surges(s, warnings, outbox, NOW) == 4  # all four concern 燃气集团
+        assert publish_surges(s, warnings, outbox, NOW) == 0  # checked again: nothing new
+    with Session(engine) as s:
+        rows = s.scalars(select(FeedOutbox).where(FeedOutbox.kind == "surge")).all()
+        assert sorted(r.department or "" for r in rows) == ["燃气集团"] * 4
+        targets = set(s.scalars(select(FeedDelivery.subscription).where(
+            FeedDelivery.outbox_id.in_([r.id for r in rows]))))
+        assert targets == {"gas-hook"}

@@ -49,7 +49,7 @@ _END = "    then: {action: queue, target: tax}\n"
 # (case id, [(old, new), ...] applied to BASE, expected errors as printed by `config check`)
 CASES: list[tuple[str, list[tuple[str, str]], list[str]]] = [
     ("unknown-top-level-key", [("rules:\n", "rulez: []\nrules:\n")],
-     ['site.yaml:35:1 rulez: unknown key "rulez"; known keys here: blocklist, calendar, centre, classification, controller, departments, enterprise, hotlines, linkage, mode_defaults, prompts, queues, register, rules, speech, sub_centres, tickets']),
+     ['site.yaml:35:1 rulez: unknown key "rulez"; known keys here: blocklist, calendar, centre, classification, controller, departments, enterprise, feeds, hotlines, linkage, mode_defaults, prompts, queues, register, rules, speech, sub_centres, tickets']),
     ("unknown-queue-key", [("    label: 综合\n", "    label: 综合\n    lable: x\n")],
      ['site.yaml:13:5 queues[q-general].lable: unknown key "lable"; known keys here: announce, expert_seats, label, members, name, overflow, service_level_s, skills, strategy, timeout_s, wrapup_s']),
     ("missing-required-field", [("    label: 税务\n", "")],

@@ -187,8 +187,8 @@ def pg_database() -> Iterator[str]:
 def _reset_pg(url: str) -> None:
     eng = make_engine(url)
     with eng.begin() as conn:
-        conn.execute(text("TRUNCATE tickets, ticket_utterances, recording_jobs, calls "
-                          "RESTART IDENTITY CASCADE"))
+        conn.execute(text("TRUNCATE tickets, ticket_utterances, recording_jobs, calls, "
+                          "feed_outbox RESTART IDENTITY CASCADE"))
     eng.dispose()
 
 

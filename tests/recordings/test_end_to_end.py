@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hotline12345.calls.models import CallRecord
@@ -18,8 +19,10 @@ from hotline12345.db.engine import make_engine
 from hotline12345.recordings.jobs import RecordingEvents, RecordingJob
 from hotline12345.recordings.vosk_model import LoadedModel
 from hotline12345.recordings.worker import WorkerPool, make_sessions, open_queue
+from hotline12345.sharing.models import FeedOutbox
 from hotline12345.tickets.classify import Rule
 from hotline12345.tickets.enums import Speaker, TicketState
+from hotline12345.tickets.models import TicketHistory
 from hotline12345.tickets.store import get_ticket, ticket_view
 from tests.captures import CAPTURES
 from tests.recordings.ami import capture_events
@@ -89,6 +92,12 @@ def test_recorded_call_becomes_a_ticket(model: LoadedModel, speech: Speech, db_u
         assert ticket is not None
         view = ticket_view(ticket)
         assert ticket.state is TicketState.ACCEPTED
+        # its history starts, and its "created" event is in the feeds' outbox, masked
+        first = s.scalars(select(TicketHistory).where(TicketHistory.ticket_id == ticket.id)).one()
+        assert (first.seq, first.action, first.to_state) == (1, "创建", "受理")
+        created = s.scalars(select(FeedOutbox).where(FeedOutbox.ticket_id == ticket.id)).one()
+        assert (created.kind, created.history_seq) == ("created", 1)
+        assert "13900139000" not in created.body and "139****9000" in created.body
         assert ticket.caller == "13900139000"  # stored in full
         assert view["caller"] == "139****9000"  # shown masked
         assert "13900139000" not in repr(ticket)

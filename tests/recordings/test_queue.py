@@ -79,6 +79,28 @@ def test_enqueue_claim_complete(queue: JobQueue, db_url: str) -> None:
     assert not queue.enqueue(job)  # done calls are not queued again
 
 
+def test_a_batch_adds_only_the_jobs_not_known(queue: JobQueue, db_url: str) -> None:
+    """enqueue_many skips the uniqueids already queued (by this queue or another on the same
+    store) and the repeats within the batch, and counts only what it added."""
+    first = [RecordingJob(f"7.{i}", "ami:UserEvent", meta={"caller": "13800138000"})
+             for i in range(5)]
+    assert queue.enqueue_many(first[:2]) == 2
+    if isinstance(queue, SqlJobQueue):  # another process's queue on the same database
+        other = SqlJobQueue(sessions_for(db_url), POLICY)
+        assert other.enqueue_many([first[2]]) == 1
+        other.sessions.kw["bind"].dispose()
+    else:
+        assert queue.enqueue(first[2])
+    again = [*first, first[4], RecordingJob("7.0", "scan")]
+    assert queue.enqueue_many(again) == 2  # 7.3 and 7.4; the others were known
+    assert queue.enqueue_many([]) == 0
+    assert queue.pending() == 5 and all(queue.known(j.uniqueid) for j in first)
+    claimed = [queue.claim("w1", block_s=0.5) for _ in first]
+    assert sorted(c.job.uniqueid for c in claimed if c is not None) == [j.uniqueid
+                                                                        for j in first]
+    assert {c.job.source for c in claimed if c is not None} == {"ami:UserEvent"}
+
+
 def test_a_dead_workers_job_is_reclaimed(queue: JobQueue, db_url: str, clock: Clock) -> None:
     lease = POLICY.lease_s
     queue.enqueue(RecordingJob("1.1", "scan"))

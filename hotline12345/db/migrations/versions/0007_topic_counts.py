@@ -1,7 +1,7 @@
 """topic_counts, topic_tickets, topic_places: the hot-topic index (analytics/)
 
 Revision ID: 0007_topic_counts
-Revises: 0005 (the ticket loop)
+Revises: 0006 (the feeds' outbox; 0005 before it landed)
 Create Date: 2026-12-07
 
 Counts of tickets per UTC hour and term, the indexed tickets, and the places each ticket
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_topic_counts"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
