@@ -1,7 +1,7 @@
 """the ticket figures' planner statistics: the local day, week and month of created_at
 
-Revision ID: 0007_ticket_figures_indexes
-Revises: 0007_topic_counts
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-07
 
 The figures (``tickets/figures.py``) group by the local period of ``created_at``, computed
@@ -21,8 +21,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0007_ticket_figures_indexes"
-down_revision: str | None = "0007_topic_counts"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
