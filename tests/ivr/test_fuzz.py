@@ -24,8 +24,8 @@ from hotline12345.ivr.protocol import (
     format_mset,
     parse_command,
 )
-from hotline12345.logs import mask_text
 from hotline12345.ivr.simulate import AsteriskPeer, CallScript, separate_app_args
+from hotline12345.logs import mask_text
 
 FUZZ = settings(max_examples=300, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
