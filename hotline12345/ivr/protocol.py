@@ -47,6 +47,7 @@ from typing import Final
 from urllib.parse import parse_qsl, unquote
 
 from hotline12345.logs import mask_text
+from hotline12345.records import value_record
 
 __all__ = [
     "CALLER_FIELDS",
@@ -91,7 +92,7 @@ _VERB = re.compile(r"[A-Za-z]+(?: [A-Za-z]+)*\Z")
 _REPLY_HEAD = re.compile(r"([0-9]{3})([ -])(.*)\Z", re.S)
 _RESULT = re.compile(r"result=(\S*)(?: \((.*)\))?(?: endpos=(-?[0-9]+))?\Z", re.S)
 _INT = re.compile(r"-?[0-9]+\Z")
-_NEEDS_QUOTES = re.compile(r'[ \t"\\]')
+_SPECIAL = re.compile(r'[ \t"\\\r\n\0]')  # to quote, or a line break
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _MSET_UNSAFE = re.compile(r"[\x00-\x1f$\x7f]")
 _BREAKS = re.compile(r"[\r\n\0]")
@@ -133,7 +134,7 @@ class Limits:
 # Events
 
 
-@dataclass(frozen=True, slots=True)
+@value_record
 class Environment:
     """The AGI environment of one call. Immutable: its mappings are read-only views of
     dicts built for this call alone, so nothing a flow does reaches another call."""
@@ -372,7 +373,7 @@ def _snippet(text: str) -> str:
     return mask_text(text[:80])
 
 
-def _decode(raw: bytes) -> str:
+def _decode(raw: bytes | bytearray) -> str:
     # Asterisk passes names through as bytes; a caller name that is not UTF-8 must not cost
     # the caller their call, so undecodable bytes become U+FFFD instead of an error.
     return raw.decode("utf-8", "replace")
@@ -582,20 +583,20 @@ class AgiConnection:
                 self._fail(events, f"line longer than {limit} bytes ({nl - start} bytes)")
                 return
             end = nl - 1 if nl > start and buf[nl - 1] == 13 else nl
-            raw = bytes(buf[start:end])
+            text = _decode(buf[start:end])
+            self._reply_line(text, end - start, events)
             start = self._scan = nl + 1
-            self._reply_line(raw, events)
             if self._errored():
                 return
         if start:
             del buf[:start]
             self._scan -= start
 
-    def _reply_line(self, raw: bytes, events: list[Event]) -> None:
-        text = _decode(raw)
+    def _reply_line(self, text: str, size: int, events: list[Event]) -> None:
+        """One reply line, decoded; ``size``: its bytes without the line end."""
         block = self._block
         if block is not None:
-            self._block_bytes += len(raw) + 1
+            self._block_bytes += size + 1
             block.append(text)
             lim = self.limits
             if self._block_bytes > lim.max_block_bytes or len(block) > lim.max_block_lines:
@@ -615,7 +616,7 @@ class AgiConnection:
                 self._fail(events, f"reply {_snippet(text)!r} to no command")
                 return
             self._block = [text]
-            self._block_bytes = len(raw) + 1
+            self._block_bytes = size + 1
             return
         reply = self.replies.parse(text)
         if reply is None:
@@ -657,18 +658,21 @@ class Quoted(str):
 
 
 def _arg(verb: str, index: int, value: str | int) -> str:
+    """One argument as ``parse_args`` reads it back: as is, or quoted with ``"`` and ``\\``
+    escaped when it is empty, a :class:`Quoted`, or holds a space, tab, ``"`` or ``\\``.
+    One scan finds any character that needs a look (those four and the line breaks)."""
+    if isinstance(value, str):
+        special = _SPECIAL.search(value)
+        if special is not None and _BREAKS.search(value, special.start()) is not None:
+            raise CommandError(f"{verb} argument {index}: {value[:40]!r} contains a line break "
+                               "or NUL, which would end the command early")
+        if special is None and value and not isinstance(value, Quoted):
+            return value
+        return '"' + value.translate(_AGI_ESCAPES) + '"'
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    if not isinstance(value, str):
-        raise CommandError(f"{verb} argument {index}: expected str or int, got "
-                           f"{type(value).__name__}")
-    if _BREAKS.search(value) is not None:
-        raise CommandError(f"{verb} argument {index}: {value[:40]!r} contains a line break or "
-                           "NUL, which would end the command early")
-    text = str(value)  # a Quoted as a plain str
-    if isinstance(value, Quoted) or not text or _NEEDS_QUOTES.search(text) is not None:
-        return '"' + text.translate(_AGI_ESCAPES) + '"'
-    return text
+    raise CommandError(f"{verb} argument {index}: expected str or int, got "
+                       f"{type(value).__name__}")
 
 
 def format_command(verb: str, *args: str | int) -> bytes:
