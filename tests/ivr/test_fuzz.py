@@ -158,8 +158,8 @@ _ENV_LINE = st.one_of(st.tuples(_ENV_KEY, _ENV_VALUE).map(lambda kv: f"{kv[0]}: 
 @FUZZ
 @given(st.lists(_ENV_LINE, min_size=1, max_size=14))
 def test_environment_in_one_piece_equals_line_by_line(lines: list[str]) -> None:
-    """The one-piece fast path gives exactly the events (errors and their messages too) of
-    the line-by-line path, which bytes arriving one at a time take."""
+    """An environment in one piece gives exactly the events (errors and their messages too)
+    of the same bytes arriving one at a time, where each line is taken alone."""
     data = ("\n".join(lines) + "\n\n").encode("utf-8")
     limits = Limits(max_env_lines=12)
     whole = AgiConnection(limits).receive_data(data)
