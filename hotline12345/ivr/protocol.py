@@ -47,7 +47,6 @@ from typing import Final
 from urllib.parse import parse_qsl, unquote
 
 from hotline12345.logs import mask_text
-from hotline12345.records import value_record
 
 __all__ = [
     "CALLER_FIELDS",
@@ -134,7 +133,7 @@ class Limits:
 # Events
 
 
-@value_record
+@dataclass(frozen=True, slots=True)
 class Environment:
     """The AGI environment of one call. Immutable: its mappings are read-only views of
     dicts built for this call alone, so nothing a flow does reaches another call."""
