@@ -490,7 +490,7 @@ class _Checker:
 
     def _follow(self, results: list[tuple[str, str]]) -> tuple[list[str], Step | None, Call]:
         """Run a call through [inbound], answering its n-th AGI with ``results[n]``
-        (AGISTATUS, ``cv.ACTION``: "" is no decision, "queue" a decision for
+        (AGISTATUS, HOTLINE_ACTION: "" is no decision, "queue" a decision for
         :meth:`_decided_queue`): the controllers it tried, the step it ends at (AGI or
         Queue, None when the call ended) and the call."""
         call = self._inbound_call()
