@@ -32,6 +32,8 @@ Routes (all but ``/health``, the login page and its stylesheet need a logged-in 
 ``/tickets``, ``/tickets/{id}`` GET    the ticket pages (:mod:`.ticket_pages`)
 ``/api/tickets...``            both    the ticket API (:mod:`.ticket_views`; see
                                        ``/api/openapi.json`` and docs/tickets-api.md)
+``/figures``                   GET     统计报表, the ticket figures (:mod:`.ticket_figures_views`)
+``/api/figures``               GET     the ticket figures as JSON, or CSV (``format=csv``)
 =============================  ======  ===========================================
 
 A session is a random token in an HttpOnly, SameSite=Strict cookie. It ends after
@@ -69,6 +71,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from sqlalchemy.engine import Engine
 
 from . import (
     callback_views,
@@ -76,6 +79,7 @@ from . import (
     login_views,
     password_views,
     recordings_views,
+    ticket_figures_views,
     ticket_pages,
     topics_views,
     views,
@@ -126,6 +130,7 @@ def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
               tickets: TicketsAccess | None = None,
               topics: topics_views.TopicsAccess | None = None,
               feeds: PullFeeds | None = None,
+              tickets_db: Engine | None = None,
               callbacks: callback_views.CallbackTickets | None = None) -> web.Application:
     """The aiohttp application. The caller starts and stops ``runtime`` itself.
     ``settings``: bounds, lifetimes and clocks (defaults: :class:`WebSettings`).
@@ -134,9 +139,10 @@ def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
     ``/api/tickets`` and the ticket pages (without it the API answers 503). ``topics``:
     where the 热点 page and ``/api/topics``, ``/api/surges`` read (:mod:`.topics_views`;
     503 without it). ``feeds``: the pull subscriptions ``/api/feed`` reads (without them
-    it answers 503). ``callbacks``: the tickets' 回访 side
-    (:class:`hotline12345.tickets.revisit_desk.RevisitDesk`), for ``/api/revisits`` and
-    ``/api/tickets/{id}/callback`` (503 without it)."""
+    it answers 503). The figures (``/figures``, ``/api/figures``) read ``tickets``'s
+    database, or ``tickets_db`` when given (503 without either). ``callbacks``: the
+    tickets' 回访 side (:class:`hotline12345.tickets.revisit_desk.RevisitDesk`), for
+    ``/api/revisits`` and ``/api/tickets/{id}/callback`` (503 without it)."""
     settings = settings or WebSettings()
     app = web.Application(middlewares=[security], client_max_size=settings.client_max_size)
     actions = SeatActions(runtime, audit_log, confirm_timeout_s=settings.confirm_timeout_s)
@@ -172,6 +178,9 @@ def build_app(runtime: AgentsRuntime, users: UserStore, audit_log: AuditLog, *,
     router.add_get("/metrics", views.metrics)
     ticket_pages.register(app)
     topics_views.register(app, topics)
+    ticket_figures_views.add_figure_routes(
+        app, tickets_db if tickets_db is not None
+        else tickets.sessions if tickets is not None else None)
     # 回访: GET /api/revisits, POST /api/tickets/{id}/callback[/result] (docs/revisits.md)
     callback_views.register(app, runtime, audit_log, callbacks)
     app.on_shutdown.append(end_streams)

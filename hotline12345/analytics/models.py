@@ -1,4 +1,4 @@
-"""The topic index's tables (migration 0007_topic_counts).
+"""The topic index's tables (migration 0007).
 
 - ``topic_counts``: per UTC hour and term, how many tickets created in that hour contain the
   term (document frequency: a caller repeating a word ten times counts once). Hot topics

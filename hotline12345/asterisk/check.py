@@ -40,6 +40,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hotline12345 import channel_variables as cv
 from hotline12345.asterisk import names
 from hotline12345.asterisk.conffile import (
     ConfFile,
@@ -500,9 +501,9 @@ class _Checker:
             if not url:
                 return tried, step, call
             tried.append(url)
-            call.variables.update(AGISTATUS=status, HOTLINE_ACTION=action)
+            call.variables.update({"AGISTATUS": status, cv.ACTION: action})
             if action:
-                call.variables["HOTLINE_QUEUE"] = self._decided_queue()
+                call.variables[cv.QUEUE] = self._decided_queue()
         step = call.run(_is_agi_or_queue)
         if url := _agi_url(call, step):
             tried.append(url)
@@ -526,7 +527,7 @@ class _Checker:
             return
         for status, how in (("FAILURE", "fails (AGISTATUS=FAILURE)"),
                             ("SUCCESS", "ends its session without a decision (AGISTATUS="
-                             "SUCCESS and no HOTLINE_ACTION: a controller that died mid-call)")):
+                             f"SUCCESS and no {cv.ACTION}: a controller that died mid-call)")):
             tried, step, call = self._follow([(status, "")] * n)
             at = step or agi
             if tried != urls:
@@ -550,7 +551,7 @@ class _Checker:
             if tried != urls[:1] or _queue_name(call, step) != queue:
                 at = step or agi
                 self.error(at.file, at.line, "failover-decided",
-                           f"a controller that decided (HOTLINE_ACTION=queue, HOTLINE_QUEUE="
+                           f"a controller that decided ({cv.ACTION}=queue, {cv.QUEUE}="
                            f"{queue}) and ended with AGISTATUS={status}: the call reaches "
                            f"{_describe(step, call)} instead of Queue({queue}); a decision is "
                            "acted on, and never asked for twice; render again")
@@ -649,7 +650,7 @@ class _Checker:
                 f"contact user {names.CONTACT_USER}) takes it from the To header "
                 f"(<sip:+86{forms[0][1]}@…> -> +86{forms[0][1]}). The controller normalises "
                 "them (country code, area code before a short number) before routing; "
-                "HOTLINE_DIALLED keeps the number as received. Emergency numbers "
+                f"{cv.DIALLED} keeps the number as received. Emergency numbers "
                 f"({', '.join(sorted(EMERGENCY_NUMBERS))}, also as +86…, 86…, 0086…) never "
                 "reach it: they dial their linkage: target")
 

@@ -84,12 +84,14 @@ FAILURE_LINE: Final = b"FAILURE\n"
 CALLER_FIELDS: Final = frozenset({"agi_callerid", "agi_calleridname", "agi_dnid", "agi_rdnis"})
 
 _ENV_KEY = re.compile(r"[A-Za-z0-9_]+\Z")
+#: One environment line, ``name: value`` (the space is optional), in a block of lines.
+_ENV_LINE = re.compile(r"^([A-Za-z0-9_]+): ?(.*)$", re.M)
 _ARG_KEY = re.compile(r"agi_arg_([0-9]+)\Z")
 _VERB = re.compile(r"[A-Za-z]+(?: [A-Za-z]+)*\Z")
 _REPLY_HEAD = re.compile(r"([0-9]{3})([ -])(.*)\Z", re.S)
 _RESULT = re.compile(r"result=(\S*)(?: \((.*)\))?(?: endpos=(-?[0-9]+))?\Z", re.S)
 _INT = re.compile(r"-?[0-9]+\Z")
-_NEEDS_QUOTES = re.compile(r'[ \t"\\]')
+_SPECIAL = re.compile(r'[ \t"\\\r\n\0]')  # to quote, or a line break
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _MSET_UNSAFE = re.compile(r"[\x00-\x1f$\x7f]")
 _BREAKS = re.compile(r"[\r\n\0]")
@@ -370,7 +372,7 @@ def _snippet(text: str) -> str:
     return mask_text(text[:80])
 
 
-def _decode(raw: bytes) -> str:
+def _decode(raw: bytes | bytearray) -> str:
     # Asterisk passes names through as bytes; a caller name that is not UTF-8 must not cost
     # the caller their call, so undecodable bytes become U+FFFD instead of an error.
     return raw.decode("utf-8", "replace")
@@ -456,63 +458,110 @@ class AgiConnection:
         self._scan = 0
 
     def _environment(self, events: list[Event]) -> None:
+        """Take the environment's complete lines at once: one decode, one match of every
+        line against the ``name: value`` syntax, one dict. Only when the limits or the
+        syntax do not hold are the lines walked one by one, to name the first bad one."""
         buf = self._buf
         lim = self.limits
-        max_line = lim.max_line_bytes
-        env = self._env
-        start = 0
-        while True:
-            nl = buf.find(b"\n", self._scan)
-            if nl < 0:
-                partial = len(buf) - start
-                self._scan = len(buf)
-                if partial > max_line:
-                    self._line_no += 1
-                    self._fail(events, f"line longer than {max_line} bytes (no newline after "
-                                       f"{partial} bytes)")
-                    return
-                if self._env_bytes + partial > lim.max_env_bytes:
-                    self._line_no += 1
-                    self._fail(events, f"environment larger than {lim.max_env_bytes} bytes")
-                    return
-                break
+        last = buf.rfind(b"\n", self._scan)
+        if last < 0:  # no complete line yet
+            self._scan = len(buf)
+            self._check_partial(events)
+            return
+        # The blank line ends the environment: "\n" or "\r\n" at the start of a line.
+        if buf[0] == 10 or buf.startswith(b"\r\n"):
+            blank = 0
+        else:
+            blank = buf.find(b"\n\n", 0, last + 1) + 1  # 0: not found
+            cr = buf.find(b"\n\r\n", 0, last + 1) + 1
+            if cr and (not blank or cr < blank):
+                blank = cr
+            if not blank:
+                blank = -1
+        cut = last + 1 if blank < 0 else blank  # the complete lines before the blank one
+        if cut:
+            lines = buf.count(b"\n", 0, cut)
+            text = buf[:cut].decode("utf-8", "replace")
+            if "\r" in text:
+                text = text.replace("\r\n", "\n")  # one CR before each newline
+            fields = dict(pairs := _ENV_LINE.findall(text))
+            if (len(pairs) != lines or len(fields) != lines
+                    or self._line_no + lines > lim.max_env_lines
+                    or self._env_bytes + cut > lim.max_env_bytes
+                    or (cut > lim.max_line_bytes
+                        and max(map(len, buf[:cut].split(b"\n"))) > lim.max_line_bytes)
+                    or (self._env and not self._env.keys().isdisjoint(fields))):
+                self._bad_line(events, cut)
+                return
+            self._line_no += lines
+            self._env_bytes += cut
+            if self._env:
+                self._env.update(fields)
+            else:
+                self._env = fields
+        if blank < 0:
+            del buf[:cut]
+            self._scan = len(buf)
+            self._check_partial(events)
+            return
+        end = buf.index(b"\n", blank) + 1
+        self._line_no += 1
+        self._env_bytes += end - blank
+        if self._env_bytes > lim.max_env_bytes:
+            self._fail(events, f"environment larger than {lim.max_env_bytes} bytes")
+            return
+        del buf[:end]
+        self._scan = 0
+        try:
+            environment = Environment._interpret(self._env, lim.max_query_fields)
+        except EnvironmentValueError as exc:
+            self._fail(events, str(exc))
+            return
+        self.state = State.COMMANDS
+        self._env = {}
+        events.append(environment)
+
+    def _check_partial(self, events: list[Event]) -> None:
+        """The limits on an environment line that has no newline yet (all of ``_buf``)."""
+        partial = len(self._buf)
+        lim = self.limits
+        if partial > lim.max_line_bytes:
             self._line_no += 1
-            if nl - start > max_line:
-                self._fail(events, f"line longer than {max_line} bytes ({nl - start} bytes)")
+            self._fail(events, f"line longer than {lim.max_line_bytes} bytes (no newline "
+                               f"after {partial} bytes)")
+        elif self._env_bytes + partial > lim.max_env_bytes:
+            self._line_no += 1
+            self._fail(events, f"environment larger than {lim.max_env_bytes} bytes")
+
+    def _bad_line(self, events: list[Event], cut: int) -> None:
+        """Fail on the first of the environment lines in ``_buf[:cut]`` that breaks a
+        limit or the syntax, checked in the order one line at a time would meet them."""
+        lim = self.limits
+        seen = set(self._env)
+        env_bytes = self._env_bytes
+        for raw in bytes(self._buf[:cut - 1]).split(b"\n"):
+            self._line_no += 1
+            if len(raw) > lim.max_line_bytes:
+                self._fail(events, f"line longer than {lim.max_line_bytes} bytes "
+                                   f"({len(raw)} bytes)")
                 return
-            self._env_bytes += nl + 1 - start
-            if self._env_bytes > lim.max_env_bytes:
+            env_bytes += len(raw) + 1
+            if env_bytes > lim.max_env_bytes:
                 self._fail(events, f"environment larger than {lim.max_env_bytes} bytes")
-                return
-            end = nl - 1 if nl > start and buf[nl - 1] == 13 else nl  # strip a CR
-            if end == start:  # the blank line: the environment is complete
-                del buf[:nl + 1]
-                self._scan = 0
-                try:
-                    environment = Environment._interpret(env, lim.max_query_fields)
-                except EnvironmentValueError as exc:
-                    self._fail(events, str(exc))
-                    return
-                self.state = State.COMMANDS
-                self._env = {}
-                events.append(environment)
                 return
             if self._line_no > lim.max_env_lines:
                 self._fail(events, f"environment has more than {lim.max_env_lines} lines")
                 return
-            text = buf[start:end].decode("utf-8", "replace")
-            start = self._scan = nl + 1
-            key, sep, value = text.partition(":")
+            text = _decode(raw[:-1] if raw.endswith(b"\r") else raw)
+            key, sep, _ = text.partition(":")
             if not sep or _ENV_KEY.match(key) is None:
                 self._fail(events, f"expected 'agi_name: value', got {_snippet(text)!r}")
                 return
-            if key in env:
+            if key in seen:
                 self._fail(events, f"environment field {key} sent twice")
                 return
-            env[key] = value[1:] if value[:1] == " " else value
-        if start:
-            del buf[:start]
-            self._scan -= start
+            seen.add(key)
+        self._fail(events, "environment line rejected")  # not reached: a line above failed
 
     def _replies(self, events: list[Event]) -> None:
         buf = self._buf
@@ -533,20 +582,20 @@ class AgiConnection:
                 self._fail(events, f"line longer than {limit} bytes ({nl - start} bytes)")
                 return
             end = nl - 1 if nl > start and buf[nl - 1] == 13 else nl
-            raw = bytes(buf[start:end])
+            text = _decode(buf[start:end])
+            self._reply_line(text, end - start, events)
             start = self._scan = nl + 1
-            self._reply_line(raw, events)
             if self._errored():
                 return
         if start:
             del buf[:start]
             self._scan -= start
 
-    def _reply_line(self, raw: bytes, events: list[Event]) -> None:
-        text = _decode(raw)
+    def _reply_line(self, text: str, size: int, events: list[Event]) -> None:
+        """One reply line, decoded; ``size``: its bytes without the line end."""
         block = self._block
         if block is not None:
-            self._block_bytes += len(raw) + 1
+            self._block_bytes += size + 1
             block.append(text)
             lim = self.limits
             if self._block_bytes > lim.max_block_bytes or len(block) > lim.max_block_lines:
@@ -566,7 +615,7 @@ class AgiConnection:
                 self._fail(events, f"reply {_snippet(text)!r} to no command")
                 return
             self._block = [text]
-            self._block_bytes = len(raw) + 1
+            self._block_bytes = size + 1
             return
         reply = self.replies.parse(text)
         if reply is None:
@@ -608,18 +657,21 @@ class Quoted(str):
 
 
 def _arg(verb: str, index: int, value: str | int) -> str:
+    """One argument as ``parse_args`` reads it back: as is, or quoted with ``"`` and ``\\``
+    escaped when it is empty, a :class:`Quoted`, or holds a space, tab, ``"`` or ``\\``.
+    One scan finds any character that needs a look (those four and the line breaks)."""
+    if isinstance(value, str):
+        special = _SPECIAL.search(value)
+        if special is not None and _BREAKS.search(value, special.start()) is not None:
+            raise CommandError(f"{verb} argument {index}: {value[:40]!r} contains a line break "
+                               "or NUL, which would end the command early")
+        if special is None and value and not isinstance(value, Quoted):
+            return value
+        return '"' + value.translate(_AGI_ESCAPES) + '"'
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    if not isinstance(value, str):
-        raise CommandError(f"{verb} argument {index}: expected str or int, got "
-                           f"{type(value).__name__}")
-    if _BREAKS.search(value) is not None:
-        raise CommandError(f"{verb} argument {index}: {value[:40]!r} contains a line break or "
-                           "NUL, which would end the command early")
-    text = str(value)  # a Quoted as a plain str
-    if isinstance(value, Quoted) or not text or _NEEDS_QUOTES.search(text) is not None:
-        return '"' + text.translate(_AGI_ESCAPES) + '"'
-    return text
+    raise CommandError(f"{verb} argument {index}: expected str or int, got "
+                       f"{type(value).__name__}")
 
 
 def format_command(verb: str, *args: str | int) -> bytes:

@@ -25,7 +25,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.orm import Session, lazyload
 
 from hotline12345.config.schema import Site, TicketLoopSettings
@@ -116,10 +116,11 @@ def visible(actor: Actor) -> ColumnElement[bool]:
         return true()
     if not actor.department:
         return false()
-    assisting = exists().where(TicketAssignment.ticket_id == Ticket.id,
-                               TicketAssignment.department == actor.department,
-                               TicketAssignment.kind == AssignmentKind.ASSIST,
-                               TicketAssignment.active.is_(True))
+    # IN (subquery) rather than a correlated EXISTS inside the OR: PostgreSQL plans it in
+    # parallel (the figures on a million tickets, docs/figures.md)
+    assisting = Ticket.id.in_(select(TicketAssignment.ticket_id).where(
+        TicketAssignment.department == actor.department,
+        TicketAssignment.kind == AssignmentKind.ASSIST, TicketAssignment.active.is_(True)))
     return and_(Ticket.dispatched_at.is_not(None),
                 or_(Ticket.department == actor.department, assisting))
 

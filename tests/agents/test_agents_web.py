@@ -21,7 +21,7 @@ from hotline12345.agents.store import MemoryStore
 from hotline12345.agents.web import CONTEXT_KEY, WebSettings
 from tests.waiting import until
 
-from .fake_ami import FakeAmi, FakeCaller, FakeMember
+from .fake_ami import FakeAmi, FakeCaller, FakeMember, frame
 
 AGENT1 = "Local/agent1@agents/n"
 AGENT2 = "Local/agent2@agents/n"
@@ -394,25 +394,28 @@ async def test_ami_settings_come_from_the_environment(tmp_path: Path, fake_ami: 
         await services.close()
 
 
-async def test_an_event_the_model_cannot_apply_is_logged_and_skipped(
+async def test_events_the_model_cannot_use_are_skipped_and_the_monitor_goes_on(
     wallboard: AgentsServices, fake_ami: FakeAmi, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Malformed AMI events reach the real state model through the fake Asterisk: a join
+    without a Uniqueid is skipped, a Position or HoldTime that is not a finite number is
+    read as its default. Nothing raises, no event is logged as failed, and the next event
+    is applied on the same connection."""
     state = wallboard.runtime.state
-    real_apply = state.apply
-
-    def apply(msg: Any, now: float) -> bool:
-        if msg.get("Uniqueid") == "boom":
-            raise KeyError("boom")
-        return real_apply(msg, now)
-
-    state.apply = apply  # type: ignore[method-assign]
+    join = (("Event", "QueueCallerJoin"), ("Privilege", "agent,all"), ("Queue", "q-general"))
     with caplog.at_level(logging.ERROR, logger="hotline12345.agents"):
-        fake_ami.caller_join("q-general", FakeCaller("boom", "PJSIP/t-0", "13800138000", "甲", 0))
+        fake_ami.broadcast(frame(*join, ("Channel", "PJSIP/t-9"), ("Position", "1")))
+        fake_ami.broadcast(frame(*join, ("Uniqueid", "bad.1"), ("Channel", "PJSIP/t-0"),
+                                 ("CallerIDNum", "13800138000"), ("Position", "第一")))
+        fake_ami.broadcast(frame(("Event", "QueueCallerAbandon"), ("Privilege", "agent,all"),
+                                 ("Queue", "q-general"), ("Uniqueid", "bad.1"),
+                                 ("Position", "x"), ("HoldTime", "nan")))
         fake_ami.caller_join("q-general", FakeCaller("ok.1", "PJSIP/t-1", "13800138001", "乙", 0))
         await until(lambda: "ok.1" in state.queues["q-general"].callers)
     assert list(state.queues["q-general"].callers) == ["ok.1"]
-    failed = [r for r in caplog.records if r.getMessage() == "agents.state.apply_failed"]
-    assert [r.fields["ami_event"] for r in failed] == ["QueueCallerJoin"]  # type: ignore[attr-defined]
+    [abandoned] = [r for r in state.overall.records if r.uniqueid == "bad.1"]
+    assert abandoned.outcome == "abandoned" and 0 <= abandoned.wait_s < 60
+    assert not [r for r in caplog.records if r.getMessage() == "agents.state.apply_failed"]
     assert wallboard.runtime.monitor is not None and wallboard.runtime.monitor.connected
     assert fake_ami.connections == 1
 

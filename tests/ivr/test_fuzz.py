@@ -13,6 +13,7 @@ from hotline12345.ivr.protocol import (
     CommandError,
     ConnectionClosed,
     Environment,
+    EnvironmentValueError,
     HangupEvent,
     Limits,
     ProtocolError,
@@ -24,6 +25,7 @@ from hotline12345.ivr.protocol import (
     parse_command,
 )
 from hotline12345.ivr.simulate import AsteriskPeer, CallScript, separate_app_args
+from hotline12345.logs import mask_text
 
 FUZZ = settings(max_examples=300, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
@@ -156,8 +158,8 @@ _ENV_LINE = st.one_of(st.tuples(_ENV_KEY, _ENV_VALUE).map(lambda kv: f"{kv[0]}: 
 @FUZZ
 @given(st.lists(_ENV_LINE, min_size=1, max_size=14))
 def test_environment_in_one_piece_equals_line_by_line(lines: list[str]) -> None:
-    """The one-piece fast path gives exactly the events (errors and their messages too) of
-    the line-by-line path, which bytes arriving one at a time take."""
+    """An environment in one piece gives exactly the events (errors and their messages too)
+    of the same bytes arriving one at a time, where each line is taken alone."""
     data = ("\n".join(lines) + "\n\n").encode("utf-8")
     limits = Limits(max_env_lines=12)
     whole = AgiConnection(limits).receive_data(data)
@@ -166,3 +168,86 @@ def test_environment_in_one_piece_equals_line_by_line(lines: list[str]) -> None:
     for i in range(len(data)):
         bytewise += conn.receive_data(data[i:i + 1])
     assert whole == bytewise
+
+
+def _line_by_line(chunks: list[bytes], limits: Limits) -> object | None:
+    """The environment read one line at a time, each check in the order of the line, as the
+    codec read it before it took the complete lines at once: the reference for the codec's
+    events and error messages. ``chunks`` arrive one after the other. Returns the
+    Environment, the ProtocolError, or None when the chunks hold no complete environment
+    and break no limit yet."""
+    env: dict[str, str] = {}
+    line_no = env_bytes = 0
+    data = b""
+
+    def error(message: str) -> ProtocolError:
+        return ProtocolError(message, line_no, "environment")
+
+    for chunk in chunks:
+        data += chunk
+        while (nl := data.find(b"\n")) >= 0:
+            line_no += 1
+            raw, data = data[:nl], data[nl + 1:]
+            if len(raw) > limits.max_line_bytes:
+                return error(f"line longer than {limits.max_line_bytes} bytes ({len(raw)} "
+                             "bytes)")
+            env_bytes += len(raw) + 1
+            if env_bytes > limits.max_env_bytes:
+                return error(f"environment larger than {limits.max_env_bytes} bytes")
+            if raw.endswith(b"\r"):
+                raw = raw[:-1]
+            if not raw:
+                try:
+                    return Environment.from_variables(
+                        env, max_query_fields=limits.max_query_fields)
+                except EnvironmentValueError as exc:
+                    return error(str(exc))
+            if line_no > limits.max_env_lines:
+                return error(f"environment has more than {limits.max_env_lines} lines")
+            text = raw.decode("utf-8", "replace")
+            key, sep, value = text.partition(":")
+            if not sep or not key or not all(c.isascii() and (c.isalnum() or c == "_")
+                                              for c in key):
+                return error(f"expected 'agi_name: value', got {mask_text(text[:80])!r}")
+            if key in env:
+                return error(f"environment field {key} sent twice")
+            env[key] = value[1:] if value[:1] == " " else value
+        if len(data) > limits.max_line_bytes:
+            line_no += 1
+            return error(f"line longer than {limits.max_line_bytes} bytes (no newline after "
+                         f"{len(data)} bytes)")
+        if env_bytes + len(data) > limits.max_env_bytes:
+            line_no += 1
+            return error(f"environment larger than {limits.max_env_bytes} bytes")
+    return None
+
+
+_GOOD_ENV_LINE = st.one_of(st.from_regex(rb"agi_[a-z]{1,3}: ?[a-z ]{0,8}", fullmatch=True),
+                           st.sampled_from([b"agi_cr: a\rb", b"agi_cr: v\r", b"agi_cr:\r",
+                                            b"agi_zh: \xe5\xbc", b"agi_zh:\xff\xfe",
+                                            b"agi_long: " + b"v" * 40]))
+_RAW_ENV_LINE = st.one_of(_GOOD_ENV_LINE, _GOOD_ENV_LINE, _GOOD_ENV_LINE,
+                          _ENV_LINE.map(lambda line: line.encode("utf-8")),
+                          st.sampled_from([b"", b"\r", b"\r\r", b"\xe5\xbc\xa0: x"]),
+                          st.binary(max_size=12))
+
+
+@FUZZ
+@given(st.lists(_RAW_ENV_LINE, max_size=7), st.sampled_from([b"\n", b"\r\n"]),
+       st.lists(st.integers(0, 600), max_size=8), st.booleans())
+def test_environment_matches_the_line_by_line_reference(
+        lines: list[bytes], newline: bytes, cuts: list[int], complete: bool) -> None:
+    """However the bytes are split, the codec's environment, or its error (message and line
+    number), is the one a line-at-a-time reading gives, within every limit."""
+    data = newline.join(lines) + (newline + newline if complete else b"")
+    limits = Limits(max_line_bytes=48, max_env_bytes=220, max_env_lines=5, max_query_fields=3)
+    conn = AgiConnection(limits)
+    events: list[object] = []
+    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
+    chunks = [data[a:b] for a, b in itertools.pairwise(points)]
+    for chunk in chunks:
+        events += conn.receive_data(chunk)
+        if events:
+            break
+    expected = _line_by_line(chunks, limits)
+    assert events[:1] == ([] if expected is None else [expected])

@@ -165,7 +165,7 @@ def test_reply_to_no_command_is_a_protocol_error() -> None:
     (b"agi_network_script: ?x=1\n\n", "agi_network_script"),
 ])
 def test_bad_environment_names_the_field(data: bytes, message: str) -> None:
-    for chunk in (len(data), 1):  # the whole-block fast path and the line-by-line path
+    for chunk in (len(data), 1):  # all lines at once, and one byte (so one line) at a time
         conn = AgiConnection()
         events: list[object] = []
         for i in range(0, len(data), chunk):

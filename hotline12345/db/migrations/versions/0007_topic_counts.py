@@ -1,7 +1,7 @@
 """topic_counts, topic_tickets, topic_places: the hot-topic index (analytics/)
 
-Revision ID: 0007_topic_counts
-Revises: 0006 (the feeds' outbox; 0005 before it landed)
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-07
 
 Counts of tickets per UTC hour and term, the indexed tickets, and the places each ticket
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007_topic_counts"
+revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
