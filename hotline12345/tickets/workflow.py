@@ -582,9 +582,18 @@ class Workflow:
         ticket.callback_outcome = values["outcome"]
         if "resolved" in values:
             ticket.resolved = values["resolved"]
-        task = session.scalars(select(TicketCallback).where(
-            TicketCallback.ticket_id == ticket.id, TicketCallback.done_at.is_(None))
-            .order_by(TicketCallback.due)).first()
+        # the task the call was placed for, else the first open one as the 回访 list orders
+        # them (no due first, then by due) on SQLite and PostgreSQL alike
+        open_tasks = select(TicketCallback).where(TicketCallback.ticket_id == ticket.id,
+                                                  TicketCallback.done_at.is_(None))
+        task = None
+        if values.get("call_uniqueid"):
+            task = session.scalars(open_tasks.where(
+                TicketCallback.call_uniqueid == values["call_uniqueid"])).first()
+        if task is None:
+            task = session.scalars(open_tasks.order_by(
+                TicketCallback.due.is_(None).desc(), TicketCallback.due,
+                TicketCallback.id)).first()
         if task is None:
             task = TicketCallback(ticket_id=ticket.id, kind=CallbackKind.REVISIT,
                                   created_at=now, due=ticket.revisit_due, note="")

@@ -387,3 +387,24 @@ def test_migration_0005_starts_the_history_of_existing_tickets(empty_db_url: str
     with engine.connect() as conn:
         assert conn.execute(text("SELECT status FROM tickets")).scalars().all() == ["派单"]
     engine.dispose()
+
+
+def test_a_callback_closes_the_task_it_was_placed_for(
+        workflow: Workflow, loop_sessions: sessionmaker[Session]) -> None:
+    with loop_sessions.begin() as session:
+        ticket = dispatched(session, workflow)
+        for action, actor, fields in ((A.SIGN, MARKET_H, {}), (A.ANSWER, MARKET_H,
+                                                                {"reply": "已处理"}),
+                                      (A.CLOSE, SEAT, {})):
+            workflow.apply(session, ticket.id, action, actor, now=MONDAY_10 + H, **fields)
+        placed = TicketCallback(ticket_id=ticket.id, kind=CallbackKind.COMPLAINT,
+                                created_at=MONDAY_10, due=None, call_uniqueid="cb.1", note="")
+        session.add(placed)
+        session.flush()
+        workflow.apply(session, ticket.id, A.REVISIT, SEAT, now=MONDAY_10 + 2 * H,
+                       outcome="联系上", resolved=True, call_uniqueid="cb.1")
+        tasks = session.scalars(select(TicketCallback).where(
+            TicketCallback.ticket_id == ticket.id).order_by(TicketCallback.id)).all()
+        assert [(t.kind, t.done_at is not None) for t in tasks] == [
+            (CallbackKind.REVISIT, False), (CallbackKind.COMPLAINT, True)]
+        assert placed.outcome is not None and placed.outcome.value == "联系上"
