@@ -88,6 +88,7 @@ class QueueLoadBoard:
         self.min_interval_s = min_interval_s
         self.max_age_s = max_age_s
         self.snapshot: Mapping[str, QueueLoad] = _EMPTY
+        self.looks = 0  # times the board looked at the state
         self.refreshes = 0  # snapshots built (a look that finds no change builds none)
         self._loads: dict[str, QueueLoad] = {}  # what the snapshot shows, to build the next
         self._state: object = None  # the state object the snapshot was built from
@@ -146,6 +147,7 @@ class QueueLoadBoard:
         runtime = self._runtime
         if runtime is None:
             return
+        self.looks += 1
         monitor = runtime.monitor
         live = monitor.connected if monitor is not None else runtime.store.shared
         if not live:
