@@ -179,10 +179,13 @@ async def test_only_a_change_of_waiting_callers_builds_a_new_snapshot() -> None:
     board.follow(rt)  # type: ignore[arg-type]
     try:
         snapshot, refreshes = board(), board.refreshes
-        for _ in range(3):  # e.g. a seat paused, a hangup of a call not queued
-            looks = board.looks
+        async def a_change_the_board_looked_at() -> None:
+            before = board.looks
             rt.notify()
-            await until(lambda: board.looks > looks)
+            await until(lambda: board.looks > before)
+
+        for _ in range(3):  # e.g. a seat paused, a hangup of a call not queued
+            await a_change_the_board_looked_at()
         assert board() is snapshot and board.refreshes == refreshes
         health = board()["health"]
         rt.state.queues["market"].joined.append(999.0)
