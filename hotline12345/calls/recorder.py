@@ -1,7 +1,12 @@
 """Write-behind for the call store, so that call flows never wait on the database.
 
 Flows :meth:`CallRecorder.submit` facts; one writer thread applies them in batches (one
-transaction per batch), in submission order. A database outage therefore delays or loses
+transaction per batch), in submission order. The writer is woken only by the first fact of
+an empty queue or by a full batch (``max_batch``), never per fact: once woken it lingers up
+to ``linger_s`` (0.5 s) for more, so that at a steady call rate a transaction carries many
+calls (its cost is mostly per transaction: on SQLite about 60 CPU µs a call in batches of 3,
+the 0.1 s linger's at 30 calls/s, and 30 µs in batches of 15). :meth:`flush` and
+:meth:`close` cut the linger short. A database outage therefore delays or loses
 call records but never holds up a caller. :meth:`CallRecorder.close` (called on shutdown)
 writes whatever is queued. The queue is bounded: past ``max_queue`` facts are dropped with
 an error log rather than letting memory grow without limit.
@@ -22,7 +27,7 @@ log = logging.getLogger(__name__)
 
 class CallRecorder:
     def __init__(self, store: CallStore, *, max_batch: int = 1000, max_queue: int = 100_000,
-                 linger_s: float = 0.1) -> None:
+                 linger_s: float = 0.5) -> None:
         if max_batch < 1 or max_queue < 1:
             raise ValueError("max_batch and max_queue must be at least 1")
         self.store = store
@@ -95,8 +100,8 @@ class CallRecorder:
                 closing = self._closed
             if not closing and self.linger_s and len(self._queue) < self.max_batch:
                 # Gather a batch: one transaction for many calls (a few hundred at full
-                # load, which spreads each batch's fixed cost thin). flush() and close()
-                # cut the wait short.
+                # load, which spreads each batch's fixed cost thin). Only a full batch,
+                # flush() or close() wakes it early: submit() does not notify per fact.
                 with self._cond:
                     self._cond.wait_for(self._no_linger, self.linger_s)
             with self._cond:

@@ -169,6 +169,39 @@ async def test_board_refreshes_on_change_not_per_call() -> None:
         await board.stop()
 
 
+async def test_only_a_change_of_waiting_callers_builds_a_new_snapshot() -> None:
+    """Most AMI events change seats or calls, not the callers waiting: the board looks, but
+    the snapshot stays; a change in one queue renews that queue's entry only."""
+    rt = FakeRuntime(FakeMonitor())
+    rt.state.queues["market"] = FakeQueue([990.0, 995.0])
+    rt.state.queues["health"] = FakeQueue([998.0])
+    board = QueueLoadBoard(min_interval_s=0, max_age_s=30)
+    board.follow(rt)  # type: ignore[arg-type]
+    try:
+        snapshot, refreshes = board(), board.refreshes
+        async def a_change_the_board_looked_at() -> None:
+            before = board.looks
+            rt.notify()
+            await until(lambda: board.looks > before)
+
+        for _ in range(3):  # e.g. a seat paused, a hangup of a call not queued
+            await a_change_the_board_looked_at()
+        assert board() is snapshot and board.refreshes == refreshes
+        health = board()["health"]
+        rt.state.queues["market"].joined.append(999.0)
+        rt.notify()
+        await until(lambda: board().get("market") == QueueLoad(3, 10.0))
+        assert board()["health"] is health  # unchanged queue: its entry kept
+        assert board.refreshes == refreshes + 1
+        rt.state.queues["health"].joined.clear()  # a caller leaves, another queue appears
+        rt.state.queues["water"] = FakeQueue()
+        rt.notify()
+        await until(lambda: board().get("health") == QueueLoad(0, 0.0))
+        assert board()["water"] == QueueLoad(0, 0.0)
+    finally:
+        await board.stop()
+
+
 async def test_longest_wait_ages_without_events() -> None:
     rt = FakeRuntime(FakeMonitor())
     rt.state.queues["market"] = FakeQueue([990.0])
