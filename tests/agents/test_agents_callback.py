@@ -323,6 +323,13 @@ async def test_the_revisits_page_calls_back_and_records_in_a_browser(
             await page.fill("#password", SEAT_USER[1])
             await page.click("#login-submit")
             await expect(page).to_have_url(services.url)
+            # from the ticket's page: its 回访 button places the same call
+            await page.goto(services.url + "tickets/1")
+            await page.fill("#callback-interface", SEAT)
+            await page.click("#callback-call")
+            await expect(page.locator("#callback-result")).to_contain_text("正在拨打来电人")
+            assert [(o["Channel"], o["Exten"]) for o in fake_ami.originates] == [
+                (SEAT, "13800138000")]
             await page.goto(services.url + "revisits")
             rows = page.locator("#revisits tbody tr")
             await expect(rows).to_have_count(1)
@@ -331,7 +338,7 @@ async def test_the_revisits_page_calls_back_and_records_in_a_browser(
             await rows.first.get_by_role("button", name="回访").click()
             await expect(page.locator("#message")).to_contain_text("正在拨打来电人")
             assert [(o["Channel"], o["Exten"]) for o in fake_ami.originates] == [
-                (SEAT, "13800138000")]
+                (SEAT, "13800138000")] * 2
             await page.select_option("#outcome", "联系上")
             await page.select_option("#resolved", "true")
             await page.select_option("#rating", "满意")

@@ -223,8 +223,30 @@ async function load() {
   } catch (err) { showError(err.message); }
 }
 
+// 回访 from the ticket page (话务员, 班长): the seat's phone rings first, then the caller;
+// the call's result is recorded on the 回访 page (the same API).
+const CALLBACK_ROLES = ["话务员", "班长"];
+
+async function callBack() {
+  const iface = document.getElementById("callback-interface").value.trim();
+  const out = document.getElementById("callback-result");
+  if (!iface) { out.textContent = "请先填写您的话机，例如 PJSIP/8001"; return; }
+  localStorage.setItem("hotline12345-interface", iface);
+  out.textContent = "正在振铃您的话机……";
+  try {
+    const body = await post(`/api/tickets/${ticketId}/callback`, { interface: iface });
+    out.textContent = `您已接起，正在拨打来电人（通话 ${body.uniqueid}）`;
+  } catch (err) { out.textContent = err.message; }
+}
+
 async function init() {
   me = await call("/api/me");
+  if (CALLBACK_ROLES.includes(me.role)) {
+    document.getElementById("callback-section").hidden = false;
+    document.getElementById("callback-interface").value =
+      localStorage.getItem("hotline12345-interface") || "";
+    document.getElementById("callback-call").addEventListener("click", callBack);
+  }
   document.getElementById("who").textContent = `${me.user}（${me.role}${me.department ? "·" + me.department : ""}）`;
   try {
     const doc = await call("/api/openapi.json");
