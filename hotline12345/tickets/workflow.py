@@ -518,6 +518,8 @@ class Workflow:
                   values: dict[str, Any]) -> None:
         if ticket.paused_since is not None:  # answering ends a pause
             self._resume(session, ticket, now)
+        if ticket.extension_pending:  # and settles a request nobody decided: not needed now
+            self._decide_extension(session, ticket, SYSTEM, now, ExtensionDecision.REFUSED)
         ticket.answered_at, ticket.reply = now, values["reply"]
         main = self._main(session, ticket)
         if main is not None:

@@ -30,6 +30,7 @@ from hotline12345.tickets.models import (
     Ticket,
     TicketAssignment,
     TicketCallback,
+    TicketExtension,
     TicketHistory,
     TicketPause,
 )
@@ -408,3 +409,20 @@ def test_a_callback_closes_the_task_it_was_placed_for(
         assert [(t.kind, t.done_at is not None) for t in tasks] == [
             (CallbackKind.REVISIT, False), (CallbackKind.COMPLAINT, True)]
         assert placed.outcome is not None and placed.outcome.value == "联系上"
+
+
+def test_an_answer_settles_an_undecided_extension(
+        workflow: Workflow, loop_sessions: sessionmaker[Session]) -> None:
+    """Found by the random walk: a ticket answered with its 延期 still 待批 reached 已办结
+    with a pending request."""
+    with loop_sessions.begin() as session:
+        ticket = dispatched(session, workflow)
+        workflow.apply(session, ticket.id, A.SIGN, MARKET_H, now=MONDAY_10 + H)
+        workflow.apply(session, ticket.id, A.REQUEST_EXTENSION, MARKET_H,
+                       now=MONDAY_10 + 2 * H, reason="需现场核查", working_days=1)
+        workflow.apply(session, ticket.id, A.ANSWER, MARKET_H, now=MONDAY_10 + 3 * H,
+                       reply="已处理")
+        assert not ticket.extension_pending and ticket.extensions_used == 0
+        request = session.scalars(select(TicketExtension).where(
+            TicketExtension.ticket_id == ticket.id)).one()
+        assert (request.decision.value, request.decided_by) == ("驳回", "system")
