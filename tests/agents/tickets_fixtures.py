@@ -6,7 +6,6 @@ workflow."""
 
 from __future__ import annotations
 
-import uuid
 import wave
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -31,8 +30,8 @@ from hotline12345.tickets.enums import Action, Role, Speaker
 from hotline12345.tickets.store import TicketDraft, UtteranceDraft, save_ticket
 from hotline12345.tickets.workdays import WorkCalendar
 from hotline12345.tickets.workflow import Actor, Workflow
+from tests.databases import new_pg_database
 
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 MARKET = "市场监督管理局"
 HOUSING = "住房和城乡建设局"
 DEPARTMENTS = (MARKET, HOUSING, "城市管理局")
@@ -51,20 +50,8 @@ START = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
-    name = f"hotline12345_api_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        pytest.fail(f"PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth) is needed: "
-                    f"{exc}; run scripts/system-deps.sh")
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    upgrade(url)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with new_pg_database("api") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

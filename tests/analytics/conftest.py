@@ -19,8 +19,7 @@ from hotline12345.analytics.segment import Segmenter
 from hotline12345.db.engine import make_engine
 from hotline12345.db.migrate import upgrade
 from hotline12345.tickets.models import Ticket
-
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+from tests.databases import new_pg_database
 
 
 @pytest.fixture(scope="session")
@@ -30,20 +29,8 @@ def segmenter(tmp_path_factory: pytest.TempPathFactory) -> Segmenter:
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
-    name = f"hotline12345_topics_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        pytest.fail(f"PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth) is needed: {exc}; "
-                    "run scripts/system-deps.sh")
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    upgrade(url)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with new_pg_database("topics") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

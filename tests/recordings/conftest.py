@@ -29,9 +29,9 @@ from hotline12345.recordings.settings import RecordingSettings
 from hotline12345.recordings.vosk_model import LoadedModel, load_model
 from hotline12345.tickets.classify import Rule
 from hotline12345.tickets.models import Ticket
+from tests.databases import new_pg_database
 
 RATE = 8000
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/2"
 
 CALLER_TEXT = "환불을 요청합니다"
@@ -168,20 +168,8 @@ def _direct_decode(model: LoadedModel, path: Path) -> list[tuple[str, list[dict[
 
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
-    name = f"hotline12345_rec_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        pytest.fail(f"PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth) is needed: {exc}; "
-                    "run scripts/system-deps.sh")
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    upgrade(url)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with new_pg_database("rec") as url:
+        yield url
 
 
 def _reset_pg(url: str) -> None:

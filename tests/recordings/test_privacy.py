@@ -30,7 +30,8 @@ from hotline12345.tickets.store import (
     get_ticket,
     ticket_view,
 )
-from tests.recordings.conftest import PG_ADMIN, Speech, _reset_pg, base_settings, make_call
+from tests.databases import PG_ADMIN
+from tests.recordings.conftest import Speech, _reset_pg, base_settings, make_call
 
 NUMBER = "13900139000"
 WORDS = "我家楼下的餐馆每天夜里很吵"  # a transcript

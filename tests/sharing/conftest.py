@@ -23,8 +23,8 @@ from hotline12345.db.engine import make_engine
 from hotline12345.db.migrate import upgrade
 from hotline12345.sharing.outbox import Outbox
 from hotline12345.tickets.events import TicketEvent
+from tests.databases import new_pg_database
 
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/3"
 FEED_TABLES = "feed_audit, feed_cursors, feed_deliveries, feed_outbox"
 CALLER = "13912345678"
@@ -107,20 +107,8 @@ def site_with_feeds(directory: Path, subscriptions: Sequence[FeedSubscription]) 
 
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
-    name = f"hotline12345_feed_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        pytest.fail(f"PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth) is needed: {exc}; "
-                    "run scripts/system-deps.sh")
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    upgrade(url)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with new_pg_database("feed") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotline12345.config.schema import TicketLoopSettings
@@ -22,8 +21,8 @@ from hotline12345.tickets.models import Ticket
 from hotline12345.tickets.store import TicketDraft, save_ticket
 from hotline12345.tickets.workdays import WorkCalendar
 from hotline12345.tickets.workflow import Workflow
+from tests.databases import new_pg_database
 
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DEPARTMENTS = ("市场监督管理局", "住房和城乡建设局", "交通运输局", "生态环境局")
 #: Monday 2026-11-30, 10:00 in Shanghai: a working day, in office hours.
 MONDAY_10 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
@@ -31,20 +30,8 @@ MONDAY_10 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="session")
 def postgresql_tickets_database() -> Iterator[str]:
-    name = f"hotline12345_loop_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        pytest.fail(f"PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth) is needed: {exc}; "
-                    "run scripts/system-deps.sh")
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    upgrade(url)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with new_pg_database("loop") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

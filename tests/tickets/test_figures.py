@@ -14,7 +14,6 @@ import contextlib
 import csv
 import io
 import json
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -56,8 +55,8 @@ from hotline12345.tickets.figures import (
 )
 from hotline12345.tickets.models import Ticket, TicketAssignment
 from hotline12345.tickets.workflow import Actor, visible
+from tests.databases import new_pg_database
 
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 A = "市场监督管理局"
 B = "住房和城乡建设局"
 NOW = datetime(2026, 12, 5, 4, 0, tzinfo=UTC)
@@ -208,16 +207,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'hotline12345.sqlite3'}"
         return
-    name = f"hotline12345_figures_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with new_pg_database("figures", migrate=False) as url:
+        yield url
 
 
 def insert_tickets(engine: Engine) -> None:

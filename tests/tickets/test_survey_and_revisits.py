@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,8 +33,8 @@ from hotline12345.tickets.survey import (
     surveys_written,
     upkeep,
 )
+from tests.databases import new_pg_database
 
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 AT = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
 SURVEYED = AT + timedelta(minutes=5)
 
@@ -65,18 +64,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         upgrade(url)
         yield url
         return
-    name = f"hotline12345_revisit_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-        upgrade(url)
+    with new_pg_database("revisit") as url:
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def routed(uniqueid: str, caller: str | None = "13800138000") -> RoutedCall:

@@ -4,7 +4,6 @@ and history — on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,7 +43,8 @@ from hotline12345.tickets.workflow import (
     Workflow,
     visible,
 )
-from tests.tickets.conftest import MONDAY_10, PG_ADMIN, make_workflow, new_ticket
+from tests.databases import new_pg_database
+from tests.tickets.conftest import MONDAY_10, make_workflow, new_ticket
 
 A, S = Action, TicketState
 MARKET, HOUSING, TRANSPORT = "市场监督管理局", "住房和城乡建设局", "交通运输局"
@@ -347,16 +347,8 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'old.sqlite3'}"
         return
-    name = f"hotline12345_mig_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with new_pg_database("mig", migrate=False) as url:
+        yield url
 
 
 def test_migration_0005_starts_the_history_of_existing_tickets(empty_db_url: str) -> None:
