@@ -14,7 +14,10 @@ Rounds, each with a warm-up:
 
 - ``controller``: serve with its AMI monitor (read=call,agent,user): calls/s, CPU per call
   (user + system of the serve process), AMI events the monitor received per call
-  (``hotline12345_ami_events_total`` from ``/metrics``);
+  (``hotline12345_ami_events_total`` from ``/metrics``) and the CPU its reader spent on
+  them (``hotline12345_ami_read_cpu_seconds_total``: parsing, the state model, the
+  listeners; measured inside the controller, so neither the other rounds' drift nor the
+  machine's load between rounds enters it);
 - ``controller-no-ami``: the same without AMI: the difference is the monitor's CPU;
 - ``bare``: an idiomatic asyncio streams FastAGI server (a subprocess) that replies to each
   session with the commands the controller sent for the same number.
@@ -26,7 +29,7 @@ writers, ``asyncio.to_thread``). Beside the monitor's cost per event the bench p
 
 The last line: ``calls_per_s=… bare_calls_per_s=… ratio=… cpu_us_per_call=…
 bare_cpu_us_per_call=… ami_events_per_call=… ami_us_per_call=… ami_us_per_event=…
-ami_bench_us_per_event=…``.
+ami_read_us_per_event=… ami_bench_us_per_event=…``.
 """
 
 from __future__ import annotations
@@ -96,15 +99,19 @@ def codec_state_us_per_event() -> float | None:
     return best
 
 
-def ami_events_total(ctl: Controller) -> float:
-    """The AMI events the controller's monitor has received (``/metrics``)."""
+def ami_counters(ctl: Controller) -> tuple[float, float]:
+    """The AMI events the controller's monitor has received and the CPU seconds its reader
+    spent on them (``/metrics``)."""
     req = urllib.request.Request(ctl.url + "/metrics")
     token = base64.b64encode(f"admin:{ADMIN_PASSWORD}".encode()).decode()
     req.add_header("Authorization", f"Basic {token}")
     with urllib.request.urlopen(req, timeout=10) as resp:
         text = resp.read().decode()
-    m = re.search(r"^hotline12345_ami_events_total (\S+)$", text, re.M)
-    return float(m.group(1)) if m else 0.0
+    found = [re.search(rf"^{name} (\S+)$", text, re.M)
+             for name in ("hotline12345_ami_events_total",
+                          "hotline12345_ami_read_cpu_seconds_total")]
+    events, read_cpu = (float(m.group(1)) if m else 0.0 for m in found)
+    return events, read_cpu
 
 
 @dataclass
@@ -114,6 +121,7 @@ class Round:
     elapsed_s: float
     cpu_s: float
     ami_events: float = 0.0
+    ami_read_cpu_s: float = 0.0  # the AMI reader's: parsing, state model, listeners
     loop_cpu_s: float = 0.0  # the main thread's: the event loop (FastAGI, AMI, wallboard)
 
     @property
@@ -173,14 +181,14 @@ def controller_round(lab: Lab, ami: Ami, name: str, with_ami: bool, count: int,
         mark = ami.mark()
         drive(ami, warmup, concurrency)
         commands = first_call_commands(ami, mark)
-        events0 = ami_events_total(ctl) if with_ami else 0.0
+        events0, read0 = ami_counters(ctl) if with_ami else (0.0, 0.0)
         pid = ctl.proc.pid
         cpu0, loop0 = cpu_s(pid), cpu_s(pid, pid)
         elapsed = drive(ami, count, concurrency)
         cpu1, loop1 = cpu_s(pid), cpu_s(pid, pid)
-        events1 = ami_events_total(ctl) if with_ami else 0.0
+        events1, read1 = ami_counters(ctl) if with_ami else (0.0, 0.0)
         return Round(name, count, elapsed, cpu1 - cpu0, events1 - events0,
-                     loop1 - loop0), commands
+                     read1 - read0, loop1 - loop0), commands
     finally:
         ctl.stop()
 
@@ -284,6 +292,10 @@ def main(argv: list[str] | None = None) -> int:
               f"CPU/call ({ami_us_per_event:.1f} µs/event): event loop {ami_loop_us:+.0f}, "
               f"other threads {ami_us_per_call - ami_loop_us:+.0f}; load average "
               f"{os.getloadavg()[0]:.2f}")
+        read_us_per_event = (with_ami.ami_read_cpu_s / with_ami.ami_events * 1e6
+                             if with_ami.ami_events else 0.0)
+        print(f"AMI reader alone (parsing, state model, listeners; the controller's "
+              f"hotline12345_ami_read_cpu_seconds_total): {read_us_per_event:.1f} µs CPU/event")
         codec = codec_state_us_per_event()
         codec_text = f"{codec:.1f}" if codec is not None else "n/a"
         print(f"bench/ami_bench.py's codec + state model alone (the captures): "
@@ -294,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
               f"bare_cpu_us_per_call={bare.cpu_us_per_call:.0f} "
               f"ami_events_per_call={events_per_call:.1f} ami_us_per_call={ami_us_per_call:.0f} "
               f"ami_us_per_event={ami_us_per_event:.1f} "
+              f"ami_read_us_per_event={read_us_per_event:.1f} "
               f"ami_bench_us_per_event={codec_text}")
     finally:
         ami.close()

@@ -53,6 +53,7 @@ ENV_HOST: Final = "HOTLINE12345_AMI_HOST"
 ENV_PORT: Final = "HOTLINE12345_AMI_PORT"
 ENV_USER: Final = "HOTLINE12345_AMI_USER"
 ENV_SECRET: Final = "HOTLINE12345_AMI_SECRET"
+ENV_READ_INTERVAL: Final = "HOTLINE12345_AMI_READ_INTERVAL_MS"
 _ERROR_RESPONSES: Final = frozenset({"Error", "Fail", "Failure"})
 
 
@@ -103,11 +104,24 @@ class AmiConfig:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     backoff_jitter: float = 0.2
+    #: Events wait in the socket at most this long between reads (0: read every segment).
+    #: Asterisk writes events a few at a time; each read costs the event loop a wake-up and
+    #: a system call, so batching reads is what keeps the monitor's CPU per event near its
+    #: parser's (docs/performance.md). An action's reply is never held back.
+    read_interval_s: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.read_interval_s <= self.ping_interval_s:
+            raise AmiConfigError(
+                f"AMI read_interval_s={self.read_interval_s}: expected 0 (read every "
+                f"segment) up to ping_interval_s={self.ping_interval_s}; events wait at most "
+                "this long, so keep it short (the default is 0.05 s)")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AmiConfig | None:
         """``HOTLINE12345_AMI_HOST``, ``_PORT`` (default 5038), ``_USER`` and the secret
-        ``HOTLINE12345_AMI_SECRET`` or the file named by ``HOTLINE12345_AMI_SECRET_FILE``.
+        ``HOTLINE12345_AMI_SECRET`` or the file named by ``HOTLINE12345_AMI_SECRET_FILE``;
+        ``HOTLINE12345_AMI_READ_INTERVAL_MS`` (default 50) sets ``read_interval_s``.
 
         ``None`` when none of them is set (AMI not configured); :class:`AmiConfigError`
         naming the variable when only some are."""
@@ -140,8 +154,20 @@ class AmiConfig:
                 f"{ENV_PORT}={port_text!r} is not a TCP port; use a number from 1 to 65535 "
                 "(Asterisk's default is 5038)"
             ) from None
+        interval_text = env.get(ENV_READ_INTERVAL, "").strip() or "50"
+        try:
+            read_interval_s = int(interval_text) / 1000
+            if not 0 <= read_interval_s <= 1:
+                raise ValueError
+        except ValueError:
+            raise AmiConfigError(
+                f"{ENV_READ_INTERVAL}={interval_text!r}: expected milliseconds from 0 to "
+                "1000 (how long AMI events may wait in the socket between reads; 0 reads "
+                "every segment; the default is 50)"
+            ) from None
         assert secret is not None
-        return cls(host=host, port=port, username=user, secret=secret)
+        return cls(host=host, port=port, username=user, secret=secret,
+                   read_interval_s=read_interval_s)
 
     @property
     def address(self) -> str:
@@ -172,8 +198,10 @@ class AmiSession:
 
     The connection is an :class:`asyncio.Protocol` (as the FastAGI server's): each read goes
     from ``data_received`` through the sans-IO parser to ``on_message`` in the same
-    callback, with no task woken per read. Asterisk writes its events a few at a time, so a
-    reader task's wake-up per read cost about as much as parsing them."""
+    callback, with no task woken per read. Asterisk writes its events a few at a time, so
+    after a read the session stops reading for ``read_interval_s`` and lets events gather
+    in the socket: one wake-up and one ``recv`` then carry many events. While an action
+    waits for its reply, reading is never paused."""
 
     def __init__(
         self,
@@ -181,13 +209,19 @@ class AmiSession:
         on_message: Callable[[AmiMessage], None],
         *,
         logger: logging.Logger | None = None,
+        read_interval_s: float = 0.0,
     ) -> None:
         self._transport = transport
         self._on_message = on_message
         self._log = logger or _log
         self._parser = AmiParser(logger=self._log)
         self._pending: dict[str, _Pending] = {}
+        self._read_interval_s = read_interval_s
+        self.read_cpu_s = 0.0  # CPU spent on what was read: parsing and on_message
+        self.reads = 0  # reads from the socket
+        self._resume_handle: asyncio.TimerHandle | None = None  # reading paused until then
         loop = asyncio.get_running_loop()
+        self._loop = loop
         self.greeting: asyncio.Future[str] = loop.create_future()
         self.closed: asyncio.Future[str] = loop.create_future()
         self._gone: asyncio.Future[None] = loop.create_future()  # connection_lost happened
@@ -206,8 +240,9 @@ class AmiSession:
         loop = asyncio.get_running_loop()
         try:
             _, protocol = await asyncio.wait_for(
-                loop.create_connection(lambda: _AmiProtocol(on_message, logger),
-                                       config.host, config.port),
+                loop.create_connection(
+                    lambda: _AmiProtocol(on_message, logger, config.read_interval_s),
+                    config.host, config.port),
                 config.connect_timeout_s)
         except TimeoutError:
             raise AmiTimeout(
@@ -249,6 +284,8 @@ class AmiSession:
     def _data_received(self, data: bytes) -> None:
         if self.closed.done():
             return
+        started = time.thread_time()
+        self.reads += 1
         try:
             for msg in self._parser.feed(data):
                 self._dispatch(msg)
@@ -259,6 +296,25 @@ class AmiSession:
             reason = f"unexpected error while reading: {type(exc).__name__}: {exc}"
             log_event(self._log, "ami.reader.error", logging.ERROR, error=reason)
             self._finish(reason)
+            return
+        finally:
+            self.read_cpu_s += time.thread_time() - started
+        if (self._read_interval_s and not self._pending and self._resume_handle is None
+                and not self.closed.done()):
+            self._transport.pause_reading()
+            self._resume_handle = self._loop.call_later(self._read_interval_s,
+                                                        self._resume_reading)
+
+    @property
+    def reading(self) -> bool:
+        """False while reads are held back for ``read_interval_s``."""
+        return self._resume_handle is None and not self.closed.done()
+
+    def _resume_reading(self) -> None:
+        if self._resume_handle is not None:
+            self._resume_handle.cancel()
+            self._resume_handle = None
+            self._transport.resume_reading()  # a no-op once the transport is closing
 
     def _connection_lost(self, exc: Exception | None) -> None:
         self._finish("Asterisk closed the connection" if exc is None
@@ -267,6 +323,9 @@ class AmiSession:
             self._gone.set_result(None)
 
     def _finish(self, reason: str) -> None:
+        if self._resume_handle is not None:
+            self._resume_handle.cancel()
+            self._resume_handle = None
         if not self.closed.done():
             self.closed.set_result(reason)
         if not self.greeting.done():
@@ -324,6 +383,7 @@ class AmiSession:
         data = encode_action(action, action_id, fields)
         future: asyncio.Future[list[AmiMessage]] = asyncio.get_running_loop().create_future()
         self._pending[action_id] = _Pending(action, future, is_list)
+        self._resume_reading()  # the reply is read as soon as it comes
         try:
             self._transport.write(data)
             await asyncio.wait_for(asyncio.shield(future), timeout)
@@ -373,14 +433,16 @@ class _AmiProtocol(asyncio.Protocol):
     """The transport's callbacks, handed to the :class:`AmiSession` it makes."""
 
     def __init__(self, on_message: Callable[[AmiMessage], None],
-                 logger: logging.Logger | None) -> None:
+                 logger: logging.Logger | None, read_interval_s: float = 0.0) -> None:
         self.on_message = on_message
         self.logger = logger
+        self.read_interval_s = read_interval_s
         self.session: AmiSession | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
-        self.session = AmiSession(transport, self.on_message, logger=self.logger)
+        self.session = AmiSession(transport, self.on_message, logger=self.logger,
+                                  read_interval_s=self.read_interval_s)
 
     def data_received(self, data: bytes) -> None:
         assert self.session is not None
@@ -439,6 +501,7 @@ class AmiMonitor:
         self._rng = rng or random.Random()
         self.status = MonitorStatus()
         self.session: AmiSession | None = None
+        self._ended_read_cpu_s = 0.0  # read_cpu_s of the sessions that are over
         self._task: asyncio.Task[None] | None = None
         self._waiters: list[tuple[EventPredicate, asyncio.Future[AmiMessage]]] = []
         self._connected = asyncio.Event()
@@ -466,6 +529,12 @@ class AmiMonitor:
             self.session = None
         self._connected.clear()
         self._set_status("stopped", "")
+
+    @property
+    def read_cpu_s(self) -> float:
+        """CPU seconds the sessions spent on what they read (parsing, ``on_message``)."""
+        live = self.session.read_cpu_s if self.session is not None else 0.0
+        return self._ended_read_cpu_s + live
 
     async def wait_connected(self, timeout: float | None = None) -> None:
         await asyncio.wait_for(self._connected.wait(), timeout)
@@ -550,6 +619,7 @@ class AmiMonitor:
             if session is not None:
                 if self.session is session:
                     self.session = None
+                self._ended_read_cpu_s += session.read_cpu_s
                 with contextlib.suppress(Exception):
                     session.abort()
                 await session.close()

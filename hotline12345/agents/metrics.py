@@ -42,6 +42,12 @@ class _StateCollector(Collector):
         events = CounterMetricFamily("hotline12345_ami_events", "AMI events received")
         events.add_metric([], float(rt.events_total))
         yield events
+        read_cpu = CounterMetricFamily(
+            "hotline12345_ami_read_cpu_seconds",
+            "CPU the AMI monitor spent on the events it read: parsing, the state model and "
+            "the listeners (the recordings pipeline)")
+        read_cpu.add_metric([], rt.monitor.read_cpu_s if rt.monitor is not None else 0.0)
+        yield read_cpu
         reconnects = CounterMetricFamily("hotline12345_ami_reconnects", "AMI reconnections")
         reconnects.add_metric([], float(rt.monitor.status.reconnects if rt.monitor else 0))
         yield reconnects

@@ -66,6 +66,7 @@ class _Conn:
         self.peer = peer
         self.logged_in = False
         self.out: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.unsent = 0  # sends not yet written to the socket and drained
         self.task = asyncio.get_running_loop().create_task(self._writer_loop())
 
     async def _writer_loop(self) -> None:
@@ -83,12 +84,14 @@ class _Conn:
                 else:
                     self.writer.write(data)
                     await self.writer.drain()
+                self.unsent -= 1
         except (ConnectionError, OSError):
             pass
         finally:
             self.writer.close()
 
     def send(self, data: bytes) -> None:
+        self.unsent += 1
         self.out.put_nowait(data)
 
     def close(self) -> None:
@@ -151,6 +154,10 @@ class FakeAmi:
     def broadcast(self, data: bytes) -> None:
         for c in self.live:
             c.send(data)
+
+    def sent_everything(self) -> bool:
+        """Every frame sent so far is in the kernel's hands (written and drained)."""
+        return all(c.unsent == 0 for c in self._conns)
 
     def drop_all(self) -> None:
         for c in self._conns:

@@ -274,6 +274,14 @@ def test_config_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     with pytest.raises(AmiConfigError, match="HOTLINE12345_AMI_PORT='x'"):
         AmiConfig.from_env({"HOTLINE12345_AMI_HOST": "pbx", "HOTLINE12345_AMI_USER": "u",
                             "HOTLINE12345_AMI_SECRET": "s", "HOTLINE12345_AMI_PORT": "x"})
+    with pytest.raises(AmiConfigError, match="HOTLINE12345_AMI_READ_INTERVAL_MS='5000'"):
+        AmiConfig.from_env({"HOTLINE12345_AMI_HOST": "pbx", "HOTLINE12345_AMI_USER": "u",
+                            "HOTLINE12345_AMI_SECRET": "s",
+                            "HOTLINE12345_AMI_READ_INTERVAL_MS": "5000"})
+    quick = AmiConfig.from_env({"HOTLINE12345_AMI_HOST": "pbx", "HOTLINE12345_AMI_USER": "u",
+                                "HOTLINE12345_AMI_SECRET": "s",
+                                "HOTLINE12345_AMI_READ_INTERVAL_MS": "0"})
+    assert quick is not None and quick.read_interval_s == 0
     secret = tmp_path / "ami-secret"
     secret.write_text("from-file\n", encoding="utf-8")
     if "HOTLINE12345_AMI_SECRET" in os.environ:  # the file must be what is read
@@ -286,6 +294,7 @@ def test_config_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert config is not None
     assert (config.host, config.port, config.username, config.secret) == (
         "10.0.0.5", 5039, "hotline12345", "from-file")
+    assert config.read_interval_s == 0.05  # the default
     assert "from-file" not in repr(config)
 
 
@@ -386,3 +395,55 @@ async def test_a_failing_message_handler_ends_the_session_loudly(
     errors = [r for r in caplog.records if r.getMessage() == "ami.reader.error"]
     assert errors[0].fields["error"] == (  # type: ignore[attr-defined]
         "unexpected error while reading: ValueError: handler bug")
+
+
+async def test_reads_wait_for_the_interval_but_never_hold_back_a_reply(
+        fake_ami: FakeAmi) -> None:
+    """After a read, events gather in the socket for ``read_interval_s`` (an hour here);
+    sending an action reads at once: the events before its reply, in order, then the
+    reply, in one or two reads instead of one per event."""
+    seed(fake_ami)
+    mon, state = monitor_for(fake_ami, read_interval_s=3600.0, ping_interval_s=3600.0)
+    mon.start()
+    try:
+        await mon.wait_connected(10)
+        session = mon.session
+        assert session is not None
+        await until(lambda: not session.reading)  # the resync's last read started a pause
+        reads = session.reads
+        for i in range(50):
+            fake_ami.caller_join("q-general", FakeCaller(f"1795849881.{i}", f"PJSIP/t-{i}",
+                                                         "13900139000", "王五", 0))
+        await until(fake_ami.sent_everything)
+        # Reading is paused, so none of them can have been read yet.
+        assert session.reads == reads and not state.queues["q-general"].callers
+        reply = await mon.action("Ping")
+        assert reply.name == "Success"
+        assert len(state.queues["q-general"].callers) == 50
+        assert session.reads - reads <= 2
+    finally:
+        await mon.stop()
+
+
+async def test_events_wait_no_longer_than_the_read_interval(fake_ami: FakeAmi) -> None:
+    seed(fake_ami)
+    mon, state = monitor_for(fake_ami, read_interval_s=0.05)
+    mon.start()
+    try:
+        await mon.wait_connected(10)
+        session = mon.session
+        assert session is not None
+        await until(lambda: not session.reading)
+        fake_ami.caller_join("q-general", FakeCaller("1795849881.7", "PJSIP/t-7",
+                                                     "13900139000", "王五", 0))
+        await until(lambda: "1795849881.7" in state.queues["q-general"].callers)
+        await until(lambda: not session.reading)  # read, and paused again
+    finally:
+        await mon.stop()
+
+
+def test_read_interval_must_be_sane() -> None:
+    with pytest.raises(AmiConfigError, match="read_interval_s"):
+        cfg(5038, read_interval_s=-1.0)
+    with pytest.raises(AmiConfigError, match="read_interval_s"):
+        cfg(5038, read_interval_s=6.0, ping_interval_s=5.0)

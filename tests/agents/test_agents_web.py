@@ -8,6 +8,7 @@ import asyncio
 import base64
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -323,6 +324,10 @@ async def test_metrics_with_basic_auth(wallboard: AgentsServices, fake_ami: Fake
         assert 'hotline12345_queue_callers_waiting{queue="q-general"} 1.0' in text
         assert "hotline12345_ami_connected 1.0" in text
         assert 'hotline12345_seats{state="idle"} 2.0' in text
+        events = re.search(r"^hotline12345_ami_events_total (\S+)$", text, re.M)
+        read_cpu = re.search(r"^hotline12345_ami_read_cpu_seconds_total (\S+)$", text, re.M)
+        assert events and float(events.group(1)) >= 1  # the join, at least
+        assert read_cpu and float(read_cpu.group(1)) > 0  # its reads took some CPU
         r = await s.get("/metrics", headers=basic("admin", "wrong-password"))
         assert r.status == 401
 

@@ -70,6 +70,10 @@ def waiting_callers(ami: Ami, phones: Phones, controller: Controller) -> Iterato
         phones.hangup(c)
     for seat in (SEAT_A, SEAT_B):
         ami.action("QueueRemove", Queue=QUEUE, Interface=seat, check=False)
+    # The next test starts from what the controller knows: its monitor reads AMI events
+    # in batches (read_interval_s), so wait until it has seen the removals.
+    eventually(lambda: not wallboard_view(controller)[1], timeout=15,
+               what="the controller sees the seats removed")
 
 
 def test_wallboard_equals_queuestatus_and_supervisor_actions_are_confirmed(
