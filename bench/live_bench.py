@@ -25,11 +25,14 @@ Rounds, each with a warm-up:
 The controller's CPU is also split between its main thread (the event loop: FastAGI, the
 AMI monitor, the wallboard) and its other threads (the call store's and the recording jobs'
 writers, ``asyncio.to_thread``). Beside the monitor's cost per event the bench prints what
-``bench/ami_bench.py`` measures for the codec and the state model alone.
+``bench/ami_bench.py`` measures for the codec and the state model alone: in its tight loop
+(after the rounds), and paced as the controller's reader meets its events (a 6 KiB read
+every 50 ms, in a subprocess running beside the AMI round, so on the same loaded machine
+with caches as cold).
 
 The last line: ``calls_per_s=… bare_calls_per_s=… ratio=… cpu_us_per_call=…
 bare_cpu_us_per_call=… ami_events_per_call=… ami_us_per_call=… ami_us_per_event=…
-ami_read_us_per_event=… ami_bench_us_per_event=…``.
+ami_read_us_per_event=… ami_bench_us_per_event=… ami_bench_paced_us_per_event=…``.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -50,6 +54,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -83,12 +88,8 @@ def codec_state_us_per_event() -> float | None:
     captures, as CPU µs per event (this thread's CPU time, best of three, so that the
     machine's load weighs on it as little as on the controller's CPU figures); None without
     the captures."""
-    spec = importlib.util.spec_from_file_location("ami_bench", REPO / "bench" / "ami_bench.py")
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(bench)
-    except SystemExit:  # no captures: it says where it looked
+    bench: Any = _load_ami_bench()
+    if bench is None:
         return None
     reads = bench.chunks(bench.build_stream(300))
     best = float("inf")
@@ -97,6 +98,56 @@ def codec_state_us_per_event() -> float | None:
         events, _ = bench.run_ours(reads)
         best = min(best, (time.thread_time() - start) / events * 1e6)
     return best
+
+
+def _load_ami_bench() -> object | None:
+    spec = importlib.util.spec_from_file_location("ami_bench", REPO / "bench" / "ami_bench.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(bench)
+    except SystemExit:  # no captures: it says where it looked
+        return None
+    return bench
+
+
+def paced_codec_state() -> None:
+    """``--paced-ami``: the same codec + state model work as ``ami_bench.py`` on the
+    captures, but as the controller's reader meets it: one read of 6 KiB (what the reader
+    gets a read on the live bench) every 50 ms (its read interval), on the loaded machine,
+    until SIGTERM; then prints ``<events> <cpu seconds>`` (this thread's CPU)."""
+    from hotline12345.agents.codec import AmiParser
+    from hotline12345.agents.queues import QueueDef
+    from hotline12345.agents.state import QueueState
+
+    bench: Any = _load_ami_bench()
+    if bench is None:
+        print("0 0", flush=True)
+        return
+    stream = bench.build_stream(20)
+    reads = [stream[i:i + 6144] for i in range(0, len(stream), 6144)]
+    stop = False
+
+    def on_term(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    print("ready", flush=True)
+    parser, state = AmiParser(), QueueState([QueueDef("q-general", "综合受理", 15)])
+    events, cpu, now, i = 0, 0.0, 1795849879.0, 0
+    while not stop:
+        if i == len(reads):  # a new pass: a new connection's parser and state
+            parser, state, i = AmiParser(), QueueState([QueueDef("q-general", "综合受理", 15)]), 0
+        start = time.thread_time()
+        for msg in parser.feed(reads[i]):
+            now += 0.001
+            state.apply(msg, now)
+            events += msg.kind == "event"
+        cpu += time.thread_time() - start
+        i += 1
+        time.sleep(0.05)
+    print(f"{events} {cpu}", flush=True)
 
 
 def ami_counters(ctl: Controller) -> tuple[float, float]:
@@ -123,6 +174,7 @@ class Round:
     ami_events: float = 0.0
     ami_read_cpu_s: float = 0.0  # the AMI reader's: parsing, state model, listeners
     loop_cpu_s: float = 0.0  # the main thread's: the event loop (FastAGI, AMI, wallboard)
+    paced_us_per_event: float = 0.0  # ami_bench's work paced like the reader, meanwhile
 
     @property
     def per_s(self) -> float:
@@ -182,15 +234,34 @@ def controller_round(lab: Lab, ami: Ami, name: str, with_ami: bool, count: int,
         drive(ami, warmup, concurrency)
         commands = first_call_commands(ami, mark)
         events0, read0 = ami_counters(ctl) if with_ami else (0.0, 0.0)
+        paced = start_paced() if with_ami else None
         pid = ctl.proc.pid
         cpu0, loop0 = cpu_s(pid), cpu_s(pid, pid)
         elapsed = drive(ami, count, concurrency)
         cpu1, loop1 = cpu_s(pid), cpu_s(pid, pid)
         events1, read1 = ami_counters(ctl) if with_ami else (0.0, 0.0)
+        paced_us = stop_paced(paced) if paced is not None else 0.0
         return Round(name, count, elapsed, cpu1 - cpu0, events1 - events0,
-                     read1 - read0, loop1 - loop0), commands
+                     read1 - read0, loop1 - loop0, paced_us), commands
     finally:
         ctl.stop()
+
+
+def start_paced() -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, __file__, "--paced-ami"], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != "ready":
+        raise SystemExit("live_bench: the paced ami_bench loop did not start")
+    return proc
+
+
+def stop_paced(proc: subprocess.Popen[str]) -> float:
+    """The paced loop's CPU µs an event (0 without the captures)."""
+    proc.terminate()
+    out, _ = proc.communicate(timeout=30)
+    events, cpu = out.split()
+    return float(cpu) / int(events) * 1e6 if int(events) else 0.0
 
 
 def first_call_commands(ami: Ami, since: int) -> list[str]:
@@ -251,8 +322,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=20, help="calls in flight")
     p.add_argument("--warmup", type=int, default=40, help="calls before each round")
     p.add_argument("--bare-server", metavar="COMMANDS_JSON", help=argparse.SUPPRESS)
+    p.add_argument("--paced-ami", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.paced_ami:
+        paced_codec_state()
+        return 0
     if args.bare_server:
         asyncio.run(bare_server("127.0.0.1", args.port, json.loads(args.bare_server)))
         return 0
@@ -298,8 +373,11 @@ def main(argv: list[str] | None = None) -> int:
               f"hotline12345_ami_read_cpu_seconds_total): {read_us_per_event:.1f} µs CPU/event")
         codec = codec_state_us_per_event()
         codec_text = f"{codec:.1f}" if codec is not None else "n/a"
+        paced = with_ami.paced_us_per_event
         print(f"bench/ami_bench.py's codec + state model alone (the captures): "
-              f"{codec_text} µs CPU/event")
+              f"{codec_text} µs CPU/event in its tight loop after the rounds; "
+              f"{paced:.1f} µs CPU/event paced like the reader (6 KiB every 50 ms) while "
+              f"the AMI round ran")
         print(f"calls_per_s={with_ami.per_s:.1f} bare_calls_per_s={bare.per_s:.1f} "
               f"ratio={with_ami.per_s / bare.per_s:.3f} "
               f"cpu_us_per_call={with_ami.cpu_us_per_call:.0f} "
@@ -307,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
               f"ami_events_per_call={events_per_call:.1f} ami_us_per_call={ami_us_per_call:.0f} "
               f"ami_us_per_event={ami_us_per_event:.1f} "
               f"ami_read_us_per_event={read_us_per_event:.1f} "
-              f"ami_bench_us_per_event={codec_text}")
+              f"ami_bench_us_per_event={codec_text} "
+              f"ami_bench_paced_us_per_event={paced:.1f}")
     finally:
         ami.close()
         asterisk.stop()
