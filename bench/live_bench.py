@@ -18,7 +18,10 @@ Rounds, each with a warm-up:
   them (``hotline12345_ami_read_cpu_seconds_total``: parsing, the state model, the
   listeners; measured inside the controller, so neither the other rounds' drift nor the
   machine's load between rounds enters it);
-- ``controller-no-ami``: the same without AMI: the difference is the monitor's CPU;
+- ``controller-no-ami``: the same without AMI, while a passive client logged in as the
+  controller's AMI user reads and drops the same events (so Asterisk's AMI work, which
+  competes for the same cores, is the same in both rounds): the difference is the
+  monitor's CPU;
 - ``bare``: an idiomatic asyncio streams FastAGI server (a subprocess) that replies to each
   session with the commands the controller sent for the same number.
 
@@ -46,6 +49,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -62,6 +66,8 @@ sys.path.insert(0, str(REPO))
 from tests.live.ami import Ami  # noqa: E402
 from tests.live.harness import (  # noqa: E402
     ADMIN_PASSWORD,
+    AMI_SECRET,
+    AMI_USER,
     TEST_AMI_SECRET,
     TEST_AMI_USER,
     Asterisk,
@@ -229,6 +235,7 @@ def controller_round(lab: Lab, ami: Ami, name: str, with_ami: bool, count: int,
     ctl = Controller(lab, name=name)
     ctl.start(ami=with_ami)
     assert ctl.proc is not None
+    passive = None if with_ami else start_helper("--passive-ami", str(lab.ami_port))
     try:
         mark = ami.mark()
         drive(ami, warmup, concurrency)
@@ -245,22 +252,68 @@ def controller_round(lab: Lab, ami: Ami, name: str, with_ami: bool, count: int,
                      read1 - read0, loop1 - loop0, paced_us), commands
     finally:
         ctl.stop()
+        if passive is not None:
+            stop_helper(passive)
 
 
-def start_paced() -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, __file__, "--paced-ami"], stdout=subprocess.PIPE,
+def passive_ami(port: int) -> None:
+    """``--passive-ami PORT``: logs in as the controller's AMI user (the same eventfilter)
+    and reads and drops what Asterisk sends, a read every 50 ms as the controller does,
+    until SIGTERM: during the round without the controller's monitor, Asterisk then does
+    the same AMI work as in the round with it, so the difference of the two rounds is the
+    controller's own."""
+    stop = False
+
+    def on_term(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(f"Action: Login\r\nUsername: {AMI_USER}\r\nSecret: {AMI_SECRET}\r\n"
+                 f"\r\n".encode())
+    seen = b""
+    while b"Authentication accepted" not in seen:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise SystemExit("live_bench: the passive AMI client's login was refused")
+        seen += chunk
+    sock.setblocking(False)
+    print("ready", flush=True)
+    received = 0
+    while not stop:
+        time.sleep(0.05)
+        try:
+            while chunk := sock.recv(262144):
+                received += len(chunk)
+        except BlockingIOError:
+            pass
+    print(received, flush=True)
+
+
+def start_helper(*args: str) -> subprocess.Popen[str]:
+    """This script in a helper mode (``--paced-ami``, ``--passive-ami PORT``), once ready."""
+    proc = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE,
                             text=True)
     assert proc.stdout is not None
     if proc.stdout.readline().strip() != "ready":
-        raise SystemExit("live_bench: the paced ami_bench loop did not start")
+        raise SystemExit(f"live_bench: {' '.join(args)} did not start")
     return proc
+
+
+def stop_helper(proc: subprocess.Popen[str]) -> str:
+    proc.terminate()
+    out, _ = proc.communicate(timeout=30)
+    return out
+
+
+def start_paced() -> subprocess.Popen[str]:
+    return start_helper("--paced-ami")
 
 
 def stop_paced(proc: subprocess.Popen[str]) -> float:
     """The paced loop's CPU µs an event (0 without the captures)."""
-    proc.terminate()
-    out, _ = proc.communicate(timeout=30)
-    events, cpu = out.split()
+    events, cpu = stop_helper(proc).split()
     return float(cpu) / int(events) * 1e6 if int(events) else 0.0
 
 
@@ -323,10 +376,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=40, help="calls before each round")
     p.add_argument("--bare-server", metavar="COMMANDS_JSON", help=argparse.SUPPRESS)
     p.add_argument("--paced-ami", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--passive-ami", type=int, metavar="PORT", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.paced_ami:
         paced_codec_state()
+        return 0
+    if args.passive_ami:
+        passive_ami(args.passive_ami)
         return 0
     if args.bare_server:
         asyncio.run(bare_server("127.0.0.1", args.port, json.loads(args.bare_server)))

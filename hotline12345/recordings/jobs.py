@@ -44,6 +44,9 @@ from hotline12345.recordings.naming import RECORDING_USEREVENT, Leg, file_name, 
 #: Metadata keys a job may carry (all optional, all strings).
 META_KEYS = ("caller", "caller_name", "dialled", "legacy_number", "legacy_mode", "route",
              "queue", "seat", "started_at", "ended_at")
+#: The header of the dialplan's UserEvent each meta key may come in (``legacy_number`` ->
+#: ``LegacyNumber``).
+META_HEADERS = tuple((key, key.replace("_", " ").title().replace(" ", "")) for key in META_KEYS)
 
 _UNKNOWN = {"", "unknown", "<unknown>"}
 
@@ -107,8 +110,7 @@ def job_from_event(event: Mapping[str, str], now: float | None = None) -> Record
         return None
     created = time.time() if now is None else now
     meta = _caller_meta(event)
-    for key in META_KEYS:  # the dialplan may pass any of these as headers, e.g. Queue:
-        header = key.replace("_", " ").title().replace(" ", "")
+    for key, header in META_HEADERS:  # the dialplan may pass any of these, e.g. Queue:
         value = _clean(event.get(header))
         if value:
             meta[key] = value
