@@ -38,9 +38,12 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("true", "1", "yes")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``make test``) every live test runs on one worker: one Asterisk
-    for the run, while the other worker takes the rest of the suite."""
+    for the run, while the other worker takes the rest of the suite. pytest-xdist reads the
+    group marks in its own ``pytest_collection_modifyitems``, so this one runs first
+    whenever this file is loaded. (pytest 9 broke the grouping itself: pyproject.toml.)"""
     for item in items:
         if "live" in item.keywords:
             item.add_marker(pytest.mark.xdist_group("live"))
