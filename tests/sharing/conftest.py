@@ -161,11 +161,15 @@ class Received:
 
 class Receiver:
     """A real HTTP server on 127.0.0.1. ``mode``: ``ok`` (204), ``slow`` (answers only
-    once ``release`` is set), ``error`` (500). ``down()``/``up()`` stop and start it on
-    the same port. Every request is kept in ``requests``; ``accepted`` holds the 2xx ones."""
+    once ``release`` is set), ``error`` (500). ``slow_after = n`` turns it ``slow`` by
+    itself once it has accepted ``n`` requests, so a test can hold deliveries in flight
+    however fast the sender is. ``down()``/``up()`` stop and start it on the same port.
+    Every request is kept in ``requests``; ``accepted`` holds the 2xx ones."""
 
     def __init__(self) -> None:
         self.mode = "ok"
+        self.slow_after: int | None = None
+        self.accepted_count = 0
         self.requests: list[Received] = []
         self.release = asyncio.Event()
         self.port = 0
@@ -181,6 +185,8 @@ class Receiver:
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
+        if self.slow_after is not None and self.accepted_count >= self.slow_after:
+            self.mode = "slow"
         mode = self.mode
         if mode == "slow":
             self.requests.append(Received(dict(request.headers), body, mode, 0))
@@ -188,6 +194,7 @@ class Receiver:
             return web.Response(status=503)
         status = 204 if mode == "ok" else 500
         self.requests.append(Received(dict(request.headers), body, mode, status))
+        self.accepted_count += status == 204
         return web.Response(status=status)
 
     async def up(self) -> None:

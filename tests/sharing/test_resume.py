@@ -85,14 +85,13 @@ async def test_a_killed_sender_process_resumes_from_the_outbox(db_url: str,
     secret = new_secret()
     sub = webhook("killed", receiver.url, timeout_s=30)
     record(db_url, [sub], events(tickets=8, per_ticket=5))
+    receiver.slow_after = 8  # the next requests stay in flight ...
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.sharing.sender_process", db_url, receiver.url, secret,
         cwd=ROOT, stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         assert process.stdout is not None
         assert await asyncio.wait_for(process.stdout.readline(), 60) == b"started\n"
-        await until(lambda: len(receiver.accepted) >= 8)
-        receiver.mode = "slow"  # the next requests stay in flight ...
         await until(lambda: any(r.mode == "slow" for r in receiver.requests))
         process.send_signal(signal.SIGKILL)  # ... when the sender dies
         assert await asyncio.wait_for(process.wait(), 30) == -signal.SIGKILL
@@ -101,6 +100,7 @@ async def test_a_killed_sender_process_resumes_from_the_outbox(db_url: str,
             process.kill()
             await process.wait()
     assert "pending" in statuses(db_url)
+    receiver.slow_after = None
     receiver.release.set()
     receiver.mode = "ok"
     async with FeedSender(db_url, [sub], settings=SETTINGS,
@@ -113,14 +113,14 @@ async def test_a_cancelled_sender_resumes(sqlite_url: str, receiver: Receiver) -
     secret = new_secret()
     sub = webhook("cancelled", receiver.url, timeout_s=30)
     record(sqlite_url, [sub], events(tickets=6, per_ticket=4))
+    receiver.slow_after = 5
     first = FeedSender(sqlite_url, [sub], settings=SETTINGS,
                        signers={"cancelled": Signer([secret])})
     await first.start()
-    await until(lambda: len(receiver.accepted) >= 5)
-    receiver.mode = "slow"
     await until(lambda: any(r.mode == "slow" for r in receiver.requests))
     await first.stop()  # cancels the task with deliveries in flight
     in_flight = {r.headers["webhook-id"] for r in receiver.requests if r.mode == "slow"}
+    receiver.slow_after = None
     receiver.release.set()
     receiver.mode = "ok"
     assert "pending" in statuses(sqlite_url)
