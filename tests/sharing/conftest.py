@@ -169,7 +169,6 @@ class Receiver:
     def __init__(self) -> None:
         self.mode = "ok"
         self.slow_after: int | None = None
-        self.accepted_count = 0
         self.requests: list[Received] = []
         self.release = asyncio.Event()
         self.port = 0
@@ -185,7 +184,7 @@ class Receiver:
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
-        if self.slow_after is not None and self.accepted_count >= self.slow_after:
+        if self.slow_after is not None and len(self.accepted) >= self.slow_after:
             self.mode = "slow"
         mode = self.mode
         if mode == "slow":
@@ -194,7 +193,6 @@ class Receiver:
             return web.Response(status=503)
         status = 204 if mode == "ok" else 500
         self.requests.append(Received(dict(request.headers), body, mode, status))
-        self.accepted_count += status == 204
         return web.Response(status=status)
 
     async def up(self) -> None:
