@@ -284,14 +284,17 @@ class LeaseKeeper:
     def _run(self) -> None:
         last = self.clock()
         while not self._done.wait(self.poll_s):
-            if self.clock() - last >= self.every:
+            now = self.clock()
+            if now - last >= self.every:
                 try:
                     self.renew()
                 except Exception as exc:  # never let the keeper die: try again next time
                     log_event(log, "recordings.job.heartbeat_failed", logging.WARNING,
                               error=error_text(exc))
                     continue
-                last = self.clock()
+                # the renewal's lease runs from no earlier than ``now``: counting from a
+                # reading taken after it would lose the time the renewal itself took
+                last = now
 
 
 class Processor:
