@@ -153,7 +153,6 @@ def call_facts(session: Session, uniqueid: str) -> CallFacts:
 
 def transcribe_call(job: RecordingJob, files: dict[Leg, Path], model: LoadedModel,
                     settings: RecordingSettings, facts: CallFacts | None = None,
-                    heartbeat: Callable[[], None] | None = None,
                     on_chunk: Callable[[], None] | None = None) -> TicketDraft:
     """Decode the call's legs and build its ticket. Raises :class:`BadRecording` or
     :class:`RecordingNotReady` for a file that cannot be used (yet)."""
@@ -168,7 +167,6 @@ def transcribe_call(job: RecordingJob, files: dict[Leg, Path], model: LoadedMode
     silent: list[Leg] = []  # no samples, pure silence, or nothing Vosk could hear
     for leg, audio in audios.items():
         heard = (decode(model, audio, _LEG_SPEAKER[leg], grammar=settings.grammar,
-                        heartbeat=heartbeat, heartbeat_every=settings.heartbeat_s,
                         on_chunk=on_chunk)
                  if has_speech_signal(audio) else [])
         if not heard:

@@ -67,7 +67,6 @@ class RecordingSettings:
     missing_grace_s: float = 30.0  # how long a job waits for its files to appear
     scan_interval_s: float = 60.0
     scan_window_s: float = DEFAULT_WINDOW_S  # the scan looks at files this recent (0: all)
-    heartbeat_s: float = 5.0
     db_retry_s: float = 30.0  # how long a decoded job retries its commit before re-queueing
     reconnect_max_s: float = 5.0  # longest pause between attempts to reach the queue
     hook: Hook | None = None

@@ -16,7 +16,6 @@ nothing. :func:`grammar_json` is the one place that writes it.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,24 +63,19 @@ def recognizer(model: LoadedModel, rate: int, grammar: Sequence[str] = ()) -> An
 
 
 def raw_results(model: LoadedModel, pcm: bytes, rate: int, *, grammar: Sequence[str] = (),
-                heartbeat: Callable[[], None] | None = None,
-                heartbeat_every: float = 5.0,
                 on_chunk: Callable[[], None] | None = None) -> list[dict[str, Any]]:
     """Stream 16-bit mono ``pcm`` through a fresh recogniser; Vosk's result objects in order.
-    ``heartbeat`` is called every ``heartbeat_every`` seconds, ``on_chunk`` (tests: stop a
-    worker in mid-decode) after every chunk the recogniser has taken."""
+    ``on_chunk`` (tests: stop a worker in mid-decode) is called after every chunk the
+    recogniser has taken. (A running job's lease is renewed by the worker's
+    :class:`~hotline12345.recordings.pipeline.LeaseKeeper` thread, not from here.)"""
     rec = recognizer(model, rate, grammar)
     step = int(rate * CHUNK_SECONDS) * 2
     results: list[dict[str, Any]] = []
-    last_beat = time.monotonic()
     for offset in range(0, len(pcm), step):
         if rec.AcceptWaveform(pcm[offset:offset + step]):
             results.append(json.loads(rec.Result()))
         if on_chunk is not None:
             on_chunk()
-        if heartbeat is not None and time.monotonic() - last_beat >= heartbeat_every:
-            heartbeat()
-            last_beat = time.monotonic()
     results.append(json.loads(rec.FinalResult()))
     return results
 
@@ -101,10 +95,8 @@ def utterances_from(results: Iterable[dict[str, Any]], speaker: Speaker) -> list
 
 
 def decode(model: LoadedModel, audio: Audio, speaker: Speaker, *, grammar: Sequence[str] = (),
-           heartbeat: Callable[[], None] | None = None, heartbeat_every: float = 5.0,
            on_chunk: Callable[[], None] | None = None) -> list[Utterance]:
     return utterances_from(raw_results(model, audio.pcm, audio.rate, grammar=grammar,
-                                       heartbeat=heartbeat, heartbeat_every=heartbeat_every,
                                        on_chunk=on_chunk),
                            speaker)
 

@@ -240,7 +240,7 @@ def base_settings(db_url: str, recordings: Path, **kw: Any) -> RecordingSettings
         policy=RetryPolicy(max_attempts=3, base_s=0.2, max_s=1.0, lease_s=3.0,
                            max_deliveries=4),
         rules=RULES, legacy_modes={"12315": "双号并行"}, missing_grace_s=0.0,
-        scan_interval_s=3600.0, heartbeat_s=0.5, db_retry_s=3.0, reconnect_max_s=0.5)
+        scan_interval_s=3600.0, db_retry_s=3.0, reconnect_max_s=0.5)
     return replace(settings, **kw)
 
 
