@@ -2,7 +2,8 @@
 
 Typical use, in the serve command::
 
-    from hotline12345.agents.service import add_http_arguments, start_agents_services
+    from hotline12345.agents.http_options import add_http_arguments
+    from hotline12345.agents.service import start_agents_services
 
     add_http_arguments(serve_parser)          # --http-host, --http-port
     ...
@@ -29,7 +30,6 @@ Configuration (never from the site file):
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import dataclasses
@@ -54,6 +54,7 @@ from .audit import AuditLog
 from .callback_views import CallbackTickets
 from .client import AmiConfig
 from .codec import AmiMessage
+from .http_options import DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT
 from .queues import QueueDef, queue_defs
 from .recordings_access import RecordingsAccess
 from .runtime import AgentsRuntime
@@ -69,22 +70,9 @@ if TYPE_CHECKING:
 
     from .tickets_access import TicketsAccess
 
-__all__ = ["AgentsServices", "add_http_arguments", "existing_users_notice",
-           "start_agents_services"]
+__all__ = ["AgentsServices", "existing_users_notice", "start_agents_services"]
 
 _log = logging.getLogger("hotline12345.agents")
-
-DEFAULT_HTTP_HOST = "127.0.0.1"
-DEFAULT_HTTP_PORT = 8080
-
-
-def add_http_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--http-host`` and ``--http-port`` (the wallboard) to a command."""
-    parser.add_argument("--http-host", default=DEFAULT_HTTP_HOST,
-                        help=f"wallboard and API address (default {DEFAULT_HTTP_HOST})")
-    parser.add_argument("--http-port", type=int, default=DEFAULT_HTTP_PORT,
-                        help=f"wallboard and API port (default {DEFAULT_HTTP_PORT}; 0: any free)")
-
 
 @dataclass
 class AgentsServices:

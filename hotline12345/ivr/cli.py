@@ -9,6 +9,7 @@ import json
 import logging
 import sys
 
+from hotline12345.agents.http_options import add_http_arguments
 from hotline12345.logs import setup_logging
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,6 @@ def register_serve_cmd(sub: argparse._SubParsersAction[argparse.ArgumentParser])
                           help="for each AGI command's reply (controller.command_timeout_s)")
     timeouts.add_argument("--session-budget", type=float, metavar="SECONDS",
                           help="for a whole session (controller.session_budget_s)")
-    from hotline12345.agents.service import add_http_arguments
-
     add_http_arguments(p)  # the supervisor wallboard started beside the controller
     p.set_defaults(handler=_serve)
 
