@@ -14,7 +14,7 @@ from hotline12345.asterisk.prompts import (
     build_prompts,
     catalogue,
 )
-from hotline12345.asterisk.render import RenderError, RenderOptions, render
+from hotline12345.asterisk.render import TIMINGS, RenderError, RenderOptions, render
 from hotline12345.config.cli import add_config_option, site_from_args
 from hotline12345.env import RECORDINGS_DIR_ENV
 from hotline12345.secrets import SecretError
@@ -52,6 +52,12 @@ def register_asterisk_cmds(sub: argparse._SubParsersAction[argparse.ArgumentPars
                    help="a call that has already passed through this dialplan N times (a "
                    "routing loop: a trunk or provider that sends a dialled number back here) "
                    f"goes to the general queue and is not routed again (default {d.max_hops})")
+    times = r.add_argument_group("times", "in whole seconds, 1-3600; shown in the "
+                                 "dialplan's [hotline12345-settings] and the queues")
+    for timing in TIMINGS:
+        default = getattr(d, timing.field)
+        times.add_argument(timing.flag, type=int, default=default, dest=timing.field,
+                           metavar="SECONDS", help=f"{timing.what} (default {default})")
     r.set_defaults(handler=_render)
 
     c = csub.add_parser("check", help="asterisklint plus cross-checks against the site file; "
@@ -88,7 +94,8 @@ def _render(args: argparse.Namespace) -> int:
     options = RenderOptions(agi_hosts=tuple(args.agi_hosts or RenderOptions().agi_hosts),
                             agi_port=args.agi_port, ami_port=args.ami_port,
                             ami_bind=args.ami_bind, recordings_dir=recordings_dir,
-                            max_hops=args.max_hops)
+                            max_hops=args.max_hops,
+                            **{t.field: getattr(args, t.field) for t in TIMINGS})
     try:
         rendered = render(site, options)
     except (RenderError, SecretError) as exc:

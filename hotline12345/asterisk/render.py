@@ -74,6 +74,32 @@ def ami_reach_problem(bind: str, controller: str) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Timing:
+    """A time the dialplan or the queues wait, set at render time by ``flag``."""
+
+    flag: str
+    field: str  # of RenderOptions
+    what: str
+
+
+#: The render's times, each a command-line flag of ``asterisk-conf render``.
+TIMINGS = (
+    Timing("--member-ring", "member_ring_s",
+           "how long one seat rings before the queue tries the next (queues.conf timeout)"),
+    Timing("--sub-centre-ring", "sub_centre_ring_s",
+           "how long a sub-centre (设分中心) rings before the call comes back to 12345"),
+    Timing("--linkage-ring", "linkage_ring_s",
+           "how long a linkage target (110, 119, water, power...) rings"),
+    Timing("--three-way-seat-wait", "three_way_seat_wait_s",
+           "how long a three-way call (三方通话) looks for a 12345 seat"),
+    Timing("--periodic-announce", "periodic_announce_s",
+           "how often a waiting caller hears the queue's announcement"),
+    Timing("--callback-ring", "callback_ring_s", "how long a 回访 callback rings the caller"),
+)
+MAX_TIMING_S = 3600
+
+
+@dataclass(frozen=True, slots=True)
 class RenderOptions:
     # The controllers (FastAGI servers and AMI clients), in the order the dialplan tries them.
     agi_hosts: tuple[str, ...] = ("127.0.0.1",)
@@ -128,14 +154,12 @@ class RenderOptions:
                                                                  self.recordings_dir):
             raise RenderError(f'--recordings-dir "{self.recordings_dir}" must be an absolute '
                               "path without spaces, commas, semicolons, parentheses or $")
-        for label, value in (("member_ring_s", self.member_ring_s),
-                             ("sub_centre_ring_s", self.sub_centre_ring_s),
-                             ("linkage_ring_s", self.linkage_ring_s),
-                             ("three_way_seat_wait_s", self.three_way_seat_wait_s),
-                             ("periodic_announce_s", self.periodic_announce_s),
-                             ("callback_ring_s", self.callback_ring_s)):
-            if value <= 0:
-                raise RenderError(f"{label} must be a positive number of seconds")
+        for timing in TIMINGS:
+            value = getattr(self, timing.field)
+            if not 1 <= value <= MAX_TIMING_S:
+                default = getattr(RenderOptions(), timing.field)
+                raise RenderError(f"{timing.flag} {value}: give {timing.what} in whole "
+                                  f"seconds, 1-{MAX_TIMING_S} (default {default})")
 
     @property
     def agi_urls(self) -> list[str]:

@@ -19,7 +19,7 @@ from hotline12345.config import Site
 from hotline12345.config.loader import load_site
 from hotline12345.legacy_numbers.model import EMERGENCY_NUMBERS
 
-from .conftest import EXT
+from .conftest import EXT, QUEUES
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -464,3 +464,33 @@ def test_check_catches_a_decision_that_is_ignored(tmp_path: Path) -> None:
     assert ("[failover-decided] a controller that decided (HOTLINE_ACTION=queue, HOTLINE_QUEUE="
             "backup) and ended with AGISTATUS=FAILURE: the call reaches Queue(q-general") \
         in run.stdout
+
+
+# -- the render's times --------------------------------------------------------------------
+
+
+def test_every_time_is_a_render_flag_that_reaches_its_setting(tmp_path: Path) -> None:
+    render(tmp_path, "--member-ring", "11", "--sub-centre-ring", "12", "--linkage-ring", "13",
+           "--three-way-seat-wait", "14", "--periodic-announce", "16", "--callback-ring", "17")
+    settings = (tmp_path / EXT).read_text(encoding="utf-8")
+    for line in ("HOTLINE_SUB_CENTRE_RING=12", "HOTLINE_LINKAGE_RING=13",
+                 "HOTLINE_3WAY_SEAT_WAIT=14", "HOTLINE_CALLBACK_RING=17",
+                 "HOTLINE_3WAY_LEG_TIMEOUT=44"):  # the longer wait + 30
+        assert f" same => n,Set({line})\n" in settings, line
+    queues = (tmp_path / QUEUES).read_text(encoding="utf-8")
+    assert "timeout=11\n" in queues and "timeout=15\n" not in queues
+    assert "periodic-announce-frequency=16\n" in queues
+    run = check(tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--linkage-ring", "0"),
+                                             ("--member-ring", "3601"),
+                                             ("--three-way-seat-wait", "-5")])
+def test_a_time_out_of_range_is_refused_naming_its_flag(tmp_path: Path, flag: str,
+                                                        value: str) -> None:
+    bad = run_cli("asterisk-conf", "render", "--out", str(tmp_path), flag, value)
+    assert bad.returncode == 2
+    assert f"asterisk-conf render: {flag} {value}: give " in bad.stderr
+    assert "1-3600 (default " in bad.stderr and "Traceback" not in bad.stderr
+    assert not list(tmp_path.iterdir())  # nothing written
