@@ -39,6 +39,8 @@ TEST_AMI_SECRET = "live-test-secret"
 ADMIN_PASSWORD = "live-admin-password"
 CONTROLLER_HOSTS = ("127.0.0.1", "127.0.0.2")  # the dialplan tries them in this order
 TELECOM_IP = "127.0.0.3"  # the telecom trunk's match= address: SIPp sends from it
+LINKAGE_RING_S = 15  # asterisk-conf render --linkage-ring (default 60)
+SUB_CENTRE_RING_S = 10  # --sub-centre-ring (default 30)
 UNICOM_IP = "127.0.0.4"  # the unicom registrar (a SIPp answering REGISTER)
 
 
@@ -157,7 +159,11 @@ class Lab:
             telecom_port=self.telecom_port, unicom_port=self.unicom_port), "utf-8")
         render = ["asterisk-conf", "render", "--config", str(self.site), "--out", str(self.etc),
                   "--agi-port", str(self.agi_port), "--ami-port", str(self.ami_port),
-                  "--recordings-dir", str(self.recordings)]
+                  "--recordings-dir", str(self.recordings),
+                  # short ring times: the scenarios that wait one out (a linkage target or a
+                  # sub-centre that never answers) take seconds, not a minute
+                  "--linkage-ring", str(LINKAGE_RING_S), "--sub-centre-ring",
+                  str(SUB_CENTRE_RING_S)]
         for host in CONTROLLER_HOSTS:
             render += ["--agi-host", host]
         hotline(*render, env=self.env())

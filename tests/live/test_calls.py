@@ -132,7 +132,7 @@ def test_three_way_without_seat_the_watchdog_takes_the_caller_to_the_fallback_qu
         ami: Ami, long_calls: LongCalls) -> None:
     call = long_calls.alone
     # alone in the conference (the target rings and never answers, no seat) until the
-    # watchdog's ChannelRedirect, after the target's ring time (60 s)
+    # watchdog's ChannelRedirect, 5 s after the target's ring time (the lab renders 15 s)
     joined(ami, conf_of(call), "Local/90003@hotline12345-from-telecom", long_calls.mark)
     ami.wait(lambda e: e.name == "QueueCallerJoin" and e.get("Uniqueid") == call.uniqueid
              and e.get("Queue") == "q-general", since=long_calls.mark, timeout=120,
