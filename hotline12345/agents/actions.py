@@ -258,7 +258,8 @@ class SeatActions:
             reply = await monitor.action(ami_action, **fields)
             message = reply.get("Message", reply.name)
             try:
-                await asyncio.wait_for(asyncio.shield(waiter), self.confirm_timeout_s)
+                async with asyncio.timeout(self.confirm_timeout_s):
+                    await asyncio.shield(waiter)
                 result = "confirmed"
             except TimeoutError:
                 result = "unconfirmed"

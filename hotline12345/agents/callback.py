@@ -141,8 +141,8 @@ class CallbackDialer:
                                          **self.fields(request, uniqueid))
             message = reply.get("Message", reply.name)
             try:
-                response = await asyncio.wait_for(asyncio.shield(waiter),
-                                                  self.seat_ring_s + self.margin_s)
+                async with asyncio.timeout(self.seat_ring_s + self.margin_s):
+                    response = await asyncio.shield(waiter)
             except TimeoutError:
                 result = "unconfirmed"
                 message = (f"{message}; but no OriginateResponse within "

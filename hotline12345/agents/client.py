@@ -239,11 +239,10 @@ class AmiSession:
         :class:`AmiTimeout` when the server cannot be reached."""
         loop = asyncio.get_running_loop()
         try:
-            _, protocol = await asyncio.wait_for(
-                loop.create_connection(
+            async with asyncio.timeout(config.connect_timeout_s):
+                _, protocol = await loop.create_connection(
                     lambda: _AmiProtocol(on_message, logger, config.read_interval_s),
-                    config.host, config.port),
-                config.connect_timeout_s)
+                    config.host, config.port)
         except TimeoutError:
             raise AmiTimeout(
                 f"no TCP connection to {config.address} within {config.connect_timeout_s} s"
@@ -252,7 +251,8 @@ class AmiSession:
         assert session is not None  # made in connection_made, before create_connection returns
         try:
             try:
-                await asyncio.wait_for(asyncio.shield(session.greeting), config.connect_timeout_s)
+                async with asyncio.timeout(config.connect_timeout_s):
+                    await asyncio.shield(session.greeting)
             except TimeoutError:
                 raise AmiTimeout(
                     f"{config.address} sent no AMI greeting within {config.connect_timeout_s} s"
@@ -386,7 +386,8 @@ class AmiSession:
         self._resume_reading()  # the reply is read as soon as it comes
         try:
             self._transport.write(data)
-            await asyncio.wait_for(asyncio.shield(future), timeout)
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(future)
         except TimeoutError:
             raise AmiTimeout(f"no reply to {action} within {timeout} s") from None
         finally:
@@ -537,7 +538,8 @@ class AmiMonitor:
         return self._ended_read_cpu_s + live
 
     async def wait_connected(self, timeout: float | None = None) -> None:
-        await asyncio.wait_for(self._connected.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await self._connected.wait()
 
     @property
     def connected(self) -> bool:

@@ -514,7 +514,8 @@ class FastAgiServer:
         log_event(log, "agi.shutdown", running=running, grace_s=grace)
         if running:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), grace)
+                async with asyncio.timeout(grace):
+                    await self._idle.wait()
         leftover = list(self._sessions)
         if leftover:
             log_event(log, "agi.shutdown_abort", logging.WARNING, aborted=len(leftover))

@@ -141,7 +141,8 @@ class _Worker:
                 batch = []
             if not batch:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), settings.poll_s)
+                    async with asyncio.timeout(settings.poll_s):
+                        await self.wake.wait()
                 continue
             self._completed = []
             try:

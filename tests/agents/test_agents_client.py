@@ -447,3 +447,55 @@ def test_read_interval_must_be_sane() -> None:
         cfg(5038, read_interval_s=-1.0)
     with pytest.raises(AmiConfigError, match="read_interval_s"):
         cfg(5038, read_interval_s=6.0, ping_interval_s=5.0)
+
+
+@pytest.mark.parametrize("action", ["Ping", "QueueStatus"])
+async def test_a_stop_that_meets_the_reply_is_never_lost(fake_ami: FakeAmi, action: str) -> None:
+    """The task waiting for an action's reply is cancelled (the monitor stopped, as SIGTERM
+    does) 0, 1, 2... loop iterations after the reply arrives: unless the action had already
+    returned, it ends cancelled. (``asyncio.wait_for`` in Python 3.11 returns the reply
+    instead when it is already there: the monitor then went on serving while ``serve``
+    waited for it to stop, for ever.)"""
+    loop = asyncio.get_running_loop()
+    last = "Success" if action == "Ping" else "QueueStatusComplete"
+    task: asyncio.Task[object] | None = None
+    delay = 0
+    requested: list[bool] = []  # task.cancel(): False when the action had already returned
+    fired = asyncio.Event()
+
+    def cancel_after(n: int, target: asyncio.Task[object]) -> None:
+        if n:
+            loop.call_soon(cancel_after, n - 1, target)
+        else:
+            requested.append(target.cancel())
+            fired.set()
+
+    def on_message(msg: AmiMessage) -> None:
+        # the reply (or the list's last event) has just completed the action's future
+        if task is not None and msg.name == last:
+            cancel_after(delay, task)
+
+    session = await AmiSession.open(cfg(fake_ami.port), on_message)
+    outcomes = []
+    try:
+        for delay in range(8):
+            requested.clear()
+            fired.clear()
+            task = asyncio.create_task(session.action("Ping", timeout=5.0) if action == "Ping"
+                                       else session.list_action("QueueStatus", timeout=5.0))
+            try:
+                await task
+                returned = True
+            except asyncio.CancelledError:
+                returned = False
+            await fired.wait()
+            outcomes.append("returned" if returned else "cancelled")
+            assert requested == [not returned], (
+                f"cancelled {delay} loop iterations after the reply came: "
+                + ("the action returned the reply instead" if returned
+                   else "a cancelled action that had already returned"))
+    finally:
+        task = None
+        await session.close()
+    # both ways were seen: a stop in time cancels the action, a late one finds it done
+    assert outcomes[0] == "cancelled" and outcomes[-1] == "returned", outcomes
