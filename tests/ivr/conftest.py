@@ -140,9 +140,11 @@ async def serve_process(data_dir: Path, ami_port: int, *, config: Path | None = 
         *(["--config", str(config)] if config is not None else []),
         env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     assert proc.stderr is not None
+    seen = [] if seen is None else seen
+    later: list[str] = []
+    draining: asyncio.Task[None] | None = None
     try:
         port = 0
-        seen = [] if seen is None else seen
         async with asyncio.timeout(60):
             while not port:
                 line = (await proc.stderr.readline()).decode()
@@ -150,12 +152,46 @@ async def serve_process(data_dir: Path, ami_port: int, *, config: Path | None = 
                 seen.append(line)
                 m = re.search(r"FastAGI on 127\.0\.0\.1:(\d+)", line)
                 port = int(m.group(1)) if m else 0
+        # what it says later is read too (a pipe nobody reads would block it when full)
+        draining = asyncio.create_task(_drain(proc.stderr, later))
         yield port
     finally:
         proc.terminate()
-        async with asyncio.timeout(60):
-            rc = await proc.wait()
-    assert rc == 0
+        try:
+            async with asyncio.timeout(60):
+                rc = await proc.wait()
+        except TimeoutError:
+            stacks = await _stacks(proc.pid)
+            proc.kill()
+            await proc.wait()
+            raise AssertionError("serve did not stop within 60 s of SIGTERM; its threads:\n"
+                                 f"{stacks}\nit printed:\n{''.join(seen + later)[-4000:]}"
+                                 ) from None
+        finally:
+            if draining is not None:
+                await draining
+    assert rc == 0, "".join(seen + later)[-4000:]
+
+
+async def _drain(stream: asyncio.StreamReader, into: list[str]) -> None:
+    while line := await stream.readline():
+        into.append(line.decode(errors="replace"))
+
+
+async def _stacks(pid: int) -> str:
+    """The Python stacks of a process that hangs (py-spy, a dev dependency)."""
+    import shutil
+    import sys
+
+    spy = Path(sys.executable).with_name("py-spy")
+    exe = str(spy) if spy.exists() else shutil.which("py-spy")
+    if exe is None:
+        return "(py-spy not found)"
+    dump = await asyncio.create_subprocess_exec(exe, "dump", "--pid", str(pid),
+                                                stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.STDOUT)
+    out, _ = await dump.communicate()
+    return out.decode(errors="replace")
 
 
 def registry_of(**flows: Any) -> FlowRegistry:
