@@ -21,8 +21,9 @@ class Flow(Protocol):
     The contract, the same over FastAGI and classic AGI:
 
     - **It is plain asyncio code.** It runs in its own asyncio Task, one per session, so
-      ``asyncio.timeout``, ``asyncio.wait_for``, ``TaskGroup``, ``create_task``, locks and
-      other services may be awaited anywhere in it. It awaits the :class:`Channel`'s
+      ``asyncio.timeout``, ``TaskGroup``, ``create_task``, locks and other services may be
+      awaited anywhere in it (prefer ``asyncio.timeout`` to ``asyncio.wait_for``, which in
+      Python 3.11 can lose the cancellation of a call's end). It awaits the :class:`Channel`'s
       methods for commands; Asterisk takes one command at a time, so commands sent from
       several tasks at once go out one after the other, and a command the flow gave up on
       (its own timeout) still has its reply read and dropped before the next is sent.
